@@ -1,0 +1,420 @@
+"""The minipod command line: thin click commands over the core modules.
+
+Each command parses its flags, calls one core function and prints. Every
+MinipodError becomes one line on stderr and its exit code (125 unless the
+error says otherwise); click's usage errors become exit code 125 as well.
+"""
+
+import os
+import sys
+import time
+
+import click
+
+from minipod import container, image, network, output, pod, procfs, spec
+from minipod.errors import InvalidArgument, MinipodError
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _echo_json(data):
+    click.echo(output.to_json(data))
+
+
+def _warn(message):
+    click.echo(f"minipod: warning: {message}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="minipod", prog_name="minipod")
+def cli():
+    """minipod: containers in pods, with pause and real CNI networking."""
+
+
+# ---------------------------------------------------------------- containers
+
+@cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the id.")
+@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("--rm", "auto_remove", is_flag=True, help="Remove the container (and its pod) when it exits.")
+@click.option("--name")
+@click.option("--pod", "pod_ref", help="Join an existing pod.")
+@click.option("-e", "--env", multiple=True, help="KEY=VALUE")
+@click.option("-w", "--workdir")
+@click.option("--hostname")
+@click.option("-u", "--user", help="UID[:GID]")
+@click.option("-p", "--publish", multiple=True, help="[HOSTIP:]HOSTPORT:CONTAINERPORT[/PROTO]")
+@click.option("--network", "--net", "network_name", help="Network name, none or host.")
+@click.option("--cap-add", multiple=True)
+@click.option("--cap-drop", multiple=True)
+@click.option("--privileged", is_flag=True)
+@click.argument("image_ref", metavar="IMAGE")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
+        publish, network_name, cap_add, cap_drop, privileged, image_ref, command):
+    """Run a command in a new container."""
+    if detach and auto_remove:
+        raise InvalidArgument("--rm and -d cannot be combined (nobody would be there to remove it)")
+    if detach and tty:
+        _warn("-t is ignored with -d: minipod has no attach; use `minipod exec -it`")
+    opts = container.RunOptions(
+        image=image_ref, command=list(command), name=name, pod=pod_ref, env=spec.parse_env(env),
+        workdir=workdir, hostname=hostname, user=spec.parse_user(user), tty=tty and not detach,
+        interactive=interactive, detach=detach, auto_remove=auto_remove,
+        ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
+        privileged=privileged)
+    rec = container.run(opts)
+    if detach:
+        click.echo(rec["id"])
+        return 0
+    from minipod import attach
+    attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
+                      master=rec.get("master"), interactive=interactive)
+    code = container.wait(rec, timeout=5.0)
+    if auto_remove:
+        for warning in container.remove(rec["id"], force=True):
+            _warn(warning)
+    else:
+        container.record_exit(rec, code)
+    return 255 if code is None else code
+
+
+@cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.option("-i", "--interactive", is_flag=True)
+@click.option("-t", "--tty", is_flag=True)
+@click.option("-e", "--env", multiple=True)
+@click.option("-w", "--workdir")
+@click.option("-u", "--user")
+@click.argument("ref", metavar="CONTAINER")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec(interactive, tty, env, workdir, user, ref, command):
+    """Run a command in a running container."""
+    from minipod import attach
+    waiter, info = container.exec_in(ref, list(command), spec.parse_env(env), workdir, tty,
+                                     interactive, spec.parse_user(user) if user else None)
+    pid = info.get("pid")
+    attach.foreground(waiter, lambda sig: pid and os.kill(pid, sig), master=info.get("master"),
+                      interactive=interactive)
+    _, status = os.waitpid(waiter, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+@cli.command()
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show stopped containers too.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def ps(show_all, quiet, fmt):
+    """List containers."""
+    records = [r for r in container.list_containers() if show_all or r["status"] == "running"]
+    records.sort(key=lambda r: -r["created"])
+    pods = {p["id"]: p for p in pod.list_pods()}
+    if quiet:
+        for r in records:
+            click.echo(r["id"][:12])
+    elif fmt == "json":
+        _echo_json([output.container_inspect(r, pods.get(r.get("pod"), {})) for r in records])
+    else:
+        click.echo(output.table(output.PS_HEADERS, output.ps_rows(records, pods)))
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+def inspect(refs):
+    """Show a container's (or pod's) details as JSON."""
+    out = []
+    for ref in refs:
+        try:
+            rec = container.load(ref)
+        except MinipodError:
+            out.append(_pod_inspect(pod.load(ref)))
+            continue
+        p = pod.store().load(rec["pod"]) if rec.get("pod") else None
+        data = output.container_inspect(rec, pod.with_status(p) if p else {})
+        if rec["status"] == "running":
+            data["Namespaces"] = {k: procfs.ns_inode(rec["pid"], k) for k in ("mnt", "uts", "ipc", "net", "pid")}
+        data["Rootfs"]["MergedDir"] = str(container.store().dir(rec["id"]) / "merged")
+        data["Rootfs"]["UpperDir"] = str(container.store().dir(rec["id"]) / "upper")
+        out.append(data)
+    _echo_json(out)
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True)
+@click.argument("ref", metavar="CONTAINER")
+def logs(follow, ref):
+    """Print a detached container's output."""
+    rec = container.load(ref)
+    try:
+        f = open(rec["log_path"], "rb")
+    except FileNotFoundError:
+        return 0
+    with f:
+        out = sys.stdout.buffer
+        while True:
+            data = f.read(65536)
+            if data:
+                out.write(data)
+                out.flush()
+                continue
+            if not follow or container.status(rec) != "running":
+                if follow:  # one last read after the exit
+                    rest = f.read()
+                    out.write(rest)
+                    out.flush()
+                return 0
+            time.sleep(0.1)
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", type=float, default=10.0, show_default=True)
+@click.argument("refs", nargs=-1, required=True)
+def stop(timeout, refs):
+    """Stop containers: SIGTERM, then SIGKILL after the timeout."""
+    for ref in refs:
+        container.stop(ref, timeout)
+        click.echo(ref)
+
+
+@cli.command()
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True)
+@click.argument("refs", nargs=-1, required=True)
+def kill(sig, refs):
+    """Send a signal to containers."""
+    number = spec.parse_signal(sig)
+    for ref in refs:
+        container.kill(ref, number)
+        click.echo(ref)
+
+
+@cli.command()
+@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.argument("refs", nargs=-1, required=True)
+def rm(force, refs):
+    """Remove containers (and the pod each one got with `run`)."""
+    for ref in refs:
+        for warning in container.remove(ref, force=force):
+            _warn(warning)
+        click.echo(ref)
+
+
+# ---------------------------------------------------------------------- pods
+
+@cli.group("pod", context_settings=CONTEXT)
+def pod_group():
+    """Manage pods."""
+
+
+@pod_group.command("create")
+@click.option("--name")
+@click.option("--hostname")
+@click.option("-p", "--publish", multiple=True)
+@click.option("--network", "--net", "network_name")
+def pod_create(name, hostname, publish, network_name):
+    """Create and start a pod (its pause process and network)."""
+    rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
+                     network_name=network_name)
+    click.echo(rec["id"])
+
+
+@pod_group.command("ls")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("-q", "--quiet", is_flag=True)
+def pod_ls(fmt, quiet):
+    """List pods."""
+    pods = sorted(pod.list_pods(), key=lambda p: -p["created"])
+    counts = {}
+    for c in container.store().all():
+        counts[c.get("pod")] = counts.get(c.get("pod"), 0) + 1
+    if quiet:
+        for p in pods:
+            click.echo(p["id"][:12])
+    elif fmt == "json":
+        _echo_json([{"Id": p["id"], "Name": p["name"], "Status": p["status"], "Created": p["created"],
+                     "Containers": counts.get(p["id"], 0), "IP": (p.get("ip") or "").split("/")[0],
+                     "Ports": [output._port_str(x) for x in p.get("ports", [])],
+                     "Network": p.get("network")} for p in pods])
+    else:
+        click.echo(output.table(output.POD_HEADERS, output.pod_rows(pods, counts)))
+
+
+def _pod_inspect(p):
+    ctrs = [container.with_status(c) for c in pod.containers_of(p["id"])]
+    ns = {}
+    if p["status"] == "running":
+        ns = {k: procfs.ns_inode(p["pause"]["pid"], k) for k in ("net", "ipc", "uts", "pid")}
+    return output.pod_inspect(p, ctrs, ns)
+
+
+@pod_group.command("inspect")
+@click.argument("refs", nargs=-1, required=True)
+def pod_inspect(refs):
+    """Show pods' details as JSON."""
+    _echo_json([_pod_inspect(pod.load(ref)) for ref in refs])
+
+
+@pod_group.command("stop")
+@click.option("-t", "--time", "timeout", type=float, default=10.0, show_default=True)
+@click.argument("refs", nargs=-1, required=True)
+def pod_stop(timeout, refs):
+    """Stop pods: their containers, pause, and network."""
+    for ref in refs:
+        pod.stop(ref, timeout)
+        click.echo(ref)
+
+
+@pod_group.command("start")
+@click.argument("refs", nargs=-1, required=True)
+def pod_start(refs):
+    """Start stopped pods (new pause, network re-attached)."""
+    for ref in refs:
+        pod.start(ref)
+        click.echo(ref)
+
+
+@pod_group.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Remove the pod's containers first.")
+@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.argument("refs", nargs=-1, required=True)
+def pod_rm(force, timeout, refs):
+    """Remove pods."""
+    for ref in refs:
+        for warning in pod.remove(ref, force=force, timeout=timeout):
+            _warn(warning)
+        click.echo(ref)
+
+
+# ------------------------------------------------------------------ networks
+
+@cli.group("network", context_settings=CONTEXT)
+def network_group():
+    """Manage CNI networks."""
+
+
+@network_group.command("create")
+@click.option("--subnet", required=True)
+@click.option("--gateway")
+@click.option("--bridge")
+@click.argument("name")
+def network_create(subnet, gateway, bridge, name):
+    """Create a bridge network (bridge + host-local + portmap + firewall)."""
+    conf = network.create(name, subnet, gateway, bridge)
+    click.echo(conf["name"])
+
+
+@network_group.command("ls")
+def network_ls():
+    """List networks."""
+    rows = []
+    for conf in network.list_networks():
+        rows.append([network.network_id(conf)[:12], conf["name"],
+                     "/".join(p["type"] for p in conf["plugins"]),
+                     ",".join(str(s) for s in network.subnets_of(conf)),
+                     network.bridge_of(conf) or "", conf["_path"]])
+    click.echo(output.table(["NETWORK ID", "NAME", "PLUGINS", "SUBNET", "BRIDGE", "CONFIG"], rows))
+
+
+@network_group.command("inspect")
+@click.argument("names", nargs=-1)
+def network_inspect(names):
+    """Show networks like `docker network inspect bridge`."""
+    from minipod import topology
+    _echo_json([topology.inspect(network.load(n)) for n in (names or [network.default_name()])])
+
+
+@network_group.command("show")
+@click.option("--dot", is_flag=True, help="Emit Graphviz DOT instead of text.")
+@click.argument("name", required=False)
+def network_show(dot, name):
+    """Draw the host, bridge, veths, pods and ports."""
+    from minipod import topology
+    conf = network.load(name or network.default_name())
+    click.echo(topology.dot(conf) if dot else topology.text(conf))
+
+
+@network_group.command("rm")
+@click.argument("names", nargs=-1, required=True)
+def network_rm(names):
+    """Remove networks (refused while pods use them)."""
+    for n in names:
+        users = [p for p in pod.list_pods() if p.get("network") == n and p["status"] != "stopped"]
+        network.remove(n, users)
+        click.echo(n)
+
+
+# -------------------------------------------------------------------- images
+
+@cli.group("image", context_settings=CONTEXT)
+def image_group():
+    """Manage images (rootfs tarballs)."""
+
+
+@image_group.command("import")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.argument("name")
+def image_import(archive, name):
+    """Import a rootfs tarball (.tar, .tar.gz, .tar.xz) as image NAME."""
+    warn = _warn
+    if sys.stderr.isatty() and os.path.isfile(archive):
+        with click.progressbar(length=os.path.getsize(archive), label=f"importing {name}",
+                               file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(n):
+                bar.update(n - done[0])
+                done[0] = n
+            rec = image.import_archive(archive, name, warn=warn, progress=progress)
+    else:
+        rec = image.import_archive(archive, name, warn=warn)
+    click.echo(rec["name"])
+
+
+@image_group.command("ls")
+def image_ls():
+    """List images."""
+    rows = [[i["name"], i["digest"][7:19], output.ago(i["created"]), output.human_size(i["size"])]
+            for i in sorted(image.list_images(), key=lambda i: i["name"])]
+    click.echo(output.table(["NAME", "DIGEST", "CREATED", "SIZE"], rows))
+
+
+@image_group.command("rm")
+@click.option("-f", "--force", is_flag=True)
+@click.argument("names", nargs=-1, required=True)
+def image_rm(force, names):
+    """Remove images (refused while containers use them, unless -f)."""
+    for n in names:
+        users = [c for c in container.list_containers() if c["image"] == image.normalize(n)]
+        image.remove(n, force, users)
+        click.echo(n)
+
+
+# ------------------------------------------------------------------------ gc
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what leaked, by kind.")
+def gc(dry_run):
+    """Find and release leaked state: CNI attachments, netns pins, processes, dirs."""
+    from minipod import gc as gcmod
+    found = gcmod.collect(dry_run=dry_run)
+    for kind, item in found:
+        click.echo(f"{'leaked' if dry_run else 'removed'}\t{kind}\t{item}")
+    return 1 if dry_run and found else 0
+
+
+def main():
+    try:
+        code = cli.main(prog_name="minipod", standalone_mode=False)
+    except MinipodError as e:
+        click.echo(f"minipod: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("minipod: aborted", err=True)
+        sys.exit(125)
+    except click.ClickException as e:
+        click.echo(f"minipod: {e.format_message()}", err=True)
+        sys.exit(125)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,140 @@
+"""ADD, DEL and CHECK of a plugin list, with a result cache (libcni's
+AddNetworkList / DelNetworkList / CheckNetworkList).
+
+Every attachment (network, container id, ifname) has one cache file, mode
+0600, written *before* the first plugin runs (so a crash mid-ADD still
+leaves what DEL needs) and completed with the final result after ADD. DEL
+replays the cached config, CNI_ARGS and capability args, so portmap gets
+the same portMappings and removes its DNAT rules; the cache is removed only
+after every plugin's DEL succeeded.
+"""
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass, field
+
+from minipod import paths, state
+from minipod.cni import config, invoke
+from minipod.errors import CNIError
+
+CACHE_KIND = "minipodCniCacheV1"
+CODE_UNKNOWN_CONTAINER = 3
+
+
+@dataclass
+class Attachment:
+    """One interface of one pod on one network, and everything DEL needs."""
+
+    conflist: dict
+    container_id: str
+    ifname: str
+    netns: str
+    args: str
+    capability_args: dict = field(default_factory=dict)
+    pod: str = ""
+    result: dict = None
+
+    @property
+    def network(self) -> str:
+        return self.conflist["name"]
+
+    @property
+    def key(self) -> str:
+        return f"{self.network}-{self.container_id}-{self.ifname}"
+
+
+def cache_path(key: str):
+    return paths.cni_cache_dir() / key
+
+
+def _write_cache(att: Attachment) -> None:
+    paths.cni_cache_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    state.write_json(cache_path(att.key), {"kind": CACHE_KIND, **asdict(att)}, mode=0o600)
+
+
+def load_cached(key: str):
+    """The cached Attachment for ``key`` or None."""
+    try:
+        data = state.read_json(cache_path(key))
+    except (FileNotFoundError, ValueError):
+        return None
+    data.pop("kind", None)
+    return Attachment(**data)
+
+
+def cached_attachments() -> list:
+    try:
+        keys = sorted(p.name for p in paths.cni_cache_dir().iterdir() if not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    return [a for a in (load_cached(k) for k in keys) if a is not None]
+
+
+def _lock(att: Attachment):
+    # Never two operations at once on one attachment.
+    return state.locked(paths.run_root() / "locks" / f"cni-{att.container_id}-{att.ifname}.lock")
+
+
+def _run(att, plugin, command, version, prev):
+    conf = config.build_plugin_config(att.conflist, plugin, version, att.capability_args, prev)
+    netns = att.netns if att.netns and os.path.exists(att.netns) else ""
+    return invoke.exec_plugin(plugin["type"], command, conf, container_id=att.container_id,
+                              netns=netns, ifname=att.ifname, args=att.args,
+                              search_path=paths.cni_path())
+
+
+def add(att: Attachment) -> dict:
+    """ADD every plugin in order, chaining prevResult; on failure, DEL what
+    was done and re-raise. Returns the final result."""
+    version = config.pick_version(att.conflist)
+    with _lock(att):
+        att.result = None
+        _write_cache(att)
+        prev = None
+        try:
+            for plugin in att.conflist["plugins"]:
+                prev = _run(att, plugin, "ADD", version, prev)
+        except BaseException:
+            with contextlib.suppress(CNIError):
+                _delete_locked(att)
+            raise
+        att.result = prev
+        _write_cache(att)
+        return prev
+
+
+def _delete_locked(att: Attachment) -> None:
+    version = config.pick_version(att.conflist)
+    prev = att.result if att.result and config.at_least(version, "0.4.0") else None
+    errors = []
+    for plugin in reversed(att.conflist["plugins"]):
+        try:
+            _run(att, plugin, "DEL", version, prev)
+        except CNIError as e:
+            if e.code != CODE_UNKNOWN_CONTAINER:  # "container unknown": nothing to undo
+                errors.append(e)
+    if errors:
+        raise errors[0]
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(cache_path(att.key))
+
+
+def delete(att: Attachment) -> None:
+    """DEL in reverse order with the cached result and the same capability
+    args. Idempotent; works without the netns; keeps the cache on error."""
+    with _lock(att):
+        cached = load_cached(att.key)
+        _delete_locked(cached or att)
+
+
+def check(att: Attachment) -> None:
+    """CHECK with the cached result (spec >= 0.4.0, unless disableCheck)."""
+    version = config.pick_version(att.conflist)
+    if att.conflist.get("disableCheck") or not config.at_least(version, "0.4.0"):
+        return
+    with _lock(att):
+        cached = load_cached(att.key)
+        if cached is None or cached.result is None:
+            raise CNIError(f"network {att.network}: no cached ADD result to CHECK")
+        for plugin in cached.conflist["plugins"]:
+            _run(cached, plugin, "CHECK", version, cached.result)

@@ -1,0 +1,289 @@
+"""Containers: lifecycle of one app process tree inside a pod.
+
+``create`` fails if the name exists and ``load`` if it does not (runc's
+factory). A container joins its pod's net/IPC/UTS/PID namespaces and gets
+its own mount namespace over an overlay of its image. Its exit code comes
+from the pod's pause, which adopts and reaps it (see runtime/pause.py).
+"""
+
+import contextlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+
+from minipod import image, names, paths, pod, procfs, state
+from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
+from minipod.faults import fault_point
+from minipod.runtime import caps, spawn
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class RunOptions:
+    """Everything `minipod run` can say about a new container."""
+
+    image: str
+    command: list = field(default_factory=list)
+    name: str = None
+    pod: str = None
+    env: dict = field(default_factory=dict)
+    workdir: str = None
+    hostname: str = None
+    user: tuple = (0, 0)
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    auto_remove: bool = False
+    ports: list = field(default_factory=list)
+    network: str = None
+    cap_add: tuple = ()
+    cap_drop: tuple = ()
+    privileged: bool = False
+
+
+def store() -> state.Store:
+    return state.Store(paths.containers_dir(), "container")
+
+
+def _exit_from_log(rec: dict):
+    """The exit code pause logged for this container, or None."""
+    try:
+        with open(paths.pod_run_dir(rec["pod"]) / "exits", "rb") as f:
+            f.seek(rec.get("exits_offset", 0))
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    code = None
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == str(rec.get("nspid")):
+            code = int(parts[1])
+    return code
+
+
+def status(rec: dict) -> str:
+    if not rec.get("pid"):
+        return "created"
+    if rec.get("boot") == procfs.boot_id() and procfs.is_running(rec["pid"], rec.get("start")):
+        return "running"
+    return "exited"
+
+
+def with_status(rec: dict) -> dict:
+    rec = dict(rec)
+    rec["status"] = status(rec)
+    if rec["status"] == "exited" and rec.get("exit_code") is None:
+        rec["exit_code"] = _exit_from_log(rec)
+    return rec
+
+
+def load(ref: str) -> dict:
+    rec = store().find(ref)
+    if rec is None:
+        raise NotFound(f"no such container: {ref}")
+    return with_status(rec)
+
+
+def list_containers() -> list:
+    return [with_status(r) for r in store().all()]
+
+
+def _prepare_dirs(rec: dict) -> dict:
+    d = store().dir(rec["id"])
+    for sub in ("upper", "work", "merged"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    return {"upper": str(d / "upper"), "work": str(d / "work"), "merged": str(d / "merged")}
+
+
+def _stdio_fds(rec: dict, opts: RunOptions):
+    """(stdin, stdout, stderr) for the container, and fds to close after."""
+    if opts.detach:
+        log = os.open(rec["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        if opts.interactive:
+            # A fifo the container holds open for writing itself: stdin
+            # never reaches EOF, so `run -di sh` keeps running.
+            fifo = store().dir(rec["id"]) / "stdin"
+            os.mkfifo(fifo, 0o600)
+            stdin = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        else:
+            stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        return (stdin, log, log), [stdin, log]
+    if opts.interactive:
+        return (0, 1, 2), []
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    return (null, 1, 2), [null]
+
+
+def run(opts: RunOptions) -> dict:
+    """Create and start a container (and its own pod unless ``opts.pod``).
+
+    Returns the record plus "master" (pty fd) when ``opts.tty`` and not
+    detached. On failure nothing of it (nor of its own pod) remains.
+    """
+    img = image.load(opts.image)
+    name = names.validate_name(opts.name, "container name") if opts.name else names.generate_name()
+    if opts.workdir is not None and not opts.workdir.startswith("/"):
+        raise InvalidArgument(f"working directory {opts.workdir!r} must be absolute")
+    keep = caps.effective_set(opts.cap_add, opts.cap_drop, opts.privileged)
+    if opts.pod and (opts.ports or opts.network or opts.hostname):
+        raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
+    with state.global_lock():
+        if any(r["name"] == name for r in store().all()):
+            raise AlreadyExists(f"container name {name!r} is already in use")
+        rec = {"id": names.new_id(), "name": name, "image": img["name"],
+               "command": list(opts.command) or ["sh"], "env": dict(opts.env),
+               "workdir": opts.workdir or "/", "user": list(opts.user), "tty": opts.tty,
+               "interactive": opts.interactive, "detach": opts.detach,
+               "auto_remove": opts.auto_remove, "created": time.time(), "pod": None,
+               "own_pod": not opts.pod, "pid": None, "caps": sorted(keep)}
+        rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
+        store().save(rec)
+    fault_point("container-recorded")
+    own_pod = None
+    try:
+        if opts.pod:
+            p = pod.load(opts.pod)
+            if p["status"] != "running":
+                raise InvalidState(f"pod {p['name']!r} is not running (start it with `minipod pod start {p['name']}`)")
+        else:
+            p = own_pod = pod.create(name=name, hostname=opts.hostname, ports=opts.ports,
+                                     network_name=opts.network, infra_for=rec["id"])
+        rec["pod"] = p["id"]
+        rec["hostname"] = p["hostname"]
+        store().save(rec)
+        result = _start(rec, opts, p, img, keep)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _kill(rec)
+            _delete_files(rec)
+        if own_pod is not None:
+            with contextlib.suppress(Exception):
+                pod.remove(own_pod["id"], force=True)
+        raise
+    return result
+
+
+def _start(rec, opts, p, img, keep):
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": p["hostname"], "HOME": "/root" if opts.user[0] == 0 else "/"}
+    if opts.tty:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    env.update(opts.env)
+    stdio, to_close = _stdio_fds(rec, opts)
+    exits = paths.pod_run_dir(p["id"]) / "exits"
+    rec["exits_offset"] = exits.stat().st_size if exits.exists() else 0
+    proc = {"argv": rec["command"], "env": env, "cwd": rec["workdir"], "uid": opts.user[0],
+            "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty and not opts.detach,
+            "stdio": stdio}
+    rootfs_spec = {"lower": str(image.rootfs(img)), **_prepare_dirs(rec),
+                   "etc_files": p.get("etc_files", {})}
+
+    def on_pid(pid):
+        rec.update(pid=pid, start=procfs.start_time(pid), boot=procfs.boot_id(),
+                   nspid=(procfs.ns_pids(pid) or [None])[-1], started=time.time())
+        store().save(rec)
+
+    try:
+        info = spawn.start_container(p["pause"]["pid"], proc, rootfs_spec, on_pid=on_pid)
+    finally:
+        for fd in to_close:
+            os.close(fd)
+    fault_point("container-started")
+    out = with_status(rec)
+    if "master" in info:
+        out["master"] = info["master"]
+    return out
+
+
+def wait(rec: dict, timeout=None):
+    """Block until the container exits; return its exit code (None if the
+    pause that would have logged it is gone)."""
+    if not procfs.wait_exit(rec["pid"], rec.get("start"), timeout if timeout is not None else 1e9):
+        return None
+    # pause writes the code right after reaping; give it a moment.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        code = _exit_from_log(rec)
+        if code is not None:
+            return code
+        time.sleep(0.002)
+    return None
+
+
+def record_exit(rec: dict, code) -> None:
+    """Persist the exit code and finish time once they are known."""
+    with contextlib.suppress(FileNotFoundError):
+        saved = store().load(rec["id"])
+        if saved is not None:
+            saved.update(exit_code=code, finished=time.time())
+            store().save(saved)
+
+
+def _kill(rec: dict, timeout: float = 0.0) -> None:
+    if rec.get("pid"):
+        procfs.stop_process(rec["pid"], rec.get("start"), timeout, sig=15 if timeout else 9)
+
+
+def _delete_files(rec: dict) -> None:
+    shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    state.drop_object_lock("container", rec["id"])
+
+
+def stop(ref: str, timeout: float = 10.0) -> dict:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    rec = load(ref)
+    if rec["status"] == "running":
+        procfs.stop_process(rec["pid"], rec.get("start"), timeout)
+    return load(rec["id"])
+
+
+def kill(ref: str, sig: int) -> dict:
+    rec = load(ref)
+    if rec["status"] != "running" or not procfs.send_signal(rec["pid"], rec.get("start"), sig):
+        raise InvalidState(f"container {rec['name']} is not running")
+    return rec
+
+
+def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool = True) -> list:
+    """Remove a container (its own pod too). A running one needs ``force``."""
+    rec = load(ref)
+    if rec["status"] == "running" and not force:
+        raise InUse(f"container {rec['name']} is running: stop it first or use -f")
+    with state.object_lock("container", rec["id"]):
+        _kill(rec, timeout)
+        fault_point("container-rm-killed")
+        _delete_files(rec)
+    warnings = []
+    if remove_pod and rec.get("own_pod") and rec.get("pod"):
+        with contextlib.suppress(NotFound):
+            warnings += pod.remove(rec["pod"], force=False)
+    return warnings
+
+
+def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None):
+    """Start ``command`` in the container's namespaces with its capability
+    limits. Returns (waiter pid, info) as runtime.spawn.exec_in does."""
+    rec = load(ref)
+    if rec["status"] != "running":
+        raise InvalidState(f"container {rec['name']} is not running")
+    full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": rec.get("hostname", ""),
+                "HOME": "/root"}
+    if tty:
+        full_env["TERM"] = os.environ.get("TERM", "xterm")
+    full_env.update(rec.get("env", {}))
+    full_env.update(env)
+    uid, gid = user if user else tuple(rec.get("user", (0, 0)))
+    null = None
+    if interactive:
+        stdio = (0, 1, 2)
+    else:
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        stdio = (null, 1, 2)
+    proc = {"argv": command, "env": full_env, "cwd": workdir or rec.get("workdir", "/"),
+            "uid": uid, "gid": gid, "caps": rec["caps"], "tty": tty, "stdio": stdio}
+    try:
+        return spawn.exec_in(rec["pid"], proc)
+    finally:
+        if null is not None:
+            os.close(null)

@@ -1,0 +1,195 @@
+"""Named networks: CNI .conflist files in minipod's config dir.
+
+`minipod network create` writes a docker0-like conflist (bridge + host-local
++ portmap + firewall); any other conformant conflist dropped into the dir
+works the same way. The default network is written on first use.
+"""
+
+import ipaddress
+import json
+import os
+import re
+from pathlib import Path
+
+from minipod import names, paths, state
+from minipod.cni import config
+from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, NotFound
+from minipod.spec import parse_gateway, parse_subnet
+
+SPECIAL = ("none", "host")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+def default_name() -> str:
+    return os.environ.get("MINIPOD_DEFAULT_NETWORK", "minipod")
+
+
+def _default_params():
+    return (os.environ.get("MINIPOD_DEFAULT_BRIDGE", "minipod0"),
+            os.environ.get("MINIPOD_DEFAULT_SUBNET", "10.88.0.0/16"))
+
+
+def _conf_files():
+    for d in [paths.cni_conf_dir()] + paths.cni_extra_conf_dirs():
+        try:
+            yield from sorted(p for p in Path(d).iterdir() if p.suffix == ".conflist")
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+
+
+def _read(path: Path) -> dict:
+    conf = config.parse_conflist(path.read_bytes(), str(path))
+    conf["_path"] = str(path)
+    return conf
+
+
+def find(name: str):
+    """The conflist named ``name`` (with "_path") or None. A broken file
+    whose name matches is reported, not skipped."""
+    for path in _conf_files():
+        if path.stem == name:
+            return _read(path)
+    for path in _conf_files():
+        try:
+            conf = _read(path)
+        except CNIError:
+            continue
+        if conf["name"] == name:
+            return conf
+    return None
+
+
+def load(name: str) -> dict:
+    """The conflist for ``name``; the default network is created if absent."""
+    conf = find(name)
+    if conf is not None:
+        return conf
+    if name == default_name():
+        bridge, subnet = _default_params()
+        with state.global_lock():
+            conf = find(name)
+            if conf is None:
+                return create(name, subnet, None, bridge, _locked=True)
+            return conf
+    raise NotFound(f"no such network: {name} (create it with `minipod network create {name} --subnet CIDR`)")
+
+
+def strip_private(conf: dict) -> dict:
+    return {k: v for k, v in conf.items() if not k.startswith("_")}
+
+
+def subnets_of(conf: dict) -> list:
+    """The IPv4 subnets a conflist's IPAM hands out (host-local shape)."""
+    out = []
+    for plugin in conf.get("plugins", []):
+        ipam = plugin.get("ipam") or {}
+        ranges = ipam.get("ranges") or ([[{"subnet": ipam["subnet"]}]] if "subnet" in ipam else [])
+        for rangeset in ranges:
+            for r in rangeset:
+                try:
+                    out.append(ipaddress.ip_network(r["subnet"], strict=False))
+                except (KeyError, ValueError):
+                    pass
+    return out
+
+
+def gateway_of(conf: dict):
+    for plugin in conf.get("plugins", []):
+        for rangeset in (plugin.get("ipam") or {}).get("ranges") or []:
+            for r in rangeset:
+                if "gateway" in r:
+                    return r["gateway"]
+    return None
+
+
+def bridge_of(conf: dict):
+    for plugin in conf.get("plugins", []):
+        if plugin.get("type") == "bridge":
+            return plugin.get("bridge", "cni0")
+    return None
+
+
+def list_networks() -> list:
+    seen, out = set(), []
+    for path in _conf_files():
+        try:
+            conf = _read(path)
+        except CNIError:
+            continue
+        if conf["name"] not in seen:
+            seen.add(conf["name"])
+            out.append(conf)
+    return out
+
+
+def create(name: str, subnet: str, gateway, bridge, _locked=False) -> dict:
+    """Write a docker0-like conflist for a new network."""
+    names.validate_name(name, "network name")
+    if name in SPECIAL:
+        raise InvalidArgument(f"network name {name!r} is reserved")
+    net = parse_subnet(subnet)
+    gw = parse_gateway(gateway, net)
+    bridge = bridge or f"mp-{name}"[:15]
+    if not _IFNAME_RE.match(bridge):
+        raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 of [A-Za-z0-9_.-]")
+
+    def _create():
+        for other in list_networks():
+            if other["name"] == name:
+                raise AlreadyExists(f"network {name!r} already exists")
+            if bridge_of(other) == bridge:
+                raise InUse(f"bridge {bridge!r} is already used by network {other['name']!r}")
+            for s in subnets_of(other):
+                if s.overlaps(net):
+                    raise InUse(f"subnet {net} overlaps {s} of network {other['name']!r}")
+        conf = config.default_conflist(name, bridge, str(net), str(gw), str(paths.cni_ipam_dir()))
+        path = paths.cni_conf_dir() / f"{name}.conflist"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state.write_json(path, conf)
+        conf["_path"] = str(path)
+        return conf
+
+    if _locked:
+        return _create()
+    with state.global_lock():
+        return _create()
+
+
+def _delete_link(ifname: str) -> None:
+    from pyroute2 import IPRoute  # netlink only here, never on the hot path
+    from pyroute2.netlink.exceptions import NetlinkError
+    with IPRoute() as ipr:
+        try:
+            idx = ipr.link_lookup(ifname=ifname)
+            if idx:
+                ipr.link("del", index=idx[0])
+        except NetlinkError as e:
+            raise CNIError(f"cannot delete bridge {ifname}: {e}") from None
+
+
+def remove(name: str, users: list) -> None:
+    """Delete a network's conflist, bridge and IPAM state; refused while
+    pods use it. Only files in minipod's own config dir are removed."""
+    conf = find(name)
+    if conf is None:
+        raise NotFound(f"no such network: {name}")
+    if users:
+        raise InUse(f"network {name!r} is used by pod {users[0]['name']!r}")
+    path = Path(conf["_path"])
+    if path.parent != paths.cni_conf_dir():
+        raise InvalidArgument(f"network {name!r} is defined in {path}, which minipod does not manage")
+    with state.global_lock():
+        path.unlink()
+        bridge = bridge_of(conf)
+        if bridge:
+            _delete_link(bridge)
+        ipam_dir = paths.cni_ipam_dir() / name
+        if ipam_dir.is_dir():
+            for f in ipam_dir.iterdir():
+                f.unlink()
+            ipam_dir.rmdir()
+
+
+def network_id(conf: dict) -> str:
+    import hashlib
+    return hashlib.sha256(json.dumps(strip_private(conf), sort_keys=True).encode()).hexdigest()

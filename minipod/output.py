@@ -1,0 +1,106 @@
+"""Every output format in one place: tables, JSON, human durations."""
+
+import json
+import time
+
+
+def ago(ts) -> str:
+    if not ts:
+        return ""
+    secs = max(0, int(time.time() - ts))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if secs >= size:
+            n = secs // size
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return f"{secs} second{'s' if secs != 1 else ''} ago"
+
+
+def human_size(n) -> str:
+    n = float(n or 0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g}{unit}" if unit != "B" else f"{int(n)}B"
+        n /= 1000
+    return f"{n}"
+
+
+def container_status(rec: dict) -> str:
+    st = rec["status"]
+    if st == "running":
+        return "Up " + ago(rec.get("started")).replace(" ago", "")
+    if st == "exited":
+        code = rec.get("exit_code")
+        return f"Exited ({'unknown' if code is None else code}) {ago(rec.get('finished') or rec.get('started'))}".strip()
+    return "Created"
+
+
+def table(headers, rows) -> str:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for r in rows:
+        lines.append("   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def to_json(data) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
+
+
+def ps_rows(records, pods_by_id) -> list:
+    rows = []
+    for r in records:
+        p = pods_by_id.get(r.get("pod"), {})
+        rows.append([r["id"][:12], r["image"], json.dumps(" ".join(r["command"]))[:24], ago(r["created"]),
+                     container_status(r), p.get("name", ""), (p.get("ip") or "").split("/")[0],
+                     ", ".join(_port_str(x) for x in p.get("ports", [])), r["name"]])
+    return rows
+
+
+PS_HEADERS = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "POD", "IP", "PORTS", "NAMES"]
+POD_HEADERS = ["POD ID", "NAME", "STATUS", "CREATED", "CONTAINERS", "IP", "PORTS"]
+
+
+def _port_str(p: dict) -> str:
+    return f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
+
+
+def pod_rows(pods, counts) -> list:
+    return [[p["id"][:12], p["name"], p["status"].capitalize(), ago(p["created"]),
+             counts.get(p["id"], 0), (p.get("ip") or "").split("/")[0],
+             ", ".join(_port_str(x) for x in p.get("ports", []))] for p in pods]
+
+
+def container_inspect(rec: dict, pod: dict) -> dict:
+    return {
+        "Id": rec["id"], "Name": rec["name"], "Image": rec["image"], "Command": rec["command"],
+        "Created": rec["created"],
+        "State": {"Status": rec["status"], "Running": rec["status"] == "running",
+                  "Pid": rec.get("pid") if rec["status"] == "running" else 0,
+                  "ExitCode": rec.get("exit_code"), "StartedAt": rec.get("started"),
+                  "FinishedAt": rec.get("finished")},
+        "Pod": {"Id": pod.get("id"), "Name": pod.get("name")},
+        "Config": {"Env": rec.get("env", {}), "WorkingDir": rec.get("workdir"),
+                   "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
+                   "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps")},
+        "Rootfs": {"Lower": rec.get("image"), "UpperDir": rec.get("upper"),
+                   "MergedDir": str(rec.get("merged", ""))},
+        "LogPath": rec.get("log_path"),
+        "Namespaces": rec.get("namespaces", {}),
+        "NetworkSettings": {"IPAddress": (pod.get("ip") or "").split("/")[0],
+                            "MacAddress": pod.get("mac"), "Gateway": pod.get("gateway"),
+                            "Network": pod.get("network"), "Ports": pod.get("ports", [])},
+    }
+
+
+def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
+    pause = pod.get("pause") or {}
+    return {
+        "Id": pod["id"], "Name": pod["name"], "Hostname": pod["hostname"], "Created": pod["created"],
+        "State": pod["status"], "PausePid": pause.get("pid") if pod["status"] == "running" else 0,
+        "NetNS": pod.get("netns"), "Namespaces": namespaces, "Network": pod.get("network"),
+        "IPAddress": pod.get("ip"), "MacAddress": pod.get("mac"), "Gateway": pod.get("gateway"),
+        "Ports": [_port_str(p) for p in pod.get("ports", [])],
+        "Containers": [{"Id": c["id"], "Name": c["name"], "Status": c["status"]} for c in containers],
+        "CNIAttachments": pod.get("attachments", []),
+    }

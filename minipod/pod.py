@@ -1,0 +1,251 @@
+"""Pods: a pause process holding network, IPC, UTS and PID namespaces, a
+pinned netns, and the pod's CNI attachments.
+
+Constructors follow runc's factory: ``create`` fails if the name exists,
+``load`` fails if it does not. Status is derived from the kernel (pause pid
++ start time + boot id) every time a record is read.
+"""
+
+import contextlib
+import errno
+import os
+import shutil
+import socket
+import time
+
+from minipod import etcfiles, names, netns, network, paths, procfs, state
+from minipod.cni import config as cni_config
+from minipod.cni import runtime as cni
+from minipod.errors import (AlreadyExists, CNIError, InUse, InvalidArgument, MinipodError,
+                            NotFound)
+from minipod.faults import fault_point
+from minipod.runtime import podns
+from minipod.spec import PortMapping
+
+IFNAME = "eth0"
+
+
+def store() -> state.Store:
+    return state.Store(paths.pods_dir(), "pod")
+
+
+def status(rec: dict) -> str:
+    """running | stopped | created, from the kernel's view of pause."""
+    pause = rec.get("pause")
+    if pause:
+        if pause.get("boot") == procfs.boot_id() and procfs.is_running(pause["pid"], pause["start"]):
+            return "running"
+        return "stopped"
+    return "stopped" if rec.get("desired") == "stopped" else "created"
+
+
+def with_status(rec: dict) -> dict:
+    rec = dict(rec)
+    rec["status"] = status(rec)
+    return rec
+
+
+def load(ref: str) -> dict:
+    rec = store().find(ref)
+    if rec is None:
+        raise NotFound(f"no such pod: {ref}")
+    return with_status(rec)
+
+
+def list_pods() -> list:
+    return [with_status(r) for r in store().all()]
+
+
+def _ports_conflict(ports, exclude_id=None):
+    """Raise InUse if a host port is reserved by another pod that is meant
+    to run, or is bound by some process on the host."""
+    for other in store().all():
+        if other["id"] == exclude_id or other.get("desired") == "stopped":
+            continue
+        for p in other.get("ports", []):
+            theirs = PortMapping(**p)
+            for mine in ports:
+                same_ip = not mine.host_ip or not theirs.host_ip or mine.host_ip == theirs.host_ip
+                if same_ip and (mine.host_port, mine.protocol) == (theirs.host_port, theirs.protocol):
+                    raise InUse(f"host port {mine.host_port}/{mine.protocol} is already used by pod {other['name']!r}")
+    for mine in ports:
+        kind = socket.SOCK_DGRAM if mine.protocol == "udp" else socket.SOCK_STREAM
+        if mine.protocol == "sctp":
+            continue
+        family = socket.AF_INET6 if ":" in mine.host_ip else socket.AF_INET
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((mine.host_ip or "0.0.0.0", mine.host_port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise InUse(f"host port {mine.host_port}/{mine.protocol} is already in use on this host") from None
+                if e.errno != errno.EADDRNOTAVAIL:
+                    raise
+                raise InvalidArgument(f"host IP {mine.host_ip} is not an address of this host") from None
+
+
+def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None) -> dict:
+    """Create and start a pod; on any failure nothing of it remains."""
+    name = names.validate_name(name, "pod name") if name else names.generate_name()
+    if hostname is not None:
+        names.validate_name(hostname, "hostname")
+    net = network_name or network.default_name()
+    if net not in network.SPECIAL:
+        network.load(net)  # a broken or missing network fails before anything exists
+    elif ports and net == "none":
+        raise InvalidArgument("cannot publish ports with --network none")
+    ports = list(ports)
+    with state.global_lock():
+        if any(r["name"] == name for r in store().all()):
+            raise AlreadyExists(f"pod name {name!r} is already in use")
+        _ports_conflict(ports)
+        rec = {"id": names.new_id(), "name": name, "hostname": hostname or name,
+               "created": time.time(), "network": net, "ports": [p.as_dict() for p in ports],
+               "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
+               "ip": None, "mac": None, "gateway": None, "attachments": []}
+        store().save(rec)
+    try:
+        fault_point("pod-create-recorded")
+        _start_locked(rec)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _destroy(rec)
+        raise
+    return with_status(rec)
+
+
+def _attach(rec: dict, conflist: dict, ifname: str, capability_args: dict) -> dict:
+    att = cni.Attachment(conflist=network.strip_private(conflist), container_id=rec["id"],
+                         ifname=ifname, netns=rec["netns"],
+                         args=cni_config.cni_args(rec["name"], rec["id"]),
+                         capability_args=capability_args, pod=rec["name"])
+    if att.key not in rec["attachments"]:
+        rec["attachments"].append(att.key)
+        store().save(rec)  # intent first: a crash mid-ADD is still found by gc
+    return cni.add(att)
+
+
+def _start_locked(rec: dict) -> None:
+    with state.object_lock("pod", rec["id"]):
+        _start(rec)
+
+
+def _start(rec: dict) -> None:
+    run_dir = paths.pod_run_dir(rec["id"])
+    (run_dir / "root").mkdir(parents=True, exist_ok=True)
+    exits = run_dir / "exits"
+    pid = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
+                            hostname=rec["hostname"], exits_log=exits,
+                            stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host")
+    rec["pause"] = {"pid": pid, "start": procfs.start_time(pid), "boot": procfs.boot_id()}
+    rec["desired"] = "running"
+    rec["started"] = time.time()
+    store().save(rec)
+    fault_point("pod-pause-started")
+    if rec["network"] != "host":
+        rec["netns"] = str(netns.pin(rec["name"], pid))
+        store().save(rec)
+        fault_point("pod-netns-pinned")
+        _attach(rec, cni_config.LOOPBACK_CONFLIST, "lo", {})
+        if rec["network"] != "none":
+            conflist = network.load(rec["network"])
+            ports = [PortMapping(**p).to_cni() for p in rec["ports"]]
+            result = _attach(rec, conflist, IFNAME, {"portMappings": ports} if ports else {})
+            rec["ip"], rec["mac"], rec["gateway"] = cni_config.result_ip(result)
+            fault_point("pod-network-added")
+    rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"])
+    store().save(rec)
+
+
+def start(ref: str) -> dict:
+    """Start a stopped pod: new pause, network re-attached (maybe a new IP)."""
+    rec = load(ref)
+    if rec["status"] == "running":
+        return rec
+    with state.global_lock():
+        _ports_conflict([PortMapping(**p) for p in rec["ports"]], exclude_id=rec["id"])
+        rec["desired"] = "running"
+        store().save(_plain(rec))
+    with state.object_lock("pod", rec["id"]):
+        _teardown(rec)  # whatever a dead pause left behind
+        _start(rec)
+    return with_status(rec)
+
+
+def _plain(rec: dict) -> dict:
+    return {k: v for k, v in rec.items() if k != "status"}
+
+
+def containers_of(pod_id: str) -> list:
+    return [r for r in state.Store(paths.containers_dir(), "container").all() if r.get("pod") == pod_id]
+
+
+def _stop_containers(rec: dict, timeout: float) -> None:
+    for ctr in containers_of(rec["id"]):
+        if ctr.get("pid"):
+            procfs.stop_process(ctr["pid"], ctr.get("start"), timeout)
+
+
+def _teardown(rec: dict) -> list:
+    """Stop pause, DEL every attachment (reverse order), unpin the netns.
+    Idempotent; returns CNI errors (their caches are kept for gc)."""
+    pause = rec.get("pause")
+    if pause:
+        procfs.stop_process(pause["pid"], pause["start"], 5.0)
+    errors = []
+    for key in reversed(rec.get("attachments", [])):
+        att = cni.load_cached(key)
+        if att is None:
+            continue
+        try:
+            cni.delete(att)
+        except CNIError as e:
+            errors.append(e)
+    rec["attachments"] = [k for k in rec.get("attachments", []) if cni.load_cached(k) is not None]
+    if rec.get("netns"):
+        netns.unpin(rec["netns"])
+    else:
+        netns.unpin(netns.pin_path(rec["name"]))
+    rec["netns"] = None
+    rec["ip"] = rec["mac"] = rec["gateway"] = None
+    return errors
+
+
+def stop(ref: str, timeout: float = 10.0) -> dict:
+    """Stop the pod's containers (SIGTERM, then SIGKILL after ``timeout``),
+    then pause, and release its network."""
+    rec = load(ref)
+    with state.object_lock("pod", rec["id"]):
+        _stop_containers(rec, timeout)
+        errors = _teardown(rec)
+        rec["desired"] = "stopped"
+        store().save(_plain(rec))
+    if errors:
+        raise MinipodError(f"pod {rec['name']} stopped, but network teardown failed: {errors[0]} "
+                           "(`minipod gc` will retry)")
+    return with_status(rec)
+
+
+def _destroy(rec: dict) -> list:
+    """Tear everything of a pod down and delete its record."""
+    with state.object_lock("pod", rec["id"]):
+        errors = _teardown(rec)
+        shutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
+        shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    state.drop_object_lock("pod", rec["id"])
+    return errors
+
+
+def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
+    """Remove a pod. Its containers are removed first with ``force``;
+    without it, a pod with containers is refused. Returns warnings."""
+    rec = load(ref)
+    ctrs = containers_of(rec["id"])
+    if ctrs and not force:
+        raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
+    if ctrs:
+        from minipod import container  # the one upward call: pod rm -f removes its containers
+        for ctr in ctrs:
+            container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
+    errors = _destroy(rec)
+    return [f"pod {rec['name']}: network teardown failed: {e} (`minipod gc` will retry)" for e in errors]

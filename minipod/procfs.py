@@ -1,0 +1,146 @@
+"""Reading /proc: process identity (pid + start time), namespaces, memory.
+
+A pid alone never identifies a process (pids are reused); minipod records
+pid AND the start time (field 22 of /proc/PID/stat, as runc and psutil do)
+and only treats a process as "ours" when both match.
+"""
+
+import os
+
+
+def _stat_fields(pid: int):
+    """Fields of /proc/PID/stat after the comm field (which may hold spaces
+    or parentheses, hence rfind)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        data = f.read().decode("ascii", "replace")
+    return parse_stat(data)
+
+
+def parse_stat(data: str):
+    """Split a /proc/PID/stat line into [pid, comm, state, ppid, ...] (1-based
+    field n is index n-1)."""
+    lpar, rpar = data.index("("), data.rindex(")")
+    return [data[:lpar].strip(), data[lpar + 1:rpar]] + data[rpar + 1:].split()
+
+
+def start_time(pid: int):
+    """Start time in clock ticks since boot, or None if the pid is gone."""
+    try:
+        return int(_stat_fields(pid)[21])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def state(pid: int):
+    """One-letter process state (R, S, Z, ...) or None."""
+    try:
+        return _stat_fields(pid)[2]
+    except (OSError, IndexError):
+        return None
+
+
+def is_running(pid, started) -> bool:
+    """True when ``pid`` exists, is not a zombie and has the recorded start time."""
+    if not pid or started is None:
+        return False
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return False
+    return int(fields[21]) == int(started) and fields[2] not in ("Z", "X")
+
+
+def ns_pids(pid: int):
+    """The pid as seen in each nested PID namespace (NSpid line), outermost first."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        pass
+    return []
+
+
+def ns_inode(pid: int, kind: str):
+    """The namespace identity string (e.g. 'net:[4026532]') or None."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
+    except OSError:
+        return None
+
+
+def memory(pid: int) -> dict:
+    """Rss and Pss in kB from smaps_rollup ({} if the process is gone)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Pss", "Private_Dirty"):
+                    out[key] = int(rest.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def boot_id() -> str:
+    """The kernel's boot id: records from an earlier boot name dead processes."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def send_signal(pid, started, sig) -> bool:
+    """Signal the process only if pid AND start time still match; a pidfd
+    closes the window between the check and the kill. False if it is gone."""
+    import signal as _signal
+    if not pid:
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if not is_running(pid, started):
+            return False
+        _signal.pidfd_send_signal(fd, sig)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def wait_exit(pid, started, timeout: float) -> bool:
+    """Wait until the process is gone (or a zombie); True if it went in time."""
+    import select
+    import time
+    if not is_running(pid, started):
+        return True
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        if not is_running(pid, started):
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if select.select([fd], [], [], max(left, 0))[0]:
+                return True
+            if left <= 0:
+                return not is_running(pid, started)
+    finally:
+        os.close(fd)
+
+
+def stop_process(pid, started, timeout: float, sig=15) -> None:
+    """``sig`` (SIGTERM), wait ``timeout`` seconds, then SIGKILL and wait."""
+    if send_signal(pid, started, sig) and wait_exit(pid, started, timeout):
+        return
+    if send_signal(pid, started, 9):
+        wait_exit(pid, started, 10.0)

@@ -1,0 +1,2 @@
+"""The only code that forks, unshares, setns, mounts, pivot_roots and drops
+capabilities."""

@@ -1,0 +1,102 @@
+"""pause: PID 1 of a pod. Holds the pod's namespaces, reaps every child.
+
+Modelled on kubernetes build/pause/linux/pause.c: SIGINT/SIGTERM exit 0,
+SIGCHLD reaps with waitpid(-1, WNOHANG) in a loop, otherwise it sleeps.
+It also writes one line "PID CODE" to stdout for every child it reaps:
+app containers are re-parented to pause (they are orphaned inside the
+pod's PID namespace on purpose), so this is how minipod learns their exit
+codes without keeping a monitor process per container.
+
+This file runs as a fresh interpreter (``pause -S -I pause.py``, where
+``pause`` is a symlink to python3 so the kernel names the process "pause")
+and imports only the standard library and minipod's ctypes syscall module.
+
+Environment (set by minipod.runtime.podns):
+  PAUSE_ROOT      empty directory to pivot_root into
+  PAUSE_HOSTNAME  the pod's hostname (its own UTS namespace)
+  PAUSE_READY_FD  pipe on which "ready HOSTPID" or "error: MSG" is written
+"""
+
+import ctypes
+import os
+import signal
+import sys
+
+VERSION = "minipod-pause 0.1.0"
+PR_SET_DUMPABLE = 4
+
+
+def _setup(syscalls, root, hostname):
+    """Own hostname, then an empty root: pause must not keep the host's
+    filesystem reachable through /proc/1/root from the pod's containers."""
+    if hostname:
+        syscalls.sethostname(hostname)
+    syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
+    syscalls.mount(root, root, None, syscalls.MS_BIND)
+    os.chdir(root)
+    # pivot_root(".", ".") then detaching the old root (as runc does) leaves
+    # no directory of the host mounted in this mount namespace.
+    syscalls.pivot_root(".", ".")
+    syscalls.umount2(".", syscalls.MNT_DETACH)
+    os.chdir("/")
+    # Not dumpable: /proc/1/fd and /proc/1/root are then off limits to the
+    # containers (ptrace access checks), like runc's init.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _exit_code(status):
+    """Docker's convention: exit code, or 128 + the signal that killed it."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 255
+
+
+def _reap_all():
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        try:
+            os.write(1, f"{pid} {_exit_code(status)}\n".encode())
+        except OSError:
+            pass  # the exit log is a convenience; reaping must go on
+
+
+def main(argv):
+    if "-v" in argv[1:]:
+        print(VERSION)
+        return 0
+    ready_fd = int(os.environ.get("PAUSE_READY_FD", "-1"))
+    # Block the signals we wait for before announcing readiness, so none is
+    # lost between a check and a sleep (sigwait has no such race).
+    waited = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    try:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        from minipod.runtime import syscalls
+        host_pid = os.readlink("/proc/self")
+        _setup(syscalls, os.environ["PAUSE_ROOT"], os.environ.get("PAUSE_HOSTNAME", ""))
+    except Exception as e:  # report to the runtime, which cleans up
+        if ready_fd >= 0:
+            os.write(ready_fd, f"error: pause setup failed: {e}\n".encode())
+        return 1
+    for key in ("PAUSE_ROOT", "PAUSE_HOSTNAME", "PAUSE_READY_FD"):
+        os.environ.pop(key, None)
+    if ready_fd >= 0:
+        os.write(ready_fd, f"ready {host_pid}\n".encode())
+        os.close(ready_fd)
+    while True:
+        sig = signal.sigwait(waited)
+        if sig == signal.SIGCHLD:
+            _reap_all()
+        else:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,239 @@
+"""Start a process inside a pod: a new container, or an exec into one.
+
+The parent and the child talk over a SOCK_SEQPACKET socketpair, one JSON
+message per packet (after runc's libcontainer/sync.go). The child's end is
+close-on-exec, so a successful exec shows up as end-of-file:
+
+  new container (run)
+
+  parent                A: setns(ipc,uts,net,pid)  B (pod PID ns)   C = container
+    | fork ------------> | fork ---------------->   | fork ------->  |
+    |                    | waitpid(B) <----------   _exit(0)         | (re-parented to pause,
+    | waitpid(A) <------ _exit(0)                                    |  which logs its exit code)
+    | <------------------------------------------------------------- {"pid": host pid}
+    |                                                                unshare(mnt), overlay,
+    |                                                                /proc, /dev, masks, pivot_root
+    | <------------------------------------------------------------- {"tty": true} + master fd
+    |                                                                user, capabilities, no_new_privs
+    | <------------------------------------------------------------- EOF (exec worked), or
+    |                                                                {"exec_error": errno, "msg"}
+
+  exec into a container: A joins all five namespaces of the container's
+  process (mnt last), forks B and waits for it, and exits with B's status;
+  A sends B's host pid, B sends the tty fd and exec errors as above.
+
+B exists because an orphan is adopted by the init of its *parent's* PID
+namespace: C's parent must itself live in the pod for pause to adopt C.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import termios
+
+from minipod.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
+from minipod.runtime import caps, syscalls
+
+SHARED_NS = ("ipc", "uts", "net", "pid")
+
+
+def _send(sock, msg, fds=()):
+    data = json.dumps(msg).encode()
+    if fds:
+        socket.send_fds(sock, [data], list(fds))
+    else:
+        sock.send(data)
+
+
+def _child_fail(sock, message):
+    try:
+        _send(sock, {"error": message})
+    finally:
+        os._exit(1)
+
+
+def _setup_stdio(sock, proc):
+    """Wire fds 0-2: a new pty from the container's own devpts (master sent
+    to the parent), or the fds the parent handed over."""
+    if proc.get("tty"):
+        master, slave = os.openpty()
+        _send(sock, {"tty": True}, [master])
+        os.close(master)
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        for target in (0, 1, 2):
+            os.dup2(slave, target)
+        if slave > 2:
+            os.close(slave)
+        if proc.get("stdin_fd") is None:
+            pass  # -t without -i: input still comes from the pty, unused
+    else:
+        for target, fd in enumerate(proc["stdio"]):
+            os.dup2(fd, target)
+
+
+def _become_user_and_exec(sock, proc):
+    """Last steps before exec, in the order the kernel requires: bounding set
+    while still root, then ids, then the remaining capability sets."""
+    keep = set(proc["caps"])
+    caps.drop_bounding(keep)
+    uid, gid = proc.get("uid", 0), proc.get("gid", 0)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if uid == 0:
+        caps.limit_sets(keep)
+    else:
+        caps.limit_sets(set())
+    try:
+        os.chdir(proc.get("cwd") or "/")
+    except OSError as e:
+        _child_fail(sock, f"cannot change to working directory {proc.get('cwd')!r}: {e.strerror}")
+    env = proc["env"]
+    argv = proc["argv"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as e:
+        _send(sock, {"exec_error": e.errno, "msg": f"{argv[0]}: {e.strerror}"})
+        os._exit(127 if e.errno == errno.ENOENT else 126)
+
+
+def _container_main(sock, proc, rootfs_spec):
+    """Runs in C: build the rootfs, then exec the command."""
+    from minipod.runtime import rootfs
+    try:
+        _send(sock, {"pid": int(os.readlink("/proc/self"))})
+        syscalls.unshare(syscalls.CLONE_NEWNS)
+        rootfs.setup(rootfs_spec)
+        _setup_stdio(sock, proc)
+    except Exception as e:
+        _child_fail(sock, f"container setup failed: {e}")
+    _become_user_and_exec(sock, proc)
+
+
+def _fork_into(ns_pid, kinds, child):
+    """Fork A, join ``kinds`` namespaces of ``ns_pid`` and run child() there."""
+    a = os.fork()
+    if a != 0:
+        return a
+    try:
+        fds = [(os.open(f"/proc/{ns_pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC), k) for k in kinds]
+        for fd, k in fds:
+            syscalls.setns(fd, syscalls.NS_FLAGS[k])
+            os.close(fd)
+        child()
+    except BaseException as e:  # report whatever happened, never return
+        try:
+            os.write(2, f"minipod: {e}\n".encode())
+        finally:
+            os._exit(125)
+    os._exit(0)
+
+
+def _receive(sock, result):
+    """Read messages until EOF; fill ``result`` (pid, tty fd, errors)."""
+    while True:
+        data, fds, _flags, _addr = socket.recv_fds(sock, 65536, 4)
+        if not data:
+            return result
+        msg = json.loads(data)
+        if "pid" in msg:
+            result["pid"] = msg["pid"]
+        if msg.get("tty") and fds:
+            result["master"] = fds[0]
+        if "exec_error" in msg:
+            exc = CommandNotFound if msg["exec_error"] == errno.ENOENT else CommandNotExecutable
+            raise exc(f"cannot run {msg['msg']}")
+        if "error" in msg:
+            raise ContainerStartError(msg["error"])
+
+
+def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) -> dict:
+    """Start a container in the pod of ``pause_pid``; returns {"pid", "master"}.
+
+    ``proc``: argv, env, cwd, uid, gid, caps, tty, stdio (three fds).
+    ``on_pid(pid)`` is called as soon as the host pid is known, so the caller
+    can record it before setup finishes (cleanup must be able to kill it).
+    """
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def run_b():
+        if os.fork() == 0:
+            if os.fork() == 0:
+                parent.close()
+                _container_main(child, proc, rootfs_spec)
+            os._exit(0)
+        os.wait()
+
+    a = _fork_into(pause_pid, SHARED_NS, run_b)
+    child.close()
+    result = {}
+    try:
+        os.waitpid(a, 0)
+        first, fds, _f, _a = socket.recv_fds(parent, 65536, 4)
+        if not first:
+            raise ContainerStartError("the container process exited before it started")
+        msg = json.loads(first)
+        if "error" in msg:
+            raise ContainerStartError(msg["error"])
+        result["pid"] = msg["pid"]
+        if on_pid:
+            on_pid(result["pid"])
+        return _receive(parent, result)
+    except BaseException:
+        if "master" in result:
+            os.close(result["master"])
+        if "pid" in result:
+            _kill_quietly(result["pid"])
+        raise
+    finally:
+        parent.close()
+
+
+def exec_in(target_pid: int, proc: dict):
+    """Run a command in all namespaces of ``target_pid``.
+
+    Returns (a_pid, info): wait for ``a_pid`` with os.waitpid; its exit
+    status is the command's. info has "pid" (host pid of the command) and
+    "master" (with a tty).
+    """
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def run_b():
+        b = os.fork()
+        if b == 0:
+            parent.close()
+            try:
+                _setup_stdio(child, proc)
+            except Exception as e:
+                _child_fail(child, f"exec setup failed: {e}")
+            _become_user_and_exec(child, proc)
+        _send(child, {"pid": b})
+        child.close()
+        parent.close()
+        _, status = os.waitpid(b, 0)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
+                 else 128 + os.WTERMSIG(status))
+
+    a = _fork_into(target_pid, SHARED_NS + ("mnt",), run_b)
+    child.close()
+    result = {}
+    try:
+        _receive(parent, result)
+    except BaseException:
+        if "master" in result:
+            os.close(result["master"])
+        os.waitpid(a, 0)
+        raise
+    finally:
+        parent.close()
+    return a, result
+
+
+def _kill_quietly(pid):
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass

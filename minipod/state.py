@@ -1,0 +1,115 @@
+"""The one module that writes state: one directory and one JSON file per
+object, atomic writes (temp file + fsync + rename) and flock-based locks.
+
+flock locks die with their holder, so a lock held by a killed minipod never
+blocks anyone. Records say what was intended; status is derived elsewhere
+from the kernel each time it is read.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+RECORD = "record.json"
+
+
+def write_json(path: Path, data, mode=0o644) -> None:
+    """Atomically replace ``path`` with ``data`` as JSON."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path):
+    """Read a JSON file; FileNotFoundError propagates."""
+    with open(path) as f:
+        return json.load(f)
+
+
+@contextlib.contextmanager
+def locked(path: Path, shared=False):
+    """Hold an flock on ``path`` (created if needed) for the with-block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def global_lock():
+    """Serialises name allocation, host-port allocation and gc."""
+    from minipod.paths import run_root
+    return locked(run_root() / "locks" / "global.lock")
+
+
+def object_lock(kind: str, obj_id: str):
+    """Serialises operations on one pod or container."""
+    from minipod.paths import run_root
+    return locked(run_root() / "locks" / f"{kind}-{obj_id}.lock")
+
+
+def drop_object_lock(kind: str, obj_id: str) -> None:
+    """Remove a lock file after its object is gone (no-op if absent)."""
+    from minipod.paths import run_root
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(run_root() / "locks" / f"{kind}-{obj_id}.lock")
+
+
+class Store:
+    """Records of one kind of object, one directory per object id."""
+
+    def __init__(self, root: Path, kind: str):
+        self.root = Path(root)
+        self.kind = kind
+
+    def dir(self, obj_id: str) -> Path:
+        return self.root / obj_id
+
+    def ids(self) -> list:
+        try:
+            return sorted(p.name for p in self.root.iterdir() if (p / RECORD).exists())
+        except FileNotFoundError:
+            return []
+
+    def load(self, obj_id: str):
+        """The record, or None if it vanished (removed concurrently)."""
+        try:
+            return read_json(self.dir(obj_id) / RECORD)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def all(self) -> list:
+        return [r for r in (self.load(i) for i in self.ids()) if r is not None]
+
+    def save(self, record: dict) -> None:
+        d = self.dir(record["id"])
+        d.mkdir(parents=True, exist_ok=True)
+        write_json(d / RECORD, record)
+
+    def find(self, ref: str):
+        """Look up by exact name, exact id, or unique id prefix (>= 3 chars)."""
+        records = self.all()
+        for r in records:
+            if r["name"] == ref or r["id"] == ref:
+                return r
+        if len(ref) >= 3:
+            hits = [r for r in records if r["id"].startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+        return None
