@@ -129,6 +129,11 @@ def run(opts: RunOptions) -> dict:
     keep = caps.effective_set(opts.cap_add, opts.cap_drop, opts.privileged)
     if opts.pod and (opts.ports or opts.network or opts.hostname):
         raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
+    with contextlib.ExitStack() as hold:
+        return _run_locked(hold, opts, img, name, keep)
+
+
+def _run_locked(hold, opts, img, name, keep):
     with state.global_lock():
         if any(r["name"] == name for r in store().all()):
             raise AlreadyExists(f"container name {name!r} is already in use")
@@ -139,6 +144,8 @@ def run(opts: RunOptions) -> dict:
                "auto_remove": opts.auto_remove, "created": time.time(), "pod": None,
                "own_pod": not opts.pod, "pid": None, "caps": sorted(keep)}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
+        # Held until started: gc leaves a container being created alone.
+        hold.enter_context(state.object_lock("container", rec["id"]))
         store().save(rec)
     fault_point("container-recorded")
     own_pod = None

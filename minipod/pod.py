@@ -95,22 +95,26 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
     elif ports and net == "none":
         raise InvalidArgument("cannot publish ports with --network none")
     ports = list(ports)
-    with state.global_lock():
-        if any(r["name"] == name for r in store().all()):
-            raise AlreadyExists(f"pod name {name!r} is already in use")
-        _ports_conflict(ports)
-        rec = {"id": names.new_id(), "name": name, "hostname": hostname or name,
-               "created": time.time(), "network": net, "ports": [p.as_dict() for p in ports],
-               "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
-               "ip": None, "mac": None, "gateway": None, "attachments": []}
-        store().save(rec)
-    try:
-        fault_point("pod-create-recorded")
-        _start_locked(rec)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            _destroy(rec)
-        raise
+    with contextlib.ExitStack() as hold:
+        with state.global_lock():
+            if any(r["name"] == name for r in store().all()):
+                raise AlreadyExists(f"pod name {name!r} is already in use")
+            _ports_conflict(ports)
+            rec = {"id": names.new_id(), "name": name, "hostname": hostname or name,
+                   "created": time.time(), "network": net, "ports": [p.as_dict() for p in ports],
+                   "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
+                   "ip": None, "mac": None, "gateway": None, "attachments": []}
+            # Locked before it is visible: gc never mistakes a pod being
+            # created for one whose creator crashed.
+            hold.enter_context(state.object_lock("pod", rec["id"]))
+            store().save(rec)
+        try:
+            fault_point("pod-create-recorded")
+            _start(rec)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _destroy_locked(rec)
+            raise
     return with_status(rec)
 
 
@@ -123,11 +127,6 @@ def _attach(rec: dict, conflist: dict, ifname: str, capability_args: dict) -> di
         rec["attachments"].append(att.key)
         store().save(rec)  # intent first: a crash mid-ADD is still found by gc
     return cni.add(att)
-
-
-def _start_locked(rec: dict) -> None:
-    with state.object_lock("pod", rec["id"]):
-        _start(rec)
 
 
 def _start(rec: dict) -> None:
@@ -226,12 +225,18 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
     return with_status(rec)
 
 
+def _destroy_locked(rec: dict) -> list:
+    """Tear everything of a pod down and delete its record (lock held)."""
+    errors = _teardown(rec)
+    fault_point("pod-rm-torn-down")
+    shutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
+    shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    return errors
+
+
 def _destroy(rec: dict) -> list:
-    """Tear everything of a pod down and delete its record."""
     with state.object_lock("pod", rec["id"]):
-        errors = _teardown(rec)
-        shutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
-        shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+        errors = _destroy_locked(rec)
     state.drop_object_lock("pod", rec["id"])
     return errors
 

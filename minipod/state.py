@@ -52,6 +52,22 @@ def locked(path: Path, shared=False):
         os.close(fd)
 
 
+def is_locked(kind: str, obj_id: str) -> bool:
+    """True while some process holds the object's lock (e.g. is creating it)."""
+    from minipod.paths import run_root
+    try:
+        fd = os.open(run_root() / "locks" / f"{kind}-{obj_id}.lock", os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def global_lock():
     """Serialises name allocation, host-port allocation and gc."""
     from minipod.paths import run_root

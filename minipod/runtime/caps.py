@@ -5,6 +5,8 @@ CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_MODULE or CAP_SYS_PTRACE, so mount,
 `ip link add`, module loading and ptrace of host processes fail inside.
 """
 
+import prctl  # imported here: after setns into a container, the venv is out of reach
+
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW",
                 "SETGID", "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE",
                 "SYS_CHROOT", "KILL", "AUDIT_WRITE")
@@ -20,7 +22,6 @@ def last_cap() -> int:
 
 def resolve(names) -> set:
     """Map names like 'NET_ADMIN' or 'CAP_NET_ADMIN' (or 'ALL') to numbers."""
-    import prctl
     from minipod.errors import InvalidArgument
     out = set()
     for name in names:
@@ -45,7 +46,6 @@ def effective_set(cap_add=(), cap_drop=(), privileged=False) -> set:
 def drop_bounding(keep: set) -> None:
     """Drop every capability not in ``keep`` from the bounding set (needs
     CAP_SETPCAP, so call it while still root and before setuid)."""
-    import prctl
     for cap in range(last_cap() + 1):
         if cap not in keep:
             try:
@@ -57,7 +57,6 @@ def drop_bounding(keep: set) -> None:
 def limit_sets(keep: set) -> None:
     """Empty the inheritable set, reduce permitted and effective, and set
     no_new_privs. Call last before exec (after any setuid)."""
-    import prctl
     known = [c for c in keep if c in prctl.ALL_CAPS]
     # Inheritable stays empty, as containerd and runc do since
     # CVE-2022-24769. capset(2) requires effective within permitted at each step.

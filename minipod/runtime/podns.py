@@ -59,7 +59,10 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
     ready_r, ready_w = os.pipe()
     out_fd = os.open(exits_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     err_fd = os.open(stderr_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PAUSE_ROOT": str(root),
+    # MINIPOD_POD_DIR stays in pause's environment: gc uses it to tell
+    # whose pause a process is.
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MINIPOD_POD_DIR": str(root.parent),
+           "PAUSE_ROOT": str(root),
            "PAUSE_HOSTNAME": hostname, "PAUSE_READY_FD": "3"}
     p0 = os.fork()
     if p0 == 0:  # P0

@@ -1,0 +1,162 @@
+"""Find and release what crashes, reboots and dead pause processes leave.
+
+host-local, bridge and portmap have no working GC of their own, so the
+runtime does it (shared/design/CNI-RUNTIME.md "Reconcile"): DEL every
+cached attachment whose pod is gone or stopped, with the cached config and
+capability args, then look for what should not exist. ``collect(dry_run=True)``
+is the leak checker the test suite ends with.
+"""
+
+import contextlib
+import os
+import shutil
+import subprocess
+
+from minipod import container, netns, paths, pod, procfs, state
+from minipod.cni import runtime as cni
+from minipod.errors import CNIError
+
+
+def _pause_processes():
+    """(pid, start, pod dir) of every pause process of this minipod root."""
+    ours = str(paths.run_root() / "pods")
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "pause":
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        except OSError:
+            continue
+        pod_dir = env.get(b"MINIPOD_POD_DIR", b"").decode()
+        if pod_dir.startswith(ours + "/"):
+            out.append((pid, procfs.start_time(pid), pod_dir))
+    return out
+
+
+def _nat_chains_for(ids):
+    """Per-pod nat chains (bridge's CNI-<hash>, portmap's CNI-DN-<hash>)
+    whose rules name one of ``ids``: iptables comments carry the id."""
+    try:
+        text = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True,
+                              check=False).stdout
+    except OSError:
+        return []
+    found = set()
+    for line in text.splitlines():
+        if not line.startswith("-A CNI-"):
+            continue
+        for i in ids:
+            if i in line:
+                found.add((line.split()[1], i))
+    return sorted(found)
+
+
+def collect(dry_run=False) -> list:
+    """Return [(kind, item)] of leaked things; release them unless dry_run."""
+    found = []
+    with state.global_lock():
+        pods = {r["id"]: r for r in pod.store().all()}
+        busy = {i for i in pods if state.is_locked("pod", i)}
+        live = {i for i, r in pods.items() if pod.status(r) == "running" or i in busy}
+
+        # Containers whose creator crashed, or whose pod is gone.
+        for rec in container.store().all():
+            if state.is_locked("container", rec["id"]):
+                continue
+            if (not rec.get("pid") and container.status(rec) == "created") or \
+                    (rec.get("pod") and rec["pod"] not in pods) or not rec.get("pod"):
+                found.append(("container", rec["name"]))
+                if not dry_run:
+                    container._kill(rec)
+                    container._delete_files(rec)
+
+        # Pods: crashed creation (never got a pause) or own pod of a removed
+        # container are destroyed; a pod whose pause died keeps its record
+        # (it is "stopped") but releases its network below.
+        ctr_ids = {c["id"] for c in container.store().all()}
+        for pid_, rec in list(pods.items()):
+            if pid_ in busy:
+                continue
+            crashed = rec.get("pause") is None and rec.get("desired") != "stopped"
+            orphan_infra = rec.get("infra_for") and rec["infra_for"] not in ctr_ids
+            if crashed or orphan_infra:
+                found.append(("pod", rec["name"]))
+                if not dry_run:
+                    pod._destroy(rec)
+                    del pods[pid_]
+                    live.discard(pid_)
+
+        # CNI attachments of pods that are gone or not running.
+        for att in cni.cached_attachments():
+            if att.container_id in live:
+                continue
+            found.append(("cni-attachment", att.key))
+            if not dry_run:
+                with contextlib.suppress(CNIError):
+                    cni.delete(att)
+                rec = pods.get(att.container_id)
+                if rec is not None and cni.load_cached(att.key) is None:
+                    with contextlib.suppress(FileNotFoundError):
+                        rec["attachments"] = [k for k in rec.get("attachments", []) if k != att.key]
+                        rec["ip"] = None
+                        pod.store().save(rec)
+
+        # Netns pins that no running pod owns.
+        live_pins = {pods[i].get("netns") for i in live if i in pods}
+        for pin in netns.list_pins():
+            if str(pin) not in live_pins:
+                found.append(("netns-pin", str(pin)))
+                if not dry_run:
+                    netns.unpin(pin)
+
+        # pause processes whose pod record is gone or says another pid.
+        for pid, start, pod_dir in _pause_processes():
+            pid_id = os.path.basename(pod_dir)
+            rec = pods.get(pid_id)
+            if rec is None or not rec.get("pause") or rec["pause"]["pid"] != pid:
+                found.append(("pause-process", f"{pid} ({pid_id[:12]})"))
+                if not dry_run:
+                    procfs.stop_process(pid, start, 2.0)
+
+        # host-local IP files naming no live pod (only minipod's own dataDir).
+        ipam = paths.cni_ipam_dir()
+        if ipam.is_dir():
+            for netdir in ipam.iterdir():
+                for f in netdir.iterdir():
+                    if f.name in ("lock",) or f.name.startswith("last_reserved_ip"):
+                        continue
+                    try:
+                        owner = f.read_text().split()[0]
+                    except (OSError, IndexError):
+                        owner = ""
+                    if owner not in live:
+                        found.append(("ip-reservation", f"{netdir.name}/{f.name}"))
+                        if not dry_run:
+                            f.unlink()
+
+        # nat chains naming a pod that is not running (after the DELs above
+        # there should be none; a left one means a DEL could not run).
+        dead = [i for i in pods if i not in live] + [a.container_id for a in cni.cached_attachments()
+                                                     if a.container_id not in pods]
+        for chain, owner in _nat_chains_for(dead):
+            found.append(("nat-chain", f"{chain} ({owner[:12]})"))
+
+        # Directories without a record.
+        for root, kind in ((paths.containers_dir(), "container-dir"), (paths.pods_dir(), "pod-dir"),
+                           (paths.run_root() / "pods", "pod-run-dir")):
+            if not root.is_dir():
+                continue
+            known = ctr_ids if kind == "container-dir" else set(pods)
+            for d in root.iterdir():
+                if d.name not in known and not state.is_locked(
+                        "container" if kind == "container-dir" else "pod", d.name):
+                    found.append((kind, str(d)))
+                    if not dry_run:
+                        shutil.rmtree(d, ignore_errors=True)
+    return found
