@@ -93,8 +93,8 @@ def parse_user(spec):
     """Parse ``--user UID[:GID]`` (numeric only) into (uid, gid)."""
     if spec is None:
         return 0, 0
-    uid, _, gid = spec.partition(":")
-    if not uid.isdigit() or (gid and not gid.isdigit()):
+    uid, sep, gid = spec.partition(":")
+    if not uid.isdigit() or (sep and not gid.isdigit()):
         raise InvalidArgument(f"invalid user {spec!r}: expected numeric UID[:GID]")
     return int(uid), int(gid) if gid else int(uid)
 

@@ -1,0 +1,109 @@
+"""Integration fixtures: root only, the real busybox image imported into the
+test root, per-test cleanup through the CLI, and a final leak check."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+
+if os.geteuid() != 0:
+    pytest.skip("integration tests need root (namespaces, mounts, CNI plugins); "
+                "run them through scripts/test as root", allow_module_level=True)
+
+MP = [sys.executable, "-m", "minipod"]
+TEST_NET_MARK = 'name: \\"mpt'  # iptables comments of the test networks' rules
+
+
+def mp(*args, check=True, timeout=60, input=None, text=True, env=None):
+    """Run the real CLI against the test root; return CompletedProcess."""
+    full_env = {**os.environ, **TEST_ENV, **(env or {})}
+    proc = subprocess.run(MP + [str(a) for a in args], capture_output=True, text=text, input=input,
+                          timeout=timeout, env=full_env, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"minipod {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                             f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+    return proc
+
+
+def mp_json(*args):
+    return json.loads(mp(*args).stdout)
+
+
+def sh(cmd, check=True, timeout=30):
+    """A host command (ip, iptables, nsenter, curl)."""
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pod_ip(name):
+    return mp_json("pod", "inspect", name)[0]["IPAddress"].split("/")[0]
+
+
+def leaks():
+    """Everything the suite may have left, by kind (empty when clean)."""
+    found = [line for line in mp("gc", "--dry-run", check=False).stdout.splitlines() if line]
+    pins = [p for p in os.listdir("/run/netns") if p.startswith("mpt-")] if os.path.isdir("/run/netns") else []
+    found += [f"netns pin {p}" for p in pins]
+    nat = sh("iptables-save -t nat").stdout
+    found += [f"nat rule {l}" for l in nat.splitlines() if TEST_NET_MARK in l]
+    for d in (TEST_ROOT / "lib" / "cni" / "results", ):
+        if d.is_dir():
+            found += [f"cni cache {p.name}" for p in d.iterdir()]
+    ipam = TEST_ROOT / "lib" / "cni" / "networks"
+    if ipam.is_dir():
+        for net in ipam.iterdir():
+            found += [f"ip file {net.name}/{f.name}" for f in net.iterdir()
+                      if f.name[0].isdigit()]
+    with open("/proc/mounts") as f:
+        found += [f"mount {l.split()[1]}" for l in f if str(TEST_ROOT) in l]
+    veths = sh("ip -o link show", check=False).stdout
+    found += [f"veth on test bridge: {l.split(':')[1].strip()}" for l in veths.splitlines()
+              if " master mpt" in l]
+    return found
+
+
+def remove_everything():
+    for cid in mp("ps", "-aq", check=False).stdout.split():
+        mp("rm", "-f", cid, check=False)
+    for pid in mp("pod", "ls", "-q", check=False).stdout.split():
+        mp("pod", "rm", "-f", pid, check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def busybox_image():
+    """The real busybox image, built from busybox-static, in the test root;
+    after the whole session: remove test networks and assert no leaks."""
+    tarball = TEST_ROOT / "busybox.tar.gz"
+    subprocess.run([sys.executable, str(REPO / "images" / "build-busybox.py"), str(tarball)],
+                   check=True, capture_output=True)
+    mp("image", "import", tarball, "busybox")
+    yield "busybox"
+    remove_everything()
+    for line in mp("network", "ls").stdout.splitlines()[1:]:
+        mp("network", "rm", line.split()[1], check=False)
+    left = leaks()
+    bridges = [l for l in sh("ip -o link show type bridge").stdout.splitlines() if ": mpt" in l]
+    assert not left and not bridges, "leaks after the test suite:\n" + "\n".join(left + bridges)
+
+
+@pytest.fixture(autouse=True)
+def clean_after_each_test():
+    yield
+    remove_everything()

@@ -1,0 +1,238 @@
+"""`minipod run` behaves like `docker run` on a real busybox image."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import TEST_ENV, TEST_ROOT
+from tests.integration.conftest import MP, mp, mp_json, wait_for
+
+
+def run(*args, **kw):
+    return mp("run", "--rm", "--network", "none", "busybox", *args, **kw)
+
+
+def test_echo_from_inside():
+    assert run("echo", "hello from minipod").stdout == "hello from minipod\n"
+
+
+@pytest.mark.parametrize("cmd,code", [("true", 0), ("exit 3", 3), ("kill -9 $$", 137)])
+def test_exit_code_is_the_containers(cmd, code):
+    assert run("sh", "-c", cmd, check=False).returncode == code
+
+
+def test_exit_codes_125_126_127():
+    unknown_image = mp("run", "--rm", "nosuchimage", "true", check=False)
+    assert unknown_image.returncode == 125
+    assert unknown_image.stderr.strip() == "minipod: no such image: nosuchimage (import one with `minipod image import FILE nosuchimage`)"
+    bad_flag = mp("run", "--nosuchflag", "busybox", check=False)
+    assert bad_flag.returncode == 125 and len(bad_flag.stderr.strip().splitlines()) == 1
+    not_executable = run("/etc/passwd", check=False)
+    assert not_executable.returncode == 126 and "Permission denied" in not_executable.stderr
+    not_found = run("nosuchcommand", check=False)
+    assert not_found.returncode == 127 and "nosuchcommand" in not_found.stderr
+    assert mp("ps", "-aq").stdout == ""  # nothing half-made
+
+
+def test_name_in_use_is_125_and_changes_nothing():
+    mp("run", "-d", "--name", "dup", "--network", "none", "busybox", "sleep", "60")
+    before = mp("ps", "-a", "--format", "json").stdout
+    again = mp("run", "-d", "--name", "dup", "--network", "none", "busybox", "true", check=False)
+    assert again.returncode == 125
+    assert again.stderr.strip() == "minipod: container name 'dup' is already in use"
+    assert mp("ps", "-a", "--format", "json").stdout == before
+
+
+def test_env_workdir_user_hostname():
+    out = mp("run", "--rm", "--network", "none", "-e", "GREETING=hi there", "-w", "/tmp",
+             "--hostname", "box1", "-u", "1000:1000", "busybox", "sh", "-c",
+             'echo "$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$(grep CapEff /proc/self/status)"').stdout
+    assert out.strip() == "hi there|/tmp|1000:1000|box1|CapEff:\t0000000000000000"
+
+
+def test_default_command_is_sh_and_stdin_passes_through_binary_safe():
+    payload = bytes(range(256)) * 64
+    proc = mp("run", "--rm", "-i", "--network", "none", "busybox", "cat", input=payload, text=False)
+    assert proc.stdout == payload
+    proc = mp("run", "--rm", "-i", "--network", "none", "busybox", input=b"echo from default sh\n", text=False)
+    assert proc.stdout == b"from default sh\n"
+
+
+def test_image_is_untouched_after_container_writes_to_bin():
+    image_busybox = TEST_ROOT / "lib" / "images" / "busybox" / "rootfs" / "bin"
+    before = sorted(os.listdir(image_busybox))
+    run("sh", "-c", "echo evil > /bin/evil && rm /bin/ls && echo ok > /bin/busybox.txt")
+    assert sorted(os.listdir(image_busybox)) == before
+    assert run("ls", "/bin/ls", check=False).returncode == 0  # a new container sees the image again
+
+
+def test_pid_namespace_shows_only_the_pod():
+    out = run("ps", "-o", "pid,comm").stdout.split("\n")[1:]
+    comms = sorted(line.split()[1] for line in out if line.strip())
+    assert comms == ["pause", "ps"]
+    assert run("cat", "/proc/1/comm").stdout.strip() == "pause"
+
+
+def test_uts_namespace_is_isolated():
+    assert run("hostname").stdout.strip() != os.uname().nodename
+    run("hostname", "changed-inside", check=False)
+    assert os.uname().nodename != "changed-inside"
+
+
+@pytest.mark.parametrize("attempt", [
+    "mount -t tmpfs none /mnt",
+    "ip link add dummy0 type dummy",
+    "echo 1 > /proc/sys/net/ipv4/ip_forward",
+    "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda",
+    "insmod /nonexistent.ko || modprobe dummy",
+    "chroot /proc/1/root /bin/true",
+    "ls /proc/1/root/",
+])
+def test_privileged_operations_fail_inside(attempt):
+    assert run("sh", "-c", attempt, check=False).returncode != 0
+
+
+def test_kcore_and_masked_paths_reveal_nothing():
+    assert run("sh", "-c", "head -c 64 /proc/kcore | wc -c").stdout.strip() == "0"
+    assert run("sh", "-c", "find /proc/acpi /sys/firmware -mindepth 1 2>/dev/null | wc -l").stdout.strip() == "0"
+    mounts = run("cat", "/proc/mounts").stdout
+    assert " /sys sysfs ro," in mounts
+    assert " /proc/sys proc ro," in mounts
+
+
+def test_dev_has_the_standard_nodes_and_pts():
+    out = run("sh", "-c", "ls /dev | tr '\\n' ' '").stdout
+    for node in ("null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "ptmx", "fd"):
+        assert node in out.split()
+    assert run("sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c").stdout.strip() == "4"
+
+
+def test_detached_logs_and_exit_code_in_ps_and_inspect():
+    cid = mp("run", "-d", "--name", "det", "--network", "none", "busybox", "sh", "-c",
+             "echo out; echo err >&2; exit 4").stdout.strip()
+    assert len(cid) == 64
+    wait_for(lambda: mp_json("inspect", "det")[0]["State"]["Status"] == "exited", what="exit")
+    info = mp_json("inspect", "det")[0]
+    assert info["State"]["ExitCode"] == 4 and info["Id"] == cid
+    assert sorted(mp("logs", "det").stdout.split()) == ["err", "out"]
+    assert "Exited (4)" in mp("ps", "-a").stdout
+    assert "det" not in mp("ps").stdout
+
+
+def test_logs_follow_streams_until_exit():
+    mp("run", "-d", "--name", "follow", "--network", "none", "busybox", "sh", "-c",
+       "for i in 1 2 3; do echo line$i; sleep 0.3; done")
+    proc = subprocess.Popen(MP + ["logs", "-f", "follow"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **TEST_ENV})
+    first = proc.stdout.readline()
+    assert first == "line1\n"  # arrived while the container still runs
+    rest = proc.communicate(timeout=10)[0]
+    assert rest == "line2\nline3\n" and proc.returncode == 0
+
+
+def test_stop_kills_after_timeout_when_sigterm_is_ignored():
+    mp("run", "-d", "--name", "stubborn", "--network", "none", "busybox", "sh", "-c",
+       "trap '' TERM; while true; do sleep 0.1; done")
+    time.sleep(0.3)
+    start = time.monotonic()
+    mp("stop", "-t", "1", "stubborn")
+    elapsed = time.monotonic() - start
+    info = mp_json("inspect", "stubborn")[0]
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 137
+    assert elapsed >= 1.0
+
+
+def test_kill_with_signal():
+    mp("run", "-d", "--name", "k", "--network", "none", "busybox", "sleep", "60")
+    mp("kill", "-s", "USR1", "k")
+    wait_for(lambda: mp_json("inspect", "k")[0]["State"]["ExitCode"] == 128 + signal.SIGUSR1,
+             what="exit by SIGUSR1")
+    assert mp("kill", "k", check=False).returncode == 125  # not running any more
+
+
+def test_sigterm_to_foreground_run_reaches_the_container():
+    proc = subprocess.Popen(MP + ["run", "--rm", "--network", "none", "busybox", "sh", "-c",
+                                  "trap 'echo got TERM; exit 42' TERM; while true; do sleep 0.1; done"],
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **TEST_ENV})
+    wait_for(lambda: "sh" in mp("ps").stdout, what="container running")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert out == "got TERM\n" and proc.returncode == 42
+
+
+def test_exec_joins_namespaces_with_the_same_limits():
+    mp("run", "-d", "--name", "ex", "--network", "none", "-e", "FROM_RUN=1", "busybox", "sleep", "60")
+    out = mp("exec", "-e", "FROM_EXEC=2", "-w", "/tmp", "ex", "sh", "-c",
+             'echo "$FROM_RUN $FROM_EXEC $(pwd) $(hostname)"; grep CapBnd /proc/self/status; ps -o comm').stdout
+    lines = out.splitlines()
+    assert lines[0] == "1 2 /tmp ex"
+    assert lines[1] == "CapBnd:\t00000000a80425fb"
+    assert {"pause", "sleep", "ps"} <= set(lines[2:])
+    assert mp("exec", "ex", "sh", "-c", "exit 5", check=False).returncode == 5
+    assert mp("exec", "ex", "nosuch", check=False).returncode == 127
+    assert mp("exec", "ex", "mount", "-t", "tmpfs", "x", "/mnt", check=False).returncode != 0
+
+
+def test_rm_leaves_nothing_behind():
+    cid = mp("run", "-d", "--name", "gone", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    pod_id = mp_json("inspect", "gone")[0]["Pod"]["Id"]
+    pid = mp_json("inspect", "gone")[0]["State"]["Pid"]
+    assert mp("rm", "gone", check=False).returncode == 125  # running
+    mp("rm", "-f", "gone")
+    assert not os.path.exists(f"/proc/{pid}")
+    assert not (TEST_ROOT / "lib" / "containers" / cid).exists()
+    assert not (TEST_ROOT / "lib" / "pods" / pod_id).exists()
+    assert not (TEST_ROOT / "run" / "pods" / pod_id).exists()
+    assert mp("ps", "-aq").stdout == "" and mp("pod", "ls", "-q").stdout == ""
+
+
+def test_dead_process_shows_exited_and_reused_pid_is_never_signalled():
+    mp("run", "-d", "--name", "victim", "--network", "none", "busybox", "sleep", "60")
+    pid = mp_json("inspect", "victim")[0]["State"]["Pid"]
+    os.kill(pid, signal.SIGKILL)  # dies while nobody watches
+    wait_for(lambda: mp_json("inspect", "victim")[0]["State"]["Status"] == "exited", what="exited")
+    assert mp_json("inspect", "victim")[0]["State"]["ExitCode"] == 137
+
+
+def test_interactive_tty_shell():
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(TEST_ENV)
+        os.execv(sys.executable, MP + ["run", "--rm", "-it", "--network", "none", "busybox", "sh"])
+    seen = b""
+
+    def expect(token, timeout=10):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while token not in seen:
+            if time.monotonic() > deadline or not select.select([fd], [], [], 0.5)[0] and time.monotonic() > deadline:
+                raise AssertionError(f"{token!r} not in {seen!r}")
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        return seen
+
+    import fcntl, struct, termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    expect(b"# ")
+    os.write(fd, b"tty; stty size\n")
+    expect(b"33 101")
+    assert b"/dev/pts/0" in seen  # the container's own devpts
+    os.write(fd, b"sleep 30\n")
+    time.sleep(0.5)
+    os.write(fd, b"\x03")  # Ctrl-C goes to the container's foreground job
+    os.write(fd, b"echo after-$((40+2))\n")
+    expect(b"after-42")
+    os.write(fd, b"exit 9\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 9
