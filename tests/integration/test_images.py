@@ -1,0 +1,112 @@
+"""Image import, listing, removal, and hostile archives."""
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from tests.conftest import TEST_ROOT
+from tests.integration.conftest import mp
+
+IMAGES = TEST_ROOT / "lib" / "images"
+
+
+def _tar(path, entries, mode="w"):
+    """entries: (name, type, data_or_linkname, mode)."""
+    with tarfile.open(path, mode) as tar:
+        for name, kind, payload, perm in entries:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = perm
+            data = None
+            if kind == tarfile.REGTYPE:
+                data = payload.encode() if isinstance(payload, str) else payload
+                info.size = len(data)
+            elif kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                info.linkname = payload
+            elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+                info.devmajor, info.devminor = 8, 0
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
+
+HOSTILE = {
+    "dotdot": ([("../../../../tmp/minipod-escape-dotdot", F, "x", 0o644)], "'..' leaves the rootfs"),
+    "absolute": ([("/tmp/minipod-escape-abs", F, "x", 0o644)], "absolute path"),
+    "symlink-to-root-then-write": ([("root", S, "/", 0o777), ("root/tmp/minipod-escape-sym", F, "x", 0o644)],
+                                   "is a symlink"),
+    "symlinked-parent-dir": ([("etc", D, None, 0o755), ("etc/x", S, "/tmp", 0o777),
+                              ("etc/x/minipod-escape-parent", F, "x", 0o644)], "is a symlink"),
+    "symlink-dotdot-chain": ([("a", S, "../../../../../tmp", 0o777), ("a/minipod-escape-chain", F, "x", 0o644)],
+                             "is a symlink"),
+    "hardlink-to-host-file": ([("passwd", H, "/etc/passwd", 0o644)], "absolute path"),
+    "hardlink-dotdot": ([("passwd", H, "../../../../etc/passwd", 0o644)], "'..' leaves"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path, case):
+    entries, reason = HOSTILE[case]
+    archive = _tar(tmp_path / f"{case}.tar", entries)
+    before = sorted(os.listdir("/tmp"))
+    shadow_before = open("/etc/passwd", "rb").read()
+    proc = mp("image", "import", archive, f"hostile-{case}", check=False)
+    assert proc.returncode == 125
+    assert reason in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not [f for f in os.listdir("/tmp") if f.startswith("minipod-escape")]
+    assert sorted(os.listdir("/tmp")) == before
+    assert open("/etc/passwd", "rb").read() == shadow_before
+    assert sorted(os.listdir(IMAGES)) == ["busybox"]  # nothing half-imported
+
+
+def test_devices_and_fifos_are_skipped_with_a_warning_setuid_kept(tmp_path):
+    archive = _tar(tmp_path / "dev.tar", [
+        ("bin", D, None, 0o755), ("bin/su", F, "#!/bin/sh\n", 0o4755),
+        ("dev", D, None, 0o755), ("dev/sda", tarfile.BLKTYPE, None, 0o660),
+        ("dev/fifo", tarfile.FIFOTYPE, None, 0o644), ("link", S, "/etc/passwd", 0o777),
+        ("hard", H, "bin/su", 0o4755)])
+    proc = mp("image", "import", archive, "devs")
+    assert "skipped 'dev/sda'" in proc.stderr and "skipped 'dev/fifo'" in proc.stderr
+    root = IMAGES / "devs" / "rootfs"
+    assert not (root / "dev" / "sda").exists() and not (root / "dev" / "fifo").exists()
+    assert oct(os.stat(root / "bin" / "su").st_mode & 0o7777) == "0o4755"
+    assert os.readlink(root / "link") == "/etc/passwd"  # created, never followed
+    assert os.stat(root / "hard").st_ino == os.stat(root / "bin" / "su").st_ino
+    mp("image", "rm", "devs")
+
+
+def test_not_a_tar_truncated_and_empty(tmp_path):
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(os.urandom(4096))
+    assert "not a readable tar archive" in mp("image", "import", junk, "junk", check=False).stderr
+    good = _tar(tmp_path / "good.tar.gz", [("f", F, os.urandom(200000), 0o644)], mode="w:gz")
+    truncated = tmp_path / "trunc.tar.gz"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    proc = mp("image", "import", truncated, "trunc", check=False)
+    assert proc.returncode == 125 and "truncated" in proc.stderr
+    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+
+
+def test_huge_number_of_entries_is_capped(tmp_path):
+    entries = [(f"f{i}", F, "", 0o644) for i in range(60)]
+    archive = _tar(tmp_path / "many.tar", entries)
+    proc = mp("image", "import", archive, "many", check=False, env={"MINIPOD_IMAGE_MAX_ENTRIES": "50"})
+    assert proc.returncode == 125 and "more than 50 entries" in proc.stderr
+    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+
+
+def test_import_ls_rm_and_in_use(tmp_path):
+    archive = _tar(tmp_path / "mini.tar.xz", [("bin", D, None, 0o755)], mode="w:xz")
+    mp("image", "import", archive, "mini")
+    assert mp("image", "import", archive, "mini", check=False).returncode == 125  # exists
+    assert [l.split()[0] for l in mp("image", "ls").stdout.splitlines()[1:]] == ["busybox", "mini"]
+    mp("run", "-d", "--name", "user", "--network", "none", "busybox", "sleep", "60")
+    assert "used by running container 'user'" in mp("image", "rm", "-f", "busybox", check=False).stderr
+    mp("stop", "-t", "0", "user")
+    assert "use -f" in mp("image", "rm", "busybox", check=False).stderr
+    mp("image", "rm", "mini")
+    assert not (IMAGES / "mini").exists()
+    assert mp("image", "rm", "mini", check=False).returncode == 125
