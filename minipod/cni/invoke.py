@@ -18,7 +18,9 @@ def find_plugin(plugin_type: str, search_path) -> Path:
         candidate = Path(d) / plugin_type
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise CNIError(f"CNI plugin {plugin_type!r} not found in {':'.join(str(p) for p in search_path)}")
+    err = CNIError(f"CNI plugin {plugin_type!r} not found in {':'.join(str(p) for p in search_path)}")
+    err.not_found = True
+    raise err
 
 
 def _error_message(plugin_type, command, stdout, stderr, returncode):

@@ -91,28 +91,42 @@ def add(att: Attachment) -> dict:
         att.result = None
         _write_cache(att)
         prev = None
+        ran = 0  # plugins that were executed (and may have changed something)
         try:
             for plugin in att.conflist["plugins"]:
+                ran += 1
                 prev = _run(att, plugin, "ADD", version, prev)
-        except BaseException:
+        except BaseException as e:
+            if getattr(e, "not_found", False):
+                ran -= 1  # a missing binary did nothing to undo
+            # The plugin that failed may refuse DEL exactly as it refused ADD
+            # (a config it cannot parse): that error can never clear, so it
+            # does not keep the cache alive. Any other DEL error does.
+            refused = (ran - 1, e.args[0].replace(" ADD ", " DEL ")) if isinstance(e, CNIError) else None
             with contextlib.suppress(CNIError):
-                _delete_locked(att)
+                _delete_locked(att, ran, refused)
             raise
         att.result = prev
         _write_cache(att)
         return prev
 
 
-def _delete_locked(att: Attachment) -> None:
+def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
+    """DEL the first ``ran`` plugins (all by default) in reverse order.
+    ``refused`` = (index, message): that plugin's identical error is expected."""
     version = config.pick_version(att.conflist)
     prev = att.result if att.result and config.at_least(version, "0.4.0") else None
     errors = []
-    for plugin in reversed(att.conflist["plugins"]):
+    plugins = att.conflist["plugins"][:ran] if ran is not None else att.conflist["plugins"]
+    for index in reversed(range(len(plugins))):
         try:
-            _run(att, plugin, "DEL", version, prev)
+            _run(att, plugins[index], "DEL", version, prev)
         except CNIError as e:
-            if e.code != CODE_UNKNOWN_CONTAINER:  # "container unknown": nothing to undo
-                errors.append(e)
+            if e.code == CODE_UNKNOWN_CONTAINER:  # "container unknown": nothing to undo
+                continue
+            if refused and refused == (index, e.args[0]):
+                continue
+            errors.append(e)
     if errors:
         raise errors[0]
     with contextlib.suppress(FileNotFoundError):
