@@ -67,7 +67,7 @@ def _port_str(p: dict) -> str:
 
 def pod_rows(pods, counts) -> list:
     return [[p["id"][:12], p["name"], p["status"].capitalize(), ago(p["created"]),
-             counts.get(p["id"], 0), (p.get("ip") or "").split("/")[0],
+             counts.get(p["id"], 0), (p.get("ip") or "").split("/")[0] if p["status"] == "running" else "",
              ", ".join(_port_str(x) for x in p.get("ports", []))] for p in pods]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 # Set before any minipod module is imported by a test.
-TEST_ROOT = Path(tempfile.mkdtemp(prefix="minipod-test-"))
+TEST_ROOT = Path(tempfile.mkdtemp(prefix="mptroot-"))
 TEST_ENV = {
     "MINIPOD_ROOT": str(TEST_ROOT),
     "MINIPOD_CNI_CONF_DIR": str(TEST_ROOT / "net.d"),

@@ -1,0 +1,38 @@
+"""The walkthroughs in docs/ are executed, so they cannot drift from the code.
+
+Docs show the real defaults (network minipod, bridge minipod0, 10.88.0.0/16,
+netns pins minipod-*); the test runs them against the test root with the
+test network, so names are translated before running and matching.
+"""
+
+import os
+import re
+
+import pytest
+
+from tests import docs_runner
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+
+TRANSLATIONS = [
+    (re.compile(r"/etc/minipod/net\.d"), TEST_ENV["MINIPOD_CNI_CONF_DIR"]),
+    (re.compile(r"/var/lib/minipod"), str(TEST_ROOT / "lib")),
+    (re.compile(r"\bminipod(?=\.conflist|-\*-eth0|-<pod id>)"), "mptest"),
+    (re.compile(r'"minipod"'), '"mptest"'),
+    (re.compile(r"\bminipod-(?=[a-z])"), "mpt-"),
+    (re.compile(r"\bminipod0\b"), "mptest0"),
+    (re.compile(r"10\.88\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
+    (re.compile(r"10\.88\.0\.0/16"), "10.231.0.0/24"),
+]
+
+
+def translate(text: str) -> str:
+    for pattern, repl in TRANSLATIONS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+@pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md"])
+def test_walkthrough_runs_as_written(doc):
+    path = REPO / "docs" / doc
+    failures = docs_runner.check(path, env={**os.environ, **TEST_ENV}, translate=translate)
+    assert not failures, "\n\n".join(failures)
