@@ -405,7 +405,8 @@ def main():
     try:
         code = cli.main(prog_name="minipod", standalone_mode=False)
     except MinipodError as e:
-        click.echo(f"minipod: {e}", err=True)
+        # One line, always: plugin and library messages may span several.
+        click.echo("minipod: " + " ".join(str(e).split()), err=True)
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)

@@ -76,20 +76,28 @@ def collect(dry_run=False) -> list:
                     container._kill(rec)
                     container._delete_files(rec)
 
-        # Pods: crashed creation (never got a pause) or own pod of a removed
-        # container are destroyed; a pod whose pause died keeps its record
-        # (it is "stopped") but releases its network below.
+        # Pods whose creation crashed, and own pods of removed containers,
+        # are destroyed; a pod whose (re)start crashed is stopped. A pod whose
+        # pause died keeps its record ("stopped") and releases its network below.
         ctr_ids = {c["id"] for c in container.store().all()}
         for pid_, rec in list(pods.items()):
             if pid_ in busy:
                 continue
-            crashed = rec.get("pause") is None and rec.get("desired") != "stopped"
+            half_started = not rec.get("ready") and rec.get("desired") != "stopped"
             orphan_infra = rec.get("infra_for") and rec["infra_for"] not in ctr_ids
-            if crashed or orphan_infra:
+            if (half_started and not rec.get("complete")) or orphan_infra:
                 found.append(("pod", rec["name"]))
                 if not dry_run:
                     pod._destroy(rec)
                     del pods[pid_]
+                    live.discard(pid_)
+            elif half_started:
+                found.append(("half-started-pod", rec["name"]))
+                if not dry_run:
+                    with state.object_lock("pod", pid_):
+                        pod._teardown(rec)
+                        rec["desired"] = "stopped"
+                        pod.store().save(rec)
                     live.discard(pid_)
 
         # CNI attachments of pods that are gone or not running.

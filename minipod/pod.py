@@ -130,6 +130,9 @@ def _attach(rec: dict, conflist: dict, ifname: str, capability_args: dict) -> di
 
 
 def _start(rec: dict) -> None:
+    """Start pause and attach the network. ``ready`` is set only at the end,
+    so gc can tell a start that crashed half-way from a finished one."""
+    rec["ready"] = False
     run_dir = paths.pod_run_dir(rec["id"])
     (run_dir / "root").mkdir(parents=True, exist_ok=True)
     exits = run_dir / "exits"
@@ -153,6 +156,7 @@ def _start(rec: dict) -> None:
             rec["ip"], rec["mac"], rec["gateway"] = cni_config.result_ip(result)
             fault_point("pod-network-added")
     rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"])
+    rec["ready"] = rec["complete"] = True
     store().save(rec)
 
 

@@ -187,7 +187,8 @@ def extract(archive_path: str, root: str, warn=lambda msg: None, progress=None) 
         tar = tarfile.open(fileobj=raw, mode="r:*")
     except (tarfile.TarError, EOFError, OSError) as e:
         raw.close()
-        raise UnsafeArchive(f"{archive_path}: not a readable tar archive ({e})") from None
+        raise UnsafeArchive(f"{archive_path}: not a readable tar archive "
+                            "(expected .tar, .tar.gz, .tar.xz or .tar.bz2)") from None
     ex = _Extractor(root, warn)
     count = total = 0
     try:

@@ -14,7 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from minipod import paths, state
-from minipod.cni import config, invoke
+from minipod.cni import config, invoke, leftovers
 from minipod.errors import CNIError
 
 CACHE_KIND = "minipodCniCacheV1"
@@ -129,6 +129,10 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
             errors.append(e)
     if errors:
         raise errors[0]
+    if not (att.netns and os.path.exists(att.netns)):
+        # Without the netns some plugins skip part of their DEL (bridge's
+        # ipMasq chain); remove what names this container.
+        leftovers.remove(att.container_id)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cache_path(att.key))
 

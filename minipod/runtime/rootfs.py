@@ -106,7 +106,9 @@ def setup(spec: dict) -> None:
     # Nothing we mount below may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     root = spec["merged"]
-    sc.mount("overlay", root, "overlay", 0,
+    # nodev: minipod has no device cgroup, so a device node a container
+    # makes with CAP_MKNOD (e.g. the host's disk) must be useless to it.
+    sc.mount("overlay", root, "overlay", sc.MS_NODEV,
              f"lowerdir={spec['lower']},upperdir={spec['upper']},workdir={spec['work']}")
     for d in ("proc", "dev", "sys"):
         # A planted symlink would make us mount over a host path.
@@ -124,3 +126,5 @@ def setup(spec: dict) -> None:
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
     _bind_staged(staged)
+    # /dev is the one place device nodes work; read-only, no new ones appear.
+    sc.mount(None, "/dev", None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID, "mode=755,size=65536k")

@@ -63,6 +63,8 @@ def leaks():
     found += [f"netns pin {p}" for p in pins]
     nat = sh("iptables-save -t nat").stdout
     found += [f"nat rule {l}" for l in nat.splitlines() if TEST_NET_MARK in l]
+    filt = sh("iptables-save -t filter").stdout
+    found += [f"filter rule {l}" for l in filt.splitlines() if " 10.231." in l or TEST_NET_MARK in l]
     for d in (TEST_ROOT / "lib" / "cni" / "results", ):
         if d.is_dir():
             found += [f"cni cache {p.name}" for p in d.iterdir()]
