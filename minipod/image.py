@@ -6,13 +6,12 @@ a temporary directory and are renamed into place only when complete, so a
 failed import leaves nothing behind.
 """
 
-import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
 
-from minipod import names, paths, state, tarsafe
+from minipod import names, paths, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 
 
@@ -44,6 +43,7 @@ def list_images() -> list:
 
 
 def _sha256(path) -> str:
+    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -64,6 +64,7 @@ def _du(path: Path) -> int:
 
 def import_archive(archive: str, ref: str, warn=lambda m: None, progress=None) -> dict:
     """Unpack ``archive`` as image ``ref``. Nothing remains if it fails."""
+    from minipod import tarsafe  # tarfile and friends: only imports need them
     name = normalize(ref)
     names.validate_name(name, "image name")
     if not os.path.isfile(archive):

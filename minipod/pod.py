@@ -136,9 +136,10 @@ def _start(rec: dict) -> None:
     run_dir = paths.pod_run_dir(rec["id"])
     (run_dir / "root").mkdir(parents=True, exist_ok=True)
     exits = run_dir / "exits"
-    pid = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
-                            hostname=rec["hostname"], exits_log=exits,
-                            stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host")
+    pause = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
+                              hostname=rec["hostname"], exits_log=exits,
+                              stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host")
+    pid = pause.pid
     rec["pause"] = {"pid": pid, "start": procfs.start_time(pid), "boot": procfs.boot_id()}
     rec["desired"] = "running"
     rec["started"] = time.time()
@@ -156,6 +157,7 @@ def _start(rec: dict) -> None:
             rec["ip"], rec["mac"], rec["gateway"] = cni_config.result_ip(result)
             fault_point("pod-network-added")
     rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"])
+    pause.wait_ready()  # it started while the network was attached
     rec["ready"] = rec["complete"] = True
     store().save(rec)
 

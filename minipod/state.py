@@ -15,8 +15,13 @@ from pathlib import Path
 RECORD = "record.json"
 
 
-def write_json(path: Path, data, mode=0o644) -> None:
-    """Atomically replace ``path`` with ``data`` as JSON."""
+def write_json(path: Path, data, mode=0o644, durable=False) -> None:
+    """Atomically replace ``path`` with ``data`` as JSON.
+
+    The rename is atomic against crashes of minipod itself; ``durable``
+    adds an fsync so the file also survives power loss (used for the CNI
+    result cache, which must outlive a reboot to release IPs and rules).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
@@ -24,8 +29,9 @@ def write_json(path: Path, data, mode=0o644) -> None:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, sort_keys=True)
             f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -49,7 +49,7 @@ def cache_path(key: str):
 
 def _write_cache(att: Attachment) -> None:
     paths.cni_cache_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
-    state.write_json(cache_path(att.key), {"kind": CACHE_KIND, **asdict(att)}, mode=0o600)
+    state.write_json(cache_path(att.key), {"kind": CACHE_KIND, **asdict(att)}, mode=0o600, durable=True)
 
 
 def load_cached(key: str):

@@ -13,7 +13,6 @@ and imports only the standard library and minipod's ctypes syscall module.
 
 Environment (set by minipod.runtime.podns):
   PAUSE_ROOT      empty directory to pivot_root into
-  PAUSE_HOSTNAME  the pod's hostname (its own UTS namespace)
   PAUSE_READY_FD  pipe on which "ready HOSTPID" or "error: MSG" is written
 """
 
@@ -26,11 +25,10 @@ VERSION = "minipod-pause 0.1.0"
 PR_SET_DUMPABLE = 4
 
 
-def _setup(syscalls, root, hostname):
-    """Own hostname, then an empty root: pause must not keep the host's
-    filesystem reachable through /proc/1/root from the pod's containers."""
-    if hostname:
-        syscalls.sethostname(hostname)
+def _setup(syscalls, root):
+    """An empty root: pause must not keep the host's filesystem reachable
+    through /proc/1/root from the pod's containers. (The hostname was set
+    before exec, by the runtime.)"""
     syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_PRIVATE)
     syscalls.mount(root, root, None, syscalls.MS_BIND)
     os.chdir(root)
@@ -80,16 +78,19 @@ def main(argv):
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         from minipod.runtime import syscalls
         host_pid = os.readlink("/proc/self")
-        _setup(syscalls, os.environ["PAUSE_ROOT"], os.environ.get("PAUSE_HOSTNAME", ""))
+        _setup(syscalls, os.environ["PAUSE_ROOT"])
     except Exception as e:  # report to the runtime, which cleans up
         if ready_fd >= 0:
             os.write(ready_fd, f"error: pause setup failed: {e}\n".encode())
         return 1
-    for key in ("PAUSE_ROOT", "PAUSE_HOSTNAME", "PAUSE_READY_FD"):
+    for key in ("PAUSE_ROOT", "PAUSE_READY_FD"):
         os.environ.pop(key, None)
     if ready_fd >= 0:
         os.write(ready_fd, f"ready {host_pid}\n".encode())
         os.close(ready_fd)
+    # Containers may have joined (and exited) while this interpreter
+    # started: reap what is already waiting.
+    _reap_all()
     while True:
         sig = signal.sigwait(waited)
         if sig == signal.SIGCHLD:

@@ -2,13 +2,17 @@
 
     runtime (CLI)             P0 (fork)                    P1 = pause (PID 1)
       | fork ------------------> unshare(net?,ipc,uts,pid,mnt)
-      |                          fork -----------------------> exec pause -S -I pause.py
-      | waitpid(P0) <----------- _exit(0)                     sethostname, pivot_root
-      | read ready pipe <--------------------------------------- "ready HOSTPID"
+      |                          fork -----------------------> sethostname
+      | <----------------------- "pid HOSTPID"                 exec pause -S -I pause.py
+      | waitpid(P0) <----------- _exit(0)                      pivot_root
+      | (pin netns, CNI ADD, ... while pause starts)             |
+      | wait_ready() <------------------------------------------ "ready HOSTPID"
       v                                                        sigwait loop
 
 P0 exists only because a process's own PID namespace never changes: the
 new PID namespace applies to P0's children, and its first child is PID 1.
+The namespaces exist as soon as P1 does, so the caller can use them while
+the pause interpreter starts (it takes ~20 ms) and confirm readiness later.
 """
 
 import os
@@ -45,9 +49,33 @@ def pause_executable(bin_dir: Path) -> Path:
     return link
 
 
+class Pause:
+    """A pause process being started: ``pid`` at once, ``wait_ready()`` later."""
+
+    def __init__(self, pid: int, reader, stderr_log: Path):
+        self.pid = pid
+        self._reader = reader
+        self._stderr_log = stderr_log
+
+    def wait_ready(self) -> None:
+        """Block until pause reports its setup done; raise if it failed."""
+        try:
+            line = self._reader.line(READY_TIMEOUT)
+        finally:
+            self._reader.close()
+        if line.startswith("ready "):
+            return
+        detail = line[len("error: "):] if line.startswith("error: ") else "pause exited before it was ready"
+        try:
+            tail = self._stderr_log.read_text().strip().splitlines()[-1:]
+        except OSError:
+            tail = []
+        raise ContainerStartError(detail + (f" ({tail[0]})" if tail else ""))
+
+
 def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
-                stderr_log: Path, new_netns: bool = True) -> int:
-    """Start pause in new namespaces; return its host pid once it is ready.
+                stderr_log: Path, new_netns: bool = True) -> Pause:
+    """Start pause in new namespaces; return as soon as its pid is known.
 
     ``root`` is an empty directory pause pivots into; ``exits_log`` receives
     one "PID CODE" line per reaped child.
@@ -62,8 +90,7 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
     # MINIPOD_POD_DIR stays in pause's environment: gc uses it to tell
     # whose pause a process is.
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MINIPOD_POD_DIR": str(root.parent),
-           "PAUSE_ROOT": str(root),
-           "PAUSE_HOSTNAME": hostname, "PAUSE_READY_FD": "3"}
+           "PAUSE_ROOT": str(root), "PAUSE_READY_FD": "3"}
     p0 = os.fork()
     if p0 == 0:  # P0
         code = 1
@@ -72,6 +99,12 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
             syscalls.unshare(flags)
             if os.fork() == 0:  # P1: PID 1 of the new PID namespace
                 os.setsid()
+                # Before exec: containers may join the UTS namespace before
+                # the pause interpreter is up.
+                syscalls.sethostname(hostname)
+                # Our pid as the host sees it (/proc is still the host's),
+                # written before exec so it always precedes pause's "ready".
+                os.write(ready_w, f"pid {os.readlink('/proc/self')}\n".encode())
                 null = os.open("/dev/null", os.O_RDWR)
                 os.dup2(null, 0)
                 os.dup2(out_fd, 1)
@@ -90,30 +123,38 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
     os.close(ready_w)
     os.close(out_fd)
     os.close(err_fd)
+    reader = _LineReader(ready_r)
     try:
         os.waitpid(p0, 0)
-        line = _read_line(ready_r, READY_TIMEOUT)
-    finally:
-        os.close(ready_r)
-    if line.startswith("ready "):
-        return int(line.split()[1])
-    detail = line[len("error: "):] if line.startswith("error: ") else "pause exited before it was ready"
-    try:
-        tail = stderr_log.read_text().strip().splitlines()[-1:]
-    except OSError:
-        tail = []
-    raise ContainerStartError(detail + (f" ({tail[0]})" if tail else ""))
+        line = reader.line(READY_TIMEOUT)
+    except BaseException:
+        reader.close()
+        raise
+    if line.startswith("pid "):
+        return Pause(int(line.split()[1]), reader, stderr_log)
+    reader.close()
+    raise ContainerStartError(line[len("error: "):] if line.startswith("error: ") else line)
 
 
-def _read_line(fd: int, timeout: float) -> str:
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return "error: pause did not become ready in time"
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode(errors="replace").strip()
+class _LineReader:
+    """Lines from a pipe, with a timeout; keeps what arrived past a newline."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.buf = b""
+
+    def line(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return "error: pause did not become ready in time"
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                break
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode(errors="replace").strip()
+
+    def close(self):
+        os.close(self.fd)
