@@ -11,7 +11,7 @@ import time
 
 import click
 
-from minipod import container, image, network, output, pod, procfs, spec
+from minipod import __version__, container, image, network, output, pod, procfs, spec
 from minipod.errors import InvalidArgument, MinipodError
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -26,7 +26,7 @@ def _warn(message):
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="minipod", prog_name="minipod")
+@click.version_option(__version__, prog_name="minipod")
 def cli():
     """minipod: containers in pods, with pause and real CNI networking."""
 

@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""minipod benchmarks: minipod against its floors and against podman.
+
+usage (as root, after ./scripts/setup):
+    .venv/bin/python bench/run.py [--repeat N] [--pods N] [--record]
+
+Every comparison alternates A and B within one run and reports min/median/max
+of each and the median of the per-pair ratios, so machine drift cancels out.
+Prints a markdown report and writes bench/results-latest.json; --record also
+appends the report, dated, to bench/RESULTS.md. minipod runs against its own
+state root, bridge (mpbench0) and subnet (10.240.0.0/16), never the user's.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+ROOT = Path(tempfile.mkdtemp(prefix="mpbench-"))
+ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
+       "MINIPOD_NETNS_PREFIX": "mpb-", "MINIPOD_DEFAULT_NETWORK": "mpbench",
+       "MINIPOD_DEFAULT_BRIDGE": "mpbench0", "MINIPOD_DEFAULT_SUBNET": "10.240.0.0/16"}
+os.environ.update({k: v for k, v in ENV.items() if k.startswith("MINIPOD_")})
+MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
+PODMAN = ["podman", "--log-level", "error"]
+PODMAN_RUN = []
+# crun refuses hybrid cgroup hierarchies (as on the development machines) and
+# podman as root asks for rlimits above this machine's hard limits: runc and
+# modest rlimits, through a containers.conf of the benchmark's own.
+PODMAN_CONF = ROOT / "containers.conf"
+PODMAN_CONF.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                       '[engine]\nruntime = "runc"\n')
+ENV["CONTAINERS_CONF"] = str(PODMAN_CONF)
+
+
+def sh(cmd, env=ENV, check=True, **kw):
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
+    return proc
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def stats(values) -> dict:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
+
+
+def compare(name, a, b, repeat, warmup=2) -> dict:
+    """Alternate a() and b(); return stats of each and of the a/b ratios."""
+    for _ in range(warmup):
+        a()
+        if b:
+            b()
+    ta, tb = [], []
+    for _ in range(repeat):
+        ta.append(timed(a))
+        if b:
+            tb.append(timed(b))
+    out = {"name": name, "a": stats(ta)}
+    if b:
+        out["b"] = stats(tb)
+        out["ratio"] = stats([x / y for x, y in zip(ta, tb)])
+    return out
+
+
+def have(tool) -> bool:
+    return shutil.which(tool) is not None
+
+
+# ------------------------------------------------------------------ set-up
+
+def setup():
+    sh([sys.executable, str(REPO / "images" / "build-busybox.py"), str(ROOT / "busybox.tar.gz")])
+    sh(MINIPOD + ["image", "import", str(ROOT / "busybox.tar.gz"), "busybox"])
+    sh(MINIPOD + ["run", "--rm", "busybox", "true"])  # writes the network, creates the bridge
+    notes = []
+    if have("podman"):
+        for leftover in ("bp", "inpod"):  # from an interrupted earlier run
+            sh(PODMAN + ["pod", "rm", "-f", leftover], check=False)
+        if sh(PODMAN + ["image", "exists", "localhost/mpbench-busybox"], check=False).returncode != 0:
+            sh(PODMAN + ["import", "-q", str(ROOT / "busybox.tar.gz"), "mpbench-busybox:latest"])
+    else:
+        notes.append("podman is not installed: podman columns skipped")
+    return notes
+
+
+def teardown():
+    sh(MINIPOD + ["network", "rm", "mpbench"], check=False)
+    if have("podman"):
+        sh(PODMAN + ["image", "rm", "-f", "localhost/mpbench-busybox"], check=False)
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+# ------------------------------------------------------------ measurements
+
+def mp(*args):
+    return lambda: sh(MINIPOD + list(args))
+
+
+def pm(*args):
+    return lambda: sh(PODMAN + list(args))
+
+
+def bench_run(repeat):
+    podman = have("podman")
+    return [
+        compare("run --rm busybox true (default network)", mp("run", "--rm", "busybox", "true"),
+                pm("run", "--rm", *PODMAN_RUN, "mpbench-busybox", "true") if podman else None, repeat),
+        compare("run --rm --network none busybox true", mp("run", "--rm", "--network", "none", "busybox", "true"),
+                pm("run", "--rm", *PODMAN_RUN, "--network", "none", "mpbench-busybox", "true") if podman else None,
+                repeat),
+    ]
+
+
+def bench_pods(repeat):
+    podman = have("podman")
+
+    def mp_cycle(*flags):
+        return lambda: (sh(MINIPOD + ["pod", "create", "--name", "bp", *flags]), sh(MINIPOD + ["pod", "rm", "-f", "bp"]))
+
+    def pm_cycle(*flags):
+        return lambda: (sh(PODMAN + ["pod", "create", "--name", "bp", *flags]), sh(PODMAN + ["pod", "start", "bp"]),
+                        sh(PODMAN + ["pod", "rm", "-f", "bp"]))
+
+    results = [
+        compare("pod create + rm, no ports (podman: + pod start)", mp_cycle(),
+                pm_cycle() if podman else None, repeat),
+        compare("pod create + rm, -p 18180:80 (podman: + pod start)", mp_cycle("-p", "18180:80"),
+                pm_cycle("-p", "18180:80") if podman else None, repeat),
+    ]
+    sh(MINIPOD + ["pod", "create", "--name", "inpod"])
+    if podman:
+        sh(PODMAN + ["pod", "create", "--name", "inpod"])
+        sh(PODMAN + ["pod", "start", "inpod"])
+    try:
+        results.append(compare("run --rm --pod P busybox true", mp("run", "--rm", "--pod", "inpod", "busybox", "true"),
+                               pm("run", "--rm", *PODMAN_RUN, "--pod", "inpod", "mpbench-busybox", "true")
+                               if podman else None, repeat))
+    finally:
+        sh(MINIPOD + ["pod", "rm", "-f", "inpod"])
+        if podman:
+            sh(PODMAN + ["pod", "rm", "-f", "inpod"], check=False)
+    return results
+
+
+def cni_floor(repeat, ports):
+    """The same plugins minipod runs (loopback, then the network's chain),
+    executed directly against a netns made with `ip netns add`."""
+    from minipod import network
+    from minipod.cni import config, invoke
+    from minipod.paths import cni_path
+    conflist = network.strip_private(network.load("mpbench"))
+    version = config.pick_version(conflist)
+    caps = {"portMappings": [{"hostPort": 18181, "containerPort": 80, "protocol": "tcp"}]} if ports else {}
+    add_ms, del_ms = [], []
+
+    def call(conf_list, plugin, command, prev, ifname, cid, ns):
+        conf = config.build_plugin_config(conf_list, plugin, version, caps, prev)
+        return invoke.exec_plugin(plugin["type"], command, conf, container_id=cid, netns=ns, ifname=ifname,
+                                  args=config.cni_args("floor", cid), search_path=cni_path())
+
+    for i in range(repeat + 2):
+        cid = f"floor{i:04d}{os.urandom(4).hex()}"
+        sh(["ip", "netns", "add", "mpb-floor"])
+        ns = "/run/netns/mpb-floor"
+        try:
+            start = time.perf_counter()
+            call(config.LOOPBACK_CONFLIST, {"type": "loopback"}, "ADD", None, "lo", cid, ns)
+            prev = None
+            for plugin in conflist["plugins"]:
+                prev = call(conflist, plugin, "ADD", prev, "eth0", cid, ns)
+            mid = time.perf_counter()
+            for plugin in reversed(conflist["plugins"]):
+                call(conflist, plugin, "DEL", prev, "eth0", cid, ns)
+            call(config.LOOPBACK_CONFLIST, {"type": "loopback"}, "DEL", None, "lo", cid, ns)
+            end = time.perf_counter()
+        finally:
+            sh(["ip", "netns", "del", "mpb-floor"])
+        if i >= 2:
+            add_ms.append((mid - start) * 1000)
+            del_ms.append((end - mid) * 1000)
+    return {"add": stats(add_ms), "del": stats(del_ms),
+            "total": stats([a + d for a, d in zip(add_ms, del_ms)])}
+
+
+def container_floor(repeat):
+    exe = ROOT / "floor"
+    sh(["gcc", "-O2", "-o", str(exe), str(REPO / "bench" / "floor.c")])
+    lower = ROOT / "lib" / "images" / "busybox" / "rootfs"
+
+    def one():
+        scratch = Path(tempfile.mkdtemp(dir=ROOT))
+        sh([str(exe), str(lower), str(scratch)])
+        shutil.rmtree(scratch)
+    runc = None
+    if have("runc"):
+        bundle = ROOT / "bundle"
+        bundle.mkdir()
+        sh(["runc", "spec", "--bundle", str(bundle)])
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["root"] = {"path": str(lower), "readonly": True}
+        spec["process"].update(terminal=False, args=["/bin/true"])
+        spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+        (bundle / "config.json").write_text(json.dumps(spec))
+        counter = iter(range(10 ** 6))
+        runc = lambda: sh(["runc", "run", "--bundle", str(bundle), f"mpb-{next(counter)}"])
+    return compare("bare fork+unshare+overlay+pivot_root+exec (C) vs runc run", one, runc, repeat)
+
+
+def pss_of_pauses() -> list:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if open(f"/proc/{entry}/comm").read().strip() != "pause":
+                continue
+            env = open(f"/proc/{entry}/environ", "rb").read()
+            if str(ROOT).encode() not in env:
+                continue
+            for line in open(f"/proc/{entry}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    out.append(int(line.split()[1]))
+        except OSError:
+            continue
+    return out
+
+
+def bench_scale(count):
+    times, memory = [], {}
+    try:
+        for i in range(1, count + 1):
+            times.append(timed(lambda: sh(MINIPOD + ["pod", "create", "--name", f"scale{i}"])))
+            if i in (1, 10, count):
+                pss = pss_of_pauses()
+                memory[i] = {"pods": i, "pause_processes": len(pss), "pss_total_kb": sum(pss),
+                             "pss_per_pod_kb": sum(pss) / i}
+    finally:
+        for i in range(1, count + 1):
+            sh(MINIPOD + ["pod", "rm", "-f", f"scale{i}"], check=False)
+    first = statistics.median(times[:3])
+    last = statistics.median(times[-3:])
+    return {"create_ms": times, "first3_median_ms": first, "last3_median_ms": last,
+            "ratio_last_first": last / first, "memory": memory}
+
+
+def _iperf(server_ns, client_ns, ip, seconds=3):
+    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", ip],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    try:
+        out = sh(["ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-t", str(seconds), "-J"]).stdout
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+    finally:
+        server.wait(timeout=10)
+
+
+def _rtt(client_ns, ip, count=200):
+    out = sh(["ip", "netns", "exec", client_ns, "ping", "-q", "-c", str(count), "-i", "0.005", ip]).stdout
+    return float(out.strip().splitlines()[-1].split("=")[1].split("/")[1])  # avg ms
+
+
+def bench_network(rounds=3):
+    """pod-to-pod over mpbench0 vs a raw veth pair between two namespaces."""
+    if not have("iperf3"):
+        return {"note": "iperf3 not installed: throughput skipped"}
+    sh(MINIPOD + ["pod", "create", "--name", "na"])
+    sh(MINIPOD + ["pod", "create", "--name", "nb"])
+    ip_a = json.loads(sh(MINIPOD + ["pod", "inspect", "na"]).stdout)[0]["IPAddress"].split("/")[0]
+    sh(["ip", "netns", "add", "mpb-va"])
+    sh(["ip", "netns", "add", "mpb-vb"])
+    sh(["ip", "link", "add", "mpbv0", "netns", "mpb-va", "type", "veth", "peer", "name", "mpbv1", "netns", "mpb-vb"])
+    sh(["ip", "-n", "mpb-va", "addr", "add", "10.241.0.1/24", "dev", "mpbv0"])
+    sh(["ip", "-n", "mpb-vb", "addr", "add", "10.241.0.2/24", "dev", "mpbv1"])
+    for ns, dev in (("mpb-va", "mpbv0"), ("mpb-vb", "mpbv1")):
+        sh(["ip", "-n", ns, "link", "set", dev, "up"])
+        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+    try:
+        pod_tp, veth_tp, pod_rtt, veth_rtt = [], [], [], []
+        for _ in range(rounds):
+            pod_tp.append(_iperf("mpb-na", "mpb-nb", ip_a))
+            veth_tp.append(_iperf("mpb-va", "mpb-vb", "10.241.0.1"))
+            pod_rtt.append(_rtt("mpb-nb", ip_a))
+            veth_rtt.append(_rtt("mpb-vb", "10.241.0.1"))
+        return {"pod_gbps": stats(pod_tp), "veth_gbps": stats(veth_tp), "pod_rtt_ms": stats(pod_rtt),
+                "veth_rtt_ms": stats(veth_rtt),
+                "throughput_ratio": statistics.median(pod_tp) / statistics.median(veth_tp),
+                "rtt_ratio": statistics.median(pod_rtt) / statistics.median(veth_rtt)}
+    finally:
+        sh(MINIPOD + ["pod", "rm", "-f", "na", "nb"], check=False)
+        sh(["ip", "netns", "del", "mpb-va"], check=False)
+        sh(["ip", "netns", "del", "mpb-vb"], check=False)
+
+
+def interpreter_floor(repeat):
+    py = str(REPO / ".venv" / "bin" / "python")
+    return [compare("python -c 'import click'", lambda: sh([py, "-c", "import click"]), None, repeat),
+            compare("python -c 'import pyroute2'", lambda: sh([py, "-c", "import pyroute2"]), None, repeat),
+            compare("minipod --version (CLI start-up)", lambda: sh(MINIPOD + ["--version"]), None, repeat)]
+
+
+# ------------------------------------------------------------------ report
+
+def machine() -> str:
+    mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1]
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    osr = dict(l.strip().split("=", 1) for l in open("/etc/os-release") if "=" in l)
+    versions = []
+    for tool, args in (("podman", ["--version"]), ("runc", ["--version"])):
+        if have(tool):
+            versions.append(sh([tool] + args).stdout.splitlines()[0])
+    return (f"{os.cpu_count()} CPUs ({model}), {int(mem) // 1024 // 1024} GiB, {osr.get('PRETTY_NAME', '').strip(chr(34))}, "
+            f"kernel {platform.release()}, Python {platform.python_version()} (venv on /usr/bin/python3); "
+            + "; ".join(versions))
+
+
+def fmt(s) -> str:
+    return f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
+
+
+def report(results) -> str:
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {results['machine']}", ""]
+    lines += [f"Notes: {n}" for n in results["notes"]] + ([""] if results["notes"] else [])
+    lines += ["| operation | minipod ms, median (min–max) | reference ms | ratio (median of pairs) |",
+              "|---|---|---|---|"]
+    for r in results["timings"]:
+        ref = fmt(r["b"]) if "b" in r else "–"
+        ratio = f"{r['ratio']['median']:.2f}x ({r['ratio']['min']:.2f}–{r['ratio']['max']:.2f})" if "ratio" in r else "–"
+        lines.append(f"| {r['name']} | {fmt(r['a'])} | {ref} | {ratio} |")
+    for key, label in (("cni_floor", "CNI plugins alone, no ports"), ("cni_floor_ports", "CNI plugins alone, one port")):
+        f = results[key]
+        lines.append(f"| {label}: ADD / DEL / ADD+DEL | {fmt(f['add'])} / {fmt(f['del'])} / {fmt(f['total'])} | | |")
+    pods = {r["name"]: r for r in results["timings"]}
+    for name, key in (("pod create + rm, no ports (podman: + pod start)", "cni_floor"),
+                      ("pod create + rm, -p 18180:80 (podman: + pod start)", "cni_floor_ports")):
+        if name in pods:
+            ratio = pods[name]["a"]["median"] / results[key]["total"]["median"]
+            lines.append(f"| {name.split(' (')[0]} vs the plugins' own ADD+DEL | | | {ratio:.2f}x |")
+    sc = results["scale"]
+    lines += ["", f"Scale: pod create median of the first 3 = {sc['first3_median_ms']:.1f} ms, "
+                  f"of the last 3 (to pod {len(sc['create_ms'])}) = {sc['last3_median_ms']:.1f} ms, "
+                  f"ratio {sc['ratio_last_first']:.2f}x.", ""]
+    lines += ["| pods running | pause processes | PSS total | PSS per pod |", "|---|---|---|---|"]
+    for m in sc["memory"].values():
+        lines.append(f"| {m['pods']} | {m['pause_processes']} | {m['pss_total_kb'] / 1024:.1f} MB | "
+                     f"{m['pss_per_pod_kb'] / 1024:.2f} MB |")
+    net = results["network"]
+    if "pod_gbps" in net:
+        lines += ["", "| path | TCP throughput Gbit/s | ping RTT ms |", "|---|---|---|",
+                  f"| pod to pod over the bridge | {fmt(net['pod_gbps'])} | {net['pod_rtt_ms']['median']:.3f} |",
+                  f"| raw veth pair | {fmt(net['veth_gbps'])} | {net['veth_rtt_ms']['median']:.3f} |",
+                  f"| ratio | {net['throughput_ratio']:.2f}x | {net['rtt_ratio']:.2f}x |"]
+    else:
+        lines += ["", net.get("note", "")]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--pods", type=int, default=50)
+    parser.add_argument("--record", action="store_true", help="append the report to bench/RESULTS.md")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root")
+    results = {"machine": machine(), "notes": []}
+    try:
+        results["notes"] += setup()
+        results["timings"] = bench_run(args.repeat) + bench_pods(args.repeat)
+        results["timings"].append(container_floor(args.repeat))
+        results["timings"] += interpreter_floor(args.repeat)
+        results["cni_floor"] = cni_floor(args.repeat, ports=False)
+        results["cni_floor_ports"] = cni_floor(args.repeat, ports=True)
+        results["scale"] = bench_scale(args.pods)
+        results["network"] = bench_network()
+    finally:
+        teardown()
+    text = report(results)
+    print(text)
+    (REPO / "bench" / "results-latest.json").write_text(json.dumps(results, indent=2))
+    if args.record:
+        path = REPO / "bench" / "RESULTS.md"
+        head = "" if path.exists() else (
+            "# minipod benchmark results\n\nProduced by `bench/run.py --record` (see its docstring); "
+            "newest last. Ratios are minipod / reference, computed pair by pair within one run.\n\n")
+        with open(path, "a") as f:
+            f.write(head + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
