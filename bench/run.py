@@ -275,6 +275,22 @@ def _rtt(client_ns, ip, count=200):
     return float(out.strip().splitlines()[-1].split("=")[1].split("/")[1])  # avg ms
 
 
+def _podman_pods():
+    """Two running podman pods on podman's default network, and their netns."""
+    out = {}
+    for key in ("a", "b"):
+        name = f"tp{key}"
+        sh(PODMAN + ["pod", "rm", "-f", name], check=False)
+        sh(PODMAN + ["pod", "create", "--name", name])
+        sh(PODMAN + ["pod", "start", name])
+        infra = sh(PODMAN + ["pod", "inspect", name, "--format", "{{.InfraContainerID}}"]).stdout.strip()
+        netns = sh(PODMAN + ["inspect", infra, "--format", "{{.NetworkSettings.SandboxKey}}"]).stdout.strip()
+        out[f"{key}_ns"] = os.path.basename(netns)  # under /run/netns: `ip netns exec` finds it
+        out[f"{key}_ip"] = sh(PODMAN + ["inspect", infra, "--format",
+                                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"]).stdout.strip()
+    return out
+
+
 def bench_network(rounds=3):
     """pod-to-pod over mpbench0 vs a raw veth pair between two namespaces."""
     if not have("iperf3"):
@@ -290,18 +306,29 @@ def bench_network(rounds=3):
     for ns, dev in (("mpb-va", "mpbv0"), ("mpb-vb", "mpbv1")):
         sh(["ip", "-n", ns, "link", "set", dev, "up"])
         sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+    podman = _podman_pods() if have("podman") else None
     try:
-        pod_tp, veth_tp, pod_rtt, veth_rtt = [], [], [], []
+        pod_tp, veth_tp, pod_rtt, veth_rtt, pm_tp, pm_rtt = [], [], [], [], [], []
         for _ in range(rounds):
             pod_tp.append(_iperf("mpb-na", "mpb-nb", ip_a))
             veth_tp.append(_iperf("mpb-va", "mpb-vb", "10.241.0.1"))
             pod_rtt.append(_rtt("mpb-nb", ip_a))
             veth_rtt.append(_rtt("mpb-vb", "10.241.0.1"))
-        return {"pod_gbps": stats(pod_tp), "veth_gbps": stats(veth_tp), "pod_rtt_ms": stats(pod_rtt),
-                "veth_rtt_ms": stats(veth_rtt),
-                "throughput_ratio": statistics.median(pod_tp) / statistics.median(veth_tp),
-                "rtt_ratio": statistics.median(pod_rtt) / statistics.median(veth_rtt)}
+            if podman:
+                pm_tp.append(_iperf(podman["a_ns"], podman["b_ns"], podman["a_ip"]))
+                pm_rtt.append(_rtt(podman["b_ns"], podman["a_ip"]))
+        out = {"pod_gbps": stats(pod_tp), "veth_gbps": stats(veth_tp), "pod_rtt_ms": stats(pod_rtt),
+               "veth_rtt_ms": stats(veth_rtt),
+               "throughput_ratio": statistics.median(pod_tp) / statistics.median(veth_tp),
+               "rtt_ratio": statistics.median(pod_rtt) / statistics.median(veth_rtt)}
+        if podman:
+            out.update(podman_gbps=stats(pm_tp), podman_rtt_ms=stats(pm_rtt),
+                       vs_podman_throughput=statistics.median(pod_tp) / statistics.median(pm_tp),
+                       vs_podman_rtt=statistics.median(pod_rtt) / statistics.median(pm_rtt))
+        return out
     finally:
+        if podman:
+            sh(PODMAN + ["pod", "rm", "-f", "tpa", "tpb"], check=False)
         sh(MINIPOD + ["pod", "rm", "-f", "na", "nb"], check=False)
         sh(["ip", "netns", "del", "mpb-va"], check=False)
         sh(["ip", "netns", "del", "mpb-vb"], check=False)
@@ -324,7 +351,9 @@ def machine() -> str:
     for tool, args in (("podman", ["--version"]), ("runc", ["--version"])):
         if have(tool):
             versions.append(sh([tool] + args).stdout.splitlines()[0])
-    return (f"{os.cpu_count()} CPUs ({model}), {int(mem) // 1024 // 1024} GiB, {osr.get('PRETTY_NAME', '').strip(chr(34))}, "
+    commit = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).stdout.strip()
+    return (f"minipod {commit}; {os.cpu_count()} CPUs ({model}), {int(mem) // 1024 // 1024} GiB, "
+            f"{osr.get('PRETTY_NAME', '').strip(chr(34))}, "
             f"kernel {platform.release()}, Python {platform.python_version()} (venv on /usr/bin/python3); "
             + "; ".join(versions))
 
@@ -364,7 +393,11 @@ def report(results) -> str:
         lines += ["", "| path | TCP throughput Gbit/s | ping RTT ms |", "|---|---|---|",
                   f"| pod to pod over the bridge | {fmt(net['pod_gbps'])} | {net['pod_rtt_ms']['median']:.3f} |",
                   f"| raw veth pair | {fmt(net['veth_gbps'])} | {net['veth_rtt_ms']['median']:.3f} |",
-                  f"| ratio | {net['throughput_ratio']:.2f}x | {net['rtt_ratio']:.2f}x |"]
+                  f"| minipod / raw veth | {net['throughput_ratio']:.2f}x | {net['rtt_ratio']:.2f}x |"]
+        if "podman_gbps" in net:
+            lines += [f"| podman pod to pod (netavark bridge) | {fmt(net['podman_gbps'])} | "
+                      f"{net['podman_rtt_ms']['median']:.3f} |",
+                      f"| minipod / podman | {net['vs_podman_throughput']:.2f}x | {net['vs_podman_rtt']:.2f}x |"]
     else:
         lines += ["", net.get("note", "")]
     return "\n".join(lines) + "\n"

@@ -27,8 +27,15 @@ def _warn(message):
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="minipod")
-def cli():
+@click.option("--cni-conf-dir", metavar="DIR", help="CNI .conflist directory (default /etc/minipod/net.d).")
+@click.option("--cni-path", metavar="PATH", help="CNI plugin search path (default /opt/cni/bin:/usr/lib/cni).")
+def cli(cni_conf_dir, cni_path):
     """minipod: containers in pods, with pause and real CNI networking."""
+    # The environment is where every module (and gc, later) looks.
+    if cni_conf_dir:
+        os.environ["MINIPOD_CNI_CONF_DIR"] = os.path.abspath(cni_conf_dir)
+    if cni_path:
+        os.environ["MINIPOD_CNI_PATH"] = cni_path
 
 
 # ---------------------------------------------------------------- containers
@@ -272,6 +279,15 @@ def pod_start(refs):
         click.echo(ref)
 
 
+@pod_group.command("check")
+@click.argument("refs", nargs=-1, required=True)
+def pod_check(refs):
+    """Ask the CNI plugins whether pods' networking is as they set it up (CHECK)."""
+    for ref in refs:
+        for key in pod.check(ref):
+            click.echo(f"{ref}\t{key}\tok")
+
+
 @pod_group.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Remove the pod's containers first.")
 @click.option("-t", "--time", "timeout", type=float, default=10.0)
@@ -418,4 +434,10 @@ def main():
         sys.exit(125)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # a bug or an unexpected OS error: still one line
+        if os.environ.get("MINIPOD_DEBUG"):
+            raise
+        click.echo(f"minipod: internal error: {type(e).__name__}: {' '.join(str(e).split())} "
+                   "(MINIPOD_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(125)
     sys.exit(code if isinstance(code, int) else 0)

@@ -48,19 +48,19 @@ def store() -> state.Store:
 
 
 def _exit_from_log(rec: dict):
-    """The exit code pause logged for this container, or None."""
+    """(exit code, finish time) pause logged for this container, or (None, None)."""
     try:
         with open(paths.pod_run_dir(rec["pod"]) / "exits", "rb") as f:
             f.seek(rec.get("exits_offset", 0))
             data = f.read().decode(errors="replace")
     except OSError:
-        return None
-    code = None
+        return None, None
+    found = (None, None)
     for line in data.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] == str(rec.get("nspid")):
-            code = int(parts[1])
-    return code
+        if len(parts) == 3 and parts[0] == str(rec.get("nspid")):
+            found = (int(parts[1]), float(parts[2]))
+    return found
 
 
 def status(rec: dict) -> str:
@@ -75,7 +75,7 @@ def with_status(rec: dict) -> dict:
     rec = dict(rec)
     rec["status"] = status(rec)
     if rec["status"] == "exited" and rec.get("exit_code") is None:
-        rec["exit_code"] = _exit_from_log(rec)
+        rec["exit_code"], rec["finished"] = _exit_from_log(rec)
     return rec
 
 
@@ -211,7 +211,7 @@ def wait(rec: dict, timeout=None):
     # pause writes the code right after reaping; give it a moment.
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        code = _exit_from_log(rec)
+        code, _ = _exit_from_log(rec)
         if code is not None:
             return code
         time.sleep(0.002)
@@ -219,11 +219,12 @@ def wait(rec: dict, timeout=None):
 
 
 def record_exit(rec: dict, code) -> None:
-    """Persist the exit code and finish time once they are known."""
+    """Persist the exit code and finish time once they are known (they
+    then survive a reboot, which empties pause's exit log in /run)."""
     with contextlib.suppress(FileNotFoundError):
         saved = store().load(rec["id"])
         if saved is not None:
-            saved.update(exit_code=code, finished=time.time())
+            saved.update(exit_code=code, finished=_exit_from_log(rec)[1] or time.time())
             store().save(saved)
 
 
@@ -263,8 +264,12 @@ def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool
         _delete_files(rec)
     warnings = []
     if remove_pod and rec.get("own_pod") and rec.get("pod"):
-        with contextlib.suppress(NotFound):
+        try:
             warnings += pod.remove(rec["pod"], force=False)
+        except NotFound:
+            pass
+        except InUse:  # someone ran more containers in it with --pod
+            warnings.append(f"pod {rec['name']} kept: other containers still use it")
     return warnings
 
 

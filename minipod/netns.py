@@ -9,6 +9,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from minipod.errors import MinipodError
 from minipod.paths import netns_dir, netns_prefix
 from minipod.runtime import syscalls
 
@@ -40,7 +41,10 @@ def pin(pod_name: str, pid: int) -> Path:
     """Bind-mount the netns of ``pid`` at the pod's pin path."""
     path = pin_path(pod_name)
     _ensure_shared_dir(path.parent)
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
+    except FileExistsError:
+        raise MinipodError(f"{path} already exists (left by a crash? `minipod gc` removes it)") from None
     os.close(fd)
     try:
         syscalls.mount(f"/proc/{pid}/ns/net", str(path), None, syscalls.MS_BIND)

@@ -16,7 +16,7 @@ import time
 from minipod import etcfiles, names, netns, network, paths, procfs, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
-from minipod.errors import (AlreadyExists, CNIError, InUse, InvalidArgument, MinipodError,
+from minipod.errors import (AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError,
                             NotFound)
 from minipod.faults import fault_point
 from minipod.runtime import podns
@@ -92,8 +92,9 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
     net = network_name or network.default_name()
     if net not in network.SPECIAL:
         network.load(net)  # a broken or missing network fails before anything exists
-    elif ports and net == "none":
-        raise InvalidArgument("cannot publish ports with --network none")
+    elif ports:
+        raise InvalidArgument(f"cannot publish ports with --network {net}"
+                              + (" (the pod uses the host's ports directly)" if net == "host" else ""))
     ports = list(ports)
     with contextlib.ExitStack() as hold:
         with state.global_lock():
@@ -175,6 +176,20 @@ def start(ref: str) -> dict:
         _teardown(rec)  # whatever a dead pause left behind
         _start(rec)
     return with_status(rec)
+
+
+def check(ref: str) -> list:
+    """CNI CHECK of every attachment of a running pod; returns the keys checked."""
+    rec = load(ref)
+    if rec["status"] != "running":
+        raise InvalidState(f"pod {rec['name']} is not running")
+    with state.object_lock("pod", rec["id"]):
+        for key in rec.get("attachments", []):
+            att = cni.load_cached(key)
+            if att is None:
+                raise CNIError(f"pod {rec['name']}: attachment {key} has no cached result")
+            cni.check(att)
+    return rec.get("attachments", [])
 
 
 def _plain(rec: dict) -> dict:

@@ -122,7 +122,7 @@ class Store:
     def save(self, record: dict) -> None:
         d = self.dir(record["id"])
         d.mkdir(parents=True, exist_ok=True)
-        write_json(d / RECORD, record)
+        write_json(d / RECORD, record, mode=0o600)  # records hold env vars: root only
 
     def find(self, ref: str):
         """Look up by exact name, exact id, or unique id prefix (>= 3 chars)."""

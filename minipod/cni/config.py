@@ -35,6 +35,21 @@ def pick_version(conflist: dict) -> str:
     return version
 
 
+def choose_version(conflist: dict, versions_of) -> str:
+    """VERSION negotiation: the highest version that the config allows (its
+    cniVersion, or the cniVersions list of spec 1.1), that this runtime
+    implements, and that every plugin supports (``versions_of(type)``)."""
+    asked = conflist.get("cniVersions") or [pick_version(conflist)]
+    candidates = {v for v in asked if v in SUPPORTED_VERSIONS}
+    for plugin in conflist["plugins"]:
+        supported = set(versions_of(plugin["type"]))
+        if not candidates & supported:
+            raise CNIError(f"network {conflist['name']}: CNI plugin {plugin['type']} supports versions "
+                           f"{', '.join(sorted(supported, key=_version_key))}, not {', '.join(asked)}")
+        candidates &= supported
+    return max(candidates, key=_version_key)
+
+
 def at_least(version: str, minimum: str) -> bool:
     return _version_key(version) >= _version_key(minimum)
 

@@ -1,9 +1,9 @@
 """Remove iptables leftovers that a plugin's DEL skipped.
 
 The reference bridge plugin (containernetworking/plugins 1.1.x) tears down
-its ipMasq chain only when it can still enter the netns to read the
-container's addresses; after a reboot or a lost netns pin, its DEL returns
-success and leaves `CNI-<hash>` in nat POSTROUTING forever. Every such rule
+its ipMasq chain only for the addresses it still finds on the container's
+interface; after a reboot, a lost netns pin or an address removed by hand,
+its DEL returns success and leaves `CNI-<hash>` in nat POSTROUTING forever. Every such rule
 carries the comment `name: "<net>" id: "<container id>"`, so the runtime can
 find exactly the rules of one attachment and remove them (CNI-RUNTIME.md:
 "the runtime DELs every cached attachment ... and then verifies nothing

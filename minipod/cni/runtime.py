@@ -33,6 +33,7 @@ class Attachment:
     capability_args: dict = field(default_factory=dict)
     pod: str = ""
     result: dict = None
+    version: str = ""  # negotiated at ADD; DEL and CHECK speak the same
 
     @property
     def network(self) -> str:
@@ -70,6 +71,29 @@ def cached_attachments() -> list:
     return [a for a in (load_cached(k) for k in keys) if a is not None]
 
 
+def plugin_versions(plugin_type: str) -> list:
+    """The spec versions a plugin binary supports (CNI_COMMAND=VERSION),
+    cached per binary (path, size, mtime) so the hot path never asks twice."""
+    path = invoke.find_plugin(plugin_type, paths.cni_path())
+    st = path.stat()
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    cache_file = paths.cni_cache_dir().parent / "plugin-versions.json"
+    try:
+        cache = state.read_json(cache_file)
+    except (FileNotFoundError, ValueError):
+        cache = {}
+    if key not in cache:
+        cache[key] = invoke.plugin_versions(plugin_type, paths.cni_path())
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        state.write_json(cache_file, cache)
+    return cache[key]
+
+
+def negotiate(conflist: dict) -> str:
+    """The version every plugin of the list and this runtime speak."""
+    return config.choose_version(conflist, plugin_versions)
+
+
 def _lock(att: Attachment):
     # Never two operations at once on one attachment.
     return state.locked(paths.run_root() / "locks" / f"cni-{att.container_id}-{att.ifname}.lock")
@@ -86,7 +110,7 @@ def _run(att, plugin, command, version, prev):
 def add(att: Attachment) -> dict:
     """ADD every plugin in order, chaining prevResult; on failure, DEL what
     was done and re-raise. Returns the final result."""
-    version = config.pick_version(att.conflist)
+    version = att.version = negotiate(att.conflist)
     with _lock(att):
         att.result = None
         _write_cache(att)
@@ -114,7 +138,7 @@ def add(att: Attachment) -> dict:
 def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
     """DEL the first ``ran`` plugins (all by default) in reverse order.
     ``refused`` = (index, message): that plugin's identical error is expected."""
-    version = config.pick_version(att.conflist)
+    version = att.version or config.pick_version(att.conflist)
     prev = att.result if att.result and config.at_least(version, "0.4.0") else None
     errors = []
     plugins = att.conflist["plugins"][:ran] if ran is not None else att.conflist["plugins"]
@@ -129,10 +153,10 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
             errors.append(e)
     if errors:
         raise errors[0]
-    if not (att.netns and os.path.exists(att.netns)):
-        # Without the netns some plugins skip part of their DEL (bridge's
-        # ipMasq chain); remove what names this container.
-        leftovers.remove(att.container_id)
+    # Verify nothing remains: bridge skips its ipMasq teardown when it
+    # cannot read the addresses from the netns (gone, or changed behind its
+    # back); remove whatever still names this container (a few ms).
+    leftovers.remove(att.container_id)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cache_path(att.key))
 
@@ -147,12 +171,12 @@ def delete(att: Attachment) -> None:
 
 def check(att: Attachment) -> None:
     """CHECK with the cached result (spec >= 0.4.0, unless disableCheck)."""
-    version = config.pick_version(att.conflist)
-    if att.conflist.get("disableCheck") or not config.at_least(version, "0.4.0"):
-        return
     with _lock(att):
         cached = load_cached(att.key)
         if cached is None or cached.result is None:
             raise CNIError(f"network {att.network}: no cached ADD result to CHECK")
+        version = cached.version or config.pick_version(cached.conflist)
+        if cached.conflist.get("disableCheck") or not config.at_least(version, "0.4.0"):
+            return
         for plugin in cached.conflist["plugins"]:
             _run(cached, plugin, "CHECK", version, cached.result)

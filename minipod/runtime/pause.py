@@ -2,7 +2,7 @@
 
 Modelled on kubernetes build/pause/linux/pause.c: SIGINT/SIGTERM exit 0,
 SIGCHLD reaps with waitpid(-1, WNOHANG) in a loop, otherwise it sleeps.
-It also writes one line "PID CODE" to stdout for every child it reaps:
+It also writes one line "PID CODE TIME" to stdout for every child it reaps:
 app containers are re-parented to pause (they are orphaned inside the
 pod's PID namespace on purpose), so this is how minipod learns their exit
 codes without keeping a monitor process per container.
@@ -20,6 +20,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 
 VERSION = "minipod-pause 0.1.0"
 PR_SET_DUMPABLE = 4
@@ -60,7 +61,7 @@ def _reap_all():
         if pid == 0:
             return
         try:
-            os.write(1, f"{pid} {_exit_code(status)}\n".encode())
+            os.write(1, f"{pid} {_exit_code(status)} {time.time():.3f}\n".encode())
         except OSError:
             pass  # the exit log is a convenience; reaping must go on
 

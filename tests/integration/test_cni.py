@@ -170,7 +170,7 @@ def _assert_nothing_half_made(before_pins):
         {"type": "bridge", "bridge": "mpthalf0", "isGateway": True, "ipMasq": True,
          "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.232.0.0/24"}]],
                   "dataDir": str(TEST_ROOT / "lib" / "cni" / "networks")}},
-        {"type": "no-such-plugin"}]}, "CNI plugin 'no-such-plugin' not found"),
+        {"type": "tuning", "sysctl": {"net.no.such.sysctl": "1"}}]}, "CNI plugin tuning ADD failed"),
 ])
 def test_cni_failures_are_one_line_125_and_leave_nothing(case, conf, message):
     name = conf["name"] if isinstance(conf, dict) else "mpt-broken"
@@ -253,21 +253,25 @@ def test_runtime_side_of_the_spec_with_a_recording_plugin(tmp_path):
         ip = pod_ip("rec")
         mp("pod", "rm", "rec", env=env)
         calls = sorted(p.name for p in record.iterdir())
-        assert calls == ["0-ADD.env", "0-ADD.json", "1-DEL.env", "1-DEL.json"]
-        add = json.loads((record / "0-ADD.json").read_text())
+        # VERSION negotiation first (then cached), ADD, and DEL
+        assert calls == ["0-VERSION.env", "0-VERSION.json", "1-ADD.env", "1-ADD.json", "2-DEL.env", "2-DEL.json"]
+        add = json.loads((record / "1-ADD.json").read_text())
         assert add["name"] == "mpt-rec" and add["cniVersion"] == "1.0.0"
         assert add["runtimeConfig"] == {"portMappings": [{"hostPort": 18085, "containerPort": 80, "protocol": "tcp"}]}
         assert "capabilities" not in add and add["someUnknownKey"] == {"kept": True}
         assert add["prevResult"]["ips"][0]["address"] == ip + "/24"  # chained from bridge via portmap
-        env_add = (record / "0-ADD.env").read_text().splitlines()
+        env_add = (record / "1-ADD.env").read_text().splitlines()
         assert f"CNI_CONTAINERID={pod_id}" in env_add and "CNI_IFNAME=eth0" in env_add
         assert "CNI_NETNS=/run/netns/mpt-rec" in env_add
         assert f"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=minipod;K8S_POD_NAME=rec;K8S_POD_INFRA_CONTAINER_ID={pod_id}" in env_add
         # DEL: first (reverse order), with the cached result and the same capability args
-        dele = json.loads((record / "1-DEL.json").read_text())
+        dele = json.loads((record / "2-DEL.json").read_text())
         assert dele["runtimeConfig"] == add["runtimeConfig"]
         assert dele["prevResult"]["ips"] == add["prevResult"]["ips"]
         assert "18085" not in sh("iptables-save -t nat").stdout
+        mp("pod", "create", "--name", "rec2", "--network", "mpt-rec", env=env)
+        mp("pod", "rm", "rec2", env=env)
+        assert not (record / "3-VERSION.json").exists() and (record / "3-ADD.json").exists()
     finally:
         (CONF_DIR / "mpt-rec.conflist").unlink()
         sh("ip link del mptrec0", check=False)
@@ -316,3 +320,25 @@ def test_etc_files_name_the_pod():
     assert f"{ip}\tnamed-host" in hosts
     assert hostname == "named-host\n"
     assert "nameserver 127." not in resolv
+
+
+def test_cni_check_passes_then_sees_a_broken_pod():
+    mp("pod", "create", "--name", "checked")
+    out = mp("pod", "check", "checked").stdout
+    assert out.count("\tok") == 2  # loopback and the network
+    ip = mp_json("pod", "inspect", "checked")[0]["IPAddress"]
+    sh(f"ip -n mpt-checked addr del {ip} dev eth0")  # break it behind minipod's back
+    proc = mp("pod", "check", "checked", check=False)
+    assert proc.returncode == 125 and "CHECK failed" in proc.stderr
+
+
+def test_pods_reach_out_when_forward_policy_is_drop(outside_host):
+    """Docker sets FORWARD's policy to DROP; the firewall plugin's accepts keep pods working."""
+    policy = "DROP" if "-P FORWARD DROP" in sh("iptables -S FORWARD").stdout else "ACCEPT"
+    sh("iptables -P FORWARD DROP")
+    try:
+        mp("pod", "create", "--name", "dropped")
+        out = mp("run", "--rm", "--pod", "dropped", "busybox", "ping", "-c", "1", "-W", "2", outside_host).stdout
+        assert "1 packets received" in out
+    finally:
+        sh(f"iptables -P FORWARD {policy}")

@@ -97,3 +97,15 @@ def test_resolv_conf_drops_loopback_resolvers():
 def test_hosts_names_the_pod():
     assert "10.0.0.5\tweb" in etcfiles.hosts("web", "10.0.0.5/24")
     assert "127.0.1.1\tweb" in etcfiles.hosts("web", None)
+
+
+def test_version_negotiation_across_plugins():
+    versions = {"bridge": ["0.3.1", "0.4.0", "1.0.0"], "old": ["0.3.0", "0.3.1"], "new": ["1.0.0", "1.1.0"]}
+    conf = {"name": "n", "cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}
+    assert config.choose_version(conf, versions.get) == "1.0.0"
+    conf_11 = {"name": "n", "cniVersions": ["0.4.0", "1.0.0", "1.1.0"], "plugins": [{"type": "new"}]}
+    assert config.choose_version(conf_11, versions.get) == "1.1.0"
+    conf_11["plugins"].append({"type": "bridge"})
+    assert config.choose_version(conf_11, versions.get) == "1.0.0"
+    with pytest.raises(CNIError, match="CNI plugin old supports versions 0.3.0, 0.3.1, not 1.0.0"):
+        config.choose_version({"name": "n", "cniVersion": "1.0.0", "plugins": [{"type": "old"}]}, versions.get)
