@@ -101,7 +101,8 @@ def exec(interactive, tty, env, workdir, user, ref, command):
     waiter, info = container.exec_in(ref, list(command), spec.parse_env(env), workdir, tty,
                                      interactive, spec.parse_user(user) if user else None)
     pid = info.get("pid")
-    attach.foreground(waiter, lambda sig: pid and os.kill(pid, sig), master=info.get("master"),
+    started = procfs.start_time(pid) if pid else None
+    attach.foreground(waiter, lambda sig: procfs.send_signal(pid, started, sig), master=info.get("master"),
                       interactive=interactive)
     _, status = os.waitpid(waiter, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
@@ -120,7 +121,7 @@ def ps(show_all, quiet, fmt):
         for r in records:
             click.echo(r["id"][:12])
     elif fmt == "json":
-        _echo_json([output.container_inspect(r, pods.get(r.get("pod"), {})) for r in records])
+        _echo_json([output.container_inspect(r, pods.get(r.get("pod"), {})) for r in records])  # no namespaces: cheap
     else:
         click.echo(output.table(output.PS_HEADERS, output.ps_rows(records, pods)))
 
@@ -132,17 +133,9 @@ def inspect(refs):
     out = []
     for ref in refs:
         try:
-            rec = container.load(ref)
+            out.append(output.container_inspect(*container.describe(ref)))
         except MinipodError:
-            out.append(_pod_inspect(pod.load(ref)))
-            continue
-        p = pod.store().load(rec["pod"]) if rec.get("pod") else None
-        data = output.container_inspect(rec, pod.with_status(p) if p else {})
-        if rec["status"] == "running":
-            data["Namespaces"] = {k: procfs.ns_inode(rec["pid"], k) for k in ("mnt", "uts", "ipc", "net", "pid")}
-        data["Rootfs"]["MergedDir"] = str(container.store().dir(rec["id"]) / "merged")
-        data["Rootfs"]["UpperDir"] = str(container.store().dir(rec["id"]) / "upper")
-        out.append(data)
+            out.append(output.pod_inspect(*pod.describe(ref)))
     _echo_json(out)
 
 
@@ -245,19 +238,11 @@ def pod_ls(fmt, quiet):
         click.echo(output.table(output.POD_HEADERS, output.pod_rows(pods, counts)))
 
 
-def _pod_inspect(p):
-    ctrs = [container.with_status(c) for c in pod.containers_of(p["id"])]
-    ns = {}
-    if p["status"] == "running":
-        ns = {k: procfs.ns_inode(p["pause"]["pid"], k) for k in ("net", "ipc", "uts", "pid")}
-    return output.pod_inspect(p, ctrs, ns)
-
-
 @pod_group.command("inspect")
 @click.argument("refs", nargs=-1, required=True)
 def pod_inspect(refs):
     """Show pods' details as JSON."""
-    _echo_json([_pod_inspect(pod.load(ref)) for ref in refs])
+    _echo_json([output.pod_inspect(*pod.describe(ref)) for ref in refs])
 
 
 @pod_group.command("stop")

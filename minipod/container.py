@@ -86,6 +86,17 @@ def load(ref: str) -> dict:
     return with_status(rec)
 
 
+def describe(ref: str):
+    """(record with status, namespaces and layer paths, its pod) for inspect."""
+    rec = load(ref)
+    if rec["status"] == "running":
+        rec["namespaces"] = {k: procfs.ns_inode(rec["pid"], k) for k in ("mnt", "uts", "ipc", "net", "pid")}
+    rec["upper"] = str(store().dir(rec["id"]) / "upper")
+    rec["merged"] = str(store().dir(rec["id"]) / "merged")
+    p = pod.store().load(rec["pod"]) if rec.get("pod") else None
+    return rec, pod.with_status(p) if p else {}
+
+
 def list_containers() -> list:
     return [with_status(r) for r in store().all()]
 

@@ -52,6 +52,17 @@ def load(ref: str) -> dict:
     return with_status(rec)
 
 
+def describe(ref: str):
+    """(pod with status, its containers with status, namespaces) for inspect."""
+    from minipod import container  # statuses of the pod's containers
+    rec = load(ref)
+    ctrs = [container.with_status(c) for c in containers_of(rec["id"])]
+    ns = {}
+    if rec["status"] == "running":
+        ns = {k: procfs.ns_inode(rec["pause"]["pid"], k) for k in ("net", "ipc", "uts", "pid")}
+    return rec, ctrs, ns
+
+
 def list_pods() -> list:
     return [with_status(r) for r in store().all()]
 

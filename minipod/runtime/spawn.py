@@ -67,8 +67,6 @@ def _setup_stdio(sock, proc):
             os.dup2(slave, target)
         if slave > 2:
             os.close(slave)
-        if proc.get("stdin_fd") is None:
-            pass  # -t without -i: input still comes from the pty, unused
     else:
         for target, fd in enumerate(proc["stdio"]):
             os.dup2(fd, target)
