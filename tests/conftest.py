@@ -19,3 +19,11 @@ TEST_ENV = {
     "MINIPOD_DEFAULT_SUBNET": "10.231.0.0/24",
 }
 os.environ.update(TEST_ENV)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Unit-only runs leave the (empty) test root behind otherwise."""
+    try:
+        TEST_ROOT.rmdir()
+    except OSError:
+        pass  # not empty: an integration run kept it after a failure

@@ -3,6 +3,7 @@ test root, per-test cleanup through the CLI, and a final leak check."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,6 +104,7 @@ def busybox_image():
     left = leaks()
     bridges = [l for l in sh("ip -o link show type bridge").stdout.splitlines() if ": mpt" in l]
     assert not left and not bridges, "leaks after the test suite:\n" + "\n".join(left + bridges)
+    shutil.rmtree(TEST_ROOT)  # only once clean: a failed run keeps its root to look at
 
 
 @pytest.fixture(autouse=True)

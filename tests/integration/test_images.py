@@ -90,6 +90,13 @@ def test_not_a_tar_truncated_and_empty(tmp_path):
     assert sorted(os.listdir(IMAGES)) == ["busybox"]
 
 
+def test_empty_archive_is_refused(tmp_path):
+    empty = _tar(tmp_path / "empty.tar", [])
+    proc = mp("image", "import", empty, "empty", check=False)
+    assert proc.returncode == 125 and "empty archive" in proc.stderr
+    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+
+
 def test_huge_number_of_entries_is_capped(tmp_path):
     entries = [(f"f{i}", F, "", 0o644) for i in range(60)]
     archive = _tar(tmp_path / "many.tar", entries)
