@@ -8,7 +8,6 @@ Constructors follow runc's factory: ``create`` fails if the name exists,
 
 import contextlib
 import errno
-import os
 import shutil
 import socket
 import time

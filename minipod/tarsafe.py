@@ -185,7 +185,7 @@ def extract(archive_path: str, root: str, warn=lambda msg: None, progress=None) 
     raw = open(archive_path, "rb")
     try:
         tar = tarfile.open(fileobj=raw, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except (tarfile.TarError, EOFError, OSError):
         raw.close()
         raise UnsafeArchive(f"{archive_path}: not a readable tar archive "
                             "(expected .tar, .tar.gz, .tar.xz or .tar.bz2)") from None

@@ -79,7 +79,7 @@ def dot(conf: dict) -> str:
     """The same picture as Graphviz DOT."""
     bridge = network.bridge_of(conf) or conf["plugins"][0]["type"]
     out = ["graph minipod {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];',
-           f'  host [label="host\\n(uplink, NAT)"];',
+           '  host [label="host\\n(uplink, NAT)"];',
            f'  bridge [label="{bridge}\\n{network.gateway_of(conf) or ""}"];', "  host -- bridge;"]
     for i, (p, att) in enumerate(_members(conf)):
         veth = _host_veth(att.result) or f"veth{i}"

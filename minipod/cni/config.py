@@ -105,7 +105,7 @@ def cni_args(pod_name: str, pod_id: str, namespace: str = "minipod") -> str:
 
     IgnoreUnknown=1 first: host-local refuses args it does not know otherwise.
     """
-    return ";".join((f"IgnoreUnknown=1", f"K8S_POD_NAMESPACE={namespace}",
+    return ";".join(("IgnoreUnknown=1", f"K8S_POD_NAMESPACE={namespace}",
                      f"K8S_POD_NAME={pod_name}", f"K8S_POD_INFRA_CONTAINER_ID={pod_id}"))
 
 

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import TEST_ENV, TEST_ROOT
+from tests.conftest import TEST_ROOT
 from tests.integration.conftest import mp, mp_json, pod_ip, sh, wait_for
 
 CONF_DIR = TEST_ROOT / "net.d"

@@ -1,17 +1,15 @@
 """Concurrency, crash recovery with zero leaks, reboot, and bad input."""
 
 import concurrent.futures
-import json
 import os
 import shutil
 import signal
-import subprocess
 
 import pytest
 
 from minipod.faults import STEPS
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, pod_ip, sh, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
 
 PARALLEL = 20
 
