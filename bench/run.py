@@ -60,16 +60,25 @@ def stats(values) -> dict:
     return {"min": min(values), "median": statistics.median(values), "max": max(values), "n": len(values)}
 
 
+SETTLE = 0.3  # seconds between timed runs (--settle)
+
+
 def compare(name, a, b, repeat, warmup=2) -> dict:
-    """Alternate a() and b(); return stats of each and of the a/b ratios."""
+    """Alternate a() and b(); return stats of each and of the a/b ratios.
+
+    Each timed run starts after a pause: podman finishes its clean-up
+    (conmon -> `podman container cleanup`) after the CLI returns, and that
+    tail must not land on the next measurement of either side."""
     for _ in range(warmup):
         a()
         if b:
             b()
     ta, tb = [], []
     for _ in range(repeat):
+        time.sleep(SETTLE)
         ta.append(timed(a))
         if b:
+            time.sleep(SETTLE)
             tb.append(timed(b))
     out = {"name": name, "a": stats(ta)}
     if b:
@@ -245,6 +254,7 @@ def bench_scale(count):
     times, memory = [], {}
     try:
         for i in range(1, count + 1):
+            time.sleep(SETTLE)
             times.append(timed(lambda: sh(MINIPOD + ["pod", "create", "--name", f"scale{i}"])))
             if i in (1, 10, count):
                 pss = pss_of_pauses()
@@ -408,7 +418,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--pods", type=int, default=50)
     parser.add_argument("--record", action="store_true", help="append the report to bench/RESULTS.md")
+    parser.add_argument("--settle", type=float, default=SETTLE, help="seconds of quiet before each timed run")
     args = parser.parse_args()
+    globals()["SETTLE"] = args.settle
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     results = {"machine": machine(), "notes": []}
