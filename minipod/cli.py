@@ -402,7 +402,18 @@ def gc(dry_run):
     return 1 if dry_run and found else 0
 
 
+def _ensure_std_fds():
+    """Open /dev/null on any of fds 0-2 that is closed (CI may start us with
+    no stdin): otherwise the next file minipod opens would become "stdin"."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open("/dev/null", os.O_RDWR)  # takes the lowest free number: fd
+
+
 def main():
+    _ensure_std_fds()
     try:
         code = cli.main(prog_name="minipod", standalone_mode=False)
     except MinipodError as e:
