@@ -232,22 +232,10 @@ def container_floor(repeat):
 
 
 def pss_of_pauses() -> list:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if open(f"/proc/{entry}/comm").read().strip() != "pause":
-                continue
-            env = open(f"/proc/{entry}/environ", "rb").read()
-            if str(ROOT).encode() not in env:
-                continue
-            for line in open(f"/proc/{entry}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    out.append(int(line.split()[1]))
-        except OSError:
-            continue
-    return out
+    """PSS (kB) of every pause process of the benchmark's root: the only
+    process minipod keeps per pod."""
+    from minipod import gc, procfs
+    return [procfs.memory(pid).get("Pss", 0) for pid, _start, _dir in gc.pause_processes()]
 
 
 def bench_scale(count):

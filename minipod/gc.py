@@ -17,7 +17,7 @@ from minipod.cni import runtime as cni
 from minipod.errors import CNIError
 
 
-def _pause_processes():
+def pause_processes():
     """(pid, start, pod dir) of every pause process of this minipod root."""
     ours = str(paths.run_root() / "pods")
     out = []
@@ -124,7 +124,7 @@ def collect(dry_run=False) -> list:
                     netns.unpin(pin)
 
         # pause processes whose pod record is gone or says another pid.
-        for pid, start, pod_dir in _pause_processes():
+        for pid, start, pod_dir in pause_processes():
             pid_id = os.path.basename(pod_dir)
             rec = pods.get(pid_id)
             if rec is None or not rec.get("pause") or rec["pause"]["pid"] != pid:

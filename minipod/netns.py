@@ -54,14 +54,6 @@ def pin(pod_name: str, pid: int) -> Path:
     return path
 
 
-def is_pinned(path: Path) -> bool:
-    """True if ``path`` is a mounted namespace file (not a leftover file)."""
-    try:
-        return os.stat(path).st_dev != os.stat(path.parent).st_dev
-    except OSError:
-        return False
-
-
 def unpin(path: Path) -> None:
     """Unmount and remove a pin; idempotent."""
     path = Path(path)

@@ -59,6 +59,7 @@ def describe(ref: str):
     ns = {}
     if rec["status"] == "running":
         ns = {k: procfs.ns_inode(rec["pause"]["pid"], k) for k in ("net", "ipc", "uts", "pid")}
+        rec["pause_memory"] = procfs.memory(rec["pause"]["pid"])
     return rec, ctrs, ns
 
 

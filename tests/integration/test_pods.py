@@ -37,6 +37,8 @@ def test_pause_version_and_minimal_imports():
     pid = mp_json("pod", "inspect", "pv")[0]["PausePid"]
     maps = open(f"/proc/{pid}/maps").read()
     assert "click" not in maps and "pyroute2" not in maps and "prctl" not in maps
+    memory = mp_json("pod", "inspect", "pv")[0]["PauseMemoryKB"]
+    assert 0 < memory["Pss"] <= memory["Rss"] < 64 * 1024
 
 
 def test_two_containers_talk_over_localhost():
