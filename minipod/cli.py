@@ -79,6 +79,9 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
     attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
                       master=rec.get("master"), interactive=interactive)
     code = container.wait(rec, timeout=5.0)
+    if code is None:
+        _warn(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, ns pid {rec.get('nspid')}, "
+              f"start {rec.get('start')})")
     if auto_remove:
         for warning in container.remove(rec["id"], force=True):
             _warn(warning)

@@ -197,9 +197,8 @@ def _start(rec, opts, p, img, keep):
     rootfs_spec = {"lower": str(image.rootfs(img)), **_prepare_dirs(rec),
                    "etc_files": p.get("etc_files", {})}
 
-    def on_pid(pid):
-        rec.update(pid=pid, start=procfs.start_time(pid), boot=procfs.boot_id(),
-                   nspid=(procfs.ns_pids(pid) or [None])[-1], started=time.time())
+    def on_pid(pid, nspid, start):
+        rec.update(pid=pid, start=start, boot=procfs.boot_id(), nspid=nspid, started=time.time())
         store().save(rec)
 
     try:

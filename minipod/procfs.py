@@ -50,18 +50,6 @@ def is_running(pid, started) -> bool:
     return int(fields[21]) == int(started) and fields[2] not in ("Z", "X")
 
 
-def ns_pids(pid: int):
-    """The pid as seen in each nested PID namespace (NSpid line), outermost first."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("NSpid:"):
-                    return [int(x) for x in line.split()[1:]]
-    except OSError:
-        pass
-    return []
-
-
 def ns_inode(pid: int, kind: str):
     """The namespace identity string (e.g. 'net:[4026532]') or None."""
     try:

@@ -10,7 +10,7 @@ close-on-exec, so a successful exec shows up as end-of-file:
     | fork ------------> | fork ---------------->   | fork ------->  |
     |                    | waitpid(B) <----------   _exit(0)         | (re-parented to pause,
     | waitpid(A) <------ _exit(0)                                    |  which logs its exit code)
-    | <------------------------------------------------------------- {"pid": host pid}
+    | <------------------------------------------------------------- {"pid", "nspid", "start"}
     |                                                                unshare(mnt), overlay,
     |                                                                /proc, /dev, masks, pivot_root
     | <------------------------------------------------------------- {"tty": true} + master fd
@@ -34,6 +34,7 @@ import socket
 import termios
 
 from minipod.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
+from minipod import procfs
 from minipod.runtime import caps, syscalls
 
 SHARED_NS = ("ipc", "uts", "net", "pid")
@@ -102,7 +103,11 @@ def _container_main(sock, proc, rootfs_spec):
     """Runs in C: build the rootfs, then exec the command."""
     from minipod.runtime import rootfs
     try:
-        _send(sock, {"pid": int(os.readlink("/proc/self"))})
+        # Our identity, from ourselves: a short-lived container may already be
+        # gone (and reaped by pause) when the parent gets to read /proc.
+        with open("/proc/self/stat") as f:
+            start = int(procfs.parse_stat(f.read())[21])
+        _send(sock, {"pid": int(os.readlink("/proc/self")), "nspid": os.getpid(), "start": start})
         syscalls.unshare(syscalls.CLONE_NEWNS)
         rootfs.setup(rootfs_spec)
         _setup_stdio(sock, proc)
@@ -152,8 +157,9 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
     """Start a container in the pod of ``pause_pid``; returns {"pid", "master"}.
 
     ``proc``: argv, env, cwd, uid, gid, caps, tty, stdio (three fds).
-    ``on_pid(pid)`` is called as soon as the host pid is known, so the caller
-    can record it before setup finishes (cleanup must be able to kill it).
+    ``on_pid(pid, nspid, start)`` is called as soon as the container's
+    identity is known, so the caller can record it before setup finishes
+    (cleanup must be able to kill it; pause's exit log names the nspid).
     """
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
@@ -178,7 +184,7 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
             raise ContainerStartError(msg["error"])
         result["pid"] = msg["pid"]
         if on_pid:
-            on_pid(result["pid"])
+            on_pid(msg["pid"], msg["nspid"], msg["start"])
         return _receive(parent, result)
     except BaseException:
         if "master" in result:
