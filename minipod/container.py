@@ -174,8 +174,7 @@ def _run_locked(hold, opts, img, name, keep):
         result = _start(rec, opts, p, img, keep)
     except BaseException:
         with contextlib.suppress(Exception):
-            _kill(rec)
-            _delete_files(rec)
+            discard(rec)
         if own_pod is not None:
             with contextlib.suppress(Exception):
                 pod.remove(own_pod["id"], force=True)
@@ -246,6 +245,13 @@ def _kill(rec: dict, timeout: float = 0.0) -> None:
 def _delete_files(rec: dict) -> None:
     shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     state.drop_object_lock("container", rec["id"])
+
+
+def discard(rec: dict) -> None:
+    """Kill and delete a container whatever its state (creation failed, or
+    gc found it orphaned); its pod is left alone."""
+    _kill(rec)
+    _delete_files(rec)
 
 
 def stop(ref: str, timeout: float = 10.0) -> dict:

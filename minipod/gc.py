@@ -73,8 +73,7 @@ def collect(dry_run=False) -> list:
                     (rec.get("pod") and rec["pod"] not in pods) or not rec.get("pod"):
                 found.append(("container", rec["name"]))
                 if not dry_run:
-                    container._kill(rec)
-                    container._delete_files(rec)
+                    container.discard(rec)
 
         # Pods whose creation crashed, and own pods of removed containers,
         # are destroyed; a pod whose (re)start crashed is stopped. A pod whose
@@ -88,16 +87,13 @@ def collect(dry_run=False) -> list:
             if (half_started and not rec.get("complete")) or orphan_infra:
                 found.append(("pod", rec["name"]))
                 if not dry_run:
-                    pod._destroy(rec)
+                    pod.destroy(rec)
                     del pods[pid_]
                     live.discard(pid_)
             elif half_started:
                 found.append(("half-started-pod", rec["name"]))
                 if not dry_run:
-                    with state.object_lock("pod", pid_):
-                        pod._teardown(rec)
-                        rec["desired"] = "stopped"
-                        pod.store().save(rec)
+                    pod.release(rec)
                     live.discard(pid_)
 
         # CNI attachments of pods that are gone or not running.

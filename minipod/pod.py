@@ -266,11 +266,21 @@ def _destroy_locked(rec: dict) -> list:
     return errors
 
 
-def _destroy(rec: dict) -> list:
+def destroy(rec: dict) -> list:
+    """Remove every trace of a pod (pause, network, netns pin, dirs, record)."""
     with state.object_lock("pod", rec["id"]):
         errors = _destroy_locked(rec)
     state.drop_object_lock("pod", rec["id"])
     return errors
+
+
+def release(rec: dict) -> None:
+    """Stop a pod whose start was interrupted: pause and network go, the
+    record stays as a stopped pod."""
+    with state.object_lock("pod", rec["id"]):
+        _teardown(rec)
+        rec["desired"] = "stopped"
+        store().save(_plain(rec))
 
 
 def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
@@ -284,5 +294,5 @@ def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
         from minipod import container  # the one upward call: pod rm -f removes its containers
         for ctr in ctrs:
             container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
-    errors = _destroy(rec)
+    errors = destroy(rec)
     return [f"pod {rec['name']}: network teardown failed: {e} (`minipod gc` will retry)" for e in errors]
