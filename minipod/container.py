@@ -1,7 +1,7 @@
 """Containers: lifecycle of one app process tree inside a pod.
 
-``create`` fails if the name exists and ``load`` if it does not (runc's
-factory). A container joins its pod's net/IPC/UTS/PID namespaces and gets
+``run`` (the constructor) fails if the name exists and ``load`` if it does
+not (runc's factory). A container joins its pod's net/IPC/UTS/PID namespaces and gets
 its own mount namespace over an overlay of its image. Its exit code comes
 from the pod's pause, which adopts and reaps it (see runtime/pause.py).
 """
@@ -64,11 +64,10 @@ def _exit_from_log(rec: dict):
 
 
 def status(rec: dict) -> str:
+    """created | running | exited, from the kernel's view of the process."""
     if not rec.get("pid"):
         return "created"
-    if rec.get("boot") == procfs.boot_id() and procfs.is_running(rec["pid"], rec.get("start")):
-        return "running"
-    return "exited"
+    return "running" if procfs.alive(rec) else "exited"
 
 
 def with_status(rec: dict) -> dict:
@@ -90,9 +89,8 @@ def describe(ref: str):
     """(record with status, namespaces and layer paths, its pod) for inspect."""
     rec = load(ref)
     if rec["status"] == "running":
-        rec["namespaces"] = {k: procfs.ns_inode(rec["pid"], k) for k in ("mnt", "uts", "ipc", "net", "pid")}
-    rec["upper"] = str(store().dir(rec["id"]) / "upper")
-    rec["merged"] = str(store().dir(rec["id"]) / "merged")
+        rec["namespaces"] = procfs.namespaces(rec["pid"])
+    rec.update(_layer_dirs(rec))
     p = pod.store().load(rec["pod"]) if rec.get("pod") else None
     return rec, pod.with_status(p) if p else {}
 
@@ -101,11 +99,17 @@ def list_containers() -> list:
     return [with_status(r) for r in store().all()]
 
 
-def _prepare_dirs(rec: dict) -> dict:
+def _layer_dirs(rec: dict) -> dict:
+    """The overlay's upper, work and merged directories of a container."""
     d = store().dir(rec["id"])
-    for sub in ("upper", "work", "merged"):
-        (d / sub).mkdir(parents=True, exist_ok=True)
-    return {"upper": str(d / "upper"), "work": str(d / "work"), "merged": str(d / "merged")}
+    return {sub: str(d / sub) for sub in ("upper", "work", "merged")}
+
+
+def _prepare_dirs(rec: dict) -> dict:
+    dirs = _layer_dirs(rec)
+    for path in dirs.values():
+        os.makedirs(path, exist_ok=True)
+    return dirs
 
 
 def _stdio_fds(rec: dict, opts: RunOptions):
@@ -121,10 +125,26 @@ def _stdio_fds(rec: dict, opts: RunOptions):
         else:
             stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
         return (stdin, log, log), [stdin, log]
-    if opts.interactive:
+    return _foreground_stdio(opts.interactive)
+
+
+def _foreground_stdio(interactive: bool):
+    """The caller's own stdio, passed straight through (binary-safe), with
+    stdin from /dev/null unless -i; and the fds to close afterwards."""
+    if interactive:
         return (0, 1, 2), []
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     return (null, 1, 2), [null]
+
+
+def _environment(hostname: str, uid: int, tty: bool, *layers) -> dict:
+    """PATH, HOSTNAME, HOME (and TERM with a tty), then the user's layers."""
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root" if uid == 0 else "/"}
+    if tty:
+        env["TERM"] = os.environ.get("TERM", "xterm")
+    for layer in layers:
+        env.update(layer)
+    return env
 
 
 def run(opts: RunOptions) -> dict:
@@ -183,10 +203,7 @@ def _run_locked(hold, opts, img, name, keep):
 
 
 def _start(rec, opts, p, img, keep):
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": p["hostname"], "HOME": "/root" if opts.user[0] == 0 else "/"}
-    if opts.tty:
-        env["TERM"] = os.environ.get("TERM", "xterm")
-    env.update(opts.env)
+    env = _environment(p["hostname"], opts.user[0], opts.tty, opts.env)
     stdio, to_close = _stdio_fds(rec, opts)
     exits = paths.pod_run_dir(p["id"]) / "exits"
     rec["exits_offset"] = exits.stat().st_size if exits.exists() else 0
@@ -210,6 +227,48 @@ def _start(rec, opts, p, img, keep):
     if "master" in info:
         out["master"] = info["master"]
     return out
+
+
+def attach_until_exit(rec: dict, interactive: bool, auto_remove: bool):
+    """The foreground part of `run`: relay the tty and signals until the
+    container exits, then record its exit or remove it (--rm).
+    Returns (exit code or None, warnings)."""
+    from minipod import attach
+    attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
+                      master=rec.get("master"), interactive=interactive)
+    code = wait(rec, timeout=5.0)
+    warnings = []
+    if code is None:
+        warnings.append(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, "
+                        f"ns pid {rec.get('nspid')}, start {rec.get('start')})")
+    if auto_remove:
+        warnings += remove(rec["id"], force=True)
+    else:
+        record_exit(rec, code)
+    return code, warnings
+
+
+def read_logs(ref: str, follow: bool):
+    """Yield the chunks of a detached container's log; with ``follow``,
+    keep yielding until the container has exited and the log is drained."""
+    rec = load(ref)
+    try:
+        f = open(rec["log_path"], "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        while True:
+            data = f.read(65536)
+            if data:
+                yield data
+            elif follow and status(rec) == "running":
+                time.sleep(0.1)
+            else:
+                # after the exit, whatever was written meanwhile
+                rest = f.read() if follow else b""
+                if rest:
+                    yield rest
+                return
 
 
 def wait(rec: dict, timeout=None):
@@ -289,29 +348,35 @@ def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool
     return warnings
 
 
-def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None):
-    """Start ``command`` in the container's namespaces with its capability
-    limits. Returns (waiter pid, info) as runtime.spawn.exec_in does."""
+def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> int:
+    """Run ``command`` in the container's namespaces with its capability
+    limits, in the foreground; return its exit code."""
+    from minipod import attach
     rec = load(ref)
     if rec["status"] != "running":
         raise InvalidState(f"container {rec['name']} is not running")
-    full_env = {"PATH": DEFAULT_PATH, "HOSTNAME": rec.get("hostname", ""),
-                "HOME": "/root"}
-    if tty:
-        full_env["TERM"] = os.environ.get("TERM", "xterm")
-    full_env.update(rec.get("env", {}))
-    full_env.update(env)
     uid, gid = user if user else tuple(rec.get("user", (0, 0)))
-    null = None
-    if interactive:
-        stdio = (0, 1, 2)
-    else:
-        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-        stdio = (null, 1, 2)
-    proc = {"argv": command, "env": full_env, "cwd": workdir or rec.get("workdir", "/"),
-            "uid": uid, "gid": gid, "caps": rec["caps"], "tty": tty, "stdio": stdio}
+    stdio, to_close = _foreground_stdio(interactive)
+    proc = {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
+            "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
+            "tty": tty, "stdio": stdio}
     try:
-        return spawn.exec_in(rec["pid"], proc)
+        waiter, info = spawn.exec_in(rec["pid"], proc)
     finally:
-        if null is not None:
-            os.close(null)
+        for fd in to_close:
+            os.close(fd)
+    pid = info.get("pid")
+    started = procfs.start_time(pid) if pid else None
+    attach.foreground(waiter, lambda sig: procfs.send_signal(pid, started, sig),
+                      master=info.get("master"), interactive=interactive)
+    _, wait_status = os.waitpid(waiter, 0)
+    return procfs.exit_code(wait_status)
+
+
+def users_of_image(ref: str) -> list:
+    return [c for c in list_containers() if c["image"] == image.normalize(ref)]
+
+
+def remove_image(ref: str, force: bool) -> None:
+    """`image rm`: refused while containers use the image (see image.remove)."""
+    image.remove(ref, force, users_of_image(ref))

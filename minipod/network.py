@@ -66,11 +66,9 @@ def load(name: str) -> dict:
         return conf
     if name == default_name():
         bridge, subnet = _default_params()
+        args = _validate(name, subnet, None, bridge)
         with state.global_lock():
-            conf = find(name)
-            if conf is None:
-                return create(name, subnet, None, bridge, _locked=True)
-            return conf
+            return find(name) or _create_locked(*args)
     raise NotFound(f"no such network: {name} (create it with `minipod network create {name} --subnet CIDR`)")
 
 
@@ -122,8 +120,14 @@ def list_networks() -> list:
     return out
 
 
-def create(name: str, subnet: str, gateway, bridge, _locked=False) -> dict:
+def create(name: str, subnet: str, gateway, bridge) -> dict:
     """Write a docker0-like conflist for a new network."""
+    args = _validate(name, subnet, gateway, bridge)  # bad input fails before any lock or file
+    with state.global_lock():
+        return _create_locked(*args)
+
+
+def _validate(name: str, subnet: str, gateway, bridge):
     names.validate_name(name, "network name")
     if name in SPECIAL:
         raise InvalidArgument(f"network name {name!r} is reserved")
@@ -132,27 +136,26 @@ def create(name: str, subnet: str, gateway, bridge, _locked=False) -> dict:
     bridge = bridge or f"mp-{name}"[:15]
     if not _IFNAME_RE.match(bridge):
         raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 of [A-Za-z0-9_.-]")
+    return name, net, gw, bridge
 
-    def _create():
-        for other in list_networks():
-            if other["name"] == name:
-                raise AlreadyExists(f"network {name!r} already exists")
-            if bridge_of(other) == bridge:
-                raise InUse(f"bridge {bridge!r} is already used by network {other['name']!r}")
-            for s in subnets_of(other):
-                if s.overlaps(net):
-                    raise InUse(f"subnet {net} overlaps {s} of network {other['name']!r}")
-        conf = config.default_conflist(name, bridge, str(net), str(gw), str(paths.cni_ipam_dir()))
-        path = paths.cni_conf_dir() / f"{name}.conflist"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state.write_json(path, conf)
-        conf["_path"] = str(path)
-        return conf
 
-    if _locked:
-        return _create()
-    with state.global_lock():
-        return _create()
+def _create_locked(name, net, gw, bridge) -> dict:
+    """create() with the global lock held: name, bridge and subnet must be
+    unique among all networks."""
+    for other in list_networks():
+        if other["name"] == name:
+            raise AlreadyExists(f"network {name!r} already exists")
+        if bridge_of(other) == bridge:
+            raise InUse(f"bridge {bridge!r} is already used by network {other['name']!r}")
+        for s in subnets_of(other):
+            if s.overlaps(net):
+                raise InUse(f"subnet {net} overlaps {s} of network {other['name']!r}")
+    conf = config.default_conflist(name, bridge, str(net), str(gw), str(paths.cni_ipam_dir()))
+    path = paths.cni_conf_dir() / f"{name}.conflist"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state.write_json(path, conf)
+    conf["_path"] = str(path)
+    return conf
 
 
 def _delete_link(ifname: str) -> None:

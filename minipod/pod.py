@@ -30,11 +30,8 @@ def store() -> state.Store:
 
 def status(rec: dict) -> str:
     """running | stopped | created, from the kernel's view of pause."""
-    pause = rec.get("pause")
-    if pause:
-        if pause.get("boot") == procfs.boot_id() and procfs.is_running(pause["pid"], pause["start"]):
-            return "running"
-        return "stopped"
+    if rec.get("pause"):
+        return "running" if procfs.alive(rec["pause"]) else "stopped"
     return "stopped" if rec.get("desired") == "stopped" else "created"
 
 
@@ -58,7 +55,7 @@ def describe(ref: str):
     ctrs = [container.with_status(c) for c in containers_of(rec["id"])]
     ns = {}
     if rec["status"] == "running":
-        ns = {k: procfs.ns_inode(rec["pause"]["pid"], k) for k in ("net", "ipc", "uts", "pid")}
+        ns = procfs.namespaces(rec["pause"]["pid"], ("net", "ipc", "uts", "pid"))
         rec["pause_memory"] = procfs.memory(rec["pause"]["pid"])
     return rec, ctrs, ns
 
@@ -152,7 +149,7 @@ def _start(rec: dict) -> None:
                               hostname=rec["hostname"], exits_log=exits,
                               stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host")
     pid = pause.pid
-    rec["pause"] = {"pid": pid, "start": procfs.start_time(pid), "boot": procfs.boot_id()}
+    rec["pause"] = {"pid": pid, "start": pause.start, "boot": procfs.boot_id()}
     rec["desired"] = "running"
     rec["started"] = time.time()
     store().save(rec)
@@ -176,13 +173,14 @@ def _start(rec: dict) -> None:
 
 def start(ref: str) -> dict:
     """Start a stopped pod: new pause, network re-attached (maybe a new IP)."""
-    rec = load(ref)
-    if rec["status"] == "running":
-        return rec
+    loaded = load(ref)
+    if loaded["status"] == "running":
+        return loaded
+    rec = _plain(loaded)  # the derived status is never written back
     with state.global_lock():
         _ports_conflict([PortMapping(**p) for p in rec["ports"]], exclude_id=rec["id"])
         rec["desired"] = "running"
-        store().save(_plain(rec))
+        store().save(rec)
     with state.object_lock("pod", rec["id"]):
         _teardown(rec)  # whatever a dead pause left behind
         _start(rec)
@@ -205,6 +203,19 @@ def check(ref: str) -> list:
 
 def _plain(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if k != "status"}
+
+
+def container_counts() -> dict:
+    """{pod id: number of containers}."""
+    counts = {}
+    for c in state.Store(paths.containers_dir(), "container").all():
+        counts[c.get("pod")] = counts.get(c.get("pod"), 0) + 1
+    return counts
+
+
+def remove_network(name: str) -> None:
+    """`network rm`: refused while pods that are not stopped use it."""
+    network.remove(name, [p for p in list_pods() if p.get("network") == name and p["status"] != "stopped"])
 
 
 def containers_of(pod_id: str) -> list:

@@ -50,6 +50,36 @@ def is_running(pid, started) -> bool:
     return int(fields[21]) == int(started) and fields[2] not in ("Z", "X")
 
 
+def alive(ident) -> bool:
+    """True when the process a record names ({"pid", "start", "boot"}) is
+    still that process: same pid, same start time, same boot."""
+    return bool(ident) and ident.get("boot") == boot_id() and is_running(ident.get("pid"), ident.get("start"))
+
+
+def exit_code(status: int) -> int:
+    """Docker's convention for a wait status: the exit code, or 128 + the
+    signal that killed the process."""
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 255
+
+
+def self_identity() -> dict:
+    """This process as the host sees it: host pid (via the host's /proc,
+    also from inside a new PID namespace), pid in its own namespace, start
+    time. A short-lived process reports this itself: it may be gone (and
+    reaped) before anyone reads its /proc entry."""
+    with open("/proc/self/stat") as f:
+        start = int(parse_stat(f.read())[21])
+    return {"pid": int(os.readlink("/proc/self")), "nspid": os.getpid(), "start": start}
+
+
+def namespaces(pid: int, kinds=("mnt", "uts", "ipc", "net", "pid")) -> dict:
+    return {k: ns_inode(pid, k) for k in kinds}
+
+
 def ns_inode(pid: int, kind: str):
     """The namespace identity string (e.g. 'net:[4026532]') or None."""
     try:

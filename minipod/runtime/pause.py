@@ -9,7 +9,8 @@ codes without keeping a monitor process per container.
 
 This file runs as a fresh interpreter (``pause -S -I pause.py``, where
 ``pause`` is a symlink to python3 so the kernel names the process "pause")
-and imports only the standard library and minipod's ctypes syscall module.
+and imports only the standard library and minipod's syscall and procfs
+modules (both stdlib-only).
 
 Environment (set by minipod.runtime.podns):
   PAUSE_ROOT      empty directory to pivot_root into
@@ -22,11 +23,17 @@ import signal
 import sys
 import time
 
+# Run as a script: make the package importable (an import failure ends up in
+# pause.log, which the runtime quotes when pause is not ready).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from minipod import procfs  # noqa: E402  (stdlib-only modules)
+from minipod.runtime import syscalls  # noqa: E402
+
 VERSION = "minipod-pause 0.1.0"
 PR_SET_DUMPABLE = 4
 
 
-def _setup(syscalls, root):
+def _setup(root):
     """An empty root: pause must not keep the host's filesystem reachable
     through /proc/1/root from the pod's containers. (The hostname was set
     before exec, by the runtime.)"""
@@ -43,15 +50,6 @@ def _setup(syscalls, root):
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
-def _exit_code(status):
-    """Docker's convention: exit code, or 128 + the signal that killed it."""
-    if os.WIFEXITED(status):
-        return os.WEXITSTATUS(status)
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return 255
-
-
 def _reap_all():
     while True:
         try:
@@ -61,7 +59,7 @@ def _reap_all():
         if pid == 0:
             return
         try:
-            os.write(1, f"{pid} {_exit_code(status)} {time.time():.3f}\n".encode())
+            os.write(1, f"{pid} {procfs.exit_code(status)} {time.time():.3f}\n".encode())
         except OSError:
             pass  # the exit log is a convenience; reaping must go on
 
@@ -76,10 +74,8 @@ def main(argv):
     waited = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-        from minipod.runtime import syscalls
         host_pid = os.readlink("/proc/self")
-        _setup(syscalls, os.environ["PAUSE_ROOT"])
+        _setup(os.environ["PAUSE_ROOT"])
     except Exception as e:  # report to the runtime, which cleans up
         if ready_fd >= 0:
             os.write(ready_fd, f"error: pause setup failed: {e}\n".encode())

@@ -3,7 +3,7 @@
     runtime (CLI)             P0 (fork)                    P1 = pause (PID 1)
       | fork ------------------> unshare(net?,ipc,uts,pid,mnt)
       |                          fork -----------------------> sethostname
-      | <----------------------- "pid HOSTPID"                 exec pause -S -I pause.py
+      | <----------------------- "pid HOSTPID START"           exec pause -S -I pause.py
       | waitpid(P0) <----------- _exit(0)                      pivot_root
       | (pin netns, CNI ADD, ... while pause starts)             |
       | wait_ready() <------------------------------------------ "ready HOSTPID"
@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from minipod import procfs
 from minipod.errors import ContainerStartError
 from minipod.runtime import syscalls
 
@@ -50,10 +51,12 @@ def pause_executable(bin_dir: Path) -> Path:
 
 
 class Pause:
-    """A pause process being started: ``pid`` at once, ``wait_ready()`` later."""
+    """A pause process being started: ``pid``/``start`` at once,
+    ``wait_ready()`` later."""
 
-    def __init__(self, pid: int, reader, stderr_log: Path):
+    def __init__(self, pid: int, start: int, reader, stderr_log: Path):
         self.pid = pid
+        self.start = start
         self._reader = reader
         self._stderr_log = stderr_log
 
@@ -102,9 +105,10 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
                 # Before exec: containers may join the UTS namespace before
                 # the pause interpreter is up.
                 syscalls.sethostname(hostname)
-                # Our pid as the host sees it (/proc is still the host's),
-                # written before exec so it always precedes pause's "ready".
-                os.write(ready_w, f"pid {os.readlink('/proc/self')}\n".encode())
+                # Our identity as the host sees it (/proc is still the
+                # host's), written before exec so it precedes pause's "ready".
+                me = procfs.self_identity()
+                os.write(ready_w, f"pid {me['pid']} {me['start']}\n".encode())
                 null = os.open("/dev/null", os.O_RDWR)
                 os.dup2(null, 0)
                 os.dup2(out_fd, 1)
@@ -131,7 +135,8 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
         reader.close()
         raise
     if line.startswith("pid "):
-        return Pause(int(line.split()[1]), reader, stderr_log)
+        _, pid, start = line.split()
+        return Pause(int(pid), int(start), reader, stderr_log)
     reader.close()
     raise ContainerStartError(line[len("error: "):] if line.startswith("error: ") else line)
 

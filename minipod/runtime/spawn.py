@@ -103,11 +103,7 @@ def _container_main(sock, proc, rootfs_spec):
     """Runs in C: build the rootfs, then exec the command."""
     from minipod.runtime import rootfs
     try:
-        # Our identity, from ourselves: a short-lived container may already be
-        # gone (and reaped by pause) when the parent gets to read /proc.
-        with open("/proc/self/stat") as f:
-            start = int(procfs.parse_stat(f.read())[21])
-        _send(sock, {"pid": int(os.readlink("/proc/self")), "nspid": os.getpid(), "start": start})
+        _send(sock, procfs.self_identity())
         syscalls.unshare(syscalls.CLONE_NEWNS)
         rootfs.setup(rootfs_spec)
         _setup_stdio(sock, proc)
@@ -218,8 +214,7 @@ def exec_in(target_pid: int, proc: dict):
         child.close()
         parent.close()
         _, status = os.waitpid(b, 0)
-        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status)
-                 else 128 + os.WTERMSIG(status))
+        os._exit(procfs.exit_code(status))
 
     a = _fork_into(target_pid, SHARED_NS + ("mnt",), run_b)
     child.close()
