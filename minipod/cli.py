@@ -7,12 +7,11 @@ error says otherwise); click's usage errors become exit code 125 as well.
 
 import os
 import sys
-import time
 
 import click
 
-from minipod import __version__, container, image, network, output, pod, procfs, spec
-from minipod.errors import InvalidArgument, MinipodError
+from minipod import __version__, container, image, network, output, pod, spec
+from minipod.errors import InvalidArgument, MinipodError, NotFound
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -75,18 +74,9 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
     if detach:
         click.echo(rec["id"])
         return 0
-    from minipod import attach
-    attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
-                      master=rec.get("master"), interactive=interactive)
-    code = container.wait(rec, timeout=5.0)
-    if code is None:
-        _warn(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, ns pid {rec.get('nspid')}, "
-              f"start {rec.get('start')})")
-    if auto_remove:
-        for warning in container.remove(rec["id"], force=True):
-            _warn(warning)
-    else:
-        container.record_exit(rec, code)
+    code, warnings = container.attach_until_exit(rec, interactive, auto_remove)
+    for warning in warnings:
+        _warn(warning)
     return 255 if code is None else code
 
 
@@ -100,15 +90,8 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec(interactive, tty, env, workdir, user, ref, command):
     """Run a command in a running container."""
-    from minipod import attach
-    waiter, info = container.exec_in(ref, list(command), spec.parse_env(env), workdir, tty,
-                                     interactive, spec.parse_user(user) if user else None)
-    pid = info.get("pid")
-    started = procfs.start_time(pid) if pid else None
-    attach.foreground(waiter, lambda sig: procfs.send_signal(pid, started, sig), master=info.get("master"),
-                      interactive=interactive)
-    _, status = os.waitpid(waiter, 0)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    return container.exec_in(ref, list(command), spec.parse_env(env), workdir, tty, interactive,
+                             spec.parse_user(user) if user else None)
 
 
 @cli.command()
@@ -137,7 +120,7 @@ def inspect(refs):
     for ref in refs:
         try:
             out.append(output.container_inspect(*container.describe(ref)))
-        except MinipodError:
+        except NotFound:
             out.append(output.pod_inspect(*pod.describe(ref)))
     _echo_json(out)
 
@@ -147,26 +130,9 @@ def inspect(refs):
 @click.argument("ref", metavar="CONTAINER")
 def logs(follow, ref):
     """Print a detached container's output."""
-    rec = container.load(ref)
-    try:
-        f = open(rec["log_path"], "rb")
-    except FileNotFoundError:
-        return 0
-    with f:
-        out = sys.stdout.buffer
-        while True:
-            data = f.read(65536)
-            if data:
-                out.write(data)
-                out.flush()
-                continue
-            if not follow or container.status(rec) != "running":
-                if follow:  # one last read after the exit
-                    rest = f.read()
-                    out.write(rest)
-                    out.flush()
-                return 0
-            time.sleep(0.1)
+    for chunk in container.read_logs(ref, follow):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
 
 
 @cli.command()
@@ -226,17 +192,12 @@ def pod_create(name, hostname, publish, network_name):
 def pod_ls(fmt, quiet):
     """List pods."""
     pods = sorted(pod.list_pods(), key=lambda p: -p["created"])
-    counts = {}
-    for c in container.store().all():
-        counts[c.get("pod")] = counts.get(c.get("pod"), 0) + 1
+    counts = pod.container_counts()
     if quiet:
         for p in pods:
             click.echo(p["id"][:12])
     elif fmt == "json":
-        _echo_json([{"Id": p["id"], "Name": p["name"], "Status": p["status"], "Created": p["created"],
-                     "Containers": counts.get(p["id"], 0), "IP": (p.get("ip") or "").split("/")[0],
-                     "Ports": [output._port_str(x) for x in p.get("ports", [])],
-                     "Network": p.get("network")} for p in pods])
+        _echo_json(output.pod_ls_json(pods, counts))
     else:
         click.echo(output.table(output.POD_HEADERS, output.pod_rows(pods, counts)))
 
@@ -309,13 +270,7 @@ def network_create(subnet, gateway, bridge, name):
 @network_group.command("ls")
 def network_ls():
     """List networks."""
-    rows = []
-    for conf in network.list_networks():
-        rows.append([network.network_id(conf)[:12], conf["name"],
-                     "/".join(p["type"] for p in conf["plugins"]),
-                     ",".join(str(s) for s in network.subnets_of(conf)),
-                     network.bridge_of(conf) or "", conf["_path"]])
-    click.echo(output.table(["NETWORK ID", "NAME", "PLUGINS", "SUBNET", "BRIDGE", "CONFIG"], rows))
+    click.echo(output.table(output.NETWORK_HEADERS, output.network_rows(network.list_networks())))
 
 
 @network_group.command("inspect")
@@ -341,8 +296,7 @@ def network_show(dot, name):
 def network_rm(names):
     """Remove networks (refused while pods use them)."""
     for n in names:
-        users = [p for p in pod.list_pods() if p.get("network") == n and p["status"] != "stopped"]
-        network.remove(n, users)
+        pod.remove_network(n)
         click.echo(n)
 
 
@@ -387,8 +341,7 @@ def image_ls():
 def image_rm(force, names):
     """Remove images (refused while containers use them, unless -f)."""
     for n in names:
-        users = [c for c in container.list_containers() if c["image"] == image.normalize(n)]
-        image.remove(n, force, users)
+        container.remove_image(n, force)
         click.echo(n)
 
 

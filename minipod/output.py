@@ -65,6 +65,23 @@ def _port_str(p: dict) -> str:
     return f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
 
 
+def pod_ls_json(pods, counts) -> list:
+    return [{"Id": p["id"], "Name": p["name"], "Status": p["status"], "Created": p["created"],
+             "Containers": counts.get(p["id"], 0), "IP": (p.get("ip") or "").split("/")[0],
+             "Ports": [_port_str(x) for x in p.get("ports", [])], "Network": p.get("network")}
+            for p in pods]
+
+
+NETWORK_HEADERS = ["NETWORK ID", "NAME", "PLUGINS", "SUBNET", "BRIDGE", "CONFIG"]
+
+
+def network_rows(confs) -> list:
+    from minipod import network
+    return [[network.network_id(c)[:12], c["name"], "/".join(p["type"] for p in c["plugins"]),
+             ",".join(str(s) for s in network.subnets_of(c)), network.bridge_of(c) or "", c["_path"]]
+            for c in confs]
+
+
 def pod_rows(pods, counts) -> list:
     return [[p["id"][:12], p["name"], p["status"].capitalize(), ago(p["created"]),
              counts.get(p["id"], 0), (p.get("ip") or "").split("/")[0] if p["status"] == "running" else "",

@@ -29,8 +29,8 @@ def test_pod_states():
     assert pod.status({"pause": {**ME, "start": 1}}) == "stopped"          # pause died
 
 
-def _cli(*args):
-    env = {**os.environ, "MINIPOD_ROOT": "/nonexistent/minipod-unit"}
+def _cli(root, *args):
+    env = {**os.environ, "MINIPOD_ROOT": str(root), "MINIPOD_CNI_CONF_DIR": str(root / "net.d")}
     return subprocess.run([sys.executable, "-m", "minipod", *args], capture_output=True, text=True, env=env)
 
 
@@ -45,14 +45,15 @@ def _cli(*args):
     (["network", "create", "x", "--subnet", "10.0.0.1/24"], "invalid subnet '10.0.0.1/24'"),
     (["nosuchcommand"], "No such command"),
 ])
-def test_bad_arguments_are_one_line_and_125(args, message):
-    proc = _cli(*args)
+def test_bad_arguments_are_one_line_and_125(tmp_path, args, message):
+    root = tmp_path / "root"
+    proc = _cli(root, *args)
     assert proc.returncode == 125
     assert proc.stderr.count("\n") == 1 and message in proc.stderr and proc.stdout == ""
-    assert not os.path.exists("/nonexistent/minipod-unit")
+    assert not root.exists()  # refused before any state, lock or directory was made
 
 
-def test_command_after_image_is_passed_through_untouched():
+def test_command_after_image_is_passed_through_untouched(tmp_path):
     # flags after IMAGE belong to the container's command, as with docker
-    proc = _cli("run", "-p", "bad", "busybox", "ls", "-p", "--nosuch")
-    assert "invalid port mapping 'bad'" in proc.stderr
+    proc = _cli(tmp_path / "root", "run", "-p", "bad", "busybox", "ls", "-p", "--nosuch")
+    assert "invalid port mapping 'bad'" in proc.stderr and "No such option" not in proc.stderr
