@@ -60,10 +60,13 @@ def test_shared_pid_namespace_with_pause_as_pid_1():
 
 
 def test_orphans_are_reaped_no_zombies():
-    _pod("reap")
+    pod_id = _pod("reap")["Id"]
     mp("run", "-d", "--pod", "reap", "--name", "parent", "busybox", "sh", "-c",
        "(sleep 0.2 &) ; (sleep 0.2 &) ; exec sleep 60")
     time.sleep(1.0)
+    # the orphans existed, were adopted by pause and reaped by it (one line each in its exit log)
+    reaped = (TEST_ROOT / "run" / "pods" / pod_id / "exits").read_text().splitlines()
+    assert len([l for l in reaped if l.split()[1] == "0"]) >= 2
     states = mp("exec", "parent", "ps", "-o", "stat,comm").stdout.splitlines()[1:]
     assert not [s for s in states if s.split()[0].startswith("Z")]
     pause = mp_json("pod", "inspect", "reap")[0]["PausePid"]
