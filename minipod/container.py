@@ -79,10 +79,7 @@ def with_status(rec: dict) -> dict:
 
 
 def load(ref: str) -> dict:
-    rec = store().find(ref)
-    if rec is None:
-        raise NotFound(f"no such container: {ref}")
-    return with_status(rec)
+    return with_status(store().get(ref))
 
 
 def describe(ref: str):

@@ -15,8 +15,7 @@ import time
 from minipod import etcfiles, names, netns, network, paths, procfs, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
-from minipod.errors import (AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError,
-                            NotFound)
+from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
 from minipod.faults import fault_point
 from minipod.runtime import podns
 from minipod.spec import PortMapping
@@ -42,10 +41,7 @@ def with_status(rec: dict) -> dict:
 
 
 def load(ref: str) -> dict:
-    rec = store().find(ref)
-    if rec is None:
-        raise NotFound(f"no such pod: {ref}")
-    return with_status(rec)
+    return with_status(store().get(ref))
 
 
 def describe(ref: str):
@@ -205,10 +201,15 @@ def _plain(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if k != "status"}
 
 
+def _container_records() -> list:
+    # container.store() lives above this module; the records are plain files.
+    return state.Store(paths.containers_dir(), "container").all()
+
+
 def container_counts() -> dict:
     """{pod id: number of containers}."""
     counts = {}
-    for c in state.Store(paths.containers_dir(), "container").all():
+    for c in _container_records():
         counts[c.get("pod")] = counts.get(c.get("pod"), 0) + 1
     return counts
 
@@ -219,7 +220,7 @@ def remove_network(name: str) -> None:
 
 
 def containers_of(pod_id: str) -> list:
-    return [r for r in state.Store(paths.containers_dir(), "container").all() if r.get("pod") == pod_id]
+    return [r for r in _container_records() if r.get("pod") == pod_id]
 
 
 def _stop_containers(rec: dict, timeout: float) -> None:

@@ -5,6 +5,7 @@ pid AND the start time (field 22 of /proc/PID/stat, as runc and psutil do)
 and only treats a process as "ours" when both match.
 """
 
+import contextlib
 import os
 
 
@@ -111,39 +112,43 @@ def boot_id() -> str:
         return ""
 
 
-def send_signal(pid, started, sig) -> bool:
-    """Signal the process only if pid AND start time still match; a pidfd
-    closes the window between the check and the kill. False if it is gone."""
-    import signal as _signal
-    if not pid:
-        return False
+@contextlib.contextmanager
+def _pidfd(pid, started):
+    """A pidfd for the process only while it is still the one recorded
+    (pid AND start time), else None: checking after opening closes the
+    window in which the pid could be reused."""
+    fd = None
+    if pid:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = None
     try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return False
-    try:
-        if not is_running(pid, started):
-            return False
-        _signal.pidfd_send_signal(fd, sig)
-        return True
-    except OSError:
-        return False
+        yield fd if fd is not None and is_running(pid, started) else None
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def send_signal(pid, started, sig) -> bool:
+    """Signal the process only if it is still the recorded one; False if gone."""
+    import signal as _signal
+    with _pidfd(pid, started) as fd:
+        if fd is None:
+            return False
+        try:
+            _signal.pidfd_send_signal(fd, sig)
+            return True
+        except OSError:
+            return False
 
 
 def wait_exit(pid, started, timeout: float) -> bool:
     """Wait until the process is gone (or a zombie); True if it went in time."""
     import select
     import time
-    if not is_running(pid, started):
-        return True
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return True
-    try:
-        if not is_running(pid, started):
+    with _pidfd(pid, started) as fd:
+        if fd is None:
             return True
         deadline = time.monotonic() + timeout
         while True:
@@ -152,8 +157,6 @@ def wait_exit(pid, started, timeout: float) -> bool:
                 return True
             if left <= 0:
                 return not is_running(pid, started)
-    finally:
-        os.close(fd)
 
 
 def stop_process(pid, started, timeout: float, sig=15) -> None:

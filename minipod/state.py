@@ -124,6 +124,14 @@ class Store:
         d.mkdir(parents=True, exist_ok=True)
         write_json(d / RECORD, record, mode=0o600)  # records hold env vars: root only
 
+    def get(self, ref: str) -> dict:
+        """find(), or NotFound naming the kind."""
+        from minipod.errors import NotFound
+        record = self.find(ref)
+        if record is None:
+            raise NotFound(f"no such {self.kind}: {ref}")
+        return record
+
     def find(self, ref: str):
         """Look up by exact name, exact id, or unique id prefix (>= 3 chars)."""
         records = self.all()
