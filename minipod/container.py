@@ -8,11 +8,10 @@ from the pod's pause, which adopts and reaps it (see runtime/pause.py).
 
 import contextlib
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 
-from minipod import image, names, paths, pod, procfs, state
+from minipod import fsutil, image, names, paths, pod, procfs, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
 from minipod.runtime import caps, spawn
@@ -299,7 +298,7 @@ def _kill(rec: dict, timeout: float = 0.0) -> None:
 
 
 def _delete_files(rec: dict) -> None:
-    shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     state.drop_object_lock("container", rec["id"])
 
 

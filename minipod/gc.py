@@ -9,10 +9,9 @@ is the leak checker the test suite ends with.
 
 import contextlib
 import os
-import shutil
 import subprocess
 
-from minipod import container, netns, paths, pod, procfs, state
+from minipod import container, fsutil, netns, paths, pod, procfs, state
 from minipod.cni import runtime as cni
 from minipod.errors import CNIError
 
@@ -162,5 +161,5 @@ def collect(dry_run=False) -> list:
                         "container" if kind == "container-dir" else "pod", d.name):
                     found.append((kind, str(d)))
                     if not dry_run:
-                        shutil.rmtree(d, ignore_errors=True)
+                        fsutil.rmtree(d, ignore_errors=True)
     return found

@@ -7,11 +7,10 @@ failed import leaves nothing behind.
 """
 
 import os
-import shutil
 import time
 from pathlib import Path
 
-from minipod import names, paths, state
+from minipod import fsutil, names, paths, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 
 
@@ -51,17 +50,6 @@ def _sha256(path) -> str:
     return h.hexdigest()
 
 
-def _du(path: Path) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + dirnames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
-
-
 def import_archive(archive: str, ref: str, warn=lambda m: None, progress=None) -> dict:
     """Unpack ``archive`` as image ``ref``. Nothing remains if it fails."""
     from minipod import tarsafe  # tarfile and friends: only imports need them
@@ -79,7 +67,7 @@ def import_archive(archive: str, ref: str, warn=lambda m: None, progress=None) -
         entries = tarsafe.extract(archive, str(tmp / "rootfs"), warn=warn, progress=progress)
         record = {"id": name, "name": name, "digest": "sha256:" + _sha256(archive),
                   "created": time.time(), "source": os.path.abspath(archive),
-                  "entries": entries, "size": _du(tmp / "rootfs")}
+                  "entries": entries, "size": fsutil.disk_usage(tmp / "rootfs")}
         state.write_json(tmp / state.RECORD, record)
         with state.global_lock():
             if (images / name).exists():
@@ -88,7 +76,7 @@ def import_archive(archive: str, ref: str, warn=lambda m: None, progress=None) -
         return record
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            fsutil.rmtree(tmp, ignore_errors=True)
 
 
 def remove(ref: str, force: bool, users: list) -> None:
@@ -103,4 +91,4 @@ def remove(ref: str, force: bool, users: list) -> None:
     d = paths.images_dir() / record["name"]
     trash = d.with_name(f".rm-{record['name']}-{os.urandom(4).hex()}")
     os.rename(d, trash)  # atomic: the image is gone at once, deletion follows
-    shutil.rmtree(trash, ignore_errors=True)
+    fsutil.rmtree(trash, ignore_errors=True)

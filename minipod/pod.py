@@ -8,11 +8,10 @@ Constructors follow runc's factory: ``create`` fails if the name exists,
 
 import contextlib
 import errno
-import shutil
 import socket
 import time
 
-from minipod import etcfiles, names, netns, network, paths, procfs, state
+from minipod import etcfiles, fsutil, names, netns, network, paths, procfs, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
 from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
@@ -273,8 +272,8 @@ def _destroy_locked(rec: dict) -> list:
     """Tear everything of a pod down and delete its record (lock held)."""
     errors = _teardown(rec)
     fault_point("pod-rm-torn-down")
-    shutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
-    shutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    fsutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
+    fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     return errors
 
 

@@ -26,23 +26,72 @@ import tarfile
 from minipod.errors import UnsafeArchive
 
 MAX_ENTRIES = int(os.environ.get("MINIPOD_IMAGE_MAX_ENTRIES", "1000000"))
+# Limits on one entry, as tar implementations and the kernel have them: a
+# name or link target longer than PATH_MAX (4096 with its NUL) cannot be
+# used by ordinary tools, and no real rootfs nests 256 directories deep.
+MAX_NAME_BYTES = 4095
+MAX_DEPTH = 256
+MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to chown
+MAX_MTIME = 2**33  # year 2242: far enough, and well inside utime's range
 MAX_BYTES = int(os.environ.get("MINIPOD_IMAGE_MAX_BYTES", str(16 << 30)))
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _shown(name: str) -> str:
+    """A name short enough for a one-line error."""
+    return name if len(name) <= 80 else name[:60] + "..." + name[-16:]
 
 
 def split_name(name: str) -> list:
     """Validate an archive member name; return its components.
 
-    Pure: raises UnsafeArchive for absolute names, ``..`` components and NULs.
+    Pure: raises UnsafeArchive for absolute names, ``..`` components, NULs,
+    and names past the length and depth limits.
     """
+    shown = _shown(name)
     if "\0" in name:
-        raise UnsafeArchive(f"unsafe archive entry {name!r}: NUL in name")
+        raise UnsafeArchive(f"unsafe archive entry {shown!r}: NUL in name")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        raise UnsafeArchive(f"archive entry {shown!r}: path of {size} bytes exceeds the limit of {MAX_NAME_BYTES}")
     if name.startswith("/"):
-        raise UnsafeArchive(f"unsafe archive entry {name!r}: absolute path")
+        raise UnsafeArchive(f"unsafe archive entry {shown!r}: absolute path")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise UnsafeArchive(f"unsafe archive entry {name!r}: '..' leaves the rootfs")
+        raise UnsafeArchive(f"unsafe archive entry {shown!r}: '..' leaves the rootfs")
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"archive entry {shown!r}: {len(parts)} levels deep exceeds the limit of {MAX_DEPTH}")
+    if any(len(p.encode("utf-8", "surrogateescape")) > 255 for p in parts):
+        raise UnsafeArchive(f"archive entry {shown!r}: a path component is longer than 255 bytes")
     return parts
+
+
+def check_member(member: tarfile.TarInfo) -> list:
+    """Validate everything extraction takes from a member's header; return
+    the name's components. Pure: raises UnsafeArchive."""
+    parts = split_name(member.name)
+    if member.issym():
+        target = member.linkname
+        if not target or "\0" in target or len(target.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise UnsafeArchive(f"archive entry {_shown(member.name)!r}: invalid symlink target "
+                                f"{_shown(target)!r}")
+    for what in ("uid", "gid"):
+        value = getattr(member, what)
+        if not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            raise UnsafeArchive(f"archive entry {_shown(member.name)!r}: {what} {value!r} is out of range")
+    return parts
+
+
+def mtime_ns(member: tarfile.TarInfo) -> int:
+    """The member's mtime in ns, clamped to what utime accepts (pax headers
+    can carry any number, even inf or nan)."""
+    try:
+        seconds = float(member.mtime)
+    except (TypeError, ValueError):
+        return 0
+    if seconds != seconds:  # nan
+        return 0
+    return int(min(max(seconds, 0.0), MAX_MTIME) * 1e9)
 
 
 def classify(member: tarfile.TarInfo) -> str:
@@ -104,12 +153,12 @@ class _Extractor:
         os.unlink(last, dir_fd=fd)
 
     def extract(self, tar, member):
-        parts = split_name(member.name)
+        parts = check_member(member)
         if not parts:
             return  # "./" itself
         kind = classify(member)
         if kind == "skip":
-            self.warn(f"skipped {member.name!r}: device nodes and fifos are not extracted")
+            self.warn(f"skipped {_shown(member.name)!r}: device nodes and fifos are not extracted")
             return
         fd = self._parent_fd(parts, member.name)
         last = parts[-1]
@@ -133,7 +182,7 @@ class _Extractor:
                         os.write(out, chunk)
                     os.fchown(out, member.uid, member.gid)
                     os.fchmod(out, member.mode & 0o7777)  # after chown, which clears setuid
-                    os.utime(out, ns=(int(member.mtime * 1e9),) * 2)
+                    os.utime(out, ns=(mtime_ns(member),) * 2)
                 finally:
                     os.close(out)
             elif kind == "symlink":
@@ -143,19 +192,19 @@ class _Extractor:
             elif kind == "hardlink":
                 target = split_name(member.linkname)
                 if not target:
-                    raise UnsafeArchive(f"unsafe archive entry {member.name!r}: hard link to the root")
+                    raise UnsafeArchive(f"unsafe archive entry {_shown(member.name)!r}: hard link to the root")
                 tfd = self._parent_fd(target, member.name, create=False)
                 try:
                     self._clear(fd, last)
                     os.link(target[-1], last, src_dir_fd=tfd, dst_dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     raise UnsafeArchive(
-                        f"archive entry {member.name!r}: hard link target {member.linkname!r} is not in the archive"
+                        f"archive entry {_shown(member.name)!r}: hard link target {_shown(member.linkname)!r} is not in the archive"
                     ) from None
                 finally:
                     os.close(tfd)
         except IsADirectoryError:
-            raise UnsafeArchive(f"archive entry {member.name!r} would replace a directory") from None
+            raise UnsafeArchive(f"archive entry {_shown(member.name)!r} would replace a directory") from None
         finally:
             os.close(fd)
 
@@ -169,7 +218,7 @@ class _Extractor:
                 try:
                     os.fchown(dfd, member.uid, member.gid)
                     os.fchmod(dfd, member.mode & 0o7777)
-                    os.utime(dfd, ns=(int(member.mtime * 1e9),) * 2)
+                    os.utime(dfd, ns=(mtime_ns(member),) * 2)
                 finally:
                     os.close(dfd)
             finally:
@@ -209,10 +258,17 @@ def extract(archive_path: str, root: str, warn=lambda msg: None, progress=None) 
                 try:
                     ex.extract(tar, member)
                 except (tarfile.TarError, EOFError) as e:
-                    raise UnsafeArchive(f"{archive_path}: corrupt or truncated archive at {member.name!r} ({e})") from None
+                    raise UnsafeArchive(f"{archive_path}: corrupt or truncated archive at "
+                                        f"{_shown(member.name)!r} ({e})") from None
+                except OSError as e:  # the kernel refused what the entry asks (ENAMETOOLONG, EPERM ...)
+                    raise UnsafeArchive(f"{archive_path}: cannot extract {_shown(member.name)!r}: "
+                                        f"{e.strerror or e}") from None
                 if progress:
                     progress(raw.tell())
-            ex.finish()
+            try:
+                ex.finish()
+            except OSError as e:
+                raise UnsafeArchive(f"{archive_path}: cannot set directory modes: {e.strerror or e}") from None
     finally:
         ex.close()
         raw.close()
