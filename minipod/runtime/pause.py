@@ -10,7 +10,9 @@ codes without keeping a monitor process per container.
 This file runs as a fresh interpreter (``pause -S -I pause.py``, where
 ``pause`` is a symlink to python3 so the kernel names the process "pause")
 and imports only the standard library and minipod's syscall and procfs
-modules (both stdlib-only).
+modules (both stdlib-only). It then rewrites its own command line to
+"/pause", so `ps` in a pod shows what it shows on a Kubernetes node and
+no path of the host leaks into the pod.
 
 Environment (set by minipod.runtime.podns):
   PAUSE_ROOT      empty directory to pivot_root into
@@ -31,6 +33,27 @@ from minipod.runtime import syscalls  # noqa: E402
 
 VERSION = "minipod-pause 0.1.0"
 PR_SET_DUMPABLE = 4
+TITLE = b"/pause"
+
+
+def _set_cmdline(title: bytes):
+    """Overwrite this process's argv area (what /proc/PID/cmdline reads) with
+    ``title``, as setproctitle(3) does: it is our own stack memory, so no
+    privilege is needed (PR_SET_MM would want CAP_SYS_RESOURCE). Python
+    keeps its own copy of argv, so nothing in the interpreter changes.
+
+    The last byte of the area is made non-NUL: the kernel then returns the
+    area up to the first NUL, i.e. exactly ``title`` (fs/proc/base.c,
+    get_mm_proctitle), instead of the title followed by NUL padding.
+    """
+    fields = procfs.parse_stat(open("/proc/self/stat").read())
+    arg_start, arg_end = int(fields[47]), int(fields[48])  # fields 48, 49 (proc(5))
+    size = arg_end - arg_start
+    if size < len(title) + 2:
+        return
+    ctypes.memset(arg_start, 0, size)
+    ctypes.memmove(arg_start, title, len(title))
+    ctypes.memset(arg_end - 1, 0x20, 1)
 
 
 def _setup(root):
@@ -75,6 +98,7 @@ def main(argv):
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         host_pid = os.readlink("/proc/self")
+        _set_cmdline(TITLE)  # while the host's /proc is still mounted
         _setup(os.environ["PAUSE_ROOT"])
     except Exception as e:  # report to the runtime, which cleans up
         if ready_fd >= 0:
