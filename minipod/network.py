@@ -2,7 +2,11 @@
 
 `minipod network create` writes a docker0-like conflist (bridge + host-local
 + portmap + firewall); any other conformant conflist dropped into the dir
-works the same way. The default network is written on first use.
+works the same way. The default network is written on first use, on
+10.244.0.0/16: the pod network of flannel and of most Kubernetes material,
+and not podman's 10.88.0.0/16, so the two runtimes can live on one host.
+A new network's subnet may overlap neither another conflist's nor a route
+the host already has.
 """
 
 import ipaddress
@@ -17,6 +21,7 @@ from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, NotF
 from minipod.spec import parse_gateway, parse_subnet
 
 SPECIAL = ("none", "host")
+DEFAULT_SUBNET = "10.244.0.0/16"
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
@@ -26,7 +31,7 @@ def default_name() -> str:
 
 def _default_params():
     return (os.environ.get("MINIPOD_DEFAULT_BRIDGE", "minipod0"),
-            os.environ.get("MINIPOD_DEFAULT_SUBNET", "10.88.0.0/16"))
+            os.environ.get("MINIPOD_DEFAULT_SUBNET", DEFAULT_SUBNET))
 
 
 def _conf_files():
@@ -149,13 +154,53 @@ def _create_locked(name, net, gw, bridge) -> dict:
             raise InUse(f"bridge {bridge!r} is already used by network {other['name']!r}")
         for s in subnets_of(other):
             if s.overlaps(net):
-                raise InUse(f"subnet {net} overlaps {s} of network {other['name']!r}")
+                raise InUse(f"subnet {net} overlaps {s} of network {other['name']!r}"
+                            + _default_hint(name))
+    for route, dev in host_routes():
+        if route.overlaps(net) and dev != bridge:
+            raise InUse(f"subnet {net} overlaps the host's route to {route} via {dev}" + _default_hint(name))
     conf = config.default_conflist(name, bridge, str(net), str(gw), str(paths.cni_ipam_dir()))
     path = paths.cni_conf_dir() / f"{name}.conflist"
     path.parent.mkdir(parents=True, exist_ok=True)
     state.write_json(path, conf)
     conf["_path"] = str(path)
     return conf
+
+
+def _default_hint(name: str) -> str:
+    if name != default_name():
+        return ""
+    return ("; the default network's subnet is MINIPOD_DEFAULT_SUBNET (or create a network with "
+            "`minipod network create NAME --subnet CIDR` and use --network)")
+
+
+def parse_route_table(text: str) -> list:
+    """[(IPv4Network, device)] of /proc/net/route's text, default routes left
+    out (every subnet "overlaps" 0.0.0.0/0, and pods are meant to sit behind it)."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest = int(fields[1], 16).to_bytes(4, "little")
+            mask = int(fields[7], 16).to_bytes(4, "little")
+            net = ipaddress.IPv4Network(f"{ipaddress.IPv4Address(dest)}/{ipaddress.IPv4Address(mask)}",
+                                        strict=False)
+        except (ValueError, OverflowError):
+            continue
+        if net.prefixlen:
+            out.append((net, fields[0]))
+    return out
+
+
+def host_routes() -> list:
+    """The host's IPv4 routes of the main table (see parse_route_table)."""
+    try:
+        with open("/proc/net/route") as f:
+            return parse_route_table(f.read())
+    except OSError:
+        return []
 
 
 def _delete_link(ifname: str) -> None:

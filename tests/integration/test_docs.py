@@ -1,6 +1,6 @@
 """The walkthroughs in docs/ are executed, so they cannot drift from the code.
 
-Docs show the real defaults (network minipod, bridge minipod0, 10.88.0.0/16,
+Docs show the real defaults (network minipod, bridge minipod0, 10.244.0.0/16,
 netns pins minipod-*); the test runs them against the test root with the
 test network, so names are translated before running and matching.
 """
@@ -20,8 +20,8 @@ TRANSLATIONS = [
     (re.compile(r'"minipod"'), '"mptest"'),
     (re.compile(r"\bminipod-(?=[a-z])"), "mpt-"),
     (re.compile(r"\bminipod0\b"), "mptest0"),
-    (re.compile(r"10\.88\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
-    (re.compile(r"10\.88\.0\.0/16"), "10.231.0.0/24"),
+    (re.compile(r"10\.244\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
+    (re.compile(r"10\.244\.0\.0/16"), "10.231.0.0/24"),
 ]
 
 

@@ -79,11 +79,11 @@ def test_result_ip():
 
 
 def test_default_conflist_is_a_valid_docker0_like_chain():
-    conf = config.default_conflist("minipod", "minipod0", "10.88.0.0/16", "10.88.0.1", "/d")
+    conf = config.default_conflist("minipod", "minipod0", "10.244.0.0/16", "10.244.0.1", "/d")
     parsed = config.parse_conflist(json.dumps(conf).encode())
     bridge, portmap, firewall = parsed["plugins"]
     assert bridge["isGateway"] and bridge["isDefaultGateway"] and bridge["ipMasq"] and bridge["hairpinMode"]
-    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/16", "gateway": "10.244.0.1"}]]
     assert portmap["capabilities"] == {"portMappings": True} and portmap["snat"]
     assert firewall["type"] == "firewall"
 

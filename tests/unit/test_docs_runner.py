@@ -5,8 +5,8 @@ from tests import docs_runner
 
 def test_ids_numbers_and_addresses_match_loosely():
     ok, _ = docs_runner.matches(
-        ["574db55481a6   demo   Running   0 seconds ago   0   10.88.0.5"],
-        ["POD ID  NAME", "fe54aaac873b   demo   Running   12 seconds ago   0   10.88.0.17   "])
+        ["574db55481a6   demo   Running   0 seconds ago   0   10.244.0.5"],
+        ["POD ID  NAME", "fe54aaac873b   demo   Running   12 seconds ago   0   10.244.0.17   "])
     assert ok
 
 
