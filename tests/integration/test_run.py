@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -165,14 +166,29 @@ def test_detached_logs_and_exit_code_in_ps_and_inspect():
 
 
 def test_logs_follow_streams_until_exit():
-    mp("run", "-d", "--name", "follow", "--network", "none", "busybox", "sh", "-c",
-       "for i in 1 2 3; do echo line$i; sleep 0.3; done")
-    proc = subprocess.Popen(MP + ["logs", "-f", "follow"], stdout=subprocess.PIPE, text=True,
+    # The container prints line1, then waits on its stdin (a fifo that -di
+    # keeps open) until the test writes to it: "while it runs" is then a fact
+    # of the test, not of the machine's speed.
+    cid = mp("run", "-di", "--name", "follow", "--network", "none", "busybox", "sh", "-c",
+             "echo line1; read go; echo line2; echo line3").stdout.strip()
+    proc = subprocess.Popen(MP + ["logs", "-f", "follow"], stdout=subprocess.PIPE,
                             env={**os.environ, **TEST_ENV})
-    first = proc.stdout.readline()
-    assert first == "line1\n"  # arrived while the container still runs
-    rest = proc.communicate(timeout=10)[0]
-    assert rest == "line2\nline3\n" and proc.returncode == 0
+    watchdog = threading.Timer(30, proc.kill)  # a hung `logs -f` fails the test, not the suite
+    watchdog.start()
+    try:
+        first = proc.stdout.readline()
+        assert first == b"line1\n"
+        assert mp_json("inspect", "follow")[0]["State"]["Status"] == "running"
+        fifo = TEST_ROOT / "lib" / "containers" / cid / "stdin"
+        with open(fifo, "w") as f:
+            f.write("go\n")
+        rest = proc.stdout.read()  # through the same buffer that readline filled
+        assert proc.wait(timeout=10) == 0
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+    assert rest == b"line2\nline3\n"
 
 
 def test_stop_kills_after_timeout_when_sigterm_is_ignored():
