@@ -20,6 +20,11 @@ def _echo_json(data):
     click.echo(output.to_json(data))
 
 
+def _timeout(ctx, param, value):
+    """click callback: -t as seconds >= 0 (click's float takes nan, inf and -5)."""
+    return spec.parse_timeout(value)
+
+
 def _warn(message):
     click.echo(f"minipod: warning: {message}", err=True)
 
@@ -136,7 +141,8 @@ def logs(follow, ref):
 
 
 @cli.command()
-@click.option("-t", "--time", "timeout", type=float, default=10.0, show_default=True)
+@click.option("-t", "--time", "timeout", default="10", show_default=True, callback=_timeout,
+              help="Seconds to wait before SIGKILL.")
 @click.argument("refs", nargs=-1, required=True)
 def stop(timeout, refs):
     """Stop containers: SIGTERM, then SIGKILL after the timeout."""
@@ -210,7 +216,8 @@ def pod_inspect(refs):
 
 
 @pod_group.command("stop")
-@click.option("-t", "--time", "timeout", type=float, default=10.0, show_default=True)
+@click.option("-t", "--time", "timeout", default="10", show_default=True, callback=_timeout,
+              help="Seconds to wait before SIGKILL.")
 @click.argument("refs", nargs=-1, required=True)
 def pod_stop(timeout, refs):
     """Stop pods: their containers, pause, and network."""
@@ -239,7 +246,8 @@ def pod_check(refs):
 
 @pod_group.command("rm")
 @click.option("-f", "--force", is_flag=True, help="Remove the pod's containers first.")
-@click.option("-t", "--time", "timeout", type=float, default=10.0)
+@click.option("-t", "--time", "timeout", default="10", callback=_timeout,
+              help="Seconds to wait before SIGKILL.")
 @click.argument("refs", nargs=-1, required=True)
 def pod_rm(force, timeout, refs):
     """Remove pods."""

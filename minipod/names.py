@@ -5,7 +5,7 @@ import re
 
 from minipod.errors import InvalidArgument
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 MAX_NAME = 63
 
 _ADJECTIVES = ("brave", "calm", "eager", "fond", "gentle", "happy", "keen",
@@ -18,7 +18,7 @@ _NOUNS = ("lovelace", "turing", "hopper", "ritchie", "thompson", "torvalds",
 
 def validate_name(name: str, kind: str = "name") -> str:
     """Return ``name`` if it is a safe object name, else raise InvalidArgument."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or len(name) > MAX_NAME:
         raise InvalidArgument(
             f"invalid {kind} {name!r}: use [A-Za-z0-9][A-Za-z0-9_.-]*, at most {MAX_NAME} characters")
     return name

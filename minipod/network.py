@@ -22,7 +22,7 @@ from minipod.spec import parse_gateway, parse_subnet
 
 SPECIAL = ("none", "host")
 DEFAULT_SUBNET = "10.244.0.0/16"
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 
 
 def default_name() -> str:
@@ -81,34 +81,52 @@ def strip_private(conf: dict) -> dict:
     return {k: v for k, v in conf.items() if not k.startswith("_")}
 
 
+def _plugins(conf) -> list:
+    """The plugin objects of a conflist of any shape (users' files and other
+    runtimes' are read too: a wrong shape means "nothing here", not a crash)."""
+    plugins = conf.get("plugins") if isinstance(conf, dict) else None
+    return [p for p in plugins if isinstance(p, dict)] if isinstance(plugins, list) else []
+
+
+def _ipam_ranges(plugin: dict) -> list:
+    """host-local's ranges of a plugin as a flat list of dicts: ``ranges``
+    (a list of range sets) or the older single ``subnet``."""
+    ipam = plugin.get("ipam")
+    if not isinstance(ipam, dict):
+        return []
+    if "subnet" in ipam and "ranges" not in ipam:
+        return [{"subnet": ipam["subnet"], "gateway": ipam.get("gateway")}]
+    ranges = ipam.get("ranges")
+    if not isinstance(ranges, list):
+        return []
+    return [r for rangeset in ranges if isinstance(rangeset, list) for r in rangeset if isinstance(r, dict)]
+
+
 def subnets_of(conf: dict) -> list:
     """The IPv4 subnets a conflist's IPAM hands out (host-local shape)."""
     out = []
-    for plugin in conf.get("plugins", []):
-        ipam = plugin.get("ipam") or {}
-        ranges = ipam.get("ranges") or ([[{"subnet": ipam["subnet"]}]] if "subnet" in ipam else [])
-        for rangeset in ranges:
-            for r in rangeset:
-                try:
-                    out.append(ipaddress.ip_network(r["subnet"], strict=False))
-                except (KeyError, ValueError):
-                    pass
+    for plugin in _plugins(conf):
+        for r in _ipam_ranges(plugin):
+            try:
+                out.append(ipaddress.ip_network(r.get("subnet"), strict=False))
+            except (TypeError, ValueError):
+                pass
     return out
 
 
 def gateway_of(conf: dict):
-    for plugin in conf.get("plugins", []):
-        for rangeset in (plugin.get("ipam") or {}).get("ranges") or []:
-            for r in rangeset:
-                if "gateway" in r:
-                    return r["gateway"]
+    for plugin in _plugins(conf):
+        for r in _ipam_ranges(plugin):
+            if isinstance(r.get("gateway"), str):
+                return r["gateway"]
     return None
 
 
 def bridge_of(conf: dict):
-    for plugin in conf.get("plugins", []):
+    for plugin in _plugins(conf):
         if plugin.get("type") == "bridge":
-            return plugin.get("bridge", "cni0")
+            bridge = plugin.get("bridge", "cni0")
+            return bridge if isinstance(bridge, str) else None
     return None
 
 
@@ -139,7 +157,7 @@ def _validate(name: str, subnet: str, gateway, bridge):
     net = parse_subnet(subnet)
     gw = parse_gateway(gateway, net)
     bridge = bridge or f"mp-{name}"[:15]
-    if not _IFNAME_RE.match(bridge):
+    if not _IFNAME_RE.fullmatch(bridge) or bridge in (".", ".."):
         raise InvalidArgument(f"invalid bridge name {bridge!r}: at most 15 of [A-Za-z0-9_.-]")
     return name, net, gw, bridge
 

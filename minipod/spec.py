@@ -10,9 +10,15 @@ from dataclasses import asdict, dataclass
 
 from minipod.errors import InvalidArgument
 
+# [0-9], not \d: \d also matches other scripts' digits ("٨٠"), which int()
+# then accepts.
 _PORT_RE = re.compile(
-    r"^(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>\d+):(?P<ctr>\d+)(?:/(?P<proto>[a-z]+))?$")
-_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+    r"(?:(?P<ip>\[[0-9a-fA-F:.]+\]|[0-9.]+):)?(?P<host>[0-9]{1,5}):(?P<ctr>[0-9]{1,5})(?:/(?P<proto>[a-z]+))?")
+_ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UINT_RE = re.compile(r"[0-9]{1,10}")
+_SECONDS_RE = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,9})?")
+MAX_TIMEOUT = 365 * 86400  # a year: beyond it a wait is a mistake, and would overflow time_t maths
+MAX_ID = 2**32 - 2  # uid/gid (uid_t)-1 means "unchanged" to setresuid
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ def _port_number(text: str, what: str, spec: str) -> int:
 
 def parse_port(spec: str) -> PortMapping:
     """Parse ``[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`` as docker does."""
-    match = _PORT_RE.match(spec.strip())
+    match = _PORT_RE.fullmatch(spec.strip())
     if not match:
         raise InvalidArgument(
             f"invalid port mapping {spec!r}: expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]")
@@ -83,34 +89,47 @@ def parse_env(items) -> dict:
     env = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not _ENV_KEY_RE.match(key):
+        if not sep or not _ENV_KEY_RE.fullmatch(key):
             raise InvalidArgument(f"invalid environment variable {item!r}: expected KEY=VALUE")
         env[key] = value
     return env
 
 
 def parse_user(spec):
-    """Parse ``--user UID[:GID]`` (numeric only) into (uid, gid)."""
-    if spec is None:
+    """Parse ``--user UID[:GID]`` (numeric only) into (uid, gid); none
+    given (or empty, as docker takes it) is root."""
+    if not spec:
         return 0, 0
     uid, sep, gid = spec.partition(":")
-    if not uid.isdigit() or (sep and not gid.isdigit()):
+    if not _UINT_RE.fullmatch(uid) or (sep and not _UINT_RE.fullmatch(gid)):
         raise InvalidArgument(f"invalid user {spec!r}: expected numeric UID[:GID]")
-    return int(uid), int(gid) if gid else int(uid)
+    uid, gid = int(uid), int(gid) if gid else int(uid)
+    if uid > MAX_ID or gid > MAX_ID:
+        raise InvalidArgument(f"invalid user {spec!r}: ids go up to {MAX_ID}")
+    return uid, gid
 
 
 def parse_signal(spec) -> int:
     """Parse ``-s`` as a number, ``TERM`` or ``SIGTERM``."""
     text = str(spec).strip().upper()
-    if text.isdigit():
+    if _UINT_RE.fullmatch(text):
         number = int(text)
         if 0 < number < signal.NSIG:
             return number
     else:
         name = text if text.startswith("SIG") else "SIG" + text
-        if hasattr(signal.Signals, name):
+        if name in signal.Signals.__members__:
             return int(signal.Signals[name])
     raise InvalidArgument(f"invalid signal {spec!r}")
+
+
+def parse_timeout(text) -> float:
+    """Parse a ``-t`` timeout: seconds as a plain decimal number, at most
+    MAX_TIMEOUT (float() alone takes "nan", "inf", "1e400" and "٣")."""
+    text = str(text).strip()
+    if not _SECONDS_RE.fullmatch(text) or float(text) > MAX_TIMEOUT:
+        raise InvalidArgument(f"invalid timeout {text!r}: expected seconds from 0 to {MAX_TIMEOUT}")
+    return float(text)
 
 
 def parse_subnet(text: str) -> ipaddress.IPv4Network:

@@ -5,8 +5,12 @@ Nothing here runs a plugin or touches the system.
 """
 
 import json
+import re
 
 from minipod.errors import CNIError
+
+# SPEC.md, "Configuration format": a network name starts with an alphanumeric.
+_NETWORK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 # Versions of the spec this runtime implements, oldest first.
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
@@ -65,14 +69,20 @@ def parse_conflist(data: bytes, source: str = "<conflist>") -> dict:
     name = conf.get("name")
     if not isinstance(name, str) or not name:
         raise CNIError(f"broken network config {source}: missing \"name\"")
+    if not _NETWORK_NAME_RE.fullmatch(name):
+        # The spec's rule; the name also becomes part of cache file names.
+        raise CNIError(f"broken network config {source}: invalid network name {name!r} "
+                       "(alphanumerics, '_', '.' and '-', starting with an alphanumeric)")
     plugins = conf.get("plugins")
     if not isinstance(plugins, list) or not plugins:
         raise CNIError(f"broken network config {source}: \"plugins\" must be a non-empty list")
     for i, plugin in enumerate(plugins):
         if not isinstance(plugin, dict) or not isinstance(plugin.get("type"), str) or not plugin["type"]:
             raise CNIError(f"broken network config {source}: plugin {i} has no \"type\"")
-        if "/" in plugin["type"] or plugin["type"] in (".", ".."):
+        if "/" in plugin["type"] or "\0" in plugin["type"] or plugin["type"] in (".", ".."):
             raise CNIError(f"broken network config {source}: invalid plugin type {plugin['type']!r}")
+        if not isinstance(plugin.get("capabilities", {}), dict):
+            raise CNIError(f"broken network config {source}: plugin {i} \"capabilities\" must be an object")
     pick_version(conf)
     return conf
 
@@ -111,17 +121,20 @@ def cni_args(pod_name: str, pod_id: str, namespace: str = "minipod") -> str:
 
 def result_ip(result) -> tuple:
     """(ipv4 address/prefix, mac, gateway) of the container interface in a
-    result (0.3.0+ shape), or (None, None, None)."""
+    result (0.3.0+ shape), or (None, None, None). Plugins are other people's
+    programs: a result of the wrong shape yields nothing rather than a crash."""
     if not isinstance(result, dict):
         return None, None, None
-    interfaces = result.get("interfaces") or []
-    for ip in result.get("ips") or []:
-        address = ip.get("address", "")
-        if ":" in address:
+    interfaces = result.get("interfaces")
+    interfaces = interfaces if isinstance(interfaces, list) else []
+    ips = result.get("ips")
+    for ip in ips if isinstance(ips, list) else []:
+        address = ip.get("address") if isinstance(ip, dict) else None
+        if not isinstance(address, str) or ":" in address:
             continue
         mac = None
         idx = ip.get("interface")
-        if isinstance(idx, int) and 0 <= idx < len(interfaces):
+        if isinstance(idx, int) and 0 <= idx < len(interfaces) and isinstance(interfaces[idx], dict):
             mac = interfaces[idx].get("mac")
         return address, mac, ip.get("gateway")
     return None, None, None
