@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from hypothesis import HealthCheck, settings
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Set before any minipod module is imported by a test.
@@ -19,6 +21,13 @@ TEST_ENV = {
     "MINIPOD_DEFAULT_SUBNET": "10.231.0.0/24",
 }
 os.environ.update(TEST_ENV)
+
+# Property-based tests stay bounded in time: 300 examples each, no per-example
+# deadline (a loaded CI machine is slow, not wrong); the failing example is
+# printed, and `--hypothesis-seed` reproduces a run.
+settings.register_profile("minipod", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "minipod"))
 
 
 def pytest_sessionfinish(session, exitstatus):

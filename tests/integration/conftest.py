@@ -57,6 +57,23 @@ def pod_ip(name):
     return mp_json("pod", "inspect", name)[0]["IPAddress"].split("/")[0]
 
 
+def state_snapshot():
+    """What a refused command must leave unchanged: containers, pods,
+    networks, images, netns pins, nat rules and every file of the test root."""
+    # The stores' own directories (lib/containers, run/pods ...) appear on
+    # first use and hold nothing by themselves; locks come and go.
+    files = sorted(str(rel) for rel in (p.relative_to(TEST_ROOT) for p in TEST_ROOT.rglob("*"))
+                   if len(rel.parts) > 2 and "locks" not in rel.parts and rel.name != "lock")
+    return {
+        "ps": mp("ps", "-a", "--format", "json").stdout, "pods": mp("pod", "ls", "--format", "json").stdout,
+        "networks": mp("network", "ls").stdout,
+        "images": [l.split()[:2] for l in mp("image", "ls").stdout.splitlines()],
+        "pins": sorted(os.listdir("/run/netns")),
+        "nat": sorted(l for l in sh("iptables-save -t nat").stdout.splitlines() if l.startswith("-A")),
+        "files": files,
+    }
+
+
 def leaks():
     """Everything the suite may have left, by kind (empty when clean)."""
     found = [line for line in mp("gc", "--dry-run", check=False).stdout.splitlines() if line]

@@ -7,6 +7,7 @@ with documentation-range addresses (TEST-NET-2/3), never to a real address.
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import textwrap
@@ -14,7 +15,7 @@ import textwrap
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import mp, mp_json, pod_ip, sh, wait_for
+from tests.integration.conftest import mp, mp_json, pod_ip, sh, state_snapshot, wait_for
 
 CONF_DIR = TEST_ROOT / "net.d"
 HTTP_GET = "echo -e 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}"
@@ -331,8 +332,29 @@ def test_etc_files_name_the_pod():
     assert "nameserver 127." not in resolv
 
 
+def _udev_settled():
+    """Wait for systemd-udevd, where it runs, to finish with new devices
+    (it would rewrite a veth's MAC then, without minipod's .link file)."""
+    if shutil.which("udevadm") and sh("udevadm control --ping", check=False).returncode == 0:
+        sh("udevadm settle --timeout=30")
+        return True
+    return False
+
+
+def test_host_veth_keeps_the_mac_the_cni_result_recorded():
+    pod_id = mp("pod", "create", "--name", "macs").stdout.strip()
+    udev = _udev_settled()
+    cached = json.loads((TEST_ROOT / "lib" / "cni" / "results" / f"mptest-{pod_id}-eth0").read_text())
+    host_veths = [i for i in cached["result"]["interfaces"] if not i.get("sandbox") and i["name"].startswith("veth")]
+    assert len(host_veths) == 1
+    veth = host_veths[0]
+    assert open(f"/sys/class/net/{veth['name']}/address").read().strip() == veth["mac"], \
+        f"the MAC of {veth['name']} changed after CNI ADD (udev running: {udev})"
+
+
 def test_cni_check_passes_then_sees_a_broken_pod():
     mp("pod", "create", "--name", "checked")
+    _udev_settled()
     out = mp("pod", "check", "checked").stdout
     assert out.count("\tok") == 2  # loopback and the network
     ip = mp_json("pod", "inspect", "checked")[0]["IPAddress"]
@@ -351,3 +373,34 @@ def test_pods_reach_out_when_forward_policy_is_drop(outside_host):
         assert "1 packets received" in out
     finally:
         sh(f"iptables -P FORWARD {policy}")
+
+
+def test_network_overlapping_another_conflist_or_a_host_route_is_refused():
+    other = {"cniVersion": "1.0.0", "name": "mptother", "plugins": [
+        {"type": "bridge", "bridge": "mptother0", "ipam": {"type": "host-local", "subnet": "10.232.0.0/24"}}]}
+    try:
+        CONF_DIR.mkdir(parents=True, exist_ok=True)
+        (CONF_DIR / "mptother.conflist").write_text(json.dumps(other))
+        # A route of the host's own (this kernel has no dummy links: a veth serves).
+        sh("ip link add mptroute0 type veth peer name mptroute1 && ip addr add 10.233.1.1/24 dev mptroute0 "
+           "&& ip link set mptroute0 up")
+        before = state_snapshot()
+        for subnet, reason in (("10.232.0.128/25", "overlaps 10.232.0.0/24 of network 'mptother'"),
+                               ("10.233.0.0/16", "overlaps the host's route to 10.233.1.0/24 via mptroute0")):
+            proc = mp("network", "create", "mptnew", "--subnet", subnet, check=False)
+            assert proc.returncode == 125 and reason in proc.stderr, proc.stderr
+            assert len(proc.stderr.strip().splitlines()) == 1
+        # The default network is checked on first use as well: nothing is
+        # written, no pod is made, and the line says how to choose another.
+        env = {"MINIPOD_DEFAULT_NETWORK": "mptdef", "MINIPOD_DEFAULT_BRIDGE": "mptdef0",
+               "MINIPOD_DEFAULT_SUBNET": "10.233.0.0/16"}
+        proc = mp("run", "--rm", "busybox", "true", env=env, check=False)
+        assert proc.returncode == 125 and "MINIPOD_DEFAULT_SUBNET" in proc.stderr, proc.stderr
+        after = state_snapshot()
+        assert after == before, set(after["files"]) ^ set(before["files"])
+        assert not (CONF_DIR / "mptdef.conflist").exists()
+        mp("network", "create", "mptnew", "--subnet", "10.234.0.0/24")  # clear of both: fine
+        mp("network", "rm", "mptnew")
+    finally:
+        sh("ip link del mptroute0", check=False)
+        (CONF_DIR / "mptother.conflist").unlink(missing_ok=True)

@@ -44,6 +44,12 @@ HOSTILE = {
                              "is a symlink"),
     "hardlink-to-host-file": ([("passwd", H, "/etc/passwd", 0o644)], "absolute path"),
     "hardlink-dotdot": ([("passwd", H, "../../../../etc/passwd", 0o644)], "'..' leaves"),
+    # Limits as tar implementations have them: no RecursionError, no
+    # ENAMETOOLONG from the kernel, one line naming the entry.
+    "3000-levels-deep": ([("d/" * 3000 + "f", F, "x", 0o644)], "exceeds the limit of 4095"),
+    "257-directories-deep": ([("d/" * n, D, None, 0o755) for n in range(1, 258)], "deep exceeds the limit of 256"),
+    "long-component": ([("a" * 300, F, "x", 0o644)], "longer than 255 bytes"),
+    "long-symlink-target": ([("link", S, "t" * 5000, 0o777)], "invalid symlink target"),
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from minipod.faults import STEPS
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, sh, state_snapshot, wait_for
 
 PARALLEL = 20
 
@@ -123,16 +123,6 @@ def test_dead_pause_is_detected_and_pod_start_brings_it_back():
     assert len([l for l in sh("iptables-save -t nat").stdout.splitlines() if "--dport 18095 -j DNAT" in l]) == 1
 
 
-def _state():
-    return {
-        "ps": mp("ps", "-a", "--format", "json").stdout, "pods": mp("pod", "ls", "--format", "json").stdout,
-        "networks": mp("network", "ls").stdout,
-        "images": [l.split()[:2] for l in mp("image", "ls").stdout.splitlines()],
-        "pins": sorted(os.listdir("/run/netns")),
-        "nat": sorted(l for l in sh("iptables-save -t nat").stdout.splitlines() if l.startswith("-A")),
-    }
-
-
 BAD_COMMANDS = [
     ["run", "--rm", "nosuchimage"], ["run", "--rm", "--pod", "nosuchpod", "busybox", "true"],
     ["run", "--rm", "--network", "nosuchnet", "busybox", "true"], ["run", "-p", "99999:80", "busybox"],
@@ -152,11 +142,11 @@ BAD_COMMANDS = [
 
 def test_bad_input_is_one_line_125_and_changes_nothing():
     mp("run", "-d", "--name", "existing", "-p", "18096:80", "busybox", "sleep", "300")
-    before = _state()
+    before = state_snapshot()
     for command in BAD_COMMANDS:
         proc = mp(*command, check=False)
         assert proc.returncode == 125, (command, proc.returncode, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("minipod: "), (command, proc.stderr)
         assert "Traceback" not in proc.stderr
-    assert _state() == before
+    assert state_snapshot() == before

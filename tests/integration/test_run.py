@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import TEST_ENV, TEST_ROOT
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
 from tests.integration.conftest import MP, mp, mp_json, wait_for
 
 
@@ -293,3 +293,46 @@ def test_interactive_tty_shell():
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 9
+
+
+def test_pause_shows_as_slash_pause_and_no_host_path_leaks_into_the_pod():
+    out = mp("run", "--rm", "--network", "none", "busybox", "sh", "-c",
+             "ps -o pid,args; echo; cat /proc/1/cmdline | od -An -c").stdout
+    table, _, cmdline = out.partition("\n\n")
+    assert table.splitlines()[1].split() == ["1", "/pause"]
+    assert cmdline.split() == ["/", "p", "a", "u", "s", "e", "\\0"]
+    assert str(REPO) not in out
+
+
+def test_etc_files_end_with_a_newline():
+    for net in ("none", "host", None):
+        args = ["--network", net] if net else []
+        out = mp("run", "--rm", *args, "busybox", "sh", "-c",
+                 "for f in /etc/hosts /etc/hostname /etc/resolv.conf; do "
+                 "[ -s $f ] && tail -c 1 $f | od -An -c; done").stdout
+        assert out.split() and set(out.split()) == {"\\n"}, (net, out)
+
+
+def test_a_container_nested_deeper_than_python_recursion_is_removed_whole():
+    # mkdir t; mv x t/; mv t x: every round nests the tree one level deeper
+    # without ever using a long path (which the kernel caps at 4096 bytes).
+    mp("run", "--name", "deep", "--network", "none", "busybox", "sh", "-c",
+       "cd /tmp && mkdir x && i=0; while [ $i -lt 1500 ]; do mkdir t && mv x t/ && mv t x; i=$((i+1)); done",
+       timeout=300)
+    cid = mp_json("inspect", "deep")[0]["Id"]
+    upper = TEST_ROOT / "lib" / "containers" / cid / "upper" / "tmp"
+    fd, depth = os.open(upper / "x", os.O_RDONLY | os.O_DIRECTORY), 0
+    try:  # the tree really is that deep (walked by fd: its paths exceed PATH_MAX)
+        while True:
+            try:
+                child = os.open("x", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            except FileNotFoundError:
+                break
+            os.close(fd)
+            fd, depth = child, depth + 1
+    finally:
+        os.close(fd)
+    assert depth == 1500
+    proc = mp("rm", "deep")
+    assert proc.stderr == ""
+    assert not (TEST_ROOT / "lib" / "containers" / cid).exists()
