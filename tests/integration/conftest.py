@@ -57,6 +57,11 @@ def pod_ip(name):
     return mp_json("pod", "inspect", name)[0]["IPAddress"].split("/")[0]
 
 
+def netns_pins():
+    """The names pinned in /run/netns (which exists only after a first pin)."""
+    return sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+
+
 def state_snapshot():
     """What a refused command must leave unchanged: containers, pods,
     networks, images, netns pins, nat rules and every file of the test root."""
@@ -68,7 +73,7 @@ def state_snapshot():
         "ps": mp("ps", "-a", "--format", "json").stdout, "pods": mp("pod", "ls", "--format", "json").stdout,
         "networks": mp("network", "ls").stdout,
         "images": [l.split()[:2] for l in mp("image", "ls").stdout.splitlines()],
-        "pins": sorted(os.listdir("/run/netns")),
+        "pins": netns_pins(),
         "nat": sorted(l for l in sh("iptables-save -t nat").stdout.splitlines() if l.startswith("-A")),
         "files": files,
     }

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import mp, mp_json, pod_ip, sh, state_snapshot, wait_for
+from tests.integration.conftest import mp, mp_json, netns_pins, pod_ip, sh, state_snapshot, wait_for
 
 CONF_DIR = TEST_ROOT / "net.d"
 HTTP_GET = "echo -e 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}"
@@ -139,7 +139,7 @@ def test_teardown_leaves_no_veth_ip_cache_or_chain():
 
 def test_host_port_taken_by_another_pod_or_a_host_process():
     _web_pod("owner", "-p", "18082:80")
-    before = sorted(os.listdir("/run/netns"))
+    before = netns_pins()
     proc = mp("pod", "create", "--name", "thief", "-p", "18082:80", check=False)
     assert proc.returncode == 125
     assert proc.stderr.strip() == "minipod: host port 18082/tcp is already used by pod 'owner'"
@@ -151,7 +151,7 @@ def test_host_port_taken_by_another_pod_or_a_host_process():
         s.listen(1)
         proc = mp("pod", "create", "--name", "thief2", "-p", "18083:80", check=False)
     assert "already in use on this host" in proc.stderr and proc.returncode == 125
-    assert sorted(os.listdir("/run/netns")) == before
+    assert netns_pins() == before
     assert [p["Name"] for p in mp_json("pod", "ls", "--format", "json")] == ["owner"]
 
 
@@ -162,7 +162,7 @@ def _write_conflist(name, conf):
 
 
 def _assert_nothing_half_made(before_pins):
-    assert sorted(os.listdir("/run/netns")) == before_pins
+    assert netns_pins() == before_pins
     assert mp("pod", "ls", "-q").stdout == "" and mp("ps", "-aq").stdout == ""
     assert list((TEST_ROOT / "lib" / "cni" / "results").iterdir()) == []
 
@@ -184,7 +184,7 @@ def _assert_nothing_half_made(before_pins):
 def test_cni_failures_are_one_line_125_and_leave_nothing(case, conf, message):
     name = conf["name"] if isinstance(conf, dict) else "mpt-broken"
     path = _write_conflist(name, conf)
-    before = sorted(os.listdir("/run/netns"))
+    before = netns_pins()
     try:
         proc = mp("run", "--rm", "--network", name, "busybox", "true", check=False)
         assert proc.returncode == 125, proc.stderr
@@ -377,29 +377,29 @@ def test_pods_reach_out_when_forward_policy_is_drop(outside_host):
 
 def test_network_overlapping_another_conflist_or_a_host_route_is_refused():
     other = {"cniVersion": "1.0.0", "name": "mptother", "plugins": [
-        {"type": "bridge", "bridge": "mptother0", "ipam": {"type": "host-local", "subnet": "10.232.0.0/24"}}]}
+        {"type": "bridge", "bridge": "mptother0", "ipam": {"type": "host-local", "subnet": "10.236.0.0/24"}}]}
     try:
         CONF_DIR.mkdir(parents=True, exist_ok=True)
         (CONF_DIR / "mptother.conflist").write_text(json.dumps(other))
         # A route of the host's own (this kernel has no dummy links: a veth serves).
-        sh("ip link add mptroute0 type veth peer name mptroute1 && ip addr add 10.233.1.1/24 dev mptroute0 "
+        sh("ip link add mptroute0 type veth peer name mptroute1 && ip addr add 10.237.1.1/24 dev mptroute0 "
            "&& ip link set mptroute0 up")
         before = state_snapshot()
-        for subnet, reason in (("10.232.0.128/25", "overlaps 10.232.0.0/24 of network 'mptother'"),
-                               ("10.233.0.0/16", "overlaps the host's route to 10.233.1.0/24 via mptroute0")):
+        for subnet, reason in (("10.236.0.128/25", "overlaps 10.236.0.0/24 of network 'mptother'"),
+                               ("10.237.0.0/16", "overlaps the host's route to 10.237.1.0/24 via mptroute0")):
             proc = mp("network", "create", "mptnew", "--subnet", subnet, check=False)
             assert proc.returncode == 125 and reason in proc.stderr, proc.stderr
             assert len(proc.stderr.strip().splitlines()) == 1
         # The default network is checked on first use as well: nothing is
         # written, no pod is made, and the line says how to choose another.
         env = {"MINIPOD_DEFAULT_NETWORK": "mptdef", "MINIPOD_DEFAULT_BRIDGE": "mptdef0",
-               "MINIPOD_DEFAULT_SUBNET": "10.233.0.0/16"}
+               "MINIPOD_DEFAULT_SUBNET": "10.237.0.0/16"}
         proc = mp("run", "--rm", "busybox", "true", env=env, check=False)
         assert proc.returncode == 125 and "MINIPOD_DEFAULT_SUBNET" in proc.stderr, proc.stderr
         after = state_snapshot()
         assert after == before, set(after["files"]) ^ set(before["files"])
         assert not (CONF_DIR / "mptdef.conflist").exists()
-        mp("network", "create", "mptnew", "--subnet", "10.234.0.0/24")  # clear of both: fine
+        mp("network", "create", "mptnew", "--subnet", "10.238.0.0/24")  # clear of both: fine
         mp("network", "rm", "mptnew")
     finally:
         sh("ip link del mptroute0", check=False)
