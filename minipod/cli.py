@@ -126,7 +126,10 @@ def inspect(refs):
         try:
             out.append(output.container_inspect(*container.describe(ref)))
         except NotFound:
-            out.append(output.pod_inspect(*pod.describe(ref)))
+            try:
+                out.append(output.pod_inspect(*pod.describe(ref)))
+            except NotFound:
+                raise NotFound(f"no such container or pod: {ref}") from None
     _echo_json(out)
 
 

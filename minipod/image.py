@@ -56,7 +56,8 @@ def import_archive(archive: str, ref: str, warn=lambda m: None, progress=None) -
     name = normalize(ref)
     names.validate_name(name, "image name")
     if not os.path.isfile(archive):
-        raise InvalidArgument(f"cannot import {archive!r}: no such file")
+        what = "not a regular file" if os.path.exists(archive) else "no such file"
+        raise InvalidArgument(f"cannot import {archive!r}: {what}")
     images = paths.images_dir()
     images.mkdir(parents=True, exist_ok=True)
     if (images / name).exists():

@@ -74,6 +74,9 @@ def load(name: str) -> dict:
         args = _validate(name, subnet, None, bridge)
         with state.global_lock():
             return find(name) or _create_locked(*args)
+    if name in SPECIAL:
+        raise NotFound(f"{name!r} is not a CNI network: it means "
+                       + ("no network but loopback" if name == "none" else "the host's own network"))
     raise NotFound(f"no such network: {name} (create it with `minipod network create {name} --subnet CIDR`)")
 
 
