@@ -4,6 +4,7 @@ Nothing here touches the system; all of it is unit-tested without root.
 """
 
 import ipaddress
+import os
 import re
 import signal
 from dataclasses import asdict, dataclass
@@ -156,3 +157,104 @@ def parse_gateway(text, subnet: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     if gw not in subnet or gw in (subnet.network_address, subnet.broadcast_address):
         raise InvalidArgument(f"gateway {gw} is not a host address of {subnet}")
     return gw
+
+
+def parse_security_opts(items):
+    """docker's ``--security-opt``: ``seccomp=unconfined`` or
+    ``seccomp=PROFILE.json`` (``seccomp:`` too, docker's older spelling);
+    ``no-new-privileges`` is accepted and always in force. Returns None (the
+    default profile), "unconfined" or the profile's absolute path."""
+    seccomp = None
+    for item in items:
+        text = str(item).strip()
+        if text in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            continue
+        key, sep, value = text.replace(":", "=", 1).partition("=")
+        if key != "seccomp" or not sep or not value or "\0" in value:
+            raise InvalidArgument(f"invalid --security-opt {item!r}: expected seccomp=unconfined "
+                                  "or seccomp=PROFILE.json")
+        seccomp = value if value == "unconfined" else os.path.abspath(value)
+    return seccomp
+
+
+# ------------------------------------------------------------ resource limits
+
+_SIZE_RE = re.compile(r"([0-9]{1,19})([bkmgt]?)b?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_CPUS_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,9})?")
+MIN_MEMORY = 6 << 20  # docker's floor: below 6 MiB a container cannot even start
+MAX_BYTES = 1 << 62
+CPU_PERIOD_US = 100_000  # CFS period docker uses for --cpus
+MAX_PIDS = 4_194_304  # the kernel's PID_MAX_LIMIT
+
+
+def parse_size(text, what="--memory") -> int:
+    """Parse docker's byte sizes: a number with an optional b/k/m/g/t unit
+    (binary multiples, as docker's RAMInBytes), e.g. 32m, 1g, 512k."""
+    match = _SIZE_RE.fullmatch(str(text).strip())
+    value = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()] if match else None
+    if value is None or value > MAX_BYTES:
+        raise InvalidArgument(f"invalid {what} {text!r}: expected a size such as 64m or 1g")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """docker's resource flags, resolved to what the kernel takes.
+
+    memory, memory_swap: bytes (memory_swap is memory + swap; -1 unlimited);
+    cpu_quota_us per CPU_PERIOD_US; cpu_shares (v1 weight, 2-262144);
+    pids: the most tasks at once. None leaves the kernel's default.
+    """
+
+    memory: int = None
+    memory_swap: int = None
+    cpu_quota_us: int = None
+    cpu_shares: int = None
+    pids: int = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def __bool__(self):
+        return bool(self.as_dict())
+
+
+def parse_limits(memory=None, memory_swap=None, cpus=None, cpu_shares=None, pids_limit=None) -> Limits:
+    """Validate docker's flags (--memory, --memory-swap, --cpus,
+    --cpu-shares, --pids-limit) as docker does, into a Limits."""
+    mem = parse_size(memory, "--memory") if memory is not None else None
+    if mem is not None and mem < MIN_MEMORY:
+        raise InvalidArgument(f"invalid --memory {memory!r}: the minimum is 6m")
+    swap = None
+    if memory_swap is not None:
+        if mem is None:
+            raise InvalidArgument("--memory-swap needs --memory as well")
+        swap = -1 if str(memory_swap).strip() == "-1" else parse_size(memory_swap, "--memory-swap")
+        if swap != -1 and swap < mem:
+            raise InvalidArgument(f"invalid --memory-swap {memory_swap!r}: it is memory plus swap, "
+                                  "so it must be at least --memory (or -1 for unlimited swap)")
+    quota = None
+    if cpus is not None:
+        text = str(cpus).strip()
+        if not _CPUS_RE.fullmatch(text) or float(text) <= 0:
+            raise InvalidArgument(f"invalid --cpus {cpus!r}: expected a positive number such as 0.5 or 2")
+        quota = round(float(text) * CPU_PERIOD_US)
+        if quota < 1000:  # the kernel refuses a CFS quota under 1 ms
+            raise InvalidArgument(f"invalid --cpus {cpus!r}: the minimum is 0.01")
+    shares = None
+    if cpu_shares is not None:
+        text = str(cpu_shares).strip()
+        if not _UINT_RE.fullmatch(text) or not 2 <= int(text) <= 262144:
+            raise InvalidArgument(f"invalid --cpu-shares {cpu_shares!r}: expected 2 to 262144")
+        shares = int(text)
+    pids = None
+    if pids_limit is not None:
+        text = str(pids_limit).strip()
+        if text in ("-1", "0"):
+            pids = None  # docker: 0 or -1 means unlimited
+        elif not _UINT_RE.fullmatch(text) or int(text) > MAX_PIDS:
+            raise InvalidArgument(f"invalid --pids-limit {pids_limit!r}: expected 1 to {MAX_PIDS}, or -1")
+        else:
+            pids = int(text)
+    return Limits(mem, swap, quota, shares, pids)
