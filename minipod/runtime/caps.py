@@ -36,6 +36,17 @@ def resolve(names) -> set:
     return out
 
 
+_NOT_CAPABILITIES = {"CAP_EFFECTIVE", "CAP_INHERITABLE", "CAP_PERMITTED", "CAP_LAST_CAP"}
+
+
+def names(numbers) -> set:
+    """Capability numbers to names such as "CAP_SYS_ADMIN" (seccomp
+    profiles name capabilities)."""
+    by_number = {getattr(prctl, n): n for n in dir(prctl)
+                 if n.startswith("CAP_") and n not in _NOT_CAPABILITIES}
+    return {by_number[c] for c in numbers if c in by_number}
+
+
 def effective_set(cap_add=(), cap_drop=(), privileged=False) -> set:
     """The capability numbers a container keeps."""
     if privileged:
