@@ -29,6 +29,22 @@ def _warn(message):
     click.echo(f"minipod: warning: {message}", err=True)
 
 
+def limit_options(f):
+    """docker's resource flags, shared by `run` and `pod create`."""
+    for opt in reversed((
+            click.option("-m", "--memory", help="Memory limit (e.g. 64m, 1g)."),
+            click.option("--memory-swap", help="Memory plus swap (-1: unlimited swap)."),
+            click.option("--cpus", help="CPUs (fractional: 0.5 is half a CPU)."),
+            click.option("-c", "--cpu-shares", help="Relative CPU weight (2-262144)."),
+            click.option("--pids-limit", help="Most processes at once (-1: unlimited)."))):
+        f = opt(f)
+    return f
+
+
+def _limits(memory, memory_swap, cpus, cpu_shares, pids_limit):
+    return spec.parse_limits(memory, memory_swap, cpus, cpu_shares, pids_limit)
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="minipod")
 @click.option("--cni-conf-dir", metavar="DIR", help="CNI .conflist directory (default /etc/minipod/net.d).")
@@ -60,10 +76,14 @@ def cli(cni_conf_dir, cni_path):
 @click.option("--cap-add", multiple=True)
 @click.option("--cap-drop", multiple=True)
 @click.option("--privileged", is_flag=True)
+@click.option("--security-opt", multiple=True,
+              help="seccomp=unconfined or seccomp=PROFILE.json (docker's format).")
+@limit_options
 @click.argument("image_ref", metavar="IMAGE")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
-        publish, network_name, cap_add, cap_drop, privileged, image_ref, command):
+        publish, network_name, cap_add, cap_drop, privileged, security_opt, memory, memory_swap,
+        cpus, cpu_shares, pids_limit, image_ref, command):
     """Run a command in a new container."""
     if detach and auto_remove:
         raise InvalidArgument("--rm and -d cannot be combined (nobody would be there to remove it)")
@@ -74,7 +94,8 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         workdir=workdir, hostname=hostname, user=spec.parse_user(user), tty=tty and not detach,
         interactive=interactive, detach=detach, auto_remove=auto_remove,
         ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
-        privileged=privileged)
+        privileged=privileged, seccomp=spec.parse_security_opts(security_opt),
+        limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
     rec = container.run(opts)
     if detach:
         click.echo(rec["id"])
@@ -176,6 +197,23 @@ def rm(force, refs):
         click.echo(ref)
 
 
+@cli.command()
+@click.option("--no-stream", is_flag=True, help="One snapshot, then exit.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.argument("refs", nargs=-1)
+def stats(no_stream, fmt, refs):
+    """Live CPU, memory and process counts of running containers."""
+    from minipod import stats as statsmod
+    live = sys.stdout.isatty() and not no_stream and fmt == "table"
+    for rows in statsmod.sample(refs, forever=live):
+        if fmt == "json":
+            _echo_json(output.stats_json(rows))
+        else:
+            if live:
+                click.echo("\x1b[2J\x1b[H", nl=False)  # clear the screen, as docker stats does
+            click.echo(output.table(output.STATS_HEADERS, output.stats_rows(rows)))
+
+
 # ---------------------------------------------------------------------- pods
 
 @cli.group("pod", context_settings=CONTEXT)
@@ -188,10 +226,14 @@ def pod_group():
 @click.option("--hostname")
 @click.option("-p", "--publish", multiple=True)
 @click.option("--network", "--net", "network_name")
-def pod_create(name, hostname, publish, network_name):
-    """Create and start a pod (its pause process and network)."""
+@limit_options
+def pod_create(name, hostname, publish, network_name, memory, memory_swap, cpus, cpu_shares,
+               pids_limit):
+    """Create and start a pod (its pause process and network); limits cap
+    all of its containers together."""
     rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
-                     network_name=network_name)
+                     network_name=network_name,
+                     limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
     click.echo(rec["id"])
 
 

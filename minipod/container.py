@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from minipod import fsutil, image, names, paths, pod, procfs, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
-from minipod.runtime import caps, spawn
+from minipod.runtime import caps, cgroup, seccomp, spawn
+from minipod.spec import Limits
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -40,6 +41,8 @@ class RunOptions:
     cap_add: tuple = ()
     cap_drop: tuple = ()
     privileged: bool = False
+    limits: Limits = field(default_factory=Limits)
+    seccomp: str = None  # None: the default profile; "unconfined"; or a profile's path
 
 
 def store() -> state.Store:
@@ -74,7 +77,15 @@ def with_status(rec: dict) -> dict:
     rec["status"] = status(rec)
     if rec["status"] == "exited" and rec.get("exit_code") is None:
         rec["exit_code"], rec["finished"] = _exit_from_log(rec)
+    if rec["status"] == "exited" and rec.get("oom_killed") is None:
+        rec["oom_killed"] = _oom_killed(rec)
     return rec
+
+
+def _oom_killed(rec: dict) -> bool:
+    """docker's OOMKilled: killed by SIGKILL (137) while the kernel counted
+    an OOM kill in the container's cgroup."""
+    return rec.get("exit_code") == 137 and bool(rec.get("cgroup")) and cgroup.oom_kills(rec["cgroup"]) > 0
 
 
 def load(ref: str) -> dict:
@@ -99,6 +110,10 @@ def _layer_dirs(rec: dict) -> dict:
     """The overlay's upper, work and merged directories of a container."""
     d = store().dir(rec["id"])
     return {sub: str(d / sub) for sub in ("upper", "work", "merged")}
+
+
+def _seccomp_file(rec: dict):
+    return store().dir(rec["id"]) / "seccomp.bpf"
 
 
 def _prepare_dirs(rec: dict) -> dict:
@@ -156,11 +171,20 @@ def run(opts: RunOptions) -> dict:
     keep = caps.effective_set(opts.cap_add, opts.cap_drop, opts.privileged)
     if opts.pod and (opts.ports or opts.network or opts.hostname):
         raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
+    program = _seccomp_program(opts, keep)  # a bad profile fails before anything exists
     with contextlib.ExitStack() as hold:
-        return _run_locked(hold, opts, img, name, keep)
+        return _run_locked(hold, opts, img, name, keep, program)
 
 
-def _run_locked(hold, opts, img, name, keep):
+def _seccomp_program(opts: RunOptions, keep: set):
+    """The compiled filter for the container, or None when unconfined
+    (asked for, or --privileged as in docker)."""
+    if opts.privileged or opts.seccomp == seccomp.UNCONFINED:
+        return None
+    return seccomp.compiled(opts.seccomp, caps.names(keep), paths.lib_root() / "seccomp")
+
+
+def _run_locked(hold, opts, img, name, keep, program):
     with state.global_lock():
         if any(r["name"] == name for r in store().all()):
             raise AlreadyExists(f"container name {name!r} is already in use")
@@ -169,7 +193,9 @@ def _run_locked(hold, opts, img, name, keep):
                "workdir": opts.workdir or "/", "user": list(opts.user), "tty": opts.tty,
                "interactive": opts.interactive, "detach": opts.detach,
                "auto_remove": opts.auto_remove, "created": time.time(), "pod": None,
-               "own_pod": not opts.pod, "pid": None, "caps": sorted(keep)}
+               "own_pod": not opts.pod, "pid": None, "caps": sorted(keep),
+               "privileged": opts.privileged, "limits": opts.limits.as_dict(),
+               "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default")}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         # Held until started: gc leaves a container being created alone.
         hold.enter_context(state.object_lock("container", rec["id"]))
@@ -186,8 +212,9 @@ def _run_locked(hold, opts, img, name, keep):
                                      network_name=opts.network, infra_for=rec["id"])
         rec["pod"] = p["id"]
         rec["hostname"] = p["hostname"]
-        store().save(rec)
-        result = _start(rec, opts, p, img, keep)
+        rec["cgroup"] = cgroup.container_path(p["id"], rec["id"])
+        store().save(rec)  # the cgroup is named before it exists: cleanup finds it
+        result = _start(rec, opts, p, img, keep, program)
     except BaseException:
         with contextlib.suppress(Exception):
             discard(rec)
@@ -198,14 +225,16 @@ def _run_locked(hold, opts, img, name, keep):
     return result
 
 
-def _start(rec, opts, p, img, keep):
+def _start(rec, opts, p, img, keep, program):
     env = _environment(p["hostname"], opts.user[0], opts.tty, opts.env)
     stdio, to_close = _stdio_fds(rec, opts)
     exits = paths.pod_run_dir(p["id"]) / "exits"
     rec["exits_offset"] = exits.stat().st_size if exits.exists() else 0
     proc = {"argv": rec["command"], "env": env, "cwd": rec["workdir"], "uid": opts.user[0],
             "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty and not opts.detach,
-            "stdio": stdio}
+            "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program}
+    if program:  # exec gets the same filter, whatever happens to the profile file
+        _seccomp_file(rec).write_bytes(program)
     rootfs_spec = {"lower": str(image.rootfs(img)), **_prepare_dirs(rec),
                    "etc_files": p.get("etc_files", {})}
 
@@ -214,6 +243,8 @@ def _start(rec, opts, p, img, keep):
         store().save(rec)
 
     try:
+        # runc's default device list, unless --privileged (docker's rule).
+        cgroup.create(rec["cgroup"], opts.limits, devices=not opts.privileged)
         info = spawn.start_container(p["pause"]["pid"], proc, rootfs_spec, on_pid=on_pid)
     finally:
         for fd in to_close:
@@ -289,6 +320,7 @@ def record_exit(rec: dict, code) -> None:
         saved = store().load(rec["id"])
         if saved is not None:
             saved.update(exit_code=code, finished=_exit_from_log(rec)[1] or time.time())
+            saved["oom_killed"] = _oom_killed(saved)
             store().save(saved)
 
 
@@ -298,6 +330,9 @@ def _kill(rec: dict, timeout: float = 0.0) -> None:
 
 
 def _delete_files(rec: dict) -> None:
+    if rec.get("cgroup"):
+        with contextlib.suppress(OSError):  # a leftover is reported by gc --dry-run
+            cgroup.remove(rec["cgroup"])
     fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     state.drop_object_lock("container", rec["id"])
 
@@ -355,7 +390,8 @@ def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive:
     stdio, to_close = _foreground_stdio(interactive)
     proc = {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
             "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
-            "tty": tty, "stdio": stdio}
+            "tty": tty, "stdio": stdio, "cgroup": rec.get("cgroup"),
+            "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
     try:
         waiter, info = spawn.exec_in(rec["pid"], proc)
     finally:

@@ -14,6 +14,7 @@ import subprocess
 from minipod import container, fsutil, netns, paths, pod, procfs, state
 from minipod.cni import runtime as cni
 from minipod.errors import CNIError
+from minipod.runtime import cgroup
 
 
 def pause_processes():
@@ -149,6 +150,24 @@ def collect(dry_run=False) -> list:
                                                      if a.container_id not in pods]
         for chain, owner in _nat_chains_for(dead):
             found.append(("nat-chain", f"{chain} ({owner[:12]})"))
+
+        # cgroups of pods that are gone, and of containers that are gone
+        # from pods that remain (what an interrupted rm leaves).
+        for pod_id in cgroup.list_pods():
+            if pod_id in busy:
+                continue
+            path = cgroup.pod_path(pod_id)
+            if pod_id not in pods:
+                stale = [path]
+            else:
+                stale = [f"{path}/{c}" for c in cgroup.driver().children(path)
+                         if c.startswith("ctr-") and c[4:] not in ctr_ids
+                         and not state.is_locked("container", c[4:])]
+            for item in stale:
+                found.append(("cgroup", item))
+                if not dry_run:
+                    with contextlib.suppress(OSError):
+                        cgroup.remove(item)
 
         # Directories without a record.
         for root, kind in ((paths.containers_dir(), "container-dir"), (paths.pods_dir(), "pod-dir"),

@@ -94,12 +94,14 @@ def container_inspect(rec: dict, pod: dict) -> dict:
         "Created": rec["created"],
         "State": {"Status": rec["status"], "Running": rec["status"] == "running",
                   "Pid": rec.get("pid") if rec["status"] == "running" else 0,
-                  "ExitCode": rec.get("exit_code"), "StartedAt": rec.get("started"),
+                  "ExitCode": rec.get("exit_code"), "OOMKilled": bool(rec.get("oom_killed")),
+                  "StartedAt": rec.get("started"),
                   "FinishedAt": rec.get("finished")},
         "Pod": {"Id": pod.get("id"), "Name": pod.get("name")},
         "Config": {"Env": rec.get("env", {}), "WorkingDir": rec.get("workdir"),
                    "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
                    "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps")},
+        "HostConfig": host_config(rec),
         "Rootfs": {"Image": rec.get("image"), "UpperDir": rec.get("upper"),
                    "MergedDir": rec.get("merged")},
         "LogPath": rec.get("log_path"),
@@ -108,6 +110,18 @@ def container_inspect(rec: dict, pod: dict) -> dict:
                             "MacAddress": pod.get("mac"), "Gateway": pod.get("gateway"),
                             "Network": pod.get("network"), "Ports": pod.get("ports", [])},
     }
+
+
+def host_config(rec: dict) -> dict:
+    """docker's HostConfig resource fields (0 = unset), the cgroup and the
+    seccomp profile of a container or pod record."""
+    limits = rec.get("limits", {})
+    quota = limits.get("cpu_quota_us")
+    return {"Memory": limits.get("memory", 0), "MemorySwap": limits.get("memory_swap", 0),
+            "NanoCpus": quota * 10_000 if quota else 0, "CpuShares": limits.get("cpu_shares", 0),
+            "PidsLimit": limits.get("pids", 0),
+            "CgroupParent": (rec.get("cgroup") or "").rpartition("/")[0],
+            "SecurityOpt": [f"seccomp={rec['seccomp']}"] if rec.get("seccomp") else []}
 
 
 def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
@@ -121,4 +135,30 @@ def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
         "Ports": [_port_str(p) for p in pod.get("ports", [])],
         "Containers": [{"Id": c["id"], "Name": c["name"], "Status": c["status"]} for c in containers],
         "CNIAttachments": pod.get("attachments", []),
+        "HostConfig": host_config(pod),
     }
+
+
+STATS_HEADERS = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+
+
+def _iec(n) -> str:
+    """docker stats' sizes: 1.5MiB, 23.4GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}" if unit != "B" else f"{n}B"
+        n /= 1024
+
+
+def stats_rows(rows) -> list:
+    return [[r["id"][:12], r["name"], f"{r['cpu_percent']:.2f}%",
+             f"{_iec(r['memory'])} / {_iec(r['memory_limit'])}", f"{r['memory_percent']:.2f}%",
+             r["pids"]] for r in rows]
+
+
+def stats_json(rows) -> list:
+    """docker stats --format json's keys, one object per container."""
+    return [{"ID": r["id"][:12], "Name": r["name"], "CPUPerc": f"{r['cpu_percent']:.2f}%",
+             "MemUsage": f"{_iec(r['memory'])} / {_iec(r['memory_limit'])}",
+             "MemPerc": f"{r['memory_percent']:.2f}%", "PIDs": str(r["pids"]),
+             "MemUsageBytes": r["memory"], "MemLimitBytes": r["memory_limit"]} for r in rows]

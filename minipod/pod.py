@@ -16,8 +16,8 @@ from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
 from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
 from minipod.faults import fault_point
-from minipod.runtime import podns
-from minipod.spec import PortMapping
+from minipod.runtime import cgroup, podns
+from minipod.spec import Limits, PortMapping
 
 IFNAME = "eth0"
 
@@ -87,7 +87,8 @@ def _ports_conflict(ports, exclude_id=None):
                 raise InvalidArgument(f"host IP {mine.host_ip} is not an address of this host") from None
 
 
-def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None) -> dict:
+def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
+           limits: Limits = None) -> dict:
     """Create and start a pod; on any failure nothing of it remains."""
     name = names.validate_name(name, "pod name") if name else names.generate_name()
     if hostname is not None:
@@ -104,10 +105,13 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
             if any(r["name"] == name for r in store().all()):
                 raise AlreadyExists(f"pod name {name!r} is already in use")
             _ports_conflict(ports)
-            rec = {"id": names.new_id(), "name": name, "hostname": hostname or name,
+            rec_id = names.new_id()
+            rec = {"id": rec_id, "name": name, "hostname": hostname or name,
                    "created": time.time(), "network": net, "ports": [p.as_dict() for p in ports],
                    "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
-                   "ip": None, "mac": None, "gateway": None, "attachments": []}
+                   "ip": None, "mac": None, "gateway": None, "attachments": [],
+                   "limits": limits.as_dict() if limits else {},
+                   "cgroup": cgroup.pod_path(rec_id)}
             # Locked before it is visible: gc never mistakes a pod being
             # created for one whose creator crashed.
             hold.enter_context(state.object_lock("pod", rec["id"]))
@@ -140,9 +144,13 @@ def _start(rec: dict) -> None:
     run_dir = paths.pod_run_dir(rec["id"])
     (run_dir / "root").mkdir(parents=True, exist_ok=True)
     exits = run_dir / "exits"
+    # The pod's cgroup carries its limits (shared by all its containers).
+    cgroup.create(cgroup.pod_path(rec["id"]), Limits(**rec.get("limits", {})))
+    cgroup.create(cgroup.pause_path(rec["id"]))
     pause = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
                               hostname=rec["hostname"], exits_log=exits,
-                              stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host")
+                              stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host",
+                              cgroup_path=cgroup.pause_path(rec["id"]))
     pid = pause.pid
     rec["pause"] = {"pid": pid, "start": pause.start, "boot": procfs.boot_id()}
     rec["desired"] = "running"
@@ -272,6 +280,8 @@ def _destroy_locked(rec: dict) -> list:
     """Tear everything of a pod down and delete its record (lock held)."""
     errors = _teardown(rec)
     fault_point("pod-rm-torn-down")
+    with contextlib.suppress(OSError):  # a leftover is reported by gc --dry-run
+        cgroup.remove(cgroup.pod_path(rec["id"]))
     fsutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
     fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     return errors

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from minipod import procfs
 from minipod.errors import ContainerStartError
-from minipod.runtime import syscalls
+from minipod.runtime import cgroup, syscalls
 
 PAUSE_SCRIPT = Path(__file__).with_name("pause.py")
+PAUSE_OOM_SCORE_ADJ = -998  # the kubelet's value for pause (qos.PodInfraOOMAdj)
 READY_TIMEOUT = 10.0
 
 
@@ -77,11 +78,12 @@ class Pause:
 
 
 def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
-                stderr_log: Path, new_netns: bool = True) -> Pause:
+                stderr_log: Path, new_netns: bool = True, cgroup_path: str = None) -> Pause:
     """Start pause in new namespaces; return as soon as its pid is known.
 
     ``root`` is an empty directory pause pivots into; ``exits_log`` receives
-    one "PID CODE" line per reaped child.
+    one "PID CODE" line per reaped child; ``cgroup_path`` is the cgroup
+    pause runs in (joined before the namespaces exist).
     """
     exe = str(pause_executable(bin_dir))
     flags = syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNS
@@ -99,12 +101,24 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
         code = 1
         try:
             os.close(ready_r)
+            if cgroup_path:
+                cgroup.join(cgroup_path)
             syscalls.unshare(flags)
             if os.fork() == 0:  # P1: PID 1 of the new PID namespace
                 os.setsid()
                 # Before exec: containers may join the UTS namespace before
                 # the pause interpreter is up.
                 syscalls.sethostname(hostname)
+                # Protected from the OOM killer as the kubelet protects
+                # pause: its death would take the pod's namespaces along.
+                # Lowering it needs CAP_SYS_RESOURCE, which root lacks on
+                # some hosts (a container, a restricted VM): then pause
+                # keeps the default, and `pod inspect` shows which.
+                try:
+                    with open("/proc/self/oom_score_adj", "w") as f:
+                        f.write(str(PAUSE_OOM_SCORE_ADJ))
+                except PermissionError:
+                    pass
                 # Our identity as the host sees it (/proc is still the
                 # host's), written before exec so it precedes pause's "ready".
                 me = procfs.self_identity()

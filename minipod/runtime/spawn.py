@@ -35,7 +35,7 @@ import termios
 
 from minipod.errors import CommandNotExecutable, CommandNotFound, ContainerStartError
 from minipod import procfs
-from minipod.runtime import caps, syscalls
+from minipod.runtime import caps, cgroup, seccomp, syscalls
 
 SHARED_NS = ("ipc", "uts", "net", "pid")
 
@@ -90,6 +90,12 @@ def _become_user_and_exec(sock, proc):
         os.chdir(proc.get("cwd") or "/")
     except OSError as e:
         _child_fail(sock, f"cannot change to working directory {proc.get('cwd')!r}: {e.strerror}")
+    if proc.get("seccomp"):
+        # Last, after no_new_privs: from here on only the profile's syscalls work.
+        try:
+            seccomp.install(proc["seccomp"])
+        except OSError as e:
+            _child_fail(sock, f"cannot install the seccomp filter: {e.strerror}")
     env = proc["env"]
     argv = proc["argv"]
     try:
@@ -112,12 +118,16 @@ def _container_main(sock, proc, rootfs_spec):
     _become_user_and_exec(sock, proc)
 
 
-def _fork_into(ns_pid, kinds, child):
-    """Fork A, join ``kinds`` namespaces of ``ns_pid`` and run child() there."""
+def _fork_into(ns_pid, kinds, child, cgroup_path=None):
+    """Fork A, join ``cgroup_path`` (while the host's /sys/fs/cgroup is
+    still in reach) and ``kinds`` namespaces of ``ns_pid``, and run child()
+    there; everything A forks inherits the cgroup."""
     a = os.fork()
     if a != 0:
         return a
     try:
+        if cgroup_path:
+            cgroup.join(cgroup_path)
         fds = [(os.open(f"/proc/{ns_pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC), k) for k in kinds]
         for fd, k in fds:
             syscalls.setns(fd, syscalls.NS_FLAGS[k])
@@ -152,7 +162,8 @@ def _receive(sock, result):
 def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) -> dict:
     """Start a container in the pod of ``pause_pid``; returns {"pid", "master"}.
 
-    ``proc``: argv, env, cwd, uid, gid, caps, tty, stdio (three fds).
+    ``proc``: argv, env, cwd, uid, gid, caps, tty, stdio (three fds),
+    cgroup (path to run in), seccomp (compiled filter, or None).
     ``on_pid(pid, nspid, start)`` is called as soon as the container's
     identity is known, so the caller can record it before setup finishes
     (cleanup must be able to kill it; pause's exit log names the nspid).
@@ -167,7 +178,7 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
             os._exit(0)
         os.wait()
 
-    a = _fork_into(pause_pid, SHARED_NS, run_b)
+    a = _fork_into(pause_pid, SHARED_NS, run_b, proc.get("cgroup"))
     child.close()
     result = {}
     try:
@@ -216,7 +227,7 @@ def exec_in(target_pid: int, proc: dict):
         _, status = os.waitpid(b, 0)
         os._exit(procfs.exit_code(status))
 
-    a = _fork_into(target_pid, SHARED_NS + ("mnt",), run_b)
+    a = _fork_into(target_pid, SHARED_NS + ("mnt",), run_b, proc.get("cgroup"))
     child.close()
     result = {}
     try:
