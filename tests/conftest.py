@@ -19,6 +19,7 @@ TEST_ENV = {
     "MINIPOD_DEFAULT_NETWORK": "mptest",
     "MINIPOD_DEFAULT_BRIDGE": "mptest0",
     "MINIPOD_DEFAULT_SUBNET": "10.231.0.0/24",
+    "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}",
 }
 os.environ.update(TEST_ENV)
 

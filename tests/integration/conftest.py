@@ -1,6 +1,7 @@
 """Integration fixtures: root only, the real busybox image imported into the
 test root, per-test cleanup through the CLI, and a final leak check."""
 
+import glob
 import json
 import os
 import shutil
@@ -98,10 +99,22 @@ def leaks():
                       if f.name[0].isdigit()]
     with open("/proc/mounts") as f:
         found += [f"mount {l.split()[1]}" for l in f if str(TEST_ROOT) in l]
+    found += [f"cgroup {d}" for d in leftover_cgroups()]
     veths = sh("ip -o link show", check=False).stdout
     found += [f"veth on test bridge: {l.split(':')[1].strip()}" for l in veths.splitlines()
               if " master mpt" in l]
     return found
+
+
+def leftover_cgroups():
+    """Every directory below the test cgroup parent, in every hierarchy."""
+    parent = TEST_ENV["MINIPOD_CGROUP_PARENT"]
+    out = []
+    for top in sorted({os.path.realpath(p) for p in glob.glob("/sys/fs/cgroup/*/")} | {"/sys/fs/cgroup"}):
+        base = os.path.join(top, parent)
+        if os.path.isdir(base):
+            out += [root for root, _dirs, _files in os.walk(base) if root != base]
+    return out
 
 
 def remove_everything():
@@ -109,6 +122,15 @@ def remove_everything():
         mp("rm", "-f", cid, check=False)
     for pid in mp("pod", "ls", "-q", check=False).stdout.split():
         mp("pod", "rm", "-f", pid, check=False)
+
+
+def remove_test_cgroup_parent():
+    """The parent itself (empty once the leak check passed) in every hierarchy."""
+    for top in {os.path.realpath(p) for p in glob.glob("/sys/fs/cgroup/*/")} | {"/sys/fs/cgroup"}:
+        try:
+            os.rmdir(os.path.join(top, TEST_ENV["MINIPOD_CGROUP_PARENT"]))
+        except FileNotFoundError:
+            pass
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -126,6 +148,7 @@ def busybox_image():
     left = leaks()
     bridges = [l for l in sh("ip -o link show type bridge").stdout.splitlines() if ": mpt" in l]
     assert not left and not bridges, "leaks after the test suite:\n" + "\n".join(left + bridges)
+    remove_test_cgroup_parent()
     shutil.rmtree(TEST_ROOT)  # only once clean: a failed run keeps its root to look at
 
 
