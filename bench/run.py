@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 ROOT = Path(tempfile.mkdtemp(prefix="mpbench-"))
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
+       "MINIPOD_CGROUP_PARENT": "minipod-bench",
        "MINIPOD_NETNS_PREFIX": "mpb-", "MINIPOD_DEFAULT_NETWORK": "mpbench",
        "MINIPOD_DEFAULT_BRIDGE": "mpbench0", "MINIPOD_DEFAULT_SUBNET": "10.240.0.0/16"}
 os.environ.update({k: v for k, v in ENV.items() if k.startswith("MINIPOD_")})
@@ -134,6 +135,28 @@ def bench_run(repeat):
                 pm("run", "--rm", *PODMAN_RUN, "--network", "none", "mpbench-busybox", "true") if podman else None,
                 repeat),
     ]
+
+
+def bench_isolation(repeat):
+    """What seccomp and cgroups add to `run --rm busybox true`: the default
+    (filter + cgroups) against seccomp=unconfined, and the cgroup work of
+    one pod and container timed on its own, in this process."""
+    from minipod.runtime import cgroup
+    from minipod.spec import parse_limits
+    seccomp = compare("run --rm busybox true: default seccomp vs unconfined",
+                      mp("run", "--rm", "busybox", "true"),
+                      mp("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "true"), repeat)
+    limits = parse_limits(memory="64m", cpus="0.5", pids_limit="100")
+
+    def cgroup_cycle():
+        pod = cgroup.pod_path("bench")
+        cgroup.create(pod, limits)
+        cgroup.create(cgroup.pause_path("bench"))
+        cgroup.create(cgroup.container_path("bench", "c"), limits, devices=True)
+        cgroup.remove(pod)
+    cycle = compare(f"cgroups of one pod + container: create with limits, remove (v{cgroup.version()})",
+                    cgroup_cycle, None, repeat)
+    return [seccomp, cycle]
 
 
 def bench_pods(repeat):
@@ -414,7 +437,7 @@ def main():
     results = {"machine": machine(), "notes": []}
     try:
         results["notes"] += setup()
-        results["timings"] = bench_run(args.repeat) + bench_pods(args.repeat)
+        results["timings"] = bench_run(args.repeat) + bench_isolation(args.repeat) + bench_pods(args.repeat)
         results["timings"].append(container_floor(args.repeat))
         results["timings"] += interpreter_floor(args.repeat)
         results["cni_floor"] = cni_floor(args.repeat, ports=False)

@@ -106,7 +106,7 @@ def setup(spec: dict) -> None:
     # Nothing we mount below may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     root = spec["merged"]
-    # nodev: minipod has no device cgroup, so a device node a container
+    # nodev: a second wall behind the device cgroup, so a device node a container
     # makes with CAP_MKNOD (e.g. the host's disk) must be useless to it.
     sc.mount("overlay", root, "overlay", sc.MS_NODEV,
              f"lowerdir={spec['lower']},upperdir={spec['upper']},workdir={spec['work']}")

@@ -32,14 +32,20 @@ NAME_FLAGS = [["run", "--name", "{}", "busybox"], ["run", "--hostname", "{}", "b
               ["pod", "create", "--network", "{}"], ["network", "create", "{}", "--subnet", "10.232.0.0/24"],
               ["network", "create", "ok", "--subnet", "10.232.0.0/24", "--bridge", "{}"],
               ["image", "import", "/nonexistent.tar", "{}"], ["run", "--cap-add", "{}", "busybox"],
-              ["run", "-w", "{}", "busybox"], ["run", "-e", "{}", "busybox"], ["network", "show", "{}"]]
+              ["run", "-w", "{}", "busybox"], ["run", "-e", "{}", "busybox"], ["network", "show", "{}"],
+              ["run", "--security-opt", "{}", "busybox"], ["stats", "--no-stream", "{}"]]
 NUMBERS = ["-1", "-9", "99999999999999999999", "1e400", "nan", "inf", "-inf", "0x10", "٣", "²", "", " "]
 NUMBER_FLAGS = [["stop", "-t", "{}", "existing"], ["pod", "stop", "-t", "{}", "nosuch"],
                 ["pod", "rm", "-t", "{}", "nosuch"], ["kill", "-s", "{}", "existing"],
                 ["run", "-p", "{}:80", "busybox"], ["run", "-p", "80:{}", "busybox"],
                 ["run", "-u", "{}", "busybox"], ["exec", "-u", "{}", "existing", "true"],
                 ["network", "create", "n", "--subnet", "10.232.0.0/{}"],
-                ["network", "create", "n", "--subnet", "10.232.0.0/24", "--gateway", "10.232.0.{}"]]
+                ["network", "create", "n", "--subnet", "10.232.0.0/24", "--gateway", "10.232.0.{}"],
+                ["run", "-m", "{}", "busybox"], ["run", "--cpus", "{}", "busybox"],
+                ["run", "--cpu-shares", "{}", "busybox"], ["pod", "create", "--pids-limit", "{}"],
+                ["run", "-m", "64m", "--memory-swap", "{}", "busybox"], ["pod", "create", "-m", "{}"]]
+# -1 is docker's "unlimited" for these two: a valid value, not a hostile one.
+MINUS_ONE_VALID = ("--pids-limit", "--memory-swap")
 
 
 def _fill(template, value):
@@ -55,8 +61,11 @@ def _commands():
             yield _fill(template, value)
     for template in NUMBER_FLAGS:
         for value in NUMBERS:
-            if value or "-u" not in template:  # -u "" means "not given" (docker's reading)
-                yield _fill(template, value)
+            if not value and "-u" in template:  # -u "" means "not given" (docker's reading)
+                continue
+            if value == "-1" and any(flag in template for flag in MINUS_ONE_VALID):
+                continue
+            yield _fill(template, value)
 
 
 def _run(args):
