@@ -197,3 +197,33 @@ def test_bad_limits_and_profiles_are_one_line_and_leave_nothing(args, words):
         assert proc.returncode == 125 and words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert mp("ps", "-aq").stdout == "" and mp("pod", "ls", "-q").stdout == ""
     assert leftover_cgroups() == before == []
+
+
+def _has_cap_sys_resource() -> bool:
+    with open("/proc/self/status") as f:
+        eff = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
+    return bool(eff & (1 << 24))  # CAP_SYS_RESOURCE
+
+
+def test_pause_is_shielded_from_the_oom_killer_and_apps_are_not():
+    mp("run", "-d", "--name", "app", "busybox", "sleep", "300")
+    pause_pid = mp_json("pod", "inspect", "app")[0]["PausePid"]
+    app_pid = mp_json("inspect", "app")[0]["State"]["Pid"]
+    with open(f"/proc/{pause_pid}/oom_score_adj") as f:
+        pause_adj = int(f.read())
+    with open(f"/proc/{app_pid}/oom_score_adj") as f:
+        app_adj = int(f.read())
+    # -998 needs CAP_SYS_RESOURCE (the VM's root has it; some CI roots do not)
+    assert pause_adj == (-998 if _has_cap_sys_resource() else 0)
+    assert app_adj == 0
+
+
+def test_stats_table_has_dockers_columns():
+    mp("run", "-d", "--name", "watched", "--memory", "64m", "busybox", "sleep", "300")
+    lines = mp("stats", "--no-stream").stdout.splitlines()
+    assert lines[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT",
+                                "MEM", "%", "PIDS"]
+    row = lines[1].split()
+    assert row[1] == "watched" and row[5] == "64MiB" and row[-1] == "1"
+    proc = mp("stats", "--no-stream", "nosuch", check=False)
+    assert proc.returncode == 125 and "nosuch" in proc.stderr
