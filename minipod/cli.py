@@ -78,12 +78,13 @@ def cli(cni_conf_dir, cni_path):
 @click.option("--privileged", is_flag=True)
 @click.option("--security-opt", multiple=True,
               help="seccomp=unconfined or seccomp=PROFILE.json (docker's format).")
+@click.option("--entrypoint", help="Replace the image's entrypoint (\"\" clears it).")
 @limit_options
 @click.argument("image_ref", metavar="IMAGE")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
-        publish, network_name, cap_add, cap_drop, privileged, security_opt, memory, memory_swap,
-        cpus, cpu_shares, pids_limit, image_ref, command):
+        publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, memory,
+        memory_swap, cpus, cpu_shares, pids_limit, image_ref, command):
     """Run a command in a new container."""
     if detach and auto_remove:
         raise InvalidArgument("--rm and -d cannot be combined (nobody would be there to remove it)")
@@ -91,7 +92,8 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         _warn("-t is ignored with -d: minipod has no attach; use `minipod exec -it`")
     opts = container.RunOptions(
         image=image_ref, command=list(command), name=name, pod=pod_ref, env=spec.parse_env(env),
-        workdir=workdir, hostname=hostname, user=spec.parse_user(user), tty=tty and not detach,
+        workdir=workdir, hostname=hostname, user=spec.parse_user(user) if user else None,
+        entrypoint=entrypoint, tty=tty and not detach,
         interactive=interactive, detach=detach, auto_remove=auto_remove,
         ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
         privileged=privileged, seccomp=spec.parse_security_opts(security_opt),
@@ -362,40 +364,61 @@ def image_group():
 
 @image_group.command("import")
 @click.argument("archive", type=click.Path(dir_okay=False))
-@click.argument("name")
+@click.argument("name", required=False)
 def image_import(archive, name):
-    """Import a rootfs tarball (.tar, .tar.gz, .tar.xz) as image NAME."""
-    warn = _warn
-    if sys.stderr.isatty() and os.path.isfile(archive):
-        with click.progressbar(length=os.path.getsize(archive), label=f"importing {name}",
-                               file=sys.stderr) as bar:
-            done = [0]
-
-            def progress(n):
-                bar.update(n - done[0])
-                done[0] = n
-            rec = image.import_archive(archive, name, warn=warn, progress=progress)
-    else:
-        rec = image.import_archive(archive, name, warn=warn)
+    """Import a docker or OCI archive, or a rootfs tarball, as NAME
+    (default: the archive's own tag)."""
+    rec = image.import_archive(archive, name, warn=_warn, progress=_layer_progress())
     click.echo(rec["name"])
+
+
+def _layer_progress():
+    """A per-layer progress line on a terminal (stderr), nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(label, done, total):
+        size = output.human_size(done) + (f" / {output.human_size(total)}" if total else "")
+        click.echo(f"\r{label}: {size}   ", nl=False, err=True)
+    return show
 
 
 @image_group.command("ls")
 def image_ls():
-    """List images."""
-    rows = [[i["name"], i["digest"][7:19], output.ago(i["created"]), output.human_size(i["size"])]
-            for i in sorted(image.list_images(), key=lambda i: i["name"])]
-    click.echo(output.table(["NAME", "DIGEST", "CREATED", "SIZE"], rows))
+    """List images, their size and the layers they share."""
+    click.echo(output.table(output.IMAGE_HEADERS, output.image_rows(image.list_images(), image.layer_usage())))
+
+
+@image_group.command("inspect")
+@click.argument("refs", nargs=-1, required=True)
+def image_inspect(refs):
+    """Show images' config and layers as JSON (docker's shape)."""
+    _echo_json([image.inspect(r) for r in refs])
 
 
 @image_group.command("rm")
 @click.option("-f", "--force", is_flag=True)
 @click.argument("names", nargs=-1, required=True)
 def image_rm(force, names):
-    """Remove images (refused while containers use them, unless -f)."""
+    """Remove images (refused while containers use them, unless -f); layers
+    no other image uses are freed."""
     for n in names:
         container.remove_image(n, force)
         click.echo(n)
+
+
+@cli.command()
+@click.option("--tls-verify/--no-tls-verify", default=True, show_default=True,
+              help="Verify the registry's certificate (off for a local registry).")
+@click.option("--authfile", type=click.Path(dir_okay=False), help="Registry credentials (skopeo's format).")
+@click.option("--name", help="Store as NAME (default: the reference's last part).")
+@click.argument("ref")
+def pull(tls_verify, authfile, name, ref):
+    """Fetch an image from a registry (through skopeo) and import it."""
+    from minipod.image import pull as pullmod
+    rec = pullmod.pull(ref, name=name, tls_verify=tls_verify, authfile=authfile, warn=_warn,
+                       progress=_layer_progress())
+    click.echo(rec["name"])
 
 
 # ------------------------------------------------------------------------ gc

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from minipod import fsutil, image, names, paths, pod, procfs, state
+from minipod import fsutil, image, names, paths, pod, procfs, spec, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
 from minipod.runtime import caps, cgroup, seccomp, spawn
@@ -31,7 +31,8 @@ class RunOptions:
     env: dict = field(default_factory=dict)
     workdir: str = None
     hostname: str = None
-    user: tuple = (0, 0)
+    user: tuple = None  # (uid, gid); None: the image's User, else root
+    entrypoint: str = None  # --entrypoint: replaces the image's, "" clears it
     tty: bool = False
     interactive: bool = False
     detach: bool = False
@@ -164,16 +165,73 @@ def run(opts: RunOptions) -> dict:
     Returns the record plus "master" (pty fd) when ``opts.tty`` and not
     detached. On failure nothing of it (nor of its own pod) remains.
     """
-    img = image.load(opts.image)
+    img = _image_or_pull(opts.image)
     name = names.validate_name(opts.name, "container name") if opts.name else names.generate_name()
     if opts.workdir is not None and not opts.workdir.startswith("/"):
         raise InvalidArgument(f"working directory {opts.workdir!r} must be absolute")
     keep = caps.effective_set(opts.cap_add, opts.cap_drop, opts.privileged)
+    opts = _with_image_config(opts, img)
     if opts.pod and (opts.ports or opts.network or opts.hostname):
         raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
     program = _seccomp_program(opts, keep)  # a bad profile fails before anything exists
     with contextlib.ExitStack() as hold:
         return _run_locked(hold, opts, img, name, keep, program)
+
+
+def _image_or_pull(ref: str) -> dict:
+    """The image, pulled first when it is absent and ``ref`` names its
+    registry (docker's `run` pulls too; minipod never guesses a registry)."""
+    from minipod.image import pull
+    if pull.names_registry(ref):
+        try:
+            return image.load(pull.local_name(ref))
+        except NotFound:
+            return pull.pull(ref)
+    return image.load(ref)
+
+
+def _with_image_config(opts: RunOptions, img: dict) -> RunOptions:
+    """docker's merge of `run`'s arguments with the image config: command
+    from Entrypoint/Cmd, Env under -e, WorkingDir unless -w, User unless -u."""
+    from dataclasses import replace
+    from minipod.image import config as imgconfig
+    cfg = img.get("config", {})
+    user = opts.user if opts.user is not None else _image_user(img, cfg.get("User"))
+    workdir = opts.workdir or cfg.get("WorkingDir") or "/"
+    if not workdir.startswith("/"):
+        raise InvalidArgument(f"image {img['name']}: WorkingDir {workdir!r} is not absolute")
+    return replace(opts, command=imgconfig.command(cfg, opts.entrypoint, opts.command),
+                   env={**imgconfig.env(cfg), **opts.env}, workdir=workdir, user=user)
+
+
+def _image_user(img: dict, spec_text):
+    """The image's User ("uid", "uid:gid", "name" or "name:group") as
+    numbers, names looked up in the image's own /etc/passwd and /etc/group."""
+    from minipod.image import config as imgconfig
+    if not spec_text:
+        return (0, 0)
+    user, _, group = spec_text.partition(":")
+
+    def lookup(rel, name, parse):
+        text = (image.find_in_rootfs(img, rel) or b"").decode(errors="replace")
+        found = parse(text, name)
+        if found is None:
+            raise InvalidArgument(f"image {img['name']}: user {spec_text!r}: {name!r} is not in {rel}")
+        return found
+    if user.isdigit():
+        uid, gid = int(user), int(user)
+        if not group:  # docker: the user's primary group when the image knows it
+            text = (image.find_in_rootfs(img, "/etc/passwd") or b"").decode(errors="replace")
+            for line in text.splitlines():
+                f = line.split(":")
+                if len(f) >= 4 and f[2] == user and f[3].isdigit():
+                    gid = int(f[3])
+                    break
+    else:
+        uid, gid = lookup("/etc/passwd", user, imgconfig.parse_passwd)
+    if group:
+        gid = int(group) if group.isdigit() else lookup("/etc/group", group, imgconfig.parse_group)
+    return spec.parse_user(f"{uid}:{gid}")
 
 
 def _seccomp_program(opts: RunOptions, keep: set):
@@ -189,13 +247,14 @@ def _run_locked(hold, opts, img, name, keep, program):
         if any(r["name"] == name for r in store().all()):
             raise AlreadyExists(f"container name {name!r} is already in use")
         rec = {"id": names.new_id(), "name": name, "image": img["name"],
-               "command": list(opts.command) or ["sh"], "env": dict(opts.env),
+               "command": list(opts.command), "env": dict(opts.env),
                "workdir": opts.workdir or "/", "user": list(opts.user), "tty": opts.tty,
                "interactive": opts.interactive, "detach": opts.detach,
                "auto_remove": opts.auto_remove, "created": time.time(), "pod": None,
                "own_pod": not opts.pod, "pid": None, "caps": sorted(keep),
                "privileged": opts.privileged, "limits": opts.limits.as_dict(),
-               "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default")}
+               "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default"),
+               "stop_signal": _stop_signal(img)}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         # Held until started: gc leaves a container being created alone.
         hold.enter_context(state.object_lock("container", rec["id"]))
@@ -235,7 +294,10 @@ def _start(rec, opts, p, img, keep, program):
             "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program}
     if program:  # exec gets the same filter, whatever happens to the profile file
         _seccomp_file(rec).write_bytes(program)
-    rootfs_spec = {"lower": str(image.rootfs(img)), **_prepare_dirs(rec),
+    lower = ":".join(image.lowerdirs(img))
+    if len(lower) > 3500:  # the whole option string must fit in a page
+        raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
+    rootfs_spec = {"lower": lower, **_prepare_dirs(rec),
                    "etc_files": p.get("etc_files", {})}
 
     def on_pid(pid, nspid, start):
@@ -344,11 +406,20 @@ def discard(rec: dict) -> None:
     _delete_files(rec)
 
 
+def _stop_signal(img: dict) -> int:
+    text = img.get("config", {}).get("StopSignal")
+    try:
+        return spec.parse_signal(text) if text else 15
+    except InvalidArgument:
+        return 15  # docker too falls back to SIGTERM on a signal it cannot parse
+
+
 def stop(ref: str, timeout: float = 10.0) -> dict:
-    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    """The image's StopSignal (SIGTERM by default), then SIGKILL after
+    ``timeout`` seconds."""
     rec = load(ref)
     if rec["status"] == "running":
-        procfs.stop_process(rec["pid"], rec.get("start"), timeout)
+        procfs.stop_process(rec["pid"], rec.get("start"), timeout, sig=rec.get("stop_signal", 15))
     return load(rec["id"])
 
 

@@ -26,7 +26,7 @@ def _open_dir(name, dir_fd=None):
         raise
 
 
-def _walk(path, visit, leave=None) -> bool:
+def _walk(path, visit, leave=None, dir_fd=None) -> bool:
     """Depth-first over the directories below and including ``path``.
 
     ``visit(fd)`` is called once per directory and returns the names of its
@@ -34,7 +34,7 @@ def _walk(path, visit, leave=None) -> bool:
     when subdirectory ``name`` is finished. False if ``path`` is not a
     directory.
     """
-    fd = _open_dir(path)
+    fd = _open_dir(path, dir_fd)
     if fd is None:
         return False
     try:
@@ -71,13 +71,18 @@ def _ignore_missing(call, *args, **kwargs):
         pass
 
 
-def rmtree(path, ignore_errors: bool = False) -> None:
+def rmtree_at(dir_fd: int, name: str) -> None:
+    """Remove ``name`` (a tree, or a file) relative to directory ``dir_fd``."""
+    rmtree(name, dir_fd=dir_fd)
+
+
+def rmtree(path, ignore_errors: bool = False, dir_fd=None) -> None:
     """Remove ``path`` (a directory tree, or a file) if it exists; with
     ``ignore_errors``, OSErrors (a busy mount point, say) are swallowed as
     shutil.rmtree does, and what could not be removed stays for gc."""
     if ignore_errors:
         try:
-            rmtree(path)
+            rmtree(path, dir_fd=dir_fd)
         except OSError:
             pass
         return
@@ -96,10 +101,10 @@ def rmtree(path, ignore_errors: bool = False) -> None:
     def leave(parent_fd, name):
         _ignore_missing(os.rmdir, name, dir_fd=parent_fd)
 
-    if _walk(path, visit, leave):
-        _ignore_missing(os.rmdir, path)
+    if _walk(path, visit, leave, dir_fd):
+        _ignore_missing(os.rmdir, path, dir_fd=dir_fd)
     else:
-        _ignore_missing(os.unlink, path)
+        _ignore_missing(os.unlink, path, dir_fd=dir_fd)
 
 
 def disk_usage(path) -> int:

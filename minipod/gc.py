@@ -181,4 +181,19 @@ def collect(dry_run=False) -> list:
                     found.append((kind, str(d)))
                     if not dry_run:
                         fsutil.rmtree(d, ignore_errors=True)
+
+    # Layers no image uses (an interrupted `image rm`), and half-made ones.
+    # Under the layer lock, outside the global one (imports take them in
+    # that order), so a running import's layers are never taken for leaks.
+    from minipod import image
+    from minipod.image import layers
+    with layers.lock():
+        for chain in image.unreferenced_layers():
+            found.append(("layer", chain))
+            if not dry_run:
+                layers.remove(chain)
+        for d in layers.leftovers():
+            found.append(("layer-dir", str(d)))
+            if not dry_run:
+                fsutil.rmtree(d, ignore_errors=True)
     return found

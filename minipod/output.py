@@ -162,3 +162,19 @@ def stats_json(rows) -> list:
              "MemUsage": f"{_iec(r['memory'])} / {_iec(r['memory_limit'])}",
              "MemPerc": f"{r['memory_percent']:.2f}%", "PIDs": str(r["pids"]),
              "MemUsageBytes": r["memory"], "MemLimitBytes": r["memory_limit"]} for r in rows]
+
+
+IMAGE_HEADERS = ["NAME", "ID", "CREATED", "SIZE", "LAYERS", "SHARED"]
+
+
+def image_rows(images, usage) -> list:
+    """One row per image: its layers, and how many of them (and how many
+    bytes) other images share."""
+    rows = []
+    for i in sorted(images, key=lambda i: i["name"]):
+        chains = i.get("layers", [])
+        shared = [c for c in chains if len(usage.get(c, [])) > 1]
+        rows.append([i["name"], i.get("digest", "")[7:19], ago(i["created"]), human_size(i["size"]),
+                     len(chains) or 1, f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {i['name']}))}"
+                     if shared else "-"])
+    return rows

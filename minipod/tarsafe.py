@@ -15,7 +15,13 @@ one path component at a time, relative to the rootfs:
 - device nodes and fifos are skipped with a warning (the container gets a
   fresh /dev tmpfs);
 - owners stay numeric; setuid/setgid bits are kept (harmless under
-  no_new_privs, needed by a rootfs's su).
+  no_new_privs, needed by a rootfs's su);
+- OCI whiteouts (``.wh.NAME``, ``.wh..wh..opq``) delete from the layers
+  below, never from this layer (image-spec "Whiteouts"), and never appear.
+
+A layer of a multi-layer image is extracted into an overlay of the layers
+below it (image/apply.py), so every check above runs against the
+accumulated rootfs: a symlink planted by a lower layer is a symlink here.
 """
 
 import errno
@@ -107,11 +113,43 @@ def classify(member: tarfile.TarInfo) -> str:
     return "skip"  # char/block devices, fifos, anything exotic
 
 
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
 class _Extractor:
     def __init__(self, root: str, warn):
         self.root_fd = os.open(root, _DIR_FLAGS)
         self.warn = warn
         self.dir_modes = []
+        self.created = set()  # paths (tuples) this archive made: whiteouts spare them
+
+    def _whiteout(self, parts, name):
+        """Delete what a whiteout hides in the layers below: one entry, or
+        (opaque) every child of the directory that this layer did not add."""
+        base = parts[-1]
+        opaque = base == OPAQUE
+        fd = self._parent_fd(parts, name)
+        try:
+            if opaque:
+                victims = [n for n in os.listdir(fd) if tuple(parts[:-1]) + (n,) not in self.created]
+            else:
+                target = base[len(WHITEOUT):]
+                if not target or target in (".", ".."):
+                    raise UnsafeArchive(f"unsafe archive entry {_shown(name)!r}: whiteout of nothing")
+                victims = [] if tuple(parts[:-1]) + (target,) in self.created else [target]
+            for victim in victims:
+                try:
+                    st = os.lstat(victim, dir_fd=fd)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    from minipod import fsutil
+                    fsutil.rmtree_at(fd, victim)
+                else:
+                    os.unlink(victim, dir_fd=fd)
+        finally:
+            os.close(fd)
 
     def close(self):
         os.close(self.root_fd)
@@ -156,12 +194,17 @@ class _Extractor:
         parts = check_member(member)
         if not parts:
             return  # "./" itself
+        if parts[-1].startswith(WHITEOUT):
+            self._whiteout(parts, member.name)
+            return
         kind = classify(member)
         if kind == "skip":
             self.warn(f"skipped {_shown(member.name)!r}: device nodes and fifos are not extracted")
             return
         fd = self._parent_fd(parts, member.name)
         last = parts[-1]
+        for depth in range(1, len(parts) + 1):
+            self.created.add(tuple(parts[:depth]))
         try:
             if kind == "dir":
                 try:
@@ -233,11 +276,20 @@ def extract(archive_path: str, root: str, warn=lambda msg: None, progress=None) 
     """
     raw = open(archive_path, "rb")
     try:
-        tar = tarfile.open(fileobj=raw, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError):
+        try:
+            tar = tarfile.open(fileobj=raw, mode="r:*")
+        except (tarfile.TarError, EOFError, OSError):
+            raise UnsafeArchive(f"{archive_path}: not a readable tar archive "
+                                "(expected .tar, .tar.gz, .tar.xz or .tar.bz2)") from None
+        return extract_tar(tar, root, archive_path, warn, lambda: progress(raw.tell()) if progress else None)
+    finally:
         raw.close()
-        raise UnsafeArchive(f"{archive_path}: not a readable tar archive "
-                            "(expected .tar, .tar.gz, .tar.xz or .tar.bz2)") from None
+
+
+def extract_tar(tar: tarfile.TarFile, root: str, label: str, warn=lambda msg: None, progress=None) -> int:
+    """Extract the members of an open ``tar`` (random access or a stream,
+    "r|*") into ``root``; ``label`` names the archive in errors. Returns the
+    number of entries."""
     ex = _Extractor(root, warn)
     count = total = 0
     try:
@@ -246,32 +298,31 @@ def extract(archive_path: str, root: str, warn=lambda msg: None, progress=None) 
                 try:
                     member = tar.next()
                 except (tarfile.TarError, EOFError, OSError) as e:
-                    raise UnsafeArchive(f"{archive_path}: corrupt or truncated archive ({e})") from None
+                    raise UnsafeArchive(f"{label}: corrupt or truncated archive ({e})") from None
                 if member is None:
                     break
                 count += 1
                 total += max(member.size, 0)
                 if count > MAX_ENTRIES:
-                    raise UnsafeArchive(f"{archive_path}: more than {MAX_ENTRIES} entries")
+                    raise UnsafeArchive(f"{label}: more than {MAX_ENTRIES} entries")
                 if total > MAX_BYTES:
-                    raise UnsafeArchive(f"{archive_path}: more than {MAX_BYTES} bytes of content")
+                    raise UnsafeArchive(f"{label}: more than {MAX_BYTES} bytes of content")
                 try:
                     ex.extract(tar, member)
                 except (tarfile.TarError, EOFError) as e:
-                    raise UnsafeArchive(f"{archive_path}: corrupt or truncated archive at "
+                    raise UnsafeArchive(f"{label}: corrupt or truncated archive at "
                                         f"{_shown(member.name)!r} ({e})") from None
                 except OSError as e:  # the kernel refused what the entry asks (ENAMETOOLONG, EPERM ...)
-                    raise UnsafeArchive(f"{archive_path}: cannot extract {_shown(member.name)!r}: "
+                    raise UnsafeArchive(f"{label}: cannot extract {_shown(member.name)!r}: "
                                         f"{e.strerror or e}") from None
                 if progress:
-                    progress(raw.tell())
+                    progress()
             try:
                 ex.finish()
             except OSError as e:
-                raise UnsafeArchive(f"{archive_path}: cannot set directory modes: {e.strerror or e}") from None
+                raise UnsafeArchive(f"{label}: cannot set directory modes: {e.strerror or e}") from None
     finally:
         ex.close()
-        raw.close()
     if count == 0:
-        raise UnsafeArchive(f"{archive_path}: empty archive")
+        raise UnsafeArchive(f"{label}: empty archive")
     return count

@@ -7,9 +7,22 @@ import tarfile
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import mp
+from tests.integration.conftest import mp, mp_json
 
 IMAGES = TEST_ROOT / "lib" / "images"
+LAYERS = TEST_ROOT / "lib" / "layers"
+
+
+def _rootfs(name):
+    """The (single) layer directory an image's containers see."""
+    from pathlib import Path
+    lowers = mp_json("image", "inspect", name)[0]["GraphDriver"]["Data"]["LowerDir"].split(":")
+    assert len(lowers) == 1
+    return Path(lowers[0])
+
+
+def _layer_dirs():
+    return sorted(p.name for p in LAYERS.iterdir()) if LAYERS.is_dir() else []
 
 
 def _tar(path, entries, mode="w"):
@@ -58,6 +71,7 @@ def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path, case):
     entries, reason = HOSTILE[case]
     archive = _tar(tmp_path / f"{case}.tar", entries)
     before = sorted(os.listdir("/tmp"))
+    layers_before = _layer_dirs()
     shadow_before = open("/etc/passwd", "rb").read()
     proc = mp("image", "import", archive, f"hostile-{case}", check=False)
     assert proc.returncode == 125
@@ -66,6 +80,7 @@ def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path, case):
     assert sorted(os.listdir("/tmp")) == before
     assert open("/etc/passwd", "rb").read() == shadow_before
     assert sorted(os.listdir(IMAGES)) == ["busybox"]  # nothing half-imported
+    assert _layer_dirs() == layers_before  # no layer, no temporary directory
 
 
 def test_devices_and_fifos_are_skipped_with_a_warning_setuid_kept(tmp_path):
@@ -76,7 +91,7 @@ def test_devices_and_fifos_are_skipped_with_a_warning_setuid_kept(tmp_path):
         ("hard", H, "bin/su", 0o4755)])
     proc = mp("image", "import", archive, "devs")
     assert "skipped 'dev/sda'" in proc.stderr and "skipped 'dev/fifo'" in proc.stderr
-    root = IMAGES / "devs" / "rootfs"
+    root = _rootfs("devs")
     assert not (root / "dev" / "sda").exists() and not (root / "dev" / "fifo").exists()
     assert oct(os.stat(root / "bin" / "su").st_mode & 0o7777) == "0o4755"
     assert os.readlink(root / "link") == "/etc/passwd"  # created, never followed
