@@ -368,7 +368,10 @@ def image_group():
 def image_import(archive, name):
     """Import a docker or OCI archive, or a rootfs tarball, as NAME
     (default: the archive's own tag)."""
-    rec = image.import_archive(archive, name, warn=_warn, progress=_layer_progress())
+    progress = _layer_progress()
+    rec = image.import_archive(archive, name, warn=_warn, progress=progress)
+    if progress:
+        click.echo("", err=True)
     click.echo(rec["name"])
 
 
@@ -377,7 +380,12 @@ def _layer_progress():
     if not sys.stderr.isatty():
         return None
 
+    state = {"label": None}
+
     def show(label, done, total):
+        if state["label"] not in (None, label):
+            click.echo("", err=True)  # the previous layer is done: keep its line
+        state["label"] = label
         size = output.human_size(done) + (f" / {output.human_size(total)}" if total else "")
         click.echo(f"\r{label}: {size}   ", nl=False, err=True)
     return show
@@ -416,8 +424,11 @@ def image_rm(force, names):
 def pull(tls_verify, authfile, name, ref):
     """Fetch an image from a registry (through skopeo) and import it."""
     from minipod.image import pull as pullmod
+    progress = _layer_progress()
     rec = pullmod.pull(ref, name=name, tls_verify=tls_verify, authfile=authfile, warn=_warn,
-                       progress=_layer_progress())
+                       progress=progress)
+    if progress:
+        click.echo("", err=True)
     click.echo(rec["name"])
 
 

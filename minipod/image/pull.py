@@ -59,14 +59,17 @@ def pull(ref: str, name=None, tls_verify=True, authfile=None, warn=print, progre
     tmpdir.mkdir(parents=True, exist_ok=True)
     target = tmpdir / f"pull-{os.getpid()}-{os.urandom(4).hex()}.tar"
     src = ref if ref.startswith("docker://") else "docker://" + ref
-    cmd = ["skopeo", "copy", "--quiet", f"--src-tls-verify={'true' if tls_verify else 'false'}"]
+    # On a terminal (``progress`` given) skopeo's own per-blob progress is
+    # shown on stderr; otherwise it is quiet. Its errors are always kept.
+    cmd = ["skopeo", "copy"] + ([] if progress else ["--quiet"]) + \
+        [f"--src-tls-verify={'true' if tls_verify else 'false'}"]
     if authfile:
         cmd += ["--src-authfile", authfile]
     cmd += [src, f"oci-archive:{target}"]
     try:
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PULL_TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(cmd, stdout=2 if progress else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True, timeout=PULL_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise MinipodError(f"pull {ref}: skopeo did not finish in {PULL_TIMEOUT} s") from None
         if proc.returncode != 0:

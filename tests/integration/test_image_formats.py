@@ -239,3 +239,15 @@ def test_python_image_runs_python_with_its_stdlib():
              "import json, sqlite3, ssl, hashlib; print(json.dumps({'answer': 6 * 7}))").stdout
     assert out == '{"answer": 42}\n'
     mp("image", "rm", "python")
+
+
+def test_gc_frees_layers_no_image_uses(tmp_path):
+    """What an `image rm` interrupted between the record and the layers leaves."""
+    before = _layers()
+    top = oci.layer([oci.entry("orphan.txt", data=b"o")])
+    mp("image", "import", _archive(tmp_path / "o.tar", [_base(), top], ref="orphan"))
+    shutil.rmtree(TEST_ROOT / "lib" / "images" / "orphan")
+    found = mp("gc", "--dry-run", check=False).stdout
+    assert found.count("\tlayer\t") == 1, found
+    mp("gc")
+    assert _layers() == before and mp("gc", "--dry-run").stdout == ""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,8 @@ def test_exit_code_is_the_containers(cmd, code):
 def test_exit_codes_125_126_127():
     unknown_image = mp("run", "--rm", "nosuchimage", "true", check=False)
     assert unknown_image.returncode == 125
-    assert unknown_image.stderr.strip() == "minipod: no such image: nosuchimage (import one with `minipod image import FILE nosuchimage`)"
+    assert unknown_image.stderr.strip() == ("minipod: no such image: nosuchimage (import one with "
+                                            "`minipod image import FILE nosuchimage`, or `minipod pull`)")
     bad_flag = mp("run", "--nosuchflag", "busybox", check=False)
     assert bad_flag.returncode == 125 and len(bad_flag.stderr.strip().splitlines()) == 1
     not_executable = run("/etc/passwd", check=False)
@@ -64,7 +66,8 @@ def test_default_command_is_sh_and_stdin_passes_through_binary_safe():
 
 
 def test_image_is_untouched_after_container_writes_to_bin():
-    image_busybox = TEST_ROOT / "lib" / "images" / "busybox" / "rootfs" / "bin"
+    lowers = mp_json("image", "inspect", "busybox")[0]["GraphDriver"]["Data"]["LowerDir"].split(":")
+    image_busybox = Path(lowers[-1]) / "bin"
     before = sorted(os.listdir(image_busybox))
     run("sh", "-c", "echo evil > /bin/evil && rm /bin/ls && echo ok > /bin/busybox.txt")
     assert sorted(os.listdir(image_busybox)) == before
