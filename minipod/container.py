@@ -205,32 +205,17 @@ def _with_image_config(opts: RunOptions, img: dict) -> RunOptions:
 
 
 def _image_user(img: dict, spec_text):
-    """The image's User ("uid", "uid:gid", "name" or "name:group") as
-    numbers, names looked up in the image's own /etc/passwd and /etc/group."""
+    """The image's User as (uid, gid), root when it names none."""
     from minipod.image import config as imgconfig
     if not spec_text:
         return (0, 0)
-    user, _, group = spec_text.partition(":")
 
-    def lookup(rel, name, parse):
-        text = (image.find_in_rootfs(img, rel) or b"").decode(errors="replace")
-        found = parse(text, name)
-        if found is None:
-            raise InvalidArgument(f"image {img['name']}: user {spec_text!r}: {name!r} is not in {rel}")
-        return found
-    if user.isdigit():
-        uid, gid = int(user), int(user)
-        if not group:  # docker: the user's primary group when the image knows it
-            text = (image.find_in_rootfs(img, "/etc/passwd") or b"").decode(errors="replace")
-            for line in text.splitlines():
-                f = line.split(":")
-                if len(f) >= 4 and f[2] == user and f[3].isdigit():
-                    gid = int(f[3])
-                    break
-    else:
-        uid, gid = lookup("/etc/passwd", user, imgconfig.parse_passwd)
-    if group:
-        gid = int(group) if group.isdigit() else lookup("/etc/group", group, imgconfig.parse_group)
+    def text(rel):
+        return (image.find_in_rootfs(img, rel) or b"").decode(errors="replace")
+    try:
+        uid, gid = imgconfig.resolve_user(spec_text, text("/etc/passwd"), text("/etc/group"))
+    except InvalidArgument as e:
+        raise InvalidArgument(f"image {img['name']}: {e}") from None
     return spec.parse_user(f"{uid}:{gid}")
 
 

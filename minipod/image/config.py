@@ -78,18 +78,47 @@ def env(cfg: dict) -> dict:
     return out
 
 
+def _entries(text: str, fields: int):
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) >= fields:
+            yield parts
+
+
 def parse_passwd(text: str, name: str):
     """(uid, gid) of user ``name`` in an /etc/passwd text, or None."""
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 4 and fields[0] == name and fields[2].isdigit() and fields[3].isdigit():
-            return int(fields[2]), int(fields[3])
+    for f in _entries(text, 4):
+        if f[0] == name and f[2].isdigit() and f[3].isdigit():
+            return int(f[2]), int(f[3])
     return None
 
 
 def parse_group(text: str, name: str):
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
-            return int(fields[2])
+    """The gid of group ``name`` in an /etc/group text, or None."""
+    for f in _entries(text, 3):
+        if f[0] == name and f[2].isdigit():
+            return int(f[2])
     return None
+
+
+def resolve_user(spec_text: str, passwd: str, group: str):
+    """An image's User ("uid", "uid:gid", "name" or "name:group") as
+    (uid, gid), names looked up in the image's own passwd and group texts;
+    a bare uid gets its primary group when the image lists it (docker's way)."""
+    user, _, grp = spec_text.partition(":")
+    if user.isdigit():
+        uid = gid = int(user)
+        for f in _entries(passwd, 4):
+            if f[2] == user and f[3].isdigit():
+                gid = int(f[3])
+                break
+    else:
+        found = parse_passwd(passwd, user)
+        if found is None:
+            raise InvalidArgument(f"user {spec_text!r}: {user!r} is not in the image's /etc/passwd")
+        uid, gid = found
+    if grp:
+        gid = int(grp) if grp.isdigit() else parse_group(group, grp)
+        if gid is None:
+            raise InvalidArgument(f"user {spec_text!r}: {grp!r} is not in the image's /etc/group")
+    return uid, gid

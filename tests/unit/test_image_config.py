@@ -82,3 +82,16 @@ def test_registry_references():
     assert pull.local_name("localhost:5000/web:v2") == "web-v2"
     assert pull.local_name("registry.example/team/app:latest") == "app"
     assert pull.local_name("localhost:5000/app@sha256:" + "0" * 64) == "app"
+
+
+def test_image_users_resolve_in_the_images_own_files():
+    passwd = "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nweb:x:33:34::/:/bin/false\n"
+    group = "root:x:0:\nweb:x:34:\nstaff:x:50:\n"
+    assert config.resolve_user("web", passwd, group) == (33, 34)
+    assert config.resolve_user("33", passwd, group) == (33, 34)  # its primary group
+    assert config.resolve_user("1000", passwd, group) == (1000, 1000)
+    assert config.resolve_user("web:staff", passwd, group) == (33, 50)
+    assert config.resolve_user("nobody:0", passwd, group) == (65534, 0)
+    for bad in ("ghost", "web:ghosts"):
+        with pytest.raises(MinipodError, match="is not in the image's"):
+            config.resolve_user(bad, passwd, group)
