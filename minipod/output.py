@@ -130,6 +130,7 @@ def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
         "Id": pod["id"], "Name": pod["name"], "Hostname": pod["hostname"], "Created": pod["created"],
         "State": pod["status"], "PausePid": pause.get("pid") if pod["status"] == "running" else 0,
         "PauseMemoryKB": pod.get("pause_memory", {}),
+        "PauseOOMScoreAdj": pod.get("pause_oom_score_adj"),
         "NetNS": pod.get("netns"), "Namespaces": namespaces, "Network": pod.get("network"),
         "IPAddress": pod.get("ip"), "MacAddress": pod.get("mac"), "Gateway": pod.get("gateway"),
         "Ports": [_port_str(p) for p in pod.get("ports", [])],

@@ -52,6 +52,7 @@ def describe(ref: str):
     if rec["status"] == "running":
         ns = procfs.namespaces(rec["pause"]["pid"], ("net", "ipc", "uts", "pid"))
         rec["pause_memory"] = procfs.memory(rec["pause"]["pid"])
+        rec["pause_oom_score_adj"] = procfs.oom_score_adj(rec["pause"]["pid"])
     return rec, ctrs, ns
 
 
@@ -145,12 +146,13 @@ def _start(rec: dict) -> None:
     (run_dir / "root").mkdir(parents=True, exist_ok=True)
     exits = run_dir / "exits"
     # The pod's cgroup carries its limits (shared by all its containers).
-    cgroup.create(cgroup.pod_path(rec["id"]), Limits(**rec.get("limits", {})))
-    cgroup.create(cgroup.pause_path(rec["id"]))
+    rec.setdefault("cgroup", cgroup.pod_path(rec["id"]))
+    cgroup.create(rec["cgroup"], Limits(**rec.get("limits", {})))
+    cgroup.create(rec["cgroup"] + "/pause")
     pause = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
                               hostname=rec["hostname"], exits_log=exits,
                               stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host",
-                              cgroup_path=cgroup.pause_path(rec["id"]))
+                              cgroup_path=rec["cgroup"] + "/pause")
     pid = pause.pid
     rec["pause"] = {"pid": pid, "start": pause.start, "boot": procfs.boot_id()}
     rec["desired"] = "running"
@@ -281,7 +283,7 @@ def _destroy_locked(rec: dict) -> list:
     errors = _teardown(rec)
     fault_point("pod-rm-torn-down")
     with contextlib.suppress(OSError):  # a leftover is reported by gc --dry-run
-        cgroup.remove(cgroup.pod_path(rec["id"]))
+        cgroup.remove(rec.get("cgroup") or cgroup.pod_path(rec["id"]))
     fsutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
     fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
     return errors

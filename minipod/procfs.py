@@ -103,6 +103,15 @@ def memory(pid: int) -> dict:
     return out
 
 
+def oom_score_adj(pid: int):
+    """The OOM killer's adjustment of ``pid`` (-1000 to 1000), None if gone."""
+    try:
+        with open(f"/proc/{pid}/oom_score_adj") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def boot_id() -> str:
     """The kernel's boot id: records from an earlier boot name dead processes."""
     try:

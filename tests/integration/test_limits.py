@@ -207,10 +207,11 @@ def _has_cap_sys_resource() -> bool:
 
 def test_pause_is_shielded_from_the_oom_killer_and_apps_are_not():
     mp("run", "-d", "--name", "app", "busybox", "sleep", "300")
-    pause_pid = mp_json("pod", "inspect", "app")[0]["PausePid"]
+    pod = mp_json("pod", "inspect", "app")[0]
     app_pid = mp_json("inspect", "app")[0]["State"]["Pid"]
-    with open(f"/proc/{pause_pid}/oom_score_adj") as f:
+    with open(f"/proc/{pod['PausePid']}/oom_score_adj") as f:
         pause_adj = int(f.read())
+    assert pod["PauseOOMScoreAdj"] == pause_adj
     with open(f"/proc/{app_pid}/oom_score_adj") as f:
         app_adj = int(f.read())
     # -998 needs CAP_SYS_RESOURCE (the VM's root has it; some CI roots do not)
