@@ -179,3 +179,76 @@ def image_rows(images, usage) -> list:
                      len(chains) or 1, f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {i['name']}))}"
                      if shared else "-"])
     return rows
+
+
+# ------------------------------------------------------- Kubernetes objects
+
+def k8s_age(obj: dict) -> str:
+    """kubectl's AGE: 45s, 3m, 2h, 4d."""
+    import datetime
+    ts = obj["metadata"].get("creationTimestamp")
+    if not ts:
+        return "<unknown>"
+    created = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    secs = max(int((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def object_rows(kind, objs, all_namespaces=False):
+    """kubectl get's columns for ``kind`` (headers, rows)."""
+    if kind.kind == "Namespace":
+        headers = ["NAME", "STATUS", "AGE"]
+        rows = [[o["metadata"]["name"], "Active", k8s_age(o)] for o in objs]
+    else:  # ConfigMap
+        headers = ["NAME", "DATA", "AGE"]
+        rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+                 k8s_age(o)] for o in objs]
+    if all_namespaces and kind.namespaced:
+        headers = ["NAMESPACE"] + headers
+        rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows)]
+    return headers, rows
+
+
+def object_yaml(objs) -> str:
+    """-o yaml: one object as is, several as kubectl's `kind: List`."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings as literal blocks (|), as kubectl prints them."""
+
+    def text(dumper, value):
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    Dumper.add_representer(str, text)
+    data = objs[0] if len(objs) == 1 else {"apiVersion": "v1", "kind": "List", "items": objs,
+                                            "metadata": {"resourceVersion": ""}}
+    return yaml.dump(data, Dumper=Dumper, sort_keys=True, default_flow_style=False).rstrip("\n")
+
+
+def describe_object(kind, obj) -> str:
+    """kubectl describe's layout for the kinds minipod knows."""
+    meta = obj["metadata"]
+
+    def mapping(title, values):
+        if not values:
+            return [f"{title}<none>"]
+        pad = " " * len(title)
+        items = [f"{k}={v}" for k, v in sorted(values.items())]
+        return [title + items[0]] + [pad + i for i in items[1:]]
+    lines = [f"Name:         {meta['name']}"]
+    if kind.namespaced:
+        lines.append(f"Namespace:    {meta.get('namespace', '')}")
+    lines += mapping("Labels:       ", meta.get("labels")) + mapping("Annotations:  ", meta.get("annotations"))
+    if kind.kind == "Namespace":
+        lines += ["", "Status:  Active", "", "No resource quota.", "", "No LimitRange resource."]
+    else:
+        lines += ["", "Data", "===="]
+        for key, value in sorted((obj.get("data") or {}).items()):
+            lines += [f"{key}:", "----", value.rstrip("\n"), ""]
+        lines += ["", "BinaryData", "===="] + [f"{k}: {len(v) * 3 // 4} bytes" for k, v in
+                                               sorted((obj.get("binaryData") or {}).items())]
+        lines += ["", "Events:  <none>"]
+    return "\n".join(lines)

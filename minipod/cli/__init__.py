@@ -445,6 +445,11 @@ def gc(dry_run):
     return 1 if dry_run and found else 0
 
 
+from minipod.cli import objects as _objects  # noqa: E402  (the group must exist first)
+
+_objects.register(cli, _echo_json)
+
+
 def _ensure_std_fds():
     """Open /dev/null on any of fds 0-2 that is closed (CI may start us with
     no stdin): otherwise the next file minipod opens would become "stdin"."""

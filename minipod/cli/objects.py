@@ -1,0 +1,94 @@
+"""kubectl's verbs over minipod's Kubernetes objects: apply, get,
+describe, delete. Thin: each parses, calls minipod.objects, prints."""
+
+import click
+
+from minipod import output
+from minipod.errors import InvalidArgument
+
+
+def register(cli, echo_json):
+    """Add the object verbs to the top-level group."""
+
+    @cli.command()
+    @click.option("-f", "--filename", "sources", multiple=True, required=True,
+                  help="A YAML/JSON file, a directory of them, or - for stdin.")
+    def apply(sources):
+        """Create or update objects from Kubernetes YAML (all checked first)."""
+        from minipod import objects
+        for kind, ns, name, action in objects.apply(objects.check(objects.load(sources))):
+            click.echo(f"{kind.kind.lower()}/{name} {action}")
+
+    @cli.command()
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.option("-A", "--all-namespaces", is_flag=True)
+    @click.option("-l", "--selector", help="Label selector, e.g. app=web,tier!=db.")
+    @click.option("-o", "--output", "fmt", type=click.Choice(["wide", "yaml", "json", "name"]))
+    @click.argument("kind_name", metavar="KIND")
+    @click.argument("name", required=False)
+    def get(namespace, all_namespaces, selector, fmt, kind_name, name):
+        """List objects of a kind (or show one), as kubectl get does."""
+        from minipod import objects
+        kind_name, name = _split_ref(kind_name, name)
+        kind, objs = objects.get(kind_name, name, namespace, all_namespaces, selector)
+        if fmt == "yaml":
+            if objs:
+                click.echo(output.object_yaml(objs))
+        elif fmt == "json":
+            echo_json(objs[0] if name else {"apiVersion": "v1", "kind": "List", "items": objs})
+        elif fmt == "name":
+            for o in objs:
+                click.echo(f"{kind.kind.lower()}/{o['metadata']['name']}")
+        elif not objs:
+            where = "" if not kind.namespaced or all_namespaces else f" in {namespace} namespace"
+            click.echo(f"No resources found{where}.", err=True)
+        else:
+            headers, rows = output.object_rows(kind, objs, all_namespaces)
+            click.echo(output.table(headers, rows))
+
+    @cli.command()
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.argument("kind_name", metavar="KIND")
+    @click.argument("name", required=False)
+    def describe(namespace, kind_name, name):
+        """Show an object in kubectl describe's layout."""
+        from minipod import objects
+        kind_name, name = _split_ref(kind_name, name)
+        if not name:
+            raise InvalidArgument("describe needs a NAME (or KIND/NAME)")
+        kind, objs = objects.get(kind_name, name, namespace)
+        click.echo(output.describe_object(kind, objs[0]))
+
+    @cli.command()
+    @click.option("-f", "--filename", "sources", multiple=True, help="Delete what these files name.")
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.argument("kind_name", metavar="KIND", required=False)
+    @click.argument("names", nargs=-1)
+    def delete(sources, namespace, kind_name, names):
+        """Delete objects named in files (-f) or as KIND NAME..."""
+        from minipod import objects
+        from minipod.objects import kinds
+        if sources:
+            targets = [(k, o["metadata"].get("namespace"), o["metadata"]["name"])
+                       for k, o in objects.check(objects.load(sources))]
+        else:
+            if not kind_name:
+                raise InvalidArgument("delete needs -f FILE, or KIND NAME...")
+            kind_name, first = _split_ref(kind_name, None)
+            refs = ([first] if first else []) + list(names)
+            if not refs:
+                raise InvalidArgument("delete needs a NAME")
+            kind = kinds.by_name(kind_name)
+            targets = [(kind, namespace, n) for n in refs]
+        for kind, ns, name in reversed(targets):  # namespaces last when a file made them first
+            objects.delete(kind, ns, name)
+            click.echo(f'{kind.kind.lower()} "{name}" deleted')
+
+
+def _split_ref(kind_name: str, name):
+    """kubectl's KIND/NAME form."""
+    if "/" in kind_name:
+        if name:
+            raise InvalidArgument("there is no need to give a NAME after KIND/NAME")
+        kind_name, _, name = kind_name.partition("/")
+    return kind_name, name

@@ -1,0 +1,48 @@
+"""The kinds `minipod apply` knows: apiVersion, names kubectl uses for
+them, whether they live in a namespace, and their schema."""
+
+from dataclasses import dataclass
+
+from minipod.objects.schema import METADATA, Field, dns_label
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    api_version: str
+    plural: str
+    short: tuple
+    namespaced: bool
+    spec: dict  # top-level fields besides apiVersion, kind, metadata, status
+
+
+def _namespace_name(value):
+    return dns_label(value)
+
+
+NAMESPACE = Kind("Namespace", "v1", "namespaces", ("ns", "namespace"), False,
+                 {"spec": Field({"finalizers": Field(["str"])})})
+CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", ("cm", "configmap"), True,
+                 {"data": Field("map"), "binaryData": Field("map"), "immutable": Field("bool")})
+
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP)}
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+def by_name(name: str) -> Kind:
+    """A kind by what kubectl accepts: kind, plural or short name, any case."""
+    from minipod.errors import InvalidArgument
+    key = name.lower()
+    for k in KINDS.values():
+        if key in (k.kind.lower(), k.plural) or key in k.short:
+            return k
+    raise InvalidArgument(f'the server doesn\'t have a resource type "{name}" '
+                          f"(minipod knows: {', '.join(sorted(k.plural for k in KINDS.values()))})")
+
+
+def schema(kind: Kind) -> dict:
+    meta = dict(METADATA)
+    if kind.kind == "Namespace":
+        meta["name"] = Field("str", True, _namespace_name)
+    return {"apiVersion": Field("str", True), "kind": Field("str", True),
+            "metadata": Field(meta, True), "status": Field("any"), **kind.spec}

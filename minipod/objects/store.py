@@ -1,0 +1,101 @@
+"""The object store: every Kubernetes object minipod keeps, as one JSON
+file each under <lib root>/objects/<plural>/<namespace>/<name>.json, with
+a uid, a creationTimestamp and a resourceVersion from one counter.
+
+Writes are atomic (temp file + rename) under one lock. The interface is
+deliberately small (get, list, put, delete) so that a store on etcd can
+replace this one without touching its callers.
+"""
+
+import datetime
+import os
+import uuid
+
+from minipod import paths, state
+
+CLUSTER = "_cluster"  # the directory of objects that live in no namespace
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def root():
+    return paths.lib_root() / "objects"
+
+
+def lock():
+    root().mkdir(parents=True, exist_ok=True)
+    return state.locked(root() / "lock")
+
+
+def _path(kind, namespace, name):
+    return root() / kind.plural / (namespace if kind.namespaced else CLUSTER) / f"{name}.json"
+
+
+def get(kind, namespace, name):
+    try:
+        return state.read_json(_path(kind, namespace, name))
+    except FileNotFoundError:
+        return None
+
+
+def list_objects(kind, namespace=None) -> list:
+    """Objects of ``kind`` (in ``namespace``, or in all when None)."""
+    top = root() / kind.plural
+    if not top.is_dir():
+        return []
+    dirs = [top / (namespace if kind.namespaced else CLUSTER)] if namespace and kind.namespaced \
+        else [d for d in top.iterdir() if d.is_dir()]
+    out = []
+    for d in dirs:
+        if d.is_dir():
+            for f in sorted(d.glob("*.json")):
+                try:
+                    out.append(state.read_json(f))
+                except FileNotFoundError:
+                    pass  # deleted meanwhile
+    return sorted(out, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+
+def desired(obj: dict) -> dict:
+    """What a user wrote, without what the server adds (for "unchanged")."""
+    meta = {k: v for k, v in obj["metadata"].items() if k not in SERVER_FIELDS}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
+
+
+def _next_revision() -> str:
+    counter = root() / "revision"
+    try:
+        value = int(counter.read_text()) + 1
+    except (FileNotFoundError, ValueError):
+        value = 1
+    state.write_json(counter, value)
+    return str(value)
+
+
+def put(kind, obj: dict):
+    """Create or update ``obj`` (validated). Returns (stored object,
+    "created" | "configured" | "unchanged")."""
+    meta = obj["metadata"]
+    with lock():
+        old = get(kind, meta.get("namespace"), meta["name"])
+        if old is not None and desired(old) == desired(obj):
+            return old, "unchanged"
+        stored = desired(obj)
+        stored["metadata"].update(
+            uid=old["metadata"]["uid"] if old else str(uuid.uuid4()),
+            creationTimestamp=old["metadata"]["creationTimestamp"] if old else
+            datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            resourceVersion=_next_revision(),
+            generation=(old["metadata"].get("generation", 1) + 1) if old else 1)
+        path = _path(kind, meta.get("namespace"), meta["name"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state.write_json(path, stored, mode=0o600)
+        return stored, "configured" if old else "created"
+
+
+def delete(kind, namespace, name) -> bool:
+    with lock():
+        try:
+            os.unlink(_path(kind, namespace, name))
+            return True
+        except FileNotFoundError:
+            return False
