@@ -13,13 +13,8 @@ hashed as stored (the descriptor's digest) and uncompressed (the config's
 diff_id); a mismatch refuses the layer and nothing of it stays.
 """
 
-import bz2
-import gzip
-import hashlib
 import json
-import lzma
 import os
-import tarfile
 import time
 from pathlib import Path
 
@@ -67,6 +62,7 @@ class _Hashing:
     """A read-only file wrapper that hashes what passes through it."""
 
     def __init__(self, f, on_read=None):
+        import hashlib  # imports only: the CLI's hot path does without
         self.f, self.h, self.n, self.on_read = f, hashlib.sha256(), 0, on_read
 
     def read(self, size=-1):
@@ -87,6 +83,9 @@ class _Hashing:
 
 def _decompressed(raw: _Hashing):
     """A stream of the uncompressed layer, by its magic bytes."""
+    import bz2
+    import gzip
+    import lzma
     head = raw.f.peek(6)[:6] if hasattr(raw.f, "peek") else b""
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
@@ -102,6 +101,7 @@ def _decompressed(raw: _Hashing):
 
 def _extract_in_child(lowers: list, upper: Path, work: Path, merged: Path, opener, label, expect, emit):
     """Child side: mount the overlay (if there are parents), extract, verify."""
+    import tarfile
     from minipod import tarsafe
     from minipod.runtime import syscalls as sc
     target = upper

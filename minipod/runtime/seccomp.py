@@ -12,7 +12,6 @@ runtime is never filtered.
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import struct
@@ -105,6 +104,7 @@ def resolve(profile: dict, caps: set) -> dict:
 def compiled(source, caps: set, cache_dir) -> bytes:
     """The BPF program (struct sock_filter array) for ``source`` and
     ``caps``: from the cache, or compiled by libseccomp and cached."""
+    import hashlib  # only `run` compiles or looks up a filter
     resolved = resolve(load_profile(source), caps)
     text = json.dumps([resolved, os.uname().machine], sort_keys=True).encode()
     path = os.path.join(cache_dir, hashlib.sha256(text).hexdigest() + ".bpf")
