@@ -171,7 +171,7 @@ def logs(follow, ref):
               help="Seconds to wait before SIGKILL.")
 @click.argument("refs", nargs=-1, required=True)
 def stop(timeout, refs):
-    """Stop containers: SIGTERM, then SIGKILL after the timeout."""
+    """Stop containers: the image's stop signal (SIGTERM), then SIGKILL after the timeout."""
     for ref in refs:
         container.stop(ref, timeout)
         click.echo(ref)
