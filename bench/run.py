@@ -233,7 +233,8 @@ def cni_floor(repeat, ports):
 def container_floor(repeat):
     exe = ROOT / "floor"
     sh(["gcc", "-O2", "-o", str(exe), str(REPO / "bench" / "floor.c")])
-    lower = ROOT / "lib" / "images" / "busybox" / "rootfs"
+    # the busybox image's one layer, where the layer store keeps it
+    lower = json.loads(sh(MINIPOD + ["image", "inspect", "busybox"]).stdout)[0]["GraphDriver"]["Data"]["LowerDir"]
 
     def one():
         scratch = Path(tempfile.mkdtemp(dir=ROOT))
