@@ -121,6 +121,8 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
     ns = None if all_namespaces or not kind.namespaced else namespace
     if name:
         obj = store.get(kind, ns, name)
+        if obj is None and kind is kinds.NAMESPACE and name in kinds.DEFAULT_NAMESPACES:
+            obj = next(o for o in _builtin_namespaces([]) if o["metadata"]["name"] == name)
         if obj is None:
             raise NotFound(f'{kind.plural} "{name}" not found' + (f" in namespace {ns}" if ns else ""))
         objs = [obj]

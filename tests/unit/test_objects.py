@@ -113,6 +113,7 @@ def test_namespaces_must_exist_and_empty_before_delete(tmp_path, monkeypatch):
         objects.delete(kinds.NAMESPACE, None, "shop")
     with pytest.raises(InvalidArgument, match="built in"):
         objects.delete(kinds.NAMESPACE, None, "default")
+    assert objects.get("namespace", "kube-system")[1][0]["metadata"]["name"] == "kube-system"
     names = [o["metadata"]["name"] for o in objects.get("ns")[1]]
     assert names == ["default", "kube-public", "kube-system", "shop"]
     assert [o["metadata"]["name"] for o in objects.get("cm", all_namespaces=True, selector="app")[1]] == []
