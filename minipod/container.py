@@ -33,6 +33,7 @@ class RunOptions:
     hostname: str = None
     user: tuple = None  # (uid, gid); None: the image's User, else root
     entrypoint: str = None  # --entrypoint: replaces the image's, "" clears it
+    labels: dict = field(default_factory=dict)
     tty: bool = False
     interactive: bool = False
     detach: bool = False
@@ -239,7 +240,8 @@ def _run_locked(hold, opts, img, name, keep, program):
                "own_pod": not opts.pod, "pid": None, "caps": sorted(keep),
                "privileged": opts.privileged, "limits": opts.limits.as_dict(),
                "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default"),
-               "stop_signal": _stop_signal(img)}
+               "stop_signal": _stop_signal(img),
+               "labels": {**img.get("config", {}).get("Labels", {}), **opts.labels}}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         # Held until started: gc leaves a container being created alone.
         hold.enter_context(state.object_lock("container", rec["id"]))
@@ -253,7 +255,7 @@ def _run_locked(hold, opts, img, name, keep, program):
                 raise InvalidState(f"pod {p['name']!r} is not running (start it with `minipod pod start {p['name']}`)")
         else:
             p = own_pod = pod.create(name=name, hostname=opts.hostname, ports=opts.ports,
-                                     network_name=opts.network, infra_for=rec["id"])
+                                     network_name=opts.network, infra_for=rec["id"], labels=opts.labels)
         rec["pod"] = p["id"]
         rec["hostname"] = p["hostname"]
         rec["cgroup"] = cgroup.container_path(p["id"], rec["id"])

@@ -100,7 +100,8 @@ def container_inspect(rec: dict, pod: dict) -> dict:
         "Pod": {"Id": pod.get("id"), "Name": pod.get("name")},
         "Config": {"Env": rec.get("env", {}), "WorkingDir": rec.get("workdir"),
                    "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
-                   "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps")},
+                   "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps"),
+                   "Labels": rec.get("labels", {})},
         "HostConfig": host_config(rec),
         "Rootfs": {"Image": rec.get("image"), "UpperDir": rec.get("upper"),
                    "MergedDir": rec.get("merged")},
@@ -128,6 +129,7 @@ def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
     pause = pod.get("pause") or {}
     return {
         "Id": pod["id"], "Name": pod["name"], "Hostname": pod["hostname"], "Created": pod["created"],
+        "Labels": pod.get("labels", {}),
         "State": pod["status"], "PausePid": pause.get("pid") if pod["status"] == "running" else 0,
         "PauseMemoryKB": pod.get("pause_memory", {}),
         "PauseOOMScoreAdj": pod.get("pause_oom_score_adj"),

@@ -89,7 +89,7 @@ def _ports_conflict(ports, exclude_id=None):
 
 
 def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
-           limits: Limits = None) -> dict:
+           limits: Limits = None, labels: dict = None) -> dict:
     """Create and start a pod; on any failure nothing of it remains."""
     name = names.validate_name(name, "pod name") if name else names.generate_name()
     if hostname is not None:
@@ -111,7 +111,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                    "created": time.time(), "network": net, "ports": [p.as_dict() for p in ports],
                    "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
                    "ip": None, "mac": None, "gateway": None, "attachments": [],
-                   "limits": limits.as_dict() if limits else {},
+                   "limits": limits.as_dict() if limits else {}, "labels": dict(labels or {}),
                    "cgroup": cgroup.pod_path(rec_id)}
             # Locked before it is visible: gc never mistakes a pod being
             # created for one whose creator crashed.

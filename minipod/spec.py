@@ -96,6 +96,20 @@ def parse_env(items) -> dict:
     return env
 
 
+def parse_labels(items) -> dict:
+    """``--label KEY=VALUE`` items, checked as Kubernetes label keys and
+    values (the pods they mark are selected by Kubernetes selectors)."""
+    from minipod import names
+    labels = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep or not names.valid_label_key(key) or not names.valid_label_value(value):
+            raise InvalidArgument(f"invalid label {item!r}: expected KEY=VALUE with a Kubernetes label key "
+                                  "and a value of at most 63 letters, digits, '-', '_' or '.'")
+        labels[key] = value
+    return labels
+
+
 def parse_user(spec):
     """Parse ``--user UID[:GID]`` (numeric only) into (uid, gid); none
     given (or empty, as docker takes it) is root."""

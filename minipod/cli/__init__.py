@@ -79,11 +79,12 @@ def cli(cni_conf_dir, cni_path):
 @click.option("--security-opt", multiple=True,
               help="seccomp=unconfined or seccomp=PROFILE.json (docker's format).")
 @click.option("--entrypoint", help="Replace the image's entrypoint (\"\" clears it).")
+@click.option("-l", "--label", multiple=True, help="KEY=VALUE, on the container (and its own pod).")
 @limit_options
 @click.argument("image_ref", metavar="IMAGE")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
-        publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, memory,
+        publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, label, memory,
         memory_swap, cpus, cpu_shares, pids_limit, image_ref, command):
     """Run a command in a new container."""
     if detach and auto_remove:
@@ -93,7 +94,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
     opts = container.RunOptions(
         image=image_ref, command=list(command), name=name, pod=pod_ref, env=spec.parse_env(env),
         workdir=workdir, hostname=hostname, user=spec.parse_user(user) if user else None,
-        entrypoint=entrypoint, tty=tty and not detach,
+        entrypoint=entrypoint, labels=spec.parse_labels(label), tty=tty and not detach,
         interactive=interactive, detach=detach, auto_remove=auto_remove,
         ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
         privileged=privileged, seccomp=spec.parse_security_opts(security_opt),
@@ -228,13 +229,14 @@ def pod_group():
 @click.option("--hostname")
 @click.option("-p", "--publish", multiple=True)
 @click.option("--network", "--net", "network_name")
+@click.option("-l", "--label", multiple=True, help="KEY=VALUE (Kubernetes label syntax).")
 @limit_options
-def pod_create(name, hostname, publish, network_name, memory, memory_swap, cpus, cpu_shares,
+def pod_create(name, hostname, publish, network_name, label, memory, memory_swap, cpus, cpu_shares,
                pids_limit):
     """Create and start a pod (its pause process and network); limits cap
     all of its containers together."""
     rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
-                     network_name=network_name,
+                     network_name=network_name, labels=spec.parse_labels(label),
                      limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
     click.echo(rec["id"])
 

@@ -4,21 +4,9 @@
 import re
 
 from minipod.errors import InvalidArgument
-
-# A label key: optional DNS-subdomain prefix and a name of <= 63 chars.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?"
-_KEY_RE = re.compile(rf"(?:[a-z0-9](?:[a-z0-9.-]{{0,251}}[a-z0-9])?/)?{_NAME}")
-_VALUE_RE = re.compile(rf"(?:{_NAME})?")
+from minipod.names import valid_label_key as valid_key, valid_label_value as valid_value
 _TERM_RE = re.compile(r"\s*(?P<neg>!)?\s*(?P<key>[^\s!=,()]+)\s*(?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)|"
                       r"\s(?P<setop>in|notin)\s*\((?P<set>[^)]*)\))?\s*")
-
-
-def valid_key(key) -> bool:
-    return isinstance(key, str) and bool(_KEY_RE.fullmatch(key))
-
-
-def valid_value(value) -> bool:
-    return isinstance(value, str) and bool(_VALUE_RE.fullmatch(value))
 
 
 def _split_terms(text: str) -> list:

@@ -33,7 +33,8 @@ NAME_FLAGS = [["run", "--name", "{}", "busybox"], ["run", "--hostname", "{}", "b
               ["network", "create", "ok", "--subnet", "10.232.0.0/24", "--bridge", "{}"],
               ["image", "import", "/nonexistent.tar", "{}"], ["run", "--cap-add", "{}", "busybox"],
               ["run", "-w", "{}", "busybox"], ["run", "-e", "{}", "busybox"], ["network", "show", "{}"],
-              ["run", "--security-opt", "{}", "busybox"], ["stats", "--no-stream", "{}"]]
+              ["run", "--security-opt", "{}", "busybox"], ["stats", "--no-stream", "{}"],
+              ["run", "-l", "{}", "busybox"], ["pod", "create", "-l", "{}"]]
 NUMBERS = ["-1", "-9", "99999999999999999999", "1e400", "nan", "inf", "-inf", "0x10", "٣", "²", "", " "]
 NUMBER_FLAGS = [["stop", "-t", "{}", "existing"], ["pod", "stop", "-t", "{}", "nosuch"],
                 ["pod", "rm", "-t", "{}", "nosuch"], ["kill", "-s", "{}", "existing"],

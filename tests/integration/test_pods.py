@@ -141,3 +141,11 @@ def test_run_without_pod_gets_its_own_pod_removed_with_rm():
 def test_run_rm_removes_its_pod():
     mp("run", "--rm", "--name", "once", "busybox", "true")
     assert mp("pod", "ls", "-q").stdout == "" and mp("ps", "-aq").stdout == ""
+
+
+def test_labels_on_pods_and_containers():
+    mp("pod", "create", "--name", "labelled", "-l", "app=web", "-l", "example.com/tier=front")
+    assert mp_json("pod", "inspect", "labelled")[0]["Labels"] == {"app": "web", "example.com/tier": "front"}
+    mp("run", "-d", "--name", "own", "-l", "app=db", "busybox", "sleep", "60")
+    assert mp_json("inspect", "own")[0]["Config"]["Labels"] == {"app": "db"}
+    assert mp_json("pod", "inspect", "own")[0]["Labels"] == {"app": "db"}  # its own pod carries them too

@@ -154,3 +154,16 @@ def test_device_program_shape():
 def test_v1_lines_and_v2_weights():
     assert [devices.v1_line(r) for r in devices.DEFAULT_RULES[:3]] == ["c *:* m", "b *:* m", "c 1:3 rwm"]
     assert v2.cpu_weight(2) == 1 and v2.cpu_weight(262144) == 10000 and v2.cpu_weight(1024) == 39
+
+
+def test_labels_use_kubernetes_syntax():
+    assert spec.parse_labels(["app=web", "example.com/tier=front", "empty="]) == \
+        {"app": "web", "example.com/tier": "front", "empty": ""}
+    for bad in ("app", "=web", "a b=c", "app=with space", "x" * 64 + "=v", "Bad.Prefix/app=x"):
+        with pytest.raises(InvalidArgument, match="invalid label"):
+            spec.parse_labels([bad])
+
+
+@given(st.lists(ARGV_TEXT, max_size=3))
+def test_label_flags_never_crash(items):
+    refused_or(spec.parse_labels, items)
