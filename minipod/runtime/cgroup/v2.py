@@ -15,15 +15,16 @@ def _dir(path: str) -> str:
 
 
 def _enable_controllers(path: str) -> None:
-    """Enable cpu, memory and pids in the subtree_control of every ancestor
-    of ``path`` (root included), as far as the root offers them."""
+    """Enable cpu, memory and pids in the subtree_control of ``path`` and of
+    every ancestor of it (root included), as far as the root offers them, so
+    that a child of ``path`` has their files."""
     with open(f"{CGROUP_ROOT}/cgroup.controllers") as f:
         offered = set(f.read().split())
     wanted = " ".join(f"+{c}" for c in WANTED if c in offered)
     if not wanted:
         return
     parts = path.split("/")
-    for depth in range(len(parts)):
+    for depth in range(len(parts) + 1):
         ancestor = "/".join([CGROUP_ROOT] + parts[:depth])
         with open(f"{ancestor}/cgroup.subtree_control") as f:
             if all(c in f.read().split() for c in WANTED if c in offered):
