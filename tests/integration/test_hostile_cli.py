@@ -75,7 +75,8 @@ def _run(args):
 
 
 def test_hostile_arguments_are_one_line_125_and_change_nothing():
-    mp("run", "-d", "--name", "existing", "--network", "none", "busybox", "sleep", "300")
+    # it must outlive the test however slow the machine (emulated VMs take minutes)
+    mp("run", "-d", "--name", "existing", "--network", "none", "busybox", "sleep", "86400")
     before = state_snapshot()
     failures = []
     count = 0
