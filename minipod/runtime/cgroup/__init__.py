@@ -84,10 +84,6 @@ def remove(path: str) -> None:
     driver().remove(path)
 
 
-def exists(path: str) -> bool:
-    return driver().exists(path)
-
-
 def list_pods() -> list:
     """Pod ids that have a cgroup under this parent (for gc)."""
     return [name[4:] for name in driver().children(parent()) if name.startswith("pod-")]

@@ -74,10 +74,6 @@ def join(path: str) -> None:
             f.write("0")
 
 
-def exists(path: str) -> bool:
-    return any(os.path.isdir(d) for d in _dirs(path))
-
-
 def children(path: str) -> list:
     names = set()
     for d in _dirs(path):

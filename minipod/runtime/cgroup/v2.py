@@ -73,10 +73,6 @@ def join(path: str) -> None:
         f.write("0")
 
 
-def exists(path: str) -> bool:
-    return os.path.isdir(_dir(path))
-
-
 def children(path: str) -> list:
     try:
         return sorted(e.name for e in os.scandir(_dir(path)) if e.is_dir())
