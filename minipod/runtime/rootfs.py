@@ -10,6 +10,7 @@ import os
 import stat
 
 from minipod.runtime import syscalls as sc
+from minipod.runtime import volumes
 
 # OCI default masks (runc/containerd): hidden behind /dev/null or an empty
 # read-only tmpfs.
@@ -101,7 +102,7 @@ def setup(spec: dict) -> None:
     """Mount the container's rootfs at spec['merged'] and pivot_root into it.
 
     spec keys: lower, upper, work, merged (paths), etc_files ({path in
-    container: host source file}).
+    container: host source file}), mounts (volumes; see volumes.mount_all).
     """
     # Nothing we mount below may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -120,6 +121,7 @@ def setup(spec: dict) -> None:
     _mount_dev(f"{root}/dev")
     sc.mount("sysfs", f"{root}/sys", "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
     _mask(root)
+    volumes.mount_all(root, spec.get("mounts", []))
     staged = _stage_files(root, spec.get("etc_files", {}))
     os.chdir(root)
     sc.pivot_root(".", ".")
