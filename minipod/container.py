@@ -9,9 +9,9 @@ from the pod's pause, which adopts and reaps it (see runtime/pause.py).
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from minipod import fsutil, image, names, paths, pod, procfs, spec, state
+from minipod import fsutil, image, mounts, names, paths, pod, procfs, spec, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
 from minipod.runtime import caps, cgroup, seccomp, spawn
@@ -45,6 +45,8 @@ class RunOptions:
     privileged: bool = False
     limits: Limits = field(default_factory=Limits)
     seccomp: str = None  # None: the default profile; "unconfined"; or a profile's path
+    mounts: list = field(default_factory=list)  # parsed by mounts.parse_all
+    restart: dict = None  # {"name": no|on-failure|always|unless-stopped, "max": N}: the agent's job
 
 
 def store() -> state.Store:
@@ -133,7 +135,8 @@ def _stdio_fds(rec: dict, opts: RunOptions):
             # A fifo the container holds open for writing itself: stdin
             # never reaches EOF, so `run -di sh` keeps running.
             fifo = store().dir(rec["id"]) / "stdin"
-            os.mkfifo(fifo, 0o600)
+            if not fifo.exists():  # a restart reuses it
+                os.mkfifo(fifo, 0o600)
             stdin = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         else:
             stdin = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
@@ -175,6 +178,7 @@ def run(opts: RunOptions) -> dict:
     if opts.pod and (opts.ports or opts.network or opts.hostname):
         raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
     program = _seccomp_program(opts, keep)  # a bad profile fails before anything exists
+    opts = replace(opts, mounts=mounts.resolve(opts.mounts))  # a missing source fails here too
     with contextlib.ExitStack() as hold:
         return _run_locked(hold, opts, img, name, keep, program)
 
@@ -194,7 +198,6 @@ def _image_or_pull(ref: str) -> dict:
 def _with_image_config(opts: RunOptions, img: dict) -> RunOptions:
     """docker's merge of `run`'s arguments with the image config: command
     from Entrypoint/Cmd, Env under -e, WorkingDir unless -w, User unless -u."""
-    from dataclasses import replace
     from minipod.image import config as imgconfig
     cfg = img.get("config", {})
     user = opts.user if opts.user is not None else _image_user(img, cfg.get("User"))
@@ -240,7 +243,8 @@ def _run_locked(hold, opts, img, name, keep, program):
                "own_pod": not opts.pod, "pid": None, "caps": sorted(keep),
                "privileged": opts.privileged, "limits": opts.limits.as_dict(),
                "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default"),
-               "stop_signal": _stop_signal(img),
+               "stop_signal": _stop_signal(img), "mounts": opts.mounts,
+               "restart_policy": opts.restart or {"name": "no"}, "restart_count": 0,
                "labels": {**img.get("config", {}).get("Labels", {}), **opts.labels}}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         # Held until started: gc leaves a container being created alone.
@@ -285,7 +289,7 @@ def _start(rec, opts, p, img, keep, program):
     if len(lower) > 3500:  # the whole option string must fit in a page
         raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
     rootfs_spec = {"lower": lower, **_prepare_dirs(rec),
-                   "etc_files": p.get("etc_files", {})}
+                   "etc_files": p.get("etc_files", {}), "mounts": mounts.for_runtime(rec.get("mounts", []))}
 
     def on_pid(pid, nspid, start):
         rec.update(pid=pid, start=start, boot=procfs.boot_id(), nspid=nspid, started=time.time())
@@ -405,6 +409,8 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
     """The image's StopSignal (SIGTERM by default), then SIGKILL after
     ``timeout`` seconds."""
     rec = load(ref)
+    # Marked first: a restart policy (the agent's) must not undo a stop.
+    _set_fields(rec["id"], stopped_by_user=True)
     if rec["status"] == "running":
         procfs.stop_process(rec["pid"], rec.get("start"), timeout, sig=rec.get("stop_signal", 15))
     return load(rec["id"])
@@ -470,3 +476,54 @@ def users_of_image(ref: str) -> list:
 def remove_image(ref: str, force: bool) -> None:
     """`image rm`: refused while containers use the image (see image.remove)."""
     image.remove(ref, force, users_of_image(ref))
+
+
+def _options_from_record(rec: dict) -> RunOptions:
+    """The RunOptions a container was started with, as its record keeps
+    them (command, env and user already merged with the image's config)."""
+    return RunOptions(image=rec["image"], command=rec["command"], env=rec.get("env", {}),
+                      workdir=rec.get("workdir"), user=tuple(rec.get("user", (0, 0))),
+                      interactive=rec.get("interactive", False), detach=True,
+                      limits=Limits(**rec.get("limits", {})), privileged=rec.get("privileged", False),
+                      mounts=rec.get("mounts", []))
+
+
+def _set_fields(rec_id: str, **fields) -> None:
+    """Update stored fields of a container under its lock."""
+    with state.object_lock("container", rec_id):
+        saved = store().load(rec_id)
+        if saved is not None:
+            saved.update(fields)
+            store().save(saved)
+
+
+def start(ref: str, restarted_by_agent: bool = False) -> dict:
+    """docker start: run an exited (or created) container's command again
+    in its pod, with its filesystem as it left it; the pod is started
+    first when it is stopped. A running container is left alone."""
+    rec = load(ref)
+    if rec["status"] == "running":
+        return rec
+    with state.object_lock("container", rec["id"]):
+        rec = store().get(rec["id"])
+        p = pod.load(rec["pod"])
+        if p["status"] != "running":
+            p = pod.start(p["id"])
+        img = image.load(rec["image"])
+        if rec.get("cgroup"):
+            # Whatever the last run left (its daemons too) goes with the cgroup.
+            cgroup.remove(rec["cgroup"])
+        program = _seccomp_file(rec).read_bytes() if rec.get("seccomp", seccomp.UNCONFINED) != seccomp.UNCONFINED \
+            else None
+        rec.update(exit_code=None, finished=None, oom_killed=None, stopped_by_user=False)
+        if restarted_by_agent:
+            rec["restart_count"] = rec.get("restart_count", 0) + 1
+        out = _start(rec, _options_from_record(rec), p, img, set(rec["caps"]), program)
+    out.pop("master", None)
+    return out
+
+
+def restart(ref: str, timeout: float = 10.0) -> dict:
+    """docker restart: stop (signal, then SIGKILL after ``timeout``), start."""
+    stop(ref, timeout)
+    return start(ref)

@@ -91,12 +91,13 @@ def pod_rows(pods, counts) -> list:
 def container_inspect(rec: dict, pod: dict) -> dict:
     return {
         "Id": rec["id"], "Name": rec["name"], "Image": rec["image"], "Command": rec["command"],
-        "Created": rec["created"],
+        "Created": rec["created"], "RestartCount": rec.get("restart_count", 0),
+        "Mounts": [_mount_inspect(m) for m in rec.get("mounts", [])],
         "State": {"Status": rec["status"], "Running": rec["status"] == "running",
                   "Pid": rec.get("pid") if rec["status"] == "running" else 0,
                   "ExitCode": rec.get("exit_code"), "OOMKilled": bool(rec.get("oom_killed")),
                   "StartedAt": rec.get("started"),
-                  "FinishedAt": rec.get("finished")},
+                  "FinishedAt": rec.get("finished"), "Backoff": rec.get("backoff")},
         "Pod": {"Id": pod.get("id"), "Name": pod.get("name")},
         "Config": {"Env": rec.get("env", {}), "WorkingDir": rec.get("workdir"),
                    "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
@@ -113,6 +114,18 @@ def container_inspect(rec: dict, pod: dict) -> dict:
     }
 
 
+def _mount_inspect(m: dict) -> dict:
+    """docker's Mounts entry."""
+    out = {"Type": m["type"], "Destination": m["target"], "RW": not m.get("readonly")}
+    if m["type"] == "volume":
+        out.update(Name=m["source"], Source=m.get("host_source"), Driver="local")
+    elif m["type"] == "bind":
+        out["Source"] = m.get("host_source") or m["source"]
+    if m.get("subpath"):
+        out["SubPath"] = m["subpath"]
+    return out
+
+
 def host_config(rec: dict) -> dict:
     """docker's HostConfig resource fields (0 = unset), the cgroup and the
     seccomp profile of a container or pod record."""
@@ -121,6 +134,8 @@ def host_config(rec: dict) -> dict:
     return {"Memory": limits.get("memory", 0), "MemorySwap": limits.get("memory_swap", 0),
             "NanoCpus": quota * 10_000 if quota else 0, "CpuShares": limits.get("cpu_shares", 0),
             "PidsLimit": limits.get("pids", 0),
+            "RestartPolicy": {"Name": (rec.get("restart_policy") or {}).get("name", "no"),
+                              "MaximumRetryCount": (rec.get("restart_policy") or {}).get("max", 0)},
             "CgroupParent": (rec.get("cgroup") or "").rpartition("/")[0],
             "SecurityOpt": [f"seccomp={rec['seccomp']}"] if rec.get("seccomp") else []}
 
@@ -181,76 +196,3 @@ def image_rows(images, usage) -> list:
                      len(chains) or 1, f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {i['name']}))}"
                      if shared else "-"])
     return rows
-
-
-# ------------------------------------------------------- Kubernetes objects
-
-def k8s_age(obj: dict) -> str:
-    """kubectl's AGE: 45s, 3m, 2h, 4d."""
-    import datetime
-    ts = obj["metadata"].get("creationTimestamp")
-    if not ts:
-        return "<unknown>"
-    created = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    secs = max(int((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
-
-
-def object_rows(kind, objs, all_namespaces=False):
-    """kubectl get's columns for ``kind`` (headers, rows)."""
-    if kind.kind == "Namespace":
-        headers = ["NAME", "STATUS", "AGE"]
-        rows = [[o["metadata"]["name"], "Active", k8s_age(o)] for o in objs]
-    else:  # ConfigMap
-        headers = ["NAME", "DATA", "AGE"]
-        rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
-                 k8s_age(o)] for o in objs]
-    if all_namespaces and kind.namespaced:
-        headers = ["NAMESPACE"] + headers
-        rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows)]
-    return headers, rows
-
-
-def object_yaml(objs) -> str:
-    """-o yaml: one object as is, several as kubectl's `kind: List`."""
-    import yaml
-
-    class Dumper(yaml.SafeDumper):
-        """Multi-line strings as literal blocks (|), as kubectl prints them."""
-
-    def text(dumper, value):
-        style = "|" if "\n" in value else None
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-    Dumper.add_representer(str, text)
-    data = objs[0] if len(objs) == 1 else {"apiVersion": "v1", "kind": "List", "items": objs,
-                                            "metadata": {"resourceVersion": ""}}
-    return yaml.dump(data, Dumper=Dumper, sort_keys=True, default_flow_style=False).rstrip("\n")
-
-
-def describe_object(kind, obj) -> str:
-    """kubectl describe's layout for the kinds minipod knows."""
-    meta = obj["metadata"]
-
-    def mapping(title, values):
-        if not values:
-            return [f"{title}<none>"]
-        pad = " " * len(title)
-        items = [f"{k}={v}" for k, v in sorted(values.items())]
-        return [title + items[0]] + [pad + i for i in items[1:]]
-    lines = [f"Name:         {meta['name']}"]
-    if kind.namespaced:
-        lines.append(f"Namespace:    {meta.get('namespace', '')}")
-    lines += mapping("Labels:       ", meta.get("labels")) + mapping("Annotations:  ", meta.get("annotations"))
-    if kind.kind == "Namespace":
-        lines += ["", "Status:  Active", "", "No resource quota.", "", "No LimitRange resource."]
-    else:
-        lines += ["", "Data", "===="]
-        for key, value in sorted((obj.get("data") or {}).items()):
-            lines += [f"{key}:", "----", value.rstrip("\n"), ""]
-        lines += ["", "BinaryData", "===="] + [f"{k}: {len(v) * 3 // 4} bytes" for k, v in
-                                               sorted((obj.get("binaryData") or {}).items())]
-        lines += ["", "Events:  <none>"]
-    return "\n".join(lines)

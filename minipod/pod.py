@@ -89,8 +89,9 @@ def _ports_conflict(ports, exclude_id=None):
 
 
 def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
-           limits: Limits = None, labels: dict = None) -> dict:
-    """Create and start a pod; on any failure nothing of it remains."""
+           limits: Limits = None, labels: dict = None, k8s: dict = None) -> dict:
+    """Create and start a pod; on any failure nothing of it remains.
+    ``k8s`` ({"namespace", "name", "uid"}) ties it to the Pod object it realises."""
     name = names.validate_name(name, "pod name") if name else names.generate_name()
     if hostname is not None:
         names.validate_name(hostname, "hostname")
@@ -112,7 +113,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                    "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
                    "ip": None, "mac": None, "gateway": None, "attachments": [],
                    "limits": limits.as_dict() if limits else {}, "labels": dict(labels or {}),
-                   "cgroup": cgroup.pod_path(rec_id)}
+                   "cgroup": cgroup.pod_path(rec_id), "k8s": k8s}
             # Locked before it is visible: gc never mistakes a pod being
             # created for one whose creator crashed.
             hold.enter_context(state.object_lock("pod", rec["id"]))

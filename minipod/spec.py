@@ -272,3 +272,17 @@ def parse_limits(memory=None, memory_swap=None, cpus=None, cpu_shares=None, pids
         else:
             pids = int(text)
     return Limits(mem, swap, quota, shares, pids)
+
+
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+
+
+def parse_restart(text) -> dict:
+    """docker's ``--restart no|on-failure[:N]|always|unless-stopped``:
+    {"name": ..., "max": N} (max 0: no limit; only on-failure takes one)."""
+    name, sep, count = str(text).partition(":")
+    if name not in RESTART_POLICIES or (sep and name != "on-failure"):
+        raise InvalidArgument(f"invalid --restart {text!r}: expected no, on-failure[:N], always or unless-stopped")
+    if sep and not (count.isascii() and count.isdigit() and 0 < int(count) <= 1_000_000):
+        raise InvalidArgument(f"invalid --restart {text!r}: the retry count must be a positive number")
+    return {"name": name, "max": int(count) if sep else 0}

@@ -61,8 +61,13 @@ def locked(path: Path, shared=False):
 def is_locked(kind: str, obj_id: str) -> bool:
     """True while some process holds the object's lock (e.g. is creating it)."""
     from minipod.paths import run_root
+    return lock_held(run_root() / "locks" / f"{kind}-{obj_id}.lock")
+
+
+def lock_held(path) -> bool:
+    """True while some process holds an flock on ``path``."""
     try:
-        fd = os.open(run_root() / "locks" / f"{kind}-{obj_id}.lock", os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     try:

@@ -80,15 +80,24 @@ def cli(cni_conf_dir, cni_path):
               help="seccomp=unconfined or seccomp=PROFILE.json (docker's format).")
 @click.option("--entrypoint", help="Replace the image's entrypoint (\"\" clears it).")
 @click.option("-l", "--label", multiple=True, help="KEY=VALUE, on the container (and its own pod).")
+@click.option("-v", "--volume", multiple=True, help="SOURCE:TARGET[:ro], SOURCE a host path or volume name.")
+@click.option("--mount", "mount_specs", multiple=True, help="type=bind|volume|tmpfs,source=…,target=…[,readonly]")
+@click.option("--tmpfs", multiple=True, help="TARGET[:OPTIONS]")
+@click.option("--restart", "restart_policy", help="no | on-failure[:N] | always | unless-stopped (the agent restarts).")
 @limit_options
 @click.argument("image_ref", metavar="IMAGE")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
-        publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, label, memory,
-        memory_swap, cpus, cpu_shares, pids_limit, image_ref, command):
+        publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, label, volume,
+        mount_specs, tmpfs, restart_policy, memory, memory_swap, cpus, cpu_shares, pids_limit, image_ref,
+        command):
     """Run a command in a new container."""
+    from minipod import mounts
     if detach and auto_remove:
         raise InvalidArgument("--rm and -d cannot be combined (nobody would be there to remove it)")
+    restart = spec.parse_restart(restart_policy) if restart_policy else None
+    if restart and restart["name"] != "no" and (auto_remove or not detach):
+        raise InvalidArgument("--restart needs -d (a restarted container runs in the background) and no --rm")
     if detach and tty:
         _warn("-t is ignored with -d: minipod has no attach; use `minipod exec -it`")
     opts = container.RunOptions(
@@ -98,9 +107,13 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         interactive=interactive, detach=detach, auto_remove=auto_remove,
         ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
         privileged=privileged, seccomp=spec.parse_security_opts(security_opt),
-        limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
+        limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit),
+        mounts=mounts.parse_all(volume, mount_specs, tmpfs), restart=restart)
     rec = container.run(opts)
     if detach:
+        if restart and restart["name"] != "no":
+            from minipod import agent
+            agent.ensure_running()
         click.echo(rec["id"])
         return 0
     code, warnings = container.attach_until_exit(rec, interactive, auto_remove)
@@ -175,6 +188,31 @@ def stop(timeout, refs):
     """Stop containers: the image's stop signal (SIGTERM), then SIGKILL after the timeout."""
     for ref in refs:
         container.stop(ref, timeout)
+        click.echo(ref)
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+def start(refs):
+    """Start stopped containers again (their pod too, if it is stopped)."""
+    _start_containers(refs, container.start)
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", default="10", show_default=True, callback=_timeout,
+              help="Seconds to wait before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+def restart(timeout, refs):
+    """Stop, then start containers."""
+    _start_containers(refs, lambda ref: container.restart(ref, timeout))
+
+
+def _start_containers(refs, how):
+    for ref in refs:
+        rec = how(ref)
+        if rec.get("restart_policy", {}).get("name", "no") != "no":
+            from minipod import agent
+            agent.ensure_running()
         click.echo(ref)
 
 
@@ -447,9 +485,11 @@ def gc(dry_run):
     return 1 if dry_run and found else 0
 
 
-from minipod.cli import objects as _objects  # noqa: E402  (the group must exist first)
+from minipod.cli import agent as _agent, objects as _objects, volumes as _volumes  # noqa: E402
 
 _objects.register(cli, _echo_json)
+_volumes.register(cli, _echo_json)
+_agent.register(cli)
 
 
 def _ensure_std_fds():

@@ -15,9 +15,26 @@ def register(cli, echo_json):
                   help="A YAML/JSON file, a directory of them, or - for stdin.")
     def apply(sources):
         """Create or update objects from Kubernetes YAML (all checked first)."""
-        from minipod import objects
-        for kind, ns, name, action in objects.apply(objects.check(objects.load(sources))):
+        from minipod import agent, objects
+        results = objects.apply(objects.check(objects.load(sources)))
+        if any(kind.kind in ("Pod", "Deployment") for kind, *_ in results):
+            agent.ensure_running()  # the kubelet's and the controllers' part
+        for kind, ns, name, action in results:
             click.echo(f"{kind.kind.lower()}/{name} {action}")
+
+    @cli.command()
+    @click.option("--replicas", required=True, type=click.IntRange(0, 1000))
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.argument("ref", metavar="deployment/NAME")
+    def scale(replicas, namespace, ref):
+        """Set a Deployment's replica count."""
+        from minipod import agent, objects
+        kind_name, name = _split_ref(ref, None)
+        if not name:
+            raise InvalidArgument("scale needs deployment/NAME")
+        objects.scale(kind_name, namespace, name, replicas)
+        agent.ensure_running()
+        click.echo(f"deployment.apps/{name} scaled")
 
     @cli.command()
     @click.option("-n", "--namespace", default="default", show_default=True)
@@ -30,10 +47,13 @@ def register(cli, echo_json):
         """List objects of a kind (or show one), as kubectl get does."""
         from minipod import objects
         kind_name, name = _split_ref(kind_name, name)
+        from minipod import agent
+        agent.ensure_if_needed()
         kind, objs = objects.get(kind_name, name, namespace, all_namespaces, selector)
         if fmt == "yaml":
             if objs:
-                click.echo(output.object_yaml(objs))
+                from minipod.objects import printers
+                click.echo(printers.object_yaml(objs))
         elif fmt == "json":
             echo_json(objs[0] if name else {"apiVersion": "v1", "kind": "List", "items": objs})
         elif fmt == "name":
@@ -43,7 +63,8 @@ def register(cli, echo_json):
             where = "" if not kind.namespaced or all_namespaces else f" in {namespace} namespace"
             click.echo(f"No resources found{where}.", err=True)
         else:
-            headers, rows = output.object_rows(kind, objs, all_namespaces)
+            from minipod.objects import printers
+            headers, rows = printers.object_rows(kind, objs, all_namespaces, fmt == "wide")
             click.echo(output.table(headers, rows))
 
     @cli.command()
@@ -57,7 +78,8 @@ def register(cli, echo_json):
         if not name:
             raise InvalidArgument("describe needs a NAME (or KIND/NAME)")
         kind, objs = objects.get(kind_name, name, namespace)
-        click.echo(output.describe_object(kind, objs[0]))
+        from minipod.objects import printers
+        click.echo(printers.describe_object(kind, objs[0]))
 
     @cli.command()
     @click.option("-f", "--filename", "sources", multiple=True, help="Delete what these files name.")
@@ -86,7 +108,9 @@ def register(cli, echo_json):
 
 
 def _split_ref(kind_name: str, name):
-    """kubectl's KIND/NAME form."""
+    """kubectl's KIND/NAME form; an empty NAME is refused, as kubectl does."""
+    if name == "" or kind_name.endswith("/"):
+        raise InvalidArgument("resource name may not be empty")
     if "/" in kind_name:
         if name:
             raise InvalidArgument("there is no need to give a NAME after KIND/NAME")

@@ -12,7 +12,7 @@ import os
 import sys
 
 from minipod.errors import InUse, InvalidArgument, NotFound
-from minipod.objects import kinds, schema, store
+from minipod.objects import kinds, schema, store, workloads
 
 MAX_MANIFEST = 16 << 20
 
@@ -85,12 +85,34 @@ def check(manifests) -> list:
             meta["namespace"] = meta.get("namespace") or "default"
         elif "namespace" in meta:
             del meta["namespace"]  # as the API server does for cluster-scoped kinds
+        if kind.kind in kinds.CHECKS:
+            try:
+                kinds.CHECKS[kind.kind](obj)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"{where}: {kind.kind} {meta['name']!r}: {e}") from None
         out.append((kind, obj))
     keys = [(k.kind, o["metadata"].get("namespace"), o["metadata"]["name"]) for k, o in out]
     for key in keys:
         if keys.count(key) > 1:
             raise InvalidArgument(f"{key[0]} {key[2]!r} appears twice in the input")
     return out
+
+
+def _check_pod_update(obj: dict) -> None:
+    """As the API server: a pod's spec cannot change once it exists (its
+    labels and annotations can), and a name held by a `minipod pod create`
+    pod is taken."""
+    from minipod import pod as podmod
+    meta = obj["metadata"]
+    old = store.get(kinds.POD, meta["namespace"], meta["name"])
+    if old is not None:
+        if old["spec"] != obj["spec"]:
+            raise InvalidArgument(f'Pod "{meta["name"]}" is invalid: spec: Forbidden: pod updates may not '
+                                  "change the spec (delete the pod and apply it again)")
+        return
+    local = workloads.local_pod_name(meta["namespace"], meta["name"])
+    if podmod.store().find(local) is not None:
+        raise InvalidArgument(f'pods "{meta["name"]}" already exists (made by `minipod pod create` or `run`)')
 
 
 def _namespace_exists(name: str, pending: set) -> bool:
@@ -106,6 +128,9 @@ def apply(objs) -> list:
         ns = obj["metadata"].get("namespace")
         if ns and not _namespace_exists(ns, pending):
             raise NotFound(f'namespaces "{ns}" not found ({kind.kind} {obj["metadata"]["name"]})')
+    for kind, obj in objs:
+        if kind is kinds.POD:
+            _check_pod_update(obj)
     results = []
     for kind, obj in objs:
         _, action = store.put(kind, obj)
@@ -123,6 +148,10 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
         obj = store.get(kind, ns, name)
         if obj is None and kind is kinds.NAMESPACE and name in kinds.DEFAULT_NAMESPACES:
             obj = next(o for o in _builtin_namespaces([]) if o["metadata"]["name"] == name)
+        if obj is None and kind is kinds.POD and ns == "default":
+            from minipod.workloads import pods
+            if any(o["metadata"]["name"] == name for o in pods.local_pod_objects()):
+                return kind, _with_status(kind, [], name, ns)
         if obj is None:
             raise NotFound(f'{kind.plural} "{name}" not found' + (f" in namespace {ns}" if ns else ""))
         objs = [obj]
@@ -130,7 +159,23 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
         objs = store.list_objects(kind, ns)
         if kind is kinds.NAMESPACE:
             objs = _builtin_namespaces(objs)
+    objs = _with_status(kind, objs, name, ns)
     return kind, [o for o in objs if selectors.matches(reqs, o["metadata"].get("labels"))]
+
+
+def _with_status(kind, objs, name, ns) -> list:
+    """Pods and Deployments as the cluster reports them: live status; and
+    the pods of `minipod pod create` / `run` (namespace default) among them."""
+    if kind is kinds.POD:
+        from minipod.workloads import pods
+        objs = pods.with_status(objs)
+        if ns in (None, "default"):
+            local = [o for o in pods.local_pod_objects() if not name or o["metadata"]["name"] == name]
+            objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+    elif kind is kinds.DEPLOYMENT:
+        from minipod.workloads import deployments
+        objs = [{**o, "status": deployments.status(o)} for o in objs]
+    return objs
 
 
 def _builtin_namespaces(objs) -> list:
@@ -149,6 +194,44 @@ def delete(kind, namespace, name) -> None:
         for other in kinds.KINDS.values():
             if other.namespaced and store.list_objects(other, name):
                 raise InUse(f'namespace "{name}" still holds {other.plural}; delete them first')
-    if not store.delete(kind, namespace if kind.namespaced else None, name):
+    ns = namespace if kind.namespaced else None
+    obj = store.get(kind, ns, name)
+    if obj is None and kind is kinds.POD and namespace == "default":
+        from minipod import pod as podmod
+        rec = podmod.store().find(name)
+        if rec is not None and rec["name"] == name and not rec.get("k8s"):
+            raise InvalidArgument(f'pod "{name}" was made by `minipod pod create` or `run`; '
+                                  "remove it with `minipod pod rm -f`")
+    if obj is None or not store.delete(kind, ns, name):
         raise NotFound(f'{kind.plural} "{name}" not found')
+    _delete_dependents(kind, obj)
 
+
+def _delete_dependents(kind, obj) -> None:
+    """What the garbage collector and the kubelet do after a delete, done
+    before returning (as kubectl delete waits): a Deployment's pods go, and
+    a Pod's containers, pause and network."""
+    from minipod.workloads import deployments, pods
+    gone = []
+    if kind is kinds.DEPLOYMENT:
+        for p in deployments.owned_pods(obj):
+            if store.delete(kinds.POD, p["metadata"]["namespace"], p["metadata"]["name"]):
+                gone.append(p)
+    elif kind is kinds.POD:
+        gone.append(obj)
+    for p in gone:
+        pods.remove_for_object(p)
+
+
+
+def scale(kind_name: str, namespace: str, name: str, replicas: int) -> None:
+    """`scale deployment/NAME --replicas N`: a new spec.replicas."""
+    kind = kinds.by_name(kind_name)
+    if kind is not kinds.DEPLOYMENT:
+        raise InvalidArgument(f"cannot scale {kind.plural}: only deployments")
+    obj = store.get(kind, namespace, name)
+    if obj is None:
+        raise NotFound(f'deployments.apps "{name}" not found')
+    obj = store.desired(obj)
+    obj["spec"]["replicas"] = replicas
+    store.put(kind, obj)

@@ -3,6 +3,7 @@ them, whether they live in a namespace, and their schema."""
 
 from dataclasses import dataclass
 
+from minipod.objects import workloads
 from minipod.objects.schema import METADATA, Field, dns_label
 
 
@@ -25,7 +26,13 @@ NAMESPACE = Kind("Namespace", "v1", "namespaces", ("ns", "namespace"), False,
 CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", ("cm", "configmap"), True,
                  {"data": Field("map"), "binaryData": Field("map"), "immutable": Field("bool")})
 
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP)}
+POD = Kind("Pod", "v1", "pods", ("po", "pod"), True, workloads.POD_FIELDS)
+DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", ("deploy", "deployment"), True,
+                  workloads.DEPLOYMENT_FIELDS)
+
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT)}
+# Checks beyond the schema, by kind: check(obj) raises naming the field.
+CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 

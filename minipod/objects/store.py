@@ -9,9 +9,11 @@ replace this one without touching its callers.
 
 import datetime
 import os
+import re
 import uuid
 
 from minipod import paths, state
+from minipod.errors import NotFound
 
 CLUSTER = "_cluster"  # the directory of objects that live in no namespace
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -26,7 +28,21 @@ def lock():
     return state.locked(root() / "lock")
 
 
+_SAFE = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def _check(kind, what, value) -> None:
+    if not isinstance(value, str) or not _SAFE.fullmatch(value) or ".." in value:
+        shown = value if isinstance(value, str) and len(value) <= 80 else f"{str(value)[:80]}..."
+        raise NotFound(f"{kind.plural}: {what} {shown!r} is not valid, so no object has it")
+
+
 def _path(kind, namespace, name):
+    """The file of one object; a name or namespace that no object can have
+    (and that could lead out of the store, such as "..") is refused."""
+    _check(kind, "name", name)
+    if kind.namespaced:
+        _check(kind, "namespace", namespace)
     return root() / kind.plural / (namespace if kind.namespaced else CLUSTER) / f"{name}.json"
 
 
@@ -39,6 +55,8 @@ def get(kind, namespace, name):
 
 def list_objects(kind, namespace=None) -> list:
     """Objects of ``kind`` (in ``namespace``, or in all when None)."""
+    if namespace and kind.namespaced:
+        _check(kind, "namespace", namespace)
     top = root() / kind.plural
     if not top.is_dir():
         return []
@@ -96,6 +114,7 @@ def delete(kind, namespace, name) -> bool:
     with lock():
         try:
             os.unlink(_path(kind, namespace, name))
-            return True
         except FileNotFoundError:
             return False
+        _next_revision()  # watchers (the agent) see every change on the counter
+        return True

@@ -100,6 +100,10 @@ def leaks():
     with open("/proc/mounts") as f:
         found += [f"mount {l.split()[1]}" for l in f if str(TEST_ROOT) in l]
     found += [f"cgroup {d}" for d in leftover_cgroups()]
+    found += [f"agent process {pid}" for pid in agent_processes()]
+    vols = TEST_ROOT / "lib" / "volumes"
+    if vols.is_dir():
+        found += [f"volume {v.name}" for v in vols.iterdir()]
     veths = sh("ip -o link show", check=False).stdout
     found += [f"veth on test bridge: {l.split(':')[1].strip()}" for l in veths.splitlines()
               if " master mpt" in l]
@@ -117,7 +121,28 @@ def leftover_cgroups():
     return out
 
 
+def agent_processes():
+    """Agents of this test root still alive (by their environment)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"minipod.agent" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"MINIPOD_ROOT={TEST_ROOT}".encode() in f.read().split(b"\0"):
+                    out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
 def remove_everything():
+    """Stop the agent first (it would restart or re-create what goes next),
+    drop every object, then remove containers and pods."""
+    if (TEST_ROOT / "run" / "agent").exists():
+        mp("agent", "stop", check=False)
+    shutil.rmtree(TEST_ROOT / "lib" / "objects", ignore_errors=True)
     for cid in mp("ps", "-aq", check=False).stdout.split():
         mp("rm", "-f", cid, check=False)
     for pid in mp("pod", "ls", "-q", check=False).stdout.split():

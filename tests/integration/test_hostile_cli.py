@@ -24,7 +24,9 @@ REFS = NAMES + [""]
 # Verbs that take an object reference: none of these values names one.
 REF_VERBS = [["inspect"], ["rm"], ["rm", "-f"], ["stop"], ["kill"], ["logs"], ["exec", "{}", "true"],
              ["pod", "inspect"], ["pod", "rm"], ["pod", "rm", "-f"], ["pod", "stop"], ["pod", "start"],
-             ["pod", "check"], ["network", "rm"], ["network", "inspect"], ["image", "rm"], ["image", "rm", "-f"]]
+             ["pod", "check"], ["network", "rm"], ["network", "inspect"], ["image", "rm"], ["image", "rm", "-f"],
+             ["start"], ["restart"], ["volume", "inspect"], ["volume", "rm"], ["get", "pod"],
+             ["describe", "deploy"], ["delete", "pod"], ["scale", "--replicas", "1"]]
 # Flags whose value is a name minipod validates or looks up.
 NAME_FLAGS = [["run", "--name", "{}", "busybox"], ["run", "--hostname", "{}", "busybox"],
               ["run", "--network", "{}", "busybox"], ["run", "--pod", "{}", "busybox"], ["run", "{}"],
@@ -34,7 +36,11 @@ NAME_FLAGS = [["run", "--name", "{}", "busybox"], ["run", "--hostname", "{}", "b
               ["image", "import", "/nonexistent.tar", "{}"], ["run", "--cap-add", "{}", "busybox"],
               ["run", "-w", "{}", "busybox"], ["run", "-e", "{}", "busybox"], ["network", "show", "{}"],
               ["run", "--security-opt", "{}", "busybox"], ["stats", "--no-stream", "{}"],
-              ["run", "-l", "{}", "busybox"], ["pod", "create", "-l", "{}"]]
+              ["run", "-l", "{}", "busybox"], ["pod", "create", "-l", "{}"],
+              ["run", "-v", "{}", "busybox"], ["run", "-v", "{}:/x", "busybox"], ["run", "-v", "/tmp:{}", "busybox"],
+              ["run", "--mount", "{}", "busybox"], ["run", "--mount", "type=volume,src={},dst=/x", "busybox"],
+              ["run", "--tmpfs", "{}", "busybox"], ["run", "-d", "--restart", "{}", "busybox"],
+              ["volume", "create", "{}"], ["get", "{}"], ["get", "pods", "-l", "{}"]]
 NUMBERS = ["-1", "-9", "99999999999999999999", "1e400", "nan", "inf", "-inf", "0x10", "٣", "²", "", " "]
 NUMBER_FLAGS = [["stop", "-t", "{}", "existing"], ["pod", "stop", "-t", "{}", "nosuch"],
                 ["pod", "rm", "-t", "{}", "nosuch"], ["kill", "-s", "{}", "existing"],
@@ -44,13 +50,24 @@ NUMBER_FLAGS = [["stop", "-t", "{}", "existing"], ["pod", "stop", "-t", "{}", "n
                 ["network", "create", "n", "--subnet", "10.232.0.0/24", "--gateway", "10.232.0.{}"],
                 ["run", "-m", "{}", "busybox"], ["run", "--cpus", "{}", "busybox"],
                 ["run", "--cpu-shares", "{}", "busybox"], ["pod", "create", "--pids-limit", "{}"],
-                ["run", "-m", "64m", "--memory-swap", "{}", "busybox"], ["pod", "create", "-m", "{}"]]
+                ["run", "-m", "64m", "--memory-swap", "{}", "busybox"], ["pod", "create", "-m", "{}"],
+                ["scale", "deploy/nosuch", "--replicas", "{}"], ["restart", "-t", "{}", "nosuch"],
+                ["run", "-d", "--restart", "on-failure:{}", "busybox"], ["agent", "logs", "-n", "{}"]]
 # -1 is docker's "unlimited" for these two: a valid value, not a hostile one.
 MINUS_ONE_VALID = ("--pids-limit", "--memory-swap")
 
 
 def _fill(template, value):
-    return [value if arg == "{}" else arg for arg in template]
+    """The template with "{}" (alone or inside an argument) replaced."""
+    out = []
+    for arg in template:
+        if "{}" not in arg:
+            out.append(arg)
+        elif isinstance(value, bytes):
+            out.append(arg.encode().replace(b"{}", value))
+        else:
+            out.append(arg.replace("{}", value))
+    return out
 
 
 def _commands():

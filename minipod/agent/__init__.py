@@ -1,0 +1,103 @@
+"""The node agent, as the CLI sees it: started on demand, at most one per
+host (a lock held for its whole life, and a pidfile), logging to a file.
+
+The agent plays the kubelet's role (realises Pod objects, restarts
+containers per restartPolicy or docker's --restart with CrashLoopBackOff)
+and the controller manager's (keeps Deployments at their replica count).
+Everything it acts on lives in the records and the object store, so
+killing it loses nothing: the next one picks up where it stopped.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from minipod import paths, procfs, state
+
+
+def agent_dir():
+    return paths.run_root() / "agent"
+
+
+def lock_path():
+    return agent_dir() / "lock"
+
+
+def pid_path():
+    return agent_dir() / "pid"
+
+
+def log_path():
+    return paths.lib_root() / "agent.log"
+
+
+def running_pid():
+    """The agent's pid while one holds the lock, else None."""
+    try:
+        pid = int(pid_path().read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not state.lock_held(lock_path()) or not os.path.exists(f"/proc/{pid}"):
+        return None
+    return pid
+
+
+def ensure_running(timeout: float = 5.0) -> int:
+    """Start the agent unless one runs; return its pid once it holds the lock."""
+    pid = running_pid()
+    if pid:
+        return pid
+    agent_dir().mkdir(parents=True, exist_ok=True)
+    log_path().parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path(), "ab") as log, open(os.devnull, "rb") as null:
+        # Its own session: a terminal's Ctrl-C or the CLI's exit never reaches it.
+        subprocess.Popen([sys.executable, "-m", "minipod.agent"], stdin=null, stdout=log, stderr=log,
+                         start_new_session=True, close_fds=True, cwd="/")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = running_pid()
+        if pid:
+            return pid
+        time.sleep(0.02)
+    from minipod.errors import MinipodError
+    raise MinipodError(f"the node agent did not start; see {log_path()}")
+
+
+def stop(timeout: float = 10.0) -> bool:
+    """SIGTERM the agent and wait until it is gone; False if none ran."""
+    pid = running_pid()
+    if not pid:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and state.lock_held(lock_path()):
+        time.sleep(0.02)
+    if state.lock_held(lock_path()):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def status() -> dict:
+    pid = running_pid()
+    info = {"running": bool(pid), "pid": pid, "log": str(log_path())}
+    if pid:
+        info["memory"] = procfs.memory(pid)
+    return info
+
+
+def needed() -> bool:
+    """Whether anything asks for the agent: Pod objects (Deployments make
+    those), or containers with a restart policy."""
+    from minipod.objects import kinds, store
+    if store.list_objects(kinds.POD) or store.list_objects(kinds.DEPLOYMENT):
+        return True
+    records = state.Store(paths.containers_dir(), "container").all()
+    return any((r.get("restart_policy") or {}).get("name", "no") not in ("no", "Never") for r in records)
+
+
+def ensure_if_needed() -> None:
+    """What read-only verbs call: an agent killed earlier comes back."""
+    if not running_pid() and needed():
+        ensure_running()

@@ -1,0 +1,212 @@
+"""The node agent's event loop: one process per host, woken only by
+events, never by a polling interval:
+
+- inotify on the object store (every write renames its revision file),
+  on the container and pod record directories (made or removed);
+- a pidfd per watched process (a container with a restart policy, the
+  pause of a pod made from a Pod object): readable when it exits;
+- a timer: the earliest back-off or retry that is due;
+- SIGTERM/SIGINT through the wakeup fd: stop.
+
+Every wake-up runs a full, idempotent reconcile (level-triggered, like
+Kubernetes' controllers): Deployments → Pod objects → realised pods →
+container restarts. Nothing is kept only in memory but retry times, so a
+new agent after a SIGKILL simply carries on.
+"""
+
+import fcntl
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+
+from minipod import container, paths, pod
+from minipod.agent import agent_dir, lock_path, pid_path
+from minipod.agent.inotify import Inotify
+from minipod.errors import MinipodError
+from minipod.objects import kinds, store
+from minipod.workloads import backoff, deployments, pods, restarts
+
+RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
+RETRY_CAP = 60.0
+
+
+def log(message: str) -> None:
+    sys.stdout.write(time.strftime("%Y-%m-%dT%H:%M:%S ") + message + "\n")
+    sys.stdout.flush()
+
+
+class Agent:
+    def __init__(self):
+        self.limits = backoff.limits()
+        self.retry = {}  # key -> (attempts, next try): pods/containers that failed to be made
+        self.pidfds = {}  # fd -> (pid, start)
+        self.watched = {}  # (pid, start) -> fd
+
+    # ------------------------------------------------------------ reconcile
+
+    def _retry_due(self, key, now) -> bool:
+        attempts, at = self.retry.get(key, (0, 0))
+        return now >= at
+
+    def _failed(self, key, now, message):
+        attempts, _ = self.retry.get(key, (0, 0))
+        delay = min(RETRY_CAP, RETRY_BASE * (2 ** attempts))
+        self.retry[key] = (attempts + 1, now + delay)
+        log(f"{message} (retrying in {delay:g}s)")
+
+    def reconcile(self) -> float:
+        """One pass; returns the earliest time something is due (or None)."""
+        now = time.time()
+        deployments.reconcile(log)
+        self._sync_pods(now)
+        due = restarts.reconcile(now, log, self.limits)
+        waits = [at for _n, at in self.retry.values() if at > now]
+        if due is not None:
+            waits.append(due)
+        return min(waits) if waits else None
+
+    def _sync_pods(self, now):
+        objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
+        live = pods.realised()
+        for uid, rec in live.items():
+            if uid not in objs:
+                log(f"pod {rec['name']}: its object is gone, removing it")
+                pods.destroy(rec, grace=10.0)
+        for uid, obj in objs.items():
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            rec = live.get(uid)
+            if rec is None:
+                if not self._retry_due(("pod", uid), now):
+                    continue
+                try:
+                    rec = pods.create_pod(obj)
+                    log(f"pod {name}: created (IP {rec.get('ip') or '-'})")
+                except MinipodError as e:
+                    self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")
+                    continue
+            elif pod.status(rec) != "running" and rec.get("desired") != "stopped":
+                try:
+                    pod.start(rec["id"])
+                    log(f"pod {name}: its pause had exited; started again")
+                except MinipodError as e:
+                    self._failed(("pod", uid), now, f"pod {name}: cannot start: {e}")
+                    continue
+            self.retry.pop(("pod", uid), None)
+            if not self._retry_due(("containers", uid), now):
+                continue
+            try:
+                errors = pods.sync_containers(obj, rec)
+            except MinipodError as e:
+                errors = [("*", str(e))]
+            for ctr, message in errors:
+                pods.record_error(rec, ctr, message)
+            if errors:
+                self._failed(("containers", uid), now, f"pod {name}: " + "; ".join(f"{c}: {m}" for c, m in errors))
+            else:
+                self.retry.pop(("containers", uid), None)
+                for c in obj["spec"]["containers"]:
+                    pods.record_error(rec, c["name"], None)
+
+    # ---------------------------------------------------------------- watch
+
+    def _wanted(self) -> set:
+        """(pid, start) of every process whose exit must wake us."""
+        out = set()
+        for rec in container.list_containers():
+            if rec["status"] == "running" and restarts.wants_watch(rec):
+                out.add((rec["pid"], rec.get("start")))
+        for rec in pod.list_pods():
+            if rec.get("k8s") and rec["status"] == "running":
+                out.add((rec["pause"]["pid"], rec["pause"].get("start")))
+        return out
+
+    def update_watches(self, poller) -> None:
+        wanted = self._wanted()
+        for key in list(self.watched):
+            if key not in wanted:
+                fd = self.watched.pop(key)
+                poller.unregister(fd)
+                self.pidfds.pop(fd, None)
+                os.close(fd)
+        for key in wanted - set(self.watched):
+            try:
+                fd = os.pidfd_open(key[0])
+            except ProcessLookupError:
+                continue  # gone already: the next pass sees it exited
+            self.watched[key] = fd
+            self.pidfds[fd] = key
+            poller.register(fd, select.POLLIN)
+
+
+def _take_lock():
+    agent_dir().mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    tmp = pid_path().with_suffix(".tmp")
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, pid_path())
+    return fd
+
+
+def _watch_dirs(ino) -> None:
+    for d in (store.root(), paths.containers_dir(), paths.pods_dir()):
+        d.mkdir(parents=True, exist_ok=True)
+        ino.watch(d)
+
+
+def main() -> int:
+    lock = _take_lock()
+    if lock is None:
+        return 0  # another agent holds the lock: it does the job
+    stopping = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    ino = Inotify()
+    _watch_dirs(ino)
+    poller = select.poll()
+    poller.register(ino.fd, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    agent = Agent()
+    limits = agent.limits
+    log(f"agent started (pid {os.getpid()}, back-off {limits[0]:g}s doubling to {limits[1]:g}s)")
+    while not stopping:
+        try:
+            next_at = agent.reconcile()
+            agent.update_watches(poller)
+        except Exception:  # one bad pass must not end the agent: log it, try again soon
+            log("reconcile failed:\n" + traceback.format_exc())
+            next_at = time.time() + RETRY_BASE
+        timeout = None if next_at is None else max(0, int((next_at - time.time()) * 1000) + 1)
+        events = poller.poll(timeout)
+        for fd, _ev in events:
+            if fd == ino.fd:
+                ino.drain()
+            elif fd == wake_r:
+                while True:
+                    try:
+                        os.read(wake_r, 64)
+                    except BlockingIOError:
+                        break
+            elif fd in agent.pidfds:
+                key = agent.pidfds.pop(fd)
+                agent.watched.pop(key, None)
+                poller.unregister(fd)
+                os.close(fd)
+        if events:
+            time.sleep(0.01)  # let a burst of writes land: one pass for all of them
+            ino.drain()
+    log("agent stopping (containers keep running)")
+    for fd in agent.pidfds:
+        os.close(fd)
+    pid_path().unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,171 @@
+"""kubectl's printers for minipod's Kubernetes objects: `get`'s columns,
+`-o yaml`, and `describe`'s layout."""
+
+from minipod.output import table  # noqa: F401  (the CLI prints rows with it)
+
+
+def k8s_age(obj: dict) -> str:
+    """kubectl's AGE: 45s, 3m, 2h, 4d."""
+    import datetime
+    ts = obj["metadata"].get("creationTimestamp")
+    if not ts:
+        return "<unknown>"
+    created = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    secs = max(int((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def _pod_row(o: dict, wide: bool) -> list:
+    from minipod.workloads import pods
+    st = o.get("status") or {}
+    ctrs = st.get("containerStatuses") or []
+    ready = f"{sum(1 for c in ctrs if c.get('ready'))}/{len(o['spec'].get('containers') or ctrs)}"
+    row = [o["metadata"]["name"], ready, pods.display_status(o), sum(c.get("restartCount", 0) for c in ctrs),
+           k8s_age(o)]
+    if wide:
+        row += [st.get("podIP") or "<none>", pods.node_name() if st.get("podIP") or ctrs else "<none>"]
+    return row
+
+
+def _deployment_row(o: dict) -> list:
+    st = o.get("status") or {}
+    want = o["spec"].get("replicas", 1)
+    return [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{want}", st.get("updatedReplicas", 0),
+            st.get("availableReplicas", 0), k8s_age(o)]
+
+
+def object_rows(kind, objs, all_namespaces=False, wide=False):
+    """kubectl get's columns for ``kind`` (headers, rows)."""
+    if kind.kind == "Namespace":
+        headers = ["NAME", "STATUS", "AGE"]
+        rows = [[o["metadata"]["name"], "Active", k8s_age(o)] for o in objs]
+    elif kind.kind == "Pod":
+        headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + (["IP", "NODE"] if wide else [])
+        rows = [_pod_row(o, wide) for o in objs]
+    elif kind.kind == "Deployment":
+        headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+        rows = [_deployment_row(o) for o in objs]
+    else:  # ConfigMap
+        headers = ["NAME", "DATA", "AGE"]
+        rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+                 k8s_age(o)] for o in objs]
+    if all_namespaces and kind.namespaced:
+        headers = ["NAMESPACE"] + headers
+        rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows)]
+    return headers, rows
+
+
+def object_yaml(objs) -> str:
+    """-o yaml: one object as is, several as kubectl's `kind: List`."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings as literal blocks (|), as kubectl prints them."""
+
+    def text(dumper, value):
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    Dumper.add_representer(str, text)
+    data = objs[0] if len(objs) == 1 else {"apiVersion": "v1", "kind": "List", "items": objs,
+                                            "metadata": {"resourceVersion": ""}}
+    return yaml.dump(data, Dumper=Dumper, sort_keys=True, default_flow_style=False).rstrip("\n")
+
+
+def describe_object(kind, obj) -> str:
+    """kubectl describe's layout for the kinds minipod knows."""
+    meta = obj["metadata"]
+
+    def mapping(title, values):
+        if not values:
+            return [f"{title}<none>"]
+        pad = " " * len(title)
+        items = [f"{k}={v}" for k, v in sorted(values.items())]
+        return [title + items[0]] + [pad + i for i in items[1:]]
+    lines = [f"Name:         {meta['name']}"]
+    if kind.namespaced:
+        lines.append(f"Namespace:    {meta.get('namespace', '')}")
+    lines += mapping("Labels:       ", meta.get("labels")) + mapping("Annotations:  ", meta.get("annotations"))
+    if kind.kind == "Namespace":
+        lines += ["", "Status:  Active", "", "No resource quota.", "", "No LimitRange resource."]
+    elif kind.kind == "Pod":
+        lines += _describe_pod(obj)
+    elif kind.kind == "Deployment":
+        lines += _describe_deployment(obj)
+    else:
+        lines += ["", "Data", "===="]
+        for key, value in sorted((obj.get("data") or {}).items()):
+            lines += [f"{key}:", "----", value.rstrip("\n"), ""]
+        lines += ["", "BinaryData", "===="] + [f"{k}: {len(v) * 3 // 4} bytes" for k, v in
+                                               sorted((obj.get("binaryData") or {}).items())]
+        lines += ["", "Events:  <none>"]
+    return "\n".join(lines)
+
+
+def _describe_pod(obj: dict) -> list:
+    from minipod.workloads import pods
+    st = obj.get("status") or {}
+    lines = [f"Node:         {pods.node_name()}/{st.get('hostIP') or ''}",
+             f"Start Time:   {st.get('startTime') or '<unknown>'}",
+             f"Status:       {st.get('phase', 'Unknown')}", f"IP:           {st.get('podIP') or ''}"]
+    owners = obj["metadata"].get("ownerReferences") or []
+    lines.append("Controlled By:  " + (f"{owners[0]['kind']}/{owners[0]['name']}" if owners else "<none>"))
+    lines.append("Containers:")
+    statuses = {c["name"]: c for c in st.get("containerStatuses") or []}
+    for c in obj["spec"].get("containers", []):
+        cs = statuses.get(c["name"], {})
+        state = cs.get("state") or {}
+        name, detail = next(iter(state.items())) if state else ("Waiting", {})
+        lines += [f"  {c['name']}:", f"    Image:          {c['image']}",
+                  f"    State:          {name.capitalize()}"]
+        for key in ("reason", "exitCode", "startedAt", "finishedAt"):
+            if detail.get(key) is not None:
+                lines.append(f"      {key[0].upper() + key[1:]}:  {detail[key]}")
+        last = (cs.get("lastState") or {}).get("terminated")
+        if last:
+            lines += ["    Last State:     Terminated", f"      Reason:       {last.get('reason')}",
+                      f"      Exit Code:    {last.get('exitCode')}"]
+        lines += [f"    Ready:          {'True' if cs.get('ready') else 'False'}",
+                  f"    Restart Count:  {cs.get('restartCount', 0)}"]
+        for p in c.get("ports", []):
+            lines.append(f"    Port:           {p['containerPort']}/{p.get('protocol', 'TCP')}")
+        for m in c.get("volumeMounts", []):
+            lines.append(f"    Mount:          {m['mountPath']} from {m['name']} ({'ro' if m.get('readOnly') else 'rw'})")
+    conds = st.get("conditions") or []
+    lines += ["Conditions:", "  Type    Status"] + [f"  {c['type']}   {c['status']}" for c in conds]
+    vols = obj["spec"].get("volumes") or []
+    lines.append("Volumes:" + ("" if vols else "  <none>"))
+    for v in vols:
+        kind = next(k for k in ("emptyDir", "hostPath", "configMap") if k in v)
+        lines.append(f"  {v['name']}:  {kind} {v[kind].get('path') or v[kind].get('name') or ''}".rstrip())
+    lines.append(f"Restart Policy: {obj['spec'].get('restartPolicy', 'Always')}")
+    lines += ["Events:       <none>"]
+    return lines
+
+
+def _describe_deployment(obj: dict) -> list:
+    st = obj.get("status") or {}
+    spec = obj["spec"]
+    sel = ",".join(f"{k}={v}" for k, v in sorted((spec["selector"].get("matchLabels") or {}).items()))
+    want = spec.get("replicas", 1)
+    lines = [f"Selector:               {sel}",
+             f"Replicas:               {want} desired | {st.get('updatedReplicas', 0)} updated | "
+             f"{st.get('replicas', 0)} total | {st.get('availableReplicas', 0)} available | "
+             f"{st.get('replicas', 0) - st.get('availableReplicas', 0)} unavailable",
+             "StrategyType:           RollingUpdate",
+             "RollingUpdateStrategy:  0 max unavailable, 1 max surge",
+             "Pod Template:"]
+    tpl = spec["template"]
+    labels = (tpl.get("metadata") or {}).get("labels") or {}
+    lines.append("  Labels:  " + (",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"))
+    lines.append("  Containers:")
+    for c in tpl["spec"]["containers"]:
+        lines += [f"   {c['name']}:", f"    Image:      {c['image']}"]
+        if c.get("command"):
+            lines.append(f"    Command:    {' '.join(c['command'])}")
+        if c.get("args"):
+            lines.append(f"    Args:       {' '.join(c['args'])}")
+    lines += ["Events:          <none>"]
+    return lines

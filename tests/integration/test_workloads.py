@@ -1,0 +1,244 @@
+"""Pods and Deployments from YAML, realised by the node agent (the
+kubelet's and the Deployment controller's roles), with restarts,
+CrashLoopBackOff, scaling, rollouts, volumes and an agent that is killed.
+
+The agent's back-off is shortened for the suite (tests/conftest.py:
+MINIPOD_BACKOFF_BASE=1, MINIPOD_BACKOFF_MAX=4)."""
+
+import json
+import os
+import signal
+import time
+
+from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web, tier: front}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox
+        command: ["sh", "-c", "echo $GREETING from $(hostname) > /www/index.html; exec httpd -f -p 80 -h /www"]
+        env:
+        - {name: GREETING, value: hello}
+        ports:
+        - {containerPort: 80, name: http}
+"""
+
+
+def pods(selector=None):
+    """{name: (ready, status, restarts, ip)} from `get pods -o wide`."""
+    args = ["get", "pods", "-o", "wide"] + (["-l", selector] if selector else [])
+    rows = [l.split() for l in mp(*args).stdout.splitlines()[1:]]
+    return {r[0]: (r[1], r[2], int(r[3]), r[5]) for r in rows}
+
+
+def running(n, selector="app=web"):
+    def check():
+        now = pods(selector)
+        return now if len(now) == n and all(v[1] == "Running" and v[0] == "1/1" for v in now.values()) else None
+    return wait_for(check, timeout=60, interval=0.2, what=f"{n} running pods")
+
+
+def apply(tmp_path, text, name="m.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return mp("apply", "-f", path).stdout
+
+
+def test_deployment_replicas_restart_scale_rollout_delete(tmp_path):
+    assert apply(tmp_path, DEPLOYMENT) == "deployment/web created\n"
+    now = running(3)
+    ips = {v[3] for v in now.values()}
+    assert len(ips) == 3
+    for name, (_r, _s, _n, ip) in now.items():
+        assert name.startswith("web-") and len(name.split("-")[1]) == 10 and len(name.split("-")[2]) == 5
+        assert sh(f"curl -s --max-time 3 http://{ip}/").stdout == f"hello from {name}\n"
+        labels = mp_json("get", "pod", name, "-o", "json")["metadata"]["labels"]
+        assert labels["app"] == "web" and labels["tier"] == "front" and "pod-template-hash" in labels
+    assert mp("get", "deploy").stdout.splitlines()[1].split()[:4] == ["web", "3/3", "3", "3"]
+
+    # the app process dies: the container restarts in the same pod, same IP
+    victim = sorted(now)[0]
+    mp("kill", f"{victim}_httpd")
+    wait_for(lambda: pods().get(victim, (0, 0, 0))[2] == 1 and pods()[victim][1] == "Running",
+             timeout=30, what="restart")
+    assert pods()[victim][3] == now[victim][3]
+
+    # a pod removed behind the Deployment's back is replaced
+    other = sorted(now)[1]
+    mp("delete", "pod", other)
+    wait_for(lambda: other not in pods() and len(running(3)) == 3, timeout=60, what="replacement")
+
+    mp("scale", "deployment/web", "--replicas", "1")
+    running(1)
+    mp("scale", "deploy/web", "--replicas", "2")
+    before = running(2)
+
+    # a changed template replaces every pod, new ones first
+    apply(tmp_path, DEPLOYMENT.replace("value: hello", "value: hi").replace("replicas: 3", "replicas: 2"))
+    after = wait_for(lambda: (lambda p: p if len(p) == 2 and not set(p) & set(before) and
+                              all(v[1] == "Running" for v in p.values()) else None)(pods("app=web")),
+                     timeout=90, interval=0.2, what="rollout")
+    for name, (_r, _s, _n, ip) in after.items():
+        assert sh(f"curl -s --max-time 3 http://{ip}/").stdout == f"hi from {name}\n"
+    log = mp("agent", "logs").stdout
+    created = [l for l in log.splitlines() if "created pod" in l]
+    assert created, log
+
+    assert mp("delete", "deployment", "web").stdout == 'deployment "web" deleted\n'
+    wait_for(lambda: not pods() and not mp("ps", "-aq").stdout and not mp("pod", "ls", "-q").stdout,
+             timeout=30, what="pods gone")
+    mp("agent", "stop")
+    assert leaks() == []
+
+
+def test_crash_loop_back_off_grows(tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers:
+  - {name: c, image: busybox, command: ["sh", "-c", "exit 1"]}
+""")
+    seen, statuses, restarts = [], set(), {}
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        info = mp_json("inspect", "crasher_c")[0]
+        count = info["RestartCount"]
+        delay = (info["State"].get("Backoff") or {}).get("delay")
+        if delay is not None and (not seen or seen[-1] != delay):
+            seen.append(delay)
+        restarts.setdefault(count, time.monotonic())
+        statuses.add(pods()["crasher"][1])
+        if count >= 5:
+            break
+        time.sleep(0.1)
+    # The first restart is immediate, then 1 s doubling, capped at 4 s
+    # (sampling through the CLI blurs each time by a few tenths).
+    assert [d for d in seen if d][:3] == [1, 2, 4], seen
+    gaps = [restarts[i + 1] - restarts[i] for i in range(1, 5)]
+    assert gaps[0] >= 0.6 and gaps[1] >= 1.4 and gaps[2] >= 3.2 and 3.2 <= gaps[3] < 7, gaps
+    assert "CrashLoopBackOff" in statuses, statuses
+    described = mp("describe", "pod", "crasher").stdout
+    assert "Restart Count:" in described and "Exit Code:    1" in described
+
+
+def test_two_container_pod_shares_namespaces_and_volumes(tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: ConfigMap
+metadata: {name: site}
+data:
+  index.html: |
+    hello from a configMap
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pair
+  labels: {demo: pause}
+spec:
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - {name: site, configMap: {name: site}}
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "echo written by writer > /scratch/note; exec sleep 86400"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  - name: reader
+    image: busybox
+    command: ["sleep", "86400"]
+    volumeMounts:
+    - {name: scratch, mountPath: /in, readOnly: true}
+    - {name: site, mountPath: /www}
+""")
+    wait_for(lambda: pods("demo=pause").get("pair", ("",))[0] == "2/2", timeout=30, what="2/2")
+    wait_for(lambda: mp("exec", "pair_reader", "cat", "/in/note", check=False).stdout == "written by writer\n",
+             timeout=10, what="note")
+    assert mp("exec", "pair_reader", "cat", "/www/index.html").stdout == "hello from a configMap\n"
+    proc = mp("exec", "pair_reader", "touch", "/in/x", check=False)
+    assert proc.returncode != 0 and "Read-only" in proc.stderr
+    w, r = mp_json("inspect", "pair_writer", "pair_reader")
+    for ns in ("net", "ipc", "uts", "pid"):
+        assert w["Namespaces"][ns] == r["Namespaces"][ns]
+    assert w["Namespaces"]["mnt"] != r["Namespaces"]["mnt"]
+    # one PID namespace: pause is PID 1 and the reader sees the writer's sleep
+    ps = mp("exec", "pair_reader", "ps", "-o", "pid,args").stdout
+    assert "1 /pause" in ps and ps.count("sleep 86400") == 2
+    mp("delete", "pod", "pair")
+    mp("delete", "cm", "site")
+    assert "pair" not in pods()
+
+
+def test_killing_the_agent_loses_nothing(tmp_path):
+    apply(tmp_path, DEPLOYMENT.replace("replicas: 3", "replicas: 2"))
+    first = running(2)
+    pid = int(mp("agent", "status").stdout.split("pid ")[1].split(",")[0])
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: mp("agent", "status", check=False).returncode == 3, what="agent gone")
+    # containers keep running without it
+    assert all(sh(f"curl -s --max-time 3 http://{v[3]}/").stdout.startswith("hello") for v in first.values())
+    victim = sorted(first)[0]
+    mp("kill", f"{victim}_httpd")
+    time.sleep(1.0)
+    assert mp("ps", "--format", "json").stdout.count(f"{victim}_httpd") == 0  # nobody restarted it
+    # the next CLI call starts the agent again; the restart happens then
+    mp("get", "pods")
+    assert mp("agent", "status").returncode == 0
+    wait_for(lambda: pods()[victim][2] == 1 and pods()[victim][1] == "Running", timeout=30, what="restart")
+    assert set(running(2)) == set(first)
+
+
+def test_pods_of_pod_create_and_run_appear_in_get_pods():
+    mp("pod", "create", "--name", "plain", "-l", "app=plain")
+    mp("run", "-d", "--pod", "plain", "--name", "plain-ctr", "busybox", "sleep", "86400")
+    rows = pods("app=plain")
+    assert list(rows) == ["plain"] and rows["plain"][:2] == ("1/1", "Running")
+    obj = json.loads(mp("get", "pod", "plain", "-o", "json").stdout)
+    assert obj["metadata"]["namespace"] == "default" and obj["metadata"]["labels"] == {"app": "plain"}
+    proc = mp("delete", "pod", "plain", check=False)
+    assert proc.returncode == 125 and "pod rm" in proc.stderr
+
+
+def test_docker_start_restart_and_restart_policies():
+    mp("run", "-d", "--name", "svc", "busybox", "sleep", "86400")
+    ip = mp_json("inspect", "svc")[0]["NetworkSettings"]["IPAddress"]
+    mp("stop", "-t", "0", "svc")
+    assert mp_json("inspect", "svc")[0]["State"]["Status"] == "exited"
+    assert mp("start", "svc").stdout == "svc\n"
+    info = mp_json("inspect", "svc")[0]
+    assert info["State"]["Running"] and info["NetworkSettings"]["IPAddress"] == ip
+    old_pid = info["State"]["Pid"]
+    mp("restart", "-t", "0", "svc")
+    assert mp_json("inspect", "svc")[0]["State"]["Pid"] not in (0, old_pid)
+
+    # --restart always: an exit on its own is undone, a stop is respected
+    mp("run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.3; exit 0")
+    wait_for(lambda: mp_json("inspect", "always")[0]["RestartCount"] >= 2, timeout=30, what="restarts")
+    assert mp_json("inspect", "always")[0]["HostConfig"]["RestartPolicy"] == {"Name": "always", "MaximumRetryCount": 0}
+    mp("stop", "-t", "0", "always")
+    count = mp_json("inspect", "always")[0]["RestartCount"]
+    time.sleep(2.5)
+    info = mp_json("inspect", "always")[0]
+    assert info["State"]["Status"] == "exited" and info["RestartCount"] == count
+
+    # on-failure:2 gives up after two restarts; a success is never restarted
+    mp("run", "-d", "--name", "twice", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3")
+    mp("run", "-d", "--name", "fine", "--restart", "on-failure", "busybox", "true")
+    wait_for(lambda: mp_json("inspect", "twice")[0]["RestartCount"] == 2, timeout=30, what="two restarts")
+    time.sleep(2.5)
+    assert mp_json("inspect", "twice")[0]["RestartCount"] == 2
+    assert mp_json("inspect", "fine")[0]["RestartCount"] == 0
+    proc = mp("run", "--restart", "always", "busybox", "true", check=False)
+    assert proc.returncode == 125 and "--restart needs -d" in proc.stderr
