@@ -65,3 +65,9 @@ class CommandNotFound(MinipodError):
     """The container's command does not exist (exit 127)."""
 
     exit_code = 127
+
+
+class TimedOut(MinipodError):
+    """A wait ran out of time (kubectl wait's exit code 1)."""
+
+    exit_code = 1

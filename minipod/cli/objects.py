@@ -23,6 +23,45 @@ def register(cli, echo_json):
             click.echo(f"{kind.kind.lower()}/{name} {action}")
 
     @cli.command()
+    @click.option("--for", "condition", required=True, help="condition=Ready, or delete.")
+    @click.option("-l", "--selector", help="Label selector of the pods to wait for.")
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.option("--timeout", default="30", show_default=True, callback=_seconds, help="Seconds.")
+    @click.argument("refs", nargs=-1)
+    def wait(condition, selector, namespace, timeout, refs):
+        """Wait until pods are Ready (or deleted), as kubectl wait."""
+        from minipod import agent
+        from minipod.workloads import waiting
+        names = []
+        for ref in refs:
+            kind_name, name = _split_ref(ref, None)
+            if kind_name.lower() not in ("pod", "pods", "po") or not name:
+                raise InvalidArgument(f"wait takes pod/NAME, not {ref!r}")
+            names.append(name)
+        agent.ensure_if_needed()
+        for name in waiting.wait_pods(names, selector, namespace, condition, timeout):
+            click.echo(f"pod/{name} condition met")
+
+    @cli.group()
+    def rollout():
+        """Follow a Deployment's rollout."""
+
+    @rollout.command("status")
+    @click.option("-n", "--namespace", default="default", show_default=True)
+    @click.option("--timeout", default="300", show_default=True, callback=_seconds, help="Seconds.")
+    @click.argument("ref", metavar="deployment/NAME")
+    def rollout_status(namespace, timeout, ref):
+        """Wait until a Deployment runs its current template everywhere."""
+        from minipod import agent
+        from minipod.workloads import waiting
+        kind_name, name = _split_ref(ref, None)
+        if kind_name.lower() not in ("deployment", "deployments", "deploy") or not name:
+            raise InvalidArgument(f"rollout status takes deployment/NAME, not {ref!r}")
+        agent.ensure_if_needed()
+        waiting.rollout_status(namespace, name, timeout, click.echo)
+        click.echo(f'deployment "{name}" successfully rolled out')
+
+    @cli.command()
     @click.option("--replicas", required=True, type=click.IntRange(0, 1000))
     @click.option("-n", "--namespace", default="default", show_default=True)
     @click.argument("ref", metavar="deployment/NAME")
@@ -105,6 +144,14 @@ def register(cli, echo_json):
         for kind, ns, name in reversed(targets):  # namespaces last when a file made them first
             objects.delete(kind, ns, name)
             click.echo(f'{kind.kind.lower()} "{name}" deleted')
+
+
+def _seconds(ctx, param, value):
+    """--timeout as seconds (kubectl also takes 30s, 2m)."""
+    from minipod import spec
+    text = str(value)
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    return spec.parse_timeout(text[:-1] if scale else text) * (scale or 1)
 
 
 def _split_ref(kind_name: str, name):

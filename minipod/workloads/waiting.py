@@ -1,0 +1,85 @@
+"""kubectl's waiting verbs: `wait --for=condition=Ready|delete` on pods and
+`rollout status` on Deployments. Both poll the records (a CLI call is
+short-lived; the event-driven part is the agent's)."""
+
+import time
+
+from minipod.errors import InvalidArgument, NotFound, TimedOut
+
+INTERVAL = 0.1
+
+
+def _until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimedOut(f"timed out waiting for {what}")
+        time.sleep(INTERVAL)
+
+
+def _pod_ready(pod_obj: dict) -> bool:
+    conds = (pod_obj.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+
+
+def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -> list:
+    """Wait until every named (or selected) pod meets ``condition``
+    ("condition=Ready" or "delete"); returns the names."""
+    from minipod import objects
+    if condition.lower() not in ("condition=ready", "delete"):
+        raise InvalidArgument(f"unsupported --for {condition!r}: use condition=Ready or delete")
+    if not names and selector is None:
+        raise InvalidArgument("wait needs pod/NAME or -l SELECTOR")
+
+    def current():
+        if names:
+            found = []
+            for n in names:
+                try:
+                    found += objects.get("pods", n, namespace)[1]
+                except NotFound:
+                    pass
+            return found
+        return objects.get("pods", None, namespace, selector=selector)[1]
+
+    if condition.lower() == "delete":
+        initial = [o["metadata"]["name"] for o in current()] or list(names)
+        _until(lambda: not current(), timeout, "the deletion of " + ", ".join(f"pods/{n}" for n in initial))
+        return initial
+    if names:
+        current() or objects.get("pods", names[0], namespace)  # NotFound for a name that never was
+    shown = ", ".join(f"pods/{n}" for n in names) if names else f"pods with {selector}"
+    pods = _until(lambda: (lambda p: p if p and all(_pod_ready(o) for o in p) else None)(current()),
+                  timeout, f"the condition on {shown}")
+    return [o["metadata"]["name"] for o in pods]
+
+
+def rollout_status(namespace: str, name: str, timeout: float, progress) -> None:
+    """Wait until a Deployment's pods are all of its template, ready and as
+    many as it wants; ``progress(text)`` is told what it waits for."""
+    from minipod.objects import kinds, store
+    from minipod.workloads import deployments
+    last = [None]
+
+    def done():
+        dep = store.get(kinds.DEPLOYMENT, namespace, name)
+        if dep is None:
+            raise NotFound(f'deployments.apps "{name}" not found')
+        want = dep["spec"].get("replicas", 1)
+        st = deployments.status(dep)
+        if st["updatedReplicas"] < want:
+            text = f"{st['updatedReplicas']} out of {want} new replicas have been updated..."
+        elif st["replicas"] > st["updatedReplicas"]:
+            text = f"{st['replicas'] - st['updatedReplicas']} old replicas are pending termination..."
+        elif st["readyReplicas"] < want or st["replicas"] != want:
+            text = f"{st['readyReplicas']} of {want} updated replicas are available..."
+        else:
+            return True
+        if text != last[0]:
+            progress(f'Waiting for deployment "{name}" rollout to finish: {text}')
+            last[0] = text
+        return False
+    _until(done, timeout, f'deployment "{name}" rollout')
