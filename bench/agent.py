@@ -83,6 +83,7 @@ spec:
 
 
 def idle_cpu(pid, seconds=10.0) -> float:
+    time.sleep(3.0)  # the passes the last changes caused finish first
     before = cpu_seconds(pid)
     time.sleep(seconds)
     return (cpu_seconds(pid) - before) / seconds * 100
@@ -93,7 +94,9 @@ def conmon_rss_kb():
     if not shutil.which("podman"):
         return None
     conf = ROOT / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024"]\n[engine]\nruntime = "runc"\n')
+    # as in bench/run.py: runc, and rlimits this machine's hard limits allow
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                    '[engine]\nruntime = "runc"\n')
     env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     run = lambda *a: subprocess.run(["podman", "--log-level", "error", *a], env=env, capture_output=True, text=True)
     run("import", "-q", str(ROOT / "busybox.tar.gz"), "mpbench-agent-busybox:latest")

@@ -103,7 +103,9 @@ def container_inspect(rec: dict, pod: dict) -> dict:
                    "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
                    "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps"),
                    "Labels": rec.get("labels", {})},
-        "HostConfig": host_config(rec),
+        "HostConfig": {**host_config(rec), "RestartPolicy": {
+            "Name": (rec.get("restart_policy") or {}).get("name", "no"),
+            "MaximumRetryCount": (rec.get("restart_policy") or {}).get("max", 0)}},
         "Rootfs": {"Image": rec.get("image"), "UpperDir": rec.get("upper"),
                    "MergedDir": rec.get("merged")},
         "LogPath": rec.get("log_path"),
@@ -134,8 +136,6 @@ def host_config(rec: dict) -> dict:
     return {"Memory": limits.get("memory", 0), "MemorySwap": limits.get("memory_swap", 0),
             "NanoCpus": quota * 10_000 if quota else 0, "CpuShares": limits.get("cpu_shares", 0),
             "PidsLimit": limits.get("pids", 0),
-            "RestartPolicy": {"Name": (rec.get("restart_policy") or {}).get("name", "no"),
-                              "MaximumRetryCount": (rec.get("restart_policy") or {}).get("max", 0)},
             "CgroupParent": (rec.get("cgroup") or "").rpartition("/")[0],
             "SecurityOpt": [f"seccomp={rec['seccomp']}"] if rec.get("seccomp") else []}
 

@@ -242,3 +242,67 @@ def test_docker_start_restart_and_restart_policies():
     assert mp_json("inspect", "fine")[0]["RestartCount"] == 0
     proc = mp("run", "--restart", "always", "busybox", "true", check=False)
     assert proc.returncode == 125 and "--restart needs -d" in proc.stderr
+
+
+def test_invalid_manifests_are_refused_whole_with_the_field_path(tmp_path):
+    """Each mistake of the unit suite, through the CLI, after a valid
+    document in the same file: one line, 125, nothing applied."""
+    import yaml
+    from tests.unit.test_workloads import MISTAKES, _mutated
+    good = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\ndata: {a: b}\n---\n"
+    for path, value, message in MISTAKES:
+        manifest = tmp_path / "bad.yaml"
+        manifest.write_text(good + yaml.safe_dump(_mutated(path, value)))
+        proc = mp("apply", "-f", manifest, check=False)
+        assert proc.returncode == 125 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert "No resources found" in mp("get", "cm").stderr
+    assert not (tmp_path / "x").exists() and mp("agent", "status", check=False).returncode == 3
+
+
+def test_namespaced_pod_with_host_path_sub_path_and_host_network(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text("from a hostPath\n")
+    apply(tmp_path, f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: team-a}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: reader, namespace: team-a}}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {{name: host, hostPath: {{path: {tmp_path}, type: Directory}}}}
+  containers:
+  - name: c
+    image: busybox
+    workingDir: /srv
+    command: ["sh", "-c", "cat /srv/index.html; pwd; exec sleep 86400"]
+    volumeMounts: [{{name: host, mountPath: /srv, subPath: site, readOnly: true}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: on-host, namespace: team-a}}
+spec:
+  hostNetwork: true
+  containers:
+  - {{name: c, image: busybox, command: ["sleep", "86400"]}}
+""")
+    wait_for(lambda: mp("wait", "--for=condition=Ready", "pod/reader", "pod/on-host", "-n", "team-a",
+                        "--timeout", "30", check=False).returncode == 0, timeout=60, what="ready")
+    assert mp("logs", "team-a_reader_c").stdout == "from a hostPath\n/srv\n"
+    rows = mp("get", "pods", "-n", "team-a").stdout
+    assert "reader" in rows and "on-host" in rows and "No resources found" in mp("get", "pods").stderr
+    # a host-network pod sees the host's interfaces (the test bridge among them)
+    assert "mptest0" in mp("exec", "team-a_on-host_c", "ip", "-o", "link").stdout
+    # the pod's own pod removed behind the agent's back: the kubelet's part makes it again
+    ip_before = mp_json("get", "pod", "reader", "-n", "team-a", "-o", "json")["status"]["podIP"]
+    assert ip_before
+    mp("pod", "rm", "-f", "team-a_reader")
+    wait_for(lambda: mp("wait", "--for=condition=Ready", "pod/reader", "-n", "team-a", "--timeout", "30",
+                        check=False).returncode == 0, timeout=60, what="re-made pod")
+    proc = mp("delete", "ns", "team-a", check=False)
+    assert proc.returncode == 125 and "still holds pods" in proc.stderr
+    mp("delete", "pod", "reader", "on-host", "-n", "team-a")
+    mp("delete", "ns", "team-a")
+    assert mp("pod", "ls", "-q").stdout == ""
