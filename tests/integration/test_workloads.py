@@ -111,6 +111,8 @@ spec:
   containers:
   - {name: c, image: busybox, command: ["sh", "-c", "exit 1"]}
 """)
+    # the agent makes the container asynchronously, as the kubelet does
+    wait_for(lambda: mp("inspect", "crasher_c", check=False).returncode == 0, timeout=30, what="container")
     seen, statuses, restarts = [], set(), {}
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
@@ -128,7 +130,7 @@ spec:
     # (sampling through the CLI blurs each time by a few tenths).
     assert [d for d in seen if d][:3] == [1, 2, 4], seen
     gaps = [restarts[i + 1] - restarts[i] for i in range(1, 5)]
-    assert gaps[0] >= 0.6 and gaps[1] >= 1.4 and gaps[2] >= 3.2 and 3.2 <= gaps[3] < 7, gaps
+    assert gaps[0] >= 0.6 and gaps[1] >= 1.4 and gaps[2] >= 3.2 and 3.2 <= gaps[3] < 8, gaps  # uncapped: 8 s or more
     assert "CrashLoopBackOff" in statuses, statuses
     described = mp("describe", "pod", "crasher").stdout
     assert "Restart Count:" in described and "Exit Code:    1" in described
