@@ -196,4 +196,21 @@ def collect(dry_run=False) -> list:
             found.append(("layer-dir", str(d)))
             if not dry_run:
                 fsutil.rmtree(d, ignore_errors=True)
+    found += _proxy_leftovers(dry_run)
+    return found
+
+
+def _proxy_leftovers(dry_run: bool) -> list:
+    """The service proxy's chains and routes while no Service exists (an
+    agent killed before it could clean up after the last one)."""
+    from minipod import proxy
+    from minipod.objects import kinds, store
+    from minipod.proxy import host
+    if store.list_objects(kinds.SERVICE):
+        return []
+    found = [("proxy-chain", f"{t}/{c}") for t in ("nat", "filter") for c in proxy.existing_chains(t)]
+    if host.has_device():
+        found.append(("service-routes", host.device()))
+    if found and not dry_run:
+        proxy.cleanup()
     return found

@@ -24,6 +24,12 @@ TEST_ENV = {
     # 1 s doubling to 4 s instead of 10 s doubling to 5 minutes.
     "MINIPOD_BACKOFF_BASE": "1",
     "MINIPOD_BACKOFF_MAX": "4",
+    # The service proxy's own chains, device and ranges: a user's KUBE-*
+    # rules, minipod-svc0 and 10.96.0.0/12 are never touched by the suite.
+    "MINIPOD_CHAIN_PREFIX": "MPTK",
+    "MINIPOD_SERVICE_DEVICE": "mptsvc0",
+    "MINIPOD_SERVICE_CIDR": "10.234.0.0/16",
+    "MINIPOD_LB_POOL": "198.18.0.0/24",
 }
 os.environ.update(TEST_ENV)
 

@@ -16,6 +16,7 @@ new agent after a SIGKILL simply carries on.
 
 import fcntl
 import os
+import resource
 import select
 import signal
 import sys
@@ -27,7 +28,8 @@ from minipod.agent import agent_dir, lock_path, pid_path
 from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
-from minipod.workloads import backoff, deployments, pods, restarts
+from minipod import proxy
+from minipod.workloads import backoff, deployments, endpoints, pods, restarts
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
@@ -62,6 +64,13 @@ class Agent:
         now = time.time()
         deployments.reconcile(log)
         self._sync_pods(now)
+        endpoints.reconcile(log)
+        try:
+            proxy.sync(log)
+        except MinipodError as e:
+            self._failed(("proxy",), now, f"service proxy: {e}")
+        else:
+            self.retry.pop(("proxy",), None)
         due = restarts.reconcile(now, log, self.limits)
         waits = [at for _n, at in self.retry.values() if at > now]
         if due is not None:
@@ -113,13 +122,14 @@ class Agent:
     # ---------------------------------------------------------------- watch
 
     def _wanted(self) -> set:
-        """(pid, start) of every process whose exit must wake us."""
+        """(pid, start) of every process whose exit must wake us: every
+        container (a restart may be due, or an endpoint is gone) and pause."""
         out = set()
         for rec in container.list_containers():
-            if rec["status"] == "running" and restarts.wants_watch(rec):
+            if rec["status"] == "running":
                 out.add((rec["pid"], rec.get("start")))
         for rec in pod.list_pods():
-            if rec.get("k8s") and rec["status"] == "running":
+            if rec["status"] == "running":
                 out.add((rec["pause"]["pid"], rec["pause"].get("start")))
         return out
 
@@ -165,6 +175,8 @@ def main() -> int:
     lock = _take_lock()
     if lock is None:
         return 0  # another agent holds the lock: it does the job
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a pidfd per process it watches
     stopping = []
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
@@ -208,5 +220,5 @@ def main() -> int:
     log("agent stopping (containers keep running)")
     for fd in agent.pidfds:
         os.close(fd)
-    pid_path().unlink(missing_ok=True)
+    pid_path().unlink(missing_ok=True)  # the rules stay: services keep working without the agent
     return 0

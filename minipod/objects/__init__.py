@@ -132,10 +132,39 @@ def apply(objs) -> list:
         if kind is kinds.POD:
             _check_pod_update(obj)
     results = []
-    for kind, obj in objs:
-        _, action = store.put(kind, obj)
-        results.append((kind, obj["metadata"].get("namespace"), obj["metadata"]["name"], action))
+    with _allocation_lock(objs):
+        _allocate_all(objs)  # every IP and port of the input, before anything is stored
+        for kind, obj in objs:
+            _, action = store.put(kind, obj)
+            results.append((kind, obj["metadata"].get("namespace"), obj["metadata"]["name"], action))
     return results
+
+
+def _allocation_lock(objs):
+    """Services take IPs and ports from shared ranges: one apply at a time."""
+    import contextlib
+    from minipod import state
+    if any(kind is kinds.SERVICE for kind, _ in objs):
+        store.root().mkdir(parents=True, exist_ok=True)
+        return state.locked(store.root() / "allocations.lock")
+    return contextlib.nullcontext()
+
+
+def _allocate_all(objs) -> None:
+    """What the API server assigns to each Service of the input, against
+    every other service as it will be (stored, or earlier in the input)."""
+    from minipod.objects import services
+    current = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in store.list_objects(kinds.SERVICE)}
+    for kind, obj in objs:
+        if kind is not kinds.SERVICE:
+            continue
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        try:
+            services.allocate(obj, current.get(key), [o for k, o in current.items() if k != key])
+        except InvalidArgument as e:
+            raise InvalidArgument(f"Service {meta['name']!r}: {e}") from None
+        current[key] = obj
 
 
 def get(kind_name: str, name=None, namespace="default", all_namespaces=False, selector=None) -> tuple:

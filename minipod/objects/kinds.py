@@ -3,7 +3,7 @@ them, whether they live in a namespace, and their schema."""
 
 from dataclasses import dataclass
 
-from minipod.objects import workloads
+from minipod.objects import services, workloads
 from minipod.objects.schema import METADATA, Field, dns_label
 
 
@@ -30,9 +30,13 @@ POD = Kind("Pod", "v1", "pods", ("po", "pod"), True, workloads.POD_FIELDS)
 DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", ("deploy", "deployment"), True,
                   workloads.DEPLOYMENT_FIELDS)
 
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT)}
+SERVICE = Kind("Service", "v1", "services", ("svc", "service"), True, services.SERVICE_FIELDS)
+ENDPOINTS = Kind("Endpoints", "v1", "endpoints", ("ep",), True, services.ENDPOINTS_FIELDS)
+
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS)}
 # Checks beyond the schema, by kind: check(obj) raises naming the field.
-CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment}
+CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment,
+          "Service": services.check_service}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 

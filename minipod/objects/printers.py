@@ -48,6 +48,12 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
     elif kind.kind == "Deployment":
         headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
         rows = [_deployment_row(o) for o in objs]
+    elif kind.kind == "Service":
+        headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
+        rows = [_service_row(o, wide) for o in objs]
+    elif kind.kind == "Endpoints":
+        headers = ["NAME", "ENDPOINTS", "AGE"]
+        rows = [[o["metadata"]["name"], endpoint_list(o), k8s_age(o)] for o in objs]
     else:  # ConfigMap
         headers = ["NAME", "DATA", "AGE"]
         rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
@@ -77,6 +83,8 @@ def object_yaml(objs) -> str:
 def describe_object(kind, obj) -> str:
     """kubectl describe's layout for the kinds minipod knows."""
     meta = obj["metadata"]
+    if kind.kind == "Service":
+        return _describe_service(obj)
 
     def mapping(title, values):
         if not values:
@@ -169,3 +177,74 @@ def _describe_deployment(obj: dict) -> list:
             lines.append(f"    Args:       {' '.join(c['args'])}")
     lines += ["Events:          <none>"]
     return lines
+
+
+def _ports_text(spec: dict) -> str:
+    return ",".join(f"{p['port']}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
+                    else f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports", [])) or "<none>"
+
+
+def _external_ip(o: dict) -> str:
+    from minipod.objects import services
+    if o["spec"].get("type") != "LoadBalancer":
+        return "<none>"
+    return services.lb_ip(o) or "<pending>"
+
+
+def _selector(spec: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())) or "<none>"
+
+
+def _service_row(o: dict, wide: bool) -> list:
+    spec = o["spec"]
+    row = [o["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"),
+           _external_ip(o), _ports_text(spec), k8s_age(o)]
+    return row + ([_selector(spec)] if wide else [])
+
+
+def endpoint_list(ep, port_name=None, limit=3) -> str:
+    """kubectl's ENDPOINTS column: ip:port, the first three, then "+ N more..."."""
+    items = []
+    for subset in (ep or {}).get("subsets", []):
+        for p in subset.get("ports", []):
+            if port_name is not None and p.get("name", "") != port_name:
+                continue
+            items += [f"{a['ip']}:{p['port']}" for a in subset.get("addresses", [])]
+    if not items:
+        return "<none>"
+    shown = ",".join(items[:limit])
+    return shown + (f" + {len(items) - limit} more..." if len(items) > limit else "")
+
+
+def _describe_service(obj: dict) -> str:
+    from minipod.objects import kinds, store
+    meta, spec = obj["metadata"], obj["spec"]
+    ep = store.get(kinds.ENDPOINTS, meta["namespace"], meta["name"])
+
+    def field(name, value):
+        return f"{name + ':':<19}{value}"
+
+    def mapping(name, values):
+        items = [f"{k}={v}" for k, v in sorted((values or {}).items())] or ["<none>"]
+        return [field(name, items[0])] + [" " * 19 + i for i in items[1:]]
+    lines = [field("Name", meta["name"]), field("Namespace", meta["namespace"])]
+    lines += mapping("Labels", meta.get("labels")) + mapping("Annotations", meta.get("annotations"))
+    lines += [field("Selector", _selector(spec)), field("Type", spec.get("type", "ClusterIP")),
+              field("IP Family Policy", "SingleStack"), field("IP Families", "IPv4"),
+              field("IP", spec.get("clusterIP")), field("IPs", ",".join(spec.get("clusterIPs") or []))]
+    if spec.get("type") == "LoadBalancer":
+        lines.append(field("LoadBalancer Ingress", _external_ip(obj)))
+    for p in spec.get("ports", []):
+        name = p.get("name") or "<unset>"
+        proto = p.get("protocol", "TCP")
+        target = p.get("targetPort", p["port"])
+        lines.append(field("Port", f"{name}  {p['port']}/{proto}"))
+        lines.append(field("TargetPort", f"{target}/{proto}"))
+        if p.get("nodePort"):
+            lines.append(field("NodePort", f"{name}  {p['nodePort']}/{proto}"))
+        lines.append(field("Endpoints", endpoint_list(ep, p.get("name", ""), limit=10**6)))
+    lines.append(field("Session Affinity", spec.get("sessionAffinity", "None")))
+    if spec.get("type") in ("NodePort", "LoadBalancer"):
+        lines.append(field("External Traffic Policy", "Cluster"))
+    lines.append(field("Events", "<none>"))
+    return "\n".join(lines)

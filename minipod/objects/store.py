@@ -98,6 +98,8 @@ def put(kind, obj: dict):
         if old is not None and desired(old) == desired(obj):
             return old, "unchanged"
         stored = desired(obj)
+        if obj.get("status"):  # set by minipod itself (a LoadBalancer's IP); users' status is dropped by check
+            stored["status"] = obj["status"]
         stored["metadata"].update(
             uid=old["metadata"]["uid"] if old else str(uuid.uuid4()),
             creationTimestamp=old["metadata"]["creationTimestamp"] if old else

@@ -17,6 +17,7 @@ from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
 from minipod.spec import PortMapping
+from minipod.workloads import service_env
 
 POD_LABEL = "io.kubernetes.pod.name"
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -117,7 +118,8 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.Ru
     return container.RunOptions(
         image=ctr["image"], command=cmd, entrypoint=entrypoint,
         name=local_container_name(rec["name"], ctr["name"]), pod=rec["id"],
-        env={e["name"]: e.get("value", "") for e in ctr.get("env", [])}, workdir=ctr.get("workingDir"),
+        env={**(service_env.for_namespace(meta["namespace"]) if obj["spec"].get("enableServiceLinks", True) else {}),
+             **{e["name"]: e.get("value", "") for e in ctr.get("env", [])}}, workdir=ctr.get("workingDir"),
         labels={POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"], CONTAINER_LABEL: ctr["name"]},
         detach=True, mounts=_mounts(ctr, volumes, obj),
         restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0})

@@ -101,6 +101,11 @@ def leaks():
         found += [f"mount {l.split()[1]}" for l in f if str(TEST_ROOT) in l]
     found += [f"cgroup {d}" for d in leftover_cgroups()]
     found += [f"agent process {pid}" for pid in agent_processes()]
+    for table in ("nat", "filter"):
+        found += [f"{table} chain {l}" for l in sh(f"iptables-save -t {table}").stdout.splitlines()
+                  if l.startswith(":MPTK-") or "-j MPTK-" in l]
+    if sh("ip link show mptsvc0", check=False).returncode == 0:
+        found.append("service device mptsvc0")
     vols = TEST_ROOT / "lib" / "volumes"
     if vols.is_dir():
         found += [f"volume {v.name}" for v in vols.iterdir()]
@@ -143,6 +148,9 @@ def remove_everything():
     if (TEST_ROOT / "run" / "agent").exists():
         mp("agent", "stop", check=False)
     shutil.rmtree(TEST_ROOT / "lib" / "objects", ignore_errors=True)
+    if sh("ip link show mptsvc0", check=False).returncode == 0:
+        from minipod import proxy  # what the agent would do after the last service: its rules go
+        proxy.cleanup()
     for cid in mp("ps", "-aq", check=False).stdout.split():
         mp("rm", "-f", cid, check=False)
     for pid in mp("pod", "ls", "-q", check=False).stdout.split():

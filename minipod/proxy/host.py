@@ -1,0 +1,78 @@
+"""What the service proxy changes on the host, besides its rules:
+
+- a dummy device (MINIPOD_SERVICE_DEVICE, default minipod-svc0; a bridge
+  without ports where the kernel has no dummy driver) with routes
+  for the service range and the LoadBalancer pool: a packet to a virtual IP
+  that no rule catches goes to the dummy and is dropped there, never to the
+  host's gateway (kube-proxy's IPVS mode uses kube-ipvs0 the same way);
+- br_netfilter and net.bridge.bridge-nf-call-iptables=1, which a node needs
+  so that a pod reaching a service backed by a pod on the same bridge gets
+  its replies un-NATed (kubernetes#38802).
+"""
+
+import os
+import subprocess
+
+from minipod.errors import MinipodError
+
+
+def device() -> str:
+    return os.environ.get("MINIPOD_SERVICE_DEVICE", "minipod-svc0")
+
+
+def run(args, check=True, input=None):
+    proc = subprocess.run(args, capture_output=True, text=True, input=input)
+    if check and proc.returncode != 0:
+        raise MinipodError(f"{' '.join(args[:4])}: {' '.join(proc.stderr.split())}")
+    return proc
+
+
+def ensure_routes(cidrs) -> None:
+    dev = device()
+    if run(["ip", "link", "show", dev], check=False).returncode != 0:
+        _refuse_overlaps(cidrs)
+        if run(["ip", "link", "add", dev, "type", "dummy"], check=False).returncode != 0:
+            # Kernels without the dummy driver: a bridge with no ports drops
+            # what is routed to it just the same.
+            run(["ip", "link", "add", dev, "type", "bridge"])
+    run(["ip", "link", "set", dev, "up"])
+    for cidr in cidrs:
+        run(["ip", "route", "replace", str(cidr), "dev", dev])
+
+
+def _refuse_overlaps(cidrs) -> None:
+    """Never take over a range the host already routes (its uplink, say):
+    the service range and the pool must be the proxy's alone."""
+    from minipod import network
+    for cidr in cidrs:
+        for route, dev in network.host_routes():
+            if route.overlaps(cidr):
+                raise MinipodError(f"{cidr} overlaps the host's route to {route} (dev {dev}); choose another "
+                                   "range (MINIPOD_SERVICE_CIDR, MINIPOD_LB_POOL)")
+
+
+def remove_routes() -> None:
+    """Deleting the device takes its routes with it."""
+    run(["ip", "link", "del", device()], check=False)
+
+
+def has_device() -> bool:
+    return run(["ip", "link", "show", device()], check=False).returncode == 0
+
+
+def route_device(ip: str):
+    """The device the host routes ``ip`` through (tests check it before sending)."""
+    out = run(["ip", "-o", "route", "get", ip], check=False).stdout.split()
+    return out[out.index("dev") + 1] if "dev" in out else None
+
+
+def enable_bridge_netfilter() -> None:
+    path = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    if not os.path.exists(path):
+        run(["modprobe", "br_netfilter"], check=False)
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+    except OSError as e:
+        raise MinipodError(f"cannot enable bridge-nf-call-iptables ({e.strerror}): "
+                           "pod-to-service traffic on one bridge needs br_netfilter") from None

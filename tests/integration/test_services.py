@@ -1,0 +1,282 @@
+"""Services through kube-proxy's own iptables shape, with real traffic:
+ClusterIP from the host and from pods, NodePort and LoadBalancer from an
+outside namespace, hairpin, UDP, ClientIP affinity, endpoints that leave,
+and a service without endpoints that rejects.
+
+Traffic goes only to addresses the tests made; before any packet goes to
+a virtual IP, the test checks that the host routes it to the service
+device (where an unmatched packet is dropped, never sent to a gateway).
+The suite's proxy uses its own chain prefix (MPTK-), device (mptsvc0),
+service range (10.234.0.0/16) and pool (198.18.0.0/24): tests/conftest.py."""
+
+import collections
+import json
+import time
+
+import pytest
+
+from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+
+WEB = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox
+        command: ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 8080 -h /www"]
+        ports: [{containerPort: 8080, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+"""
+
+
+def apply(tmp_path, text, name="svc.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return mp("apply", "-f", path).stdout
+
+
+def svc(name):
+    return mp_json("get", "svc", name, "-o", "json")
+
+
+def ready_endpoints(name, n):
+    def check():
+        obj = json.loads(mp("get", "ep", name, "-o", "json", check=False).stdout or "{}")
+        ips = [a["ip"] for s in obj.get("subsets", []) for a in s.get("addresses", [])]
+        return ips if len(ips) == n else None
+    return wait_for(check, timeout=60, interval=0.2, what=f"{n} endpoints of {name}")
+
+
+def routed_locally(ip):
+    """The safety check before any traffic to a virtual IP."""
+    out = sh(f"ip -o route get {ip}").stdout
+    assert " dev mptsvc0 " in out, f"{ip} is not routed to the service device: {out}"
+
+
+def nat_rules():
+    return sh("iptables-save -t nat").stdout
+
+
+@pytest.fixture
+def web(tmp_path):
+    apply(tmp_path, WEB, "web.yaml")
+    ips = ready_endpoints("web", 2)
+    return svc("web")["spec"]["clusterIP"], ips
+
+
+@pytest.fixture
+def outside():
+    """An outside client namespace at 203.0.113.130, the node at .129."""
+    sh("ip netns add mpt-out && ip link add mpto-h type veth peer name mpto-x netns mpt-out")
+    sh("ip addr add 203.0.113.129/25 dev mpto-h && ip link set mpto-h up")
+    sh("ip -n mpt-out addr add 203.0.113.130/25 dev mpto-x && ip -n mpt-out link set mpto-x up "
+       "&& ip -n mpt-out link set lo up && ip -n mpt-out route add default via 203.0.113.129")
+    yield "203.0.113.129"
+    sh("ip link del mpto-h", check=False)
+    sh("ip netns del mpt-out", check=False)
+
+
+def hits(url, count, prefix=""):
+    out = sh(f"{prefix} sh -c 'for i in $(seq {count}); do curl -s --max-time 2 {url}; done'", timeout=120).stdout
+    return collections.Counter(out.split())
+
+
+def test_cluster_ip_balances_over_both_pods_from_host_and_pod(web, tmp_path):
+    ip, endpoint_ips = web
+    assert ip.startswith("10.234.") and ip != "10.234.0.10"
+    routed_locally(ip)
+    counts = hits(f"http://{ip}/", 200)
+    assert sum(counts.values()) == 200 and len(counts) == 2 and min(counts.values()) >= 40, counts
+    # from a pod on the same bridge (the reply needs br_netfilter), and env discovery
+    out = mp("run", "--rm", "busybox", "sh", "-c",
+             f"for i in $(seq 60); do wget -q -O - http://{ip}/; done").stdout
+    inpod = collections.Counter(out.split())
+    assert sum(inpod.values()) == 60 and len(inpod) == 2 and min(inpod.values()) >= 10, inpod
+    assert open("/proc/sys/net/bridge/bridge-nf-call-iptables").read().strip() == "1"
+    # kube-proxy's shape, as `iptables -t nat -S` shows it
+    rules = nat_rules()
+    assert "-A MPTK-SERVICES -d %s/32 -p tcp -m comment --comment \"default/web cluster IP\"" % ip in rules
+    assert "--probability 0.5" in rules and rules.count("-j DNAT --to-destination") == 2
+    for e in endpoint_ips:
+        assert f"--to-destination {e}:8080" in rules
+    described = mp("describe", "svc", "web").stdout
+    assert "TargetPort:        http/TCP" in described and all(f"{e}:8080" in described for e in endpoint_ips)
+    rows = mp("get", "svc").stdout.splitlines()
+    assert rows[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert rows[1].split()[:5] == ["web", "ClusterIP", ip, "<none>", "80/TCP"]
+
+
+def test_a_pod_started_later_gets_the_service_environment(web, tmp_path):
+    ip, _ = web
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: env-reader}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: c, image: busybox, command: ["sh", "-c", "env | grep ^WEB_ | sort; sleep 86400"]}
+""", "env.yaml")
+    wait_for(lambda: "WEB_SERVICE_HOST" in mp("logs", "env-reader_c", check=False).stdout, timeout=30, what="env")
+    env = dict(l.split("=", 1) for l in mp("logs", "env-reader_c").stdout.split())
+    assert env["WEB_SERVICE_HOST"] == ip and env["WEB_SERVICE_PORT"] == "80"
+    assert env["WEB_PORT"] == f"tcp://{ip}:80" and env["WEB_PORT_80_TCP_ADDR"] == ip
+
+
+def test_hairpin_a_pod_reaches_itself_through_its_service(web):
+    ip, _ = web
+    pod = next(n for n in mp("get", "pods", "-l", "app=web", "-o", "name").stdout.split())
+    out = mp("exec", f"{pod.split('/')[1]}_httpd", "sh", "-c",
+             f"for i in $(seq 30); do wget -q -O - http://{ip}/; done").stdout
+    counts = collections.Counter(out.split())
+    assert sum(counts.values()) == 30 and pod.split("/")[1] in counts, counts
+
+
+def test_node_port_and_load_balancer_from_outside(web, tmp_path, outside):
+    apply(tmp_path, """apiVersion: v1
+kind: Service
+metadata: {name: web-public}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+""", "public.yaml")
+    ready_endpoints("web-public", 2)
+    obj = svc("web-public")
+    lb = obj["status"]["loadBalancer"]["ingress"][0]["ip"]
+    assert lb.startswith("198.18.0.") and obj["spec"]["ports"][0]["nodePort"] == 30080
+    assert mp("get", "svc", "web-public").stdout.splitlines()[1].split()[3:5] == [lb, "80:30080/TCP"]
+    counts = hits(f"http://{outside}:30080/", 40, "ip netns exec mpt-out")
+    assert sum(counts.values()) == 40 and len(counts) == 2, counts
+    routed_locally(lb)
+    counts = hits(f"http://{lb}/", 40, "ip netns exec mpt-out")
+    assert sum(counts.values()) == 40 and len(counts) == 2, counts
+    assert "MPTK-EXT-" in nat_rules() and "MPTK-NODEPORTS -p tcp" in nat_rules()
+
+
+UDP_ECHO = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 9000))\n"
+            "while True:\n    data, peer = s.recvfrom(512); s.sendto(b'pong-' + socket.gethostname().encode(), peer)")
+
+
+def test_udp_service(tmp_path):
+    """busybox has no UDP server: the echo pod runs the python image."""
+    from tests.integration.test_image_formats import _built
+    mp("image", "import", _built("python"))
+    try:
+        apply(tmp_path, f"""apiVersion: v1
+kind: Pod
+metadata: {{name: echo, labels: {{app: echo}}}}
+spec:
+  containers:
+  - name: c
+    image: python
+    command: ["python3", "-c", {json.dumps(UDP_ECHO)}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{port: 53, targetPort: 9000, protocol: UDP}}]
+""")
+        ready_endpoints("echo", 1)
+        ip = svc("echo")["spec"]["clusterIP"]
+        routed_locally(ip)
+        client = ("import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); "
+                  f"s.sendto(b'ping', ('{ip}', 53)); print(s.recv(512).decode())")
+        assert sh(f"python3 -c \"{client}\"").stdout.strip() == "pong-echo"  # from the host
+        assert mp("run", "--rm", "python", "python3", "-c", client).stdout.strip() == "pong-echo"  # from a pod
+        assert "-A MPTK-SERVICES -d %s/32 -p udp" % ip in nat_rules()
+        mp("delete", "pod", "echo")
+    finally:
+        mp("image", "rm", "-f", "python", check=False)
+
+
+def test_client_ip_affinity_keeps_a_client_on_one_endpoint(web, tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 300}}
+  ports: [{port: 80, targetPort: 8080}]
+""", "sticky.yaml")
+    ready_endpoints("sticky", 2)
+    ip = svc("sticky")["spec"]["clusterIP"]
+    routed_locally(ip)
+    counts = hits(f"http://{ip}/", 30)
+    assert sum(counts.values()) == 30 and len(counts) == 1, counts
+    assert "--rcheck --seconds 300 --reap" in nat_rules()
+
+
+def test_a_killed_endpoint_leaves_within_a_second_and_the_service_answers(web, tmp_path):
+    ip, _ = web
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: third, labels: {app: web}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: httpd
+    image: busybox
+    command: ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080, name: http}]
+""", "third.yaml")
+    ips = ready_endpoints("web", 3)
+    third_ip = mp_json("get", "pod", "third", "-o", "json")["status"]["podIP"]
+    assert third_ip in ips and f"--to-destination {third_ip}:8080" in nat_rules()
+    mp("kill", "third_httpd")
+    start = time.monotonic()
+    wait_for(lambda: f"--to-destination {third_ip}:8080" not in nat_rules(), timeout=5, interval=0.02,
+             what="the endpoint's rule to go")
+    assert time.monotonic() - start < 1.0
+    routed_locally(ip)
+    counts = hits(f"http://{ip}/", 30)
+    assert sum(counts.values()) == 30 and "third" not in counts, counts
+
+
+def test_no_endpoints_rejects_at_once_and_delete_leaves_nothing(tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: Service
+metadata: {name: nobody}
+spec:
+  selector: {app: nobody}
+  ports: [{port: 80}]
+""")
+    ip = wait_for(lambda: svc("nobody")["spec"]["clusterIP"], what="ip")
+    wait_for(lambda: f"-d {ip}/32" in sh("iptables-save -t filter").stdout, timeout=10, what="reject rule")
+    routed_locally(ip)
+    start = time.monotonic()
+    proc = sh(f"curl -s --max-time 5 http://{ip}/", check=False)
+    assert proc.returncode == 7 and time.monotonic() - start < 1.0  # refused, not timed out
+    assert "Endpoints:         <none>" in mp("describe", "svc", "nobody").stdout
+    mp("delete", "svc", "nobody")
+    wait_for(lambda: "MPTK-" not in nat_rules() and sh("ip link show mptsvc0", check=False).returncode != 0,
+             timeout=5, what="rules and routes gone")
+    mp("agent", "stop")
+    assert leaks() == []
+
+
+@pytest.mark.parametrize("change,message", [
+    ("type: External", "spec.type: must be one of"),
+    ("clusterIP: 172.16.0.1", "provided IP is not in the valid range"),
+    ("ports: [{port: 80, nodePort: 30001}]", "spec.ports[0].nodePort: Forbidden"),
+])
+def test_invalid_services_are_refused_with_the_field_path(tmp_path, change, message):
+    text = "apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec:\n  selector: {app: x}\n"
+    text += f"  {change}\n" if change.startswith("ports") else f"  {change}\n  ports: [{{port: 80}}]\n"
+    (tmp_path / "bad.yaml").write_text(text)
+    proc = mp("apply", "-f", tmp_path / "bad.yaml", check=False)
+    assert proc.returncode == 125 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
