@@ -32,15 +32,17 @@ def resolv_conf(host_text: str) -> str:
     return "\n".join(out).strip() + "\n" if any(l.strip() for l in out) else ""
 
 
-def write_all(directory, hostname: str, ip) -> dict:
-    """Write the three files into ``directory``; return {container path: file}."""
-    try:
-        with open("/etc/resolv.conf") as f:
-            host_resolv = f.read()
-    except OSError:
-        host_resolv = ""
+def write_all(directory, hostname: str, ip, resolv=None) -> dict:
+    """Write the three files into ``directory``; return {container path: file}.
+    ``resolv``: the pod's own resolv.conf (cluster DNS), else the host's."""
+    if resolv is None:
+        try:
+            with open("/etc/resolv.conf") as f:
+                resolv = resolv_conf(f.read())
+        except OSError:
+            resolv = ""
     files = {"/etc/hosts": hosts(hostname, ip), "/etc/hostname": hostname + "\n",
-             "/etc/resolv.conf": resolv_conf(host_resolv)}
+             "/etc/resolv.conf": resolv}
     out = {}
     for target, text in files.items():
         path = directory / target.rsplit("/", 1)[1]

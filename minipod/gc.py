@@ -206,11 +206,17 @@ def _proxy_leftovers(dry_run: bool) -> list:
     from minipod import proxy
     from minipod.objects import kinds, store
     from minipod.proxy import host
+    from minipod import clusterdns
+    found = []
+    if not clusterdns.needed() and (clusterdns.running_pid() or clusterdns.conf_path().exists()):
+        found.append(("cluster-dns", f"dnsmasq {clusterdns.running_pid() or '(config only)'}"))
+        if not dry_run:
+            clusterdns.stop()
     if store.list_objects(kinds.SERVICE):
-        return []
-    found = [("proxy-chain", f"{t}/{c}") for t in ("nat", "filter") for c in proxy.existing_chains(t)]
-    if host.has_device():
+        return found
+    found += [("proxy-chain", f"{t}/{c}") for t in ("nat", "filter") for c in proxy.existing_chains(t)]
+    if host.has_device() and not clusterdns.needed():
         found.append(("service-routes", host.device()))
     if found and not dry_run:
-        proxy.cleanup()
+        proxy.cleanup(routes=not clusterdns.needed())
     return found

@@ -89,7 +89,7 @@ def _ports_conflict(ports, exclude_id=None):
 
 
 def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
-           limits: Limits = None, labels: dict = None, k8s: dict = None) -> dict:
+           limits: Limits = None, labels: dict = None, k8s: dict = None, resolv_conf: str = None) -> dict:
     """Create and start a pod; on any failure nothing of it remains.
     ``k8s`` ({"namespace", "name", "uid"}) ties it to the Pod object it realises."""
     name = names.validate_name(name, "pod name") if name else names.generate_name()
@@ -113,7 +113,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                    "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
                    "ip": None, "mac": None, "gateway": None, "attachments": [],
                    "limits": limits.as_dict() if limits else {}, "labels": dict(labels or {}),
-                   "cgroup": cgroup.pod_path(rec_id), "k8s": k8s}
+                   "cgroup": cgroup.pod_path(rec_id), "k8s": k8s, "resolv_conf": resolv_conf}
             # Locked before it is visible: gc never mistakes a pod being
             # created for one whose creator crashed.
             hold.enter_context(state.object_lock("pod", rec["id"]))
@@ -171,7 +171,7 @@ def _start(rec: dict) -> None:
             result = _attach(rec, conflist, IFNAME, {"portMappings": ports} if ports else {})
             rec["ip"], rec["mac"], rec["gateway"] = cni_config.result_ip(result)
             fault_point("pod-network-added")
-    rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"])
+    rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"], rec.get("resolv_conf"))
     pause.wait_ready()  # it started while the network was attached
     rec["ready"] = rec["complete"] = True
     store().save(rec)

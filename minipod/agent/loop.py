@@ -28,8 +28,8 @@ from minipod.agent import agent_dir, lock_path, pid_path
 from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
-from minipod import proxy
-from minipod.workloads import backoff, deployments, endpoints, pods, restarts
+from minipod import clusterdns, proxy
+from minipod.workloads import backoff, deployments, endpoints, pods, probes, restarts
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
@@ -46,6 +46,7 @@ class Agent:
         self.retry = {}  # key -> (attempts, next try): pods/containers that failed to be made
         self.pidfds = {}  # fd -> (pid, start)
         self.watched = {}  # (pid, start) -> fd
+        self.probe_schedule = {}  # (container id, start) -> when its next readiness probe is due
 
     # ------------------------------------------------------------ reconcile
 
@@ -64,18 +65,41 @@ class Agent:
         now = time.time()
         deployments.reconcile(log)
         self._sync_pods(now)
+        probe_at = self._probe(now)
         endpoints.reconcile(log)
-        try:
-            proxy.sync(log)
-        except MinipodError as e:
-            self._failed(("proxy",), now, f"service proxy: {e}")
-        else:
-            self.retry.pop(("proxy",), None)
+        for key, step in (("proxy", lambda: proxy.sync(log, keep_routes=clusterdns.needed())),
+                          ("dns", lambda: clusterdns.sync(log))):
+            try:
+                step()
+            except MinipodError as e:
+                self._failed((key,), now, f"{key}: {e}")
+            else:
+                self.retry.pop((key,), None)
         due = restarts.reconcile(now, log, self.limits)
         waits = [at for _n, at in self.retry.values() if at > now]
-        if due is not None:
-            waits.append(due)
+        waits += [at for at in (due, probe_at) if at is not None]
         return min(waits) if waits else None
+
+    def _probe(self, now):
+        """Run the readiness probes that are due; return the next due time."""
+        next_at, seen = None, set()
+        objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
+        for uid, rec in pods.realised().items():
+            obj = objs.get(uid)
+            if obj is None or not rec.get("ip") and not obj["spec"].get("hostNetwork"):
+                continue
+            ctrs = {c["name"]: container.with_status(c) for c in pod.containers_of(rec["id"])}
+            for spec in obj["spec"]["containers"]:
+                crec = ctrs.get(f"{rec['name']}_{spec['name']}")
+                if not spec.get("readinessProbe") or not crec or crec["status"] != "running":
+                    continue
+                seen.add((crec["id"], crec.get("start")))
+                at = probes.step(crec, spec, (rec.get("ip") or "127.0.0.1").split("/")[0], self.probe_schedule,
+                                 now, log)
+                next_at = at if next_at is None else min(next_at, at)
+        for key in set(self.probe_schedule) - seen:
+            del self.probe_schedule[key]
+        return next_at
 
     def _sync_pods(self, now):
         objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
@@ -131,6 +155,9 @@ class Agent:
         for rec in pod.list_pods():
             if rec["status"] == "running":
                 out.add((rec["pause"]["pid"], rec["pause"].get("start")))
+        dns = clusterdns.running_pid()
+        if dns:
+            out.add((dns, "dnsmasq"))  # supervised: if it dies, the next pass starts it again
         return out
 
     def update_watches(self, poller) -> None:

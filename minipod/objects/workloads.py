@@ -43,10 +43,29 @@ PORT = {"containerPort": Field("int", True, in_range(1, 65535)), "name": Field("
         "hostPort": Field("int", False, in_range(1, 65535)), "hostIP": Field("str")}
 VOLUME_MOUNT = {"name": Field("str", True), "mountPath": Field("str", True), "readOnly": Field("bool"),
                 "subPath": Field("str"), "mountPropagation": Field("str", False, one_of("None"))}
+def _probe_port(value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return "must be a port number or a container port name"
+    if isinstance(value, int):
+        return None if 1 <= value <= 65535 else "must be 1-65535"
+    return _port_name(value)
+
+
+PROBE = {
+    "exec": Field({"command": Field(["str"], True)}),
+    "tcpSocket": Field({"port": Field("any", True, _probe_port), "host": Field("str")}),
+    "httpGet": Field({"port": Field("any", True, _probe_port), "path": Field("str"), "host": Field("str"),
+                      "scheme": Field("str", False, one_of("HTTP")), "httpHeaders": Field("any", False, _empty)}),
+    "initialDelaySeconds": Field("int", False, in_range(0, 3600)),
+    "periodSeconds": Field("int", False, in_range(1, 3600)),
+    "timeoutSeconds": Field("int", False, in_range(1, 60)),
+    "successThreshold": Field("int", False, in_range(1, 100)),
+    "failureThreshold": Field("int", False, in_range(1, 100)),
+}
 CONTAINER = {
     "name": Field("str", True, dns_label), "image": Field("str", True),
     "command": Field(["str"]), "args": Field(["str"]), "env": Field([ENV_VAR]), "ports": Field([PORT]),
-    "workingDir": Field("str"), "volumeMounts": Field([VOLUME_MOUNT]),
+    "workingDir": Field("str"), "volumeMounts": Field([VOLUME_MOUNT]), "readinessProbe": Field(PROBE),
     "imagePullPolicy": Field("str", False, one_of("Always", "IfNotPresent", "Never")),
     # What the API server fills in; minipod does the same anyway.
     "resources": Field("any", False, _empty), "terminationMessagePath": Field("str"),
@@ -67,7 +86,7 @@ POD_SPEC = {
     "restartPolicy": Field("str", False, one_of("Always", "OnFailure", "Never")),
     "hostNetwork": Field("bool"), "volumes": Field([VOLUME]),
     "terminationGracePeriodSeconds": Field("int", False, in_range(0, 3600)),
-    "dnsPolicy": Field("str", False, one_of("ClusterFirst", "Default", "ClusterFirstWithHostNet", "None")),
+    "dnsPolicy": Field("str", False, one_of("ClusterFirst", "Default", "ClusterFirstWithHostNet")),
     "schedulerName": Field("str", False, one_of("default-scheduler")), "securityContext": Field("any", False, _empty),
     "enableServiceLinks": Field("bool"), "nodeName": Field("str"), "serviceAccount": Field("str"),
     "serviceAccountName": Field("str"), "preemptionPolicy": Field("str"), "priority": Field("int"),
@@ -124,6 +143,9 @@ def check_pod_spec(spec: dict, path: str, local_pod: str) -> None:
             sub = m.get("subPath", "")
             if sub.startswith("/") or ".." in sub.split("/"):
                 fail(f"{where}.volumeMounts[{j}].subPath", "must be a relative path without '..'")
+        probe = c.get("readinessProbe")
+        if probe is not None and len([k for k in ("exec", "tcpSocket", "httpGet") if k in probe]) != 1:
+            fail(f"{where}.readinessProbe", "must have exactly one of exec, tcpSocket, httpGet")
         if c.get("workingDir") and not c["workingDir"].startswith("/"):
             fail(f"{where}.workingDir", "must be an absolute path")
         for j, e in enumerate(c.get("env", [])):

@@ -37,12 +37,13 @@ def _remove_jumps() -> None:
                 pass
 
 
-def sync(log=None, force=False) -> bool:
-    """Make the rules match the objects; returns True when it wrote."""
+def sync(log=None, force=False, keep_routes=False) -> bool:
+    """Make the rules match the objects; returns True when it wrote.
+    ``keep_routes``: the service device stays (cluster DNS still uses it)."""
     services = store.list_objects(kinds.SERVICE)
     if not services:
-        if force or _last["text"] != "" or host.has_device() or existing_chains("nat"):
-            cleanup()
+        if force or _last["text"] != "" or existing_chains("nat") or (host.has_device() and not keep_routes):
+            cleanup(routes=not keep_routes)
             _last["text"] = ""
             return True
         return False
@@ -66,8 +67,9 @@ def sync(log=None, force=False) -> bool:
     return True
 
 
-def cleanup() -> None:
-    """No services left: every chain, jump and route of the proxy goes."""
+def cleanup(routes: bool = True) -> None:
+    """No services left: every chain and jump of the proxy goes, and with
+    ``routes`` the service device and its routes."""
     _remove_jumps()
     data = ""
     for table in ("nat", "filter"):
@@ -76,4 +78,5 @@ def cleanup() -> None:
             data += rules.restore_input(table, [], [], chains)
     if data:
         host.run(["iptables-restore", "--noflush", "-w", "5"], input=data)
-    host.remove_routes()
+    if routes:
+        host.remove_routes()

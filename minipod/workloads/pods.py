@@ -12,12 +12,12 @@ import os
 import socket
 import time
 
-from minipod import container, paths, pod, state
+from minipod import clusterdns, container, paths, pod, state
 from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
 from minipod.spec import PortMapping
-from minipod.workloads import service_env
+from minipod.workloads import probes, service_env
 
 POD_LABEL = "io.kubernetes.pod.name"
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -132,10 +132,13 @@ def create_pod(obj: dict) -> dict:
     ports = [PortMapping(host_ip=p.get("hostIP", ""), host_port=p["hostPort"], container_port=p["containerPort"],
                          protocol=p.get("protocol", "TCP").lower())
              for c in spec["containers"] for p in c.get("ports", []) if p.get("hostPort")]
+    policy = spec.get("dnsPolicy", "ClusterFirst")
+    cluster_dns = policy == "ClusterFirstWithHostNet" or (policy == "ClusterFirst" and not spec.get("hostNetwork"))
     return pod.create(name=local_pod_name(meta["namespace"], meta["name"]), hostname=meta["name"][:63],
                       ports=ports, network_name="host" if spec.get("hostNetwork") else None,
                       labels=meta.get("labels") or {},
-                      k8s={"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]})
+                      k8s={"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+                      resolv_conf=clusterdns.resolv_conf(meta["namespace"]) if cluster_dns else None)
 
 
 def sync_containers(obj: dict, rec: dict) -> list:
@@ -180,7 +183,7 @@ def _container_status(spec_ctr: dict, rec) -> dict:
         return {"name": spec_ctr["name"], "image": spec_ctr["image"], "ready": False, "restartCount": 0,
                 "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}}
     out = {"name": spec_ctr["name"], "image": spec_ctr["image"], "restartCount": rec.get("restart_count", 0),
-           "containerID": f"minipod://{rec['id']}", "ready": rec["status"] == "running",
+           "containerID": f"minipod://{rec['id']}", "ready": probes.is_ready(rec, spec_ctr),
            "started": rec["status"] == "running"}
     if rec["status"] == "running":
         out["state"] = {"running": {"startedAt": _iso(rec.get("started"))}}

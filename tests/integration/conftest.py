@@ -106,6 +106,7 @@ def leaks():
                   if l.startswith(":MPTK-") or "-j MPTK-" in l]
     if sh("ip link show mptsvc0", check=False).returncode == 0:
         found.append("service device mptsvc0")
+    found += [f"dnsmasq {l}" for l in sh("pgrep -af dnsmasq", check=False).stdout.splitlines() if str(TEST_ROOT) in l]
     vols = TEST_ROOT / "lib" / "volumes"
     if vols.is_dir():
         found += [f"volume {v.name}" for v in vols.iterdir()]
@@ -149,7 +150,8 @@ def remove_everything():
         mp("agent", "stop", check=False)
     shutil.rmtree(TEST_ROOT / "lib" / "objects", ignore_errors=True)
     if sh("ip link show mptsvc0", check=False).returncode == 0:
-        from minipod import proxy  # what the agent would do after the last service: its rules go
+        from minipod import clusterdns, proxy  # what the agent does after the last service and pod
+        clusterdns.stop()
         proxy.cleanup()
     for cid in mp("ps", "-aq", check=False).stdout.split():
         mp("rm", "-f", cid, check=False)

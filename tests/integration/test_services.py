@@ -280,3 +280,106 @@ def test_invalid_services_are_refused_with_the_field_path(tmp_path, change, mess
     (tmp_path / "bad.yaml").write_text(text)
     proc = mp("apply", "-f", tmp_path / "bad.yaml", check=False)
     assert proc.returncode == 125 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_cluster_dns_by_name_headless_and_srv(web, tmp_path):
+    """dnsmasq in kube-dns's role; only cluster names are looked up."""
+    ip, endpoint_ips = web
+    apply(tmp_path, """apiVersion: v1
+kind: Service
+metadata: {name: web-direct}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  containers:
+  - {name: c, image: busybox, command: ["sleep", "86400"]}
+""", "dns.yaml")
+    ready_endpoints("web-direct", 2)
+    mp("wait", "--for=condition=Ready", "pod/client", "--timeout", "60")
+    dns_ip = "10.234.0.10"
+    resolv = mp("exec", "client_c", "cat", "/etc/resolv.conf").stdout
+    assert resolv == ("search default.svc.cluster.local svc.cluster.local cluster.local\n"
+                      f"nameserver {dns_ip}\noptions ndots:5\n")
+    from tests.conftest import TEST_ROOT
+    assert f"dnsmasq --conf-file={TEST_ROOT}/run/dns/dnsmasq.conf" in sh("pgrep -a dnsmasq").stdout, \
+        mp("agent", "logs").stdout
+
+    def lookup(name, kind="A"):
+        return mp("exec", "client_c", "nslookup", f"-type={kind}", name, check=False).stdout
+
+    wait_for(lambda: f"Address: {ip}" in lookup("web.default.svc.cluster.local"), timeout=10, what="A record")
+    headless = lookup("web-direct.default.svc.cluster.local")
+    assert all(f"Address: {e}" in headless for e in endpoint_ips), headless
+    srv = lookup("_http._tcp.web-direct.default.svc.cluster.local", "SRV")
+    assert "8080 web-direct.default.svc.cluster.local" in srv, srv
+    assert "NXDOMAIN" in lookup("nothere.default.svc.cluster.local")
+    # the search path: a short name from a pod, as in every tutorial
+    out = mp("exec", "client_c", "sh", "-c", "for i in $(seq 10); do wget -q -O - http://web/; done").stdout
+    assert len(out.split()) == 10 and set(out.split()) <= {n.split("/")[1] for n in
+                                                           mp("get", "pods", "-l", "app=web", "-o", "name").stdout.split()}
+
+
+def test_readiness_probes_gate_endpoints(tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: gated-http, labels: {app: gated}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports: [{containerPort: 8080, name: http}]
+    readinessProbe: {httpGet: {path: /ready, port: http}, periodSeconds: 1, failureThreshold: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gated-exec, labels: {app: gated}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    readinessProbe: {exec: {command: ["cat", "/tmp/ready"]}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gated-tcp, labels: {app: gated}}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: gated}
+spec:
+  selector: {app: gated}
+  ports: [{port: 80, targetPort: 8080}]
+""")
+
+    def ip_of(name):
+        return wait_for(lambda: mp_json("get", "pod", name, "-o", "json")["status"].get("podIP"), what="ip")
+
+    def addresses(kind="addresses"):
+        obj = json.loads(mp("get", "ep", "gated", "-o", "json", check=False).stdout or "{}")
+        return {a["ip"] for s in obj.get("subsets", []) for a in s.get(kind, [])}
+    http_ip, exec_ip, tcp_ip = ip_of("gated-http"), ip_of("gated-exec"), ip_of("gated-tcp")
+    wait_for(lambda: addresses() == {tcp_ip}, timeout=30, what="only the tcp pod ready")
+    assert {http_ip, exec_ip} <= addresses("notReadyAddresses")
+    rows = {r.split()[0]: r.split()[1] for r in mp("get", "pods", "-l", "app=gated").stdout.splitlines()[1:]}
+    assert rows == {"gated-http": "0/1", "gated-exec": "0/1", "gated-tcp": "1/1"}
+    mp("exec", "gated-http_c", "sh", "-c", "echo ok > /www/ready")
+    mp("exec", "gated-exec_c", "touch", "/tmp/ready")
+    wait_for(lambda: addresses() == {http_ip, exec_ip, tcp_ip}, timeout=10, what="all three ready")
+    mp("exec", "gated-http_c", "rm", "/www/ready")
+    wait_for(lambda: addresses() == {exec_ip, tcp_ip}, timeout=10, what="the http pod unready again")
+    assert f"--to-destination {http_ip}:8080" not in nat_rules()
+    assert "readiness probe failed" in mp("agent", "logs").stdout
