@@ -72,7 +72,38 @@ def text(conf: dict) -> str:
         if p.get("ports"):
             line += f"  ports {_ports(p)}"
         lines.append(line)
+    services = _services(members)
+    if services:
+        lines.append("services (kube-proxy rules on the host):")
+        for name, vips, targets in services:
+            lines.append(f"   {name}  {', '.join(vips)}  ──▶  {', '.join(targets) or '(no ready endpoints)'}")
     return "\n".join(lines)
+
+
+def _services(members) -> list:
+    """(ns/name, ["vip:port/proto" ...], ["pod ip:port" ...]) of every
+    Service with an endpoint on this network (or with none at all)."""
+    from minipod.objects import kinds, services as svcmod, store
+    ips = {(p.get("ip") or "").split("/")[0] for p, _att in members}
+    out = []
+    for svc in store.list_objects(kinds.SERVICE):
+        meta, spec = svc["metadata"], svc["spec"]
+        ep = store.get(kinds.ENDPOINTS, meta["namespace"], meta["name"]) or {}
+        targets = [f"{a['ip']}:{p['port']}" for s in ep.get("subsets", []) for a in s.get("addresses", [])
+                   for p in s.get("ports", [])]
+        if targets and not any(t.split(":")[0] in ips for t in targets):
+            continue  # its pods are on another network
+        vips = []
+        for port in spec.get("ports", []):
+            proto = port.get("protocol", "TCP").lower()
+            if spec.get("clusterIP") not in (None, "None"):
+                vips.append(f"{spec['clusterIP']}:{port['port']}/{proto}")
+            if port.get("nodePort"):
+                vips.append(f"node:{port['nodePort']}/{proto}")
+            if svcmod.lb_ip(svc):
+                vips.append(f"{svcmod.lb_ip(svc)}:{port['port']}/{proto} (LoadBalancer)")
+        out.append((f"{meta['namespace']}/{meta['name']}", vips or ["headless"], targets))
+    return out
 
 
 def dot(conf: dict) -> str:
@@ -88,5 +119,13 @@ def dot(conf: dict) -> str:
             label += f"\\n{_ports(p)}"
         out.append(f'  pod{i} [label="{label}"];')
         out.append(f'  bridge -- pod{i} [label="{veth}"];')
+    members = _members(conf)
+    pod_node = {(p.get("ip") or "").split("/")[0]: f"pod{i}" for i, (p, _a) in enumerate(members)}
+    for j, (name, vips, targets) in enumerate(_services(members)):
+        out.append(f'  svc{j} [shape=ellipse, label="service {name}\\n' + "\\n".join(vips) + '"];')
+        for t in targets:
+            node = pod_node.get(t.split(":")[0])
+            if node:
+                out.append(f'  svc{j} -- {node} [style=dashed, label="{t.split(":")[1]}"];')
     out.append("}")
     return "\n".join(out)

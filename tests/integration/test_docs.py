@@ -14,6 +14,7 @@ from tests import docs_runner
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
 
 TRANSLATIONS = [
+    (re.compile(r"\bminipod-svc0\b"), "mptsvc0"),  # before the netns-pin rule below
     (re.compile(r"/etc/minipod/net\.d"), TEST_ENV["MINIPOD_CNI_CONF_DIR"]),
     (re.compile(r"/var/lib/minipod"), str(TEST_ROOT / "lib")),
     (re.compile(r"\bminipod(?=\.conflist|-\*-eth0|-<pod id>)"), "mptest"),
@@ -22,6 +23,7 @@ TRANSLATIONS = [
     (re.compile(r"\bminipod0\b"), "mptest0"),
     (re.compile(r"10\.244\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
     (re.compile(r"10\.244\.0\.0/16"), "10.231.0.0/24"),
+    (re.compile(r"\bKUBE-"), "MPTK-"),
 ]
 
 

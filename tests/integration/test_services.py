@@ -383,3 +383,23 @@ spec:
     wait_for(lambda: addresses() == {exec_ip, tcp_ip}, timeout=10, what="the http pod unready again")
     assert f"--to-destination {http_ip}:8080" not in nat_rules()
     assert "readiness probe failed" in mp("agent", "logs").stdout
+
+
+def test_gc_clears_what_a_killed_agent_left(tmp_path):
+    apply(tmp_path, """apiVersion: v1
+kind: Service
+metadata: {name: orphan}
+spec:
+  selector: {app: nobody}
+  ports: [{port: 80}]
+""")
+    wait_for(lambda: "MPTK-SERVICES" in nat_rules() and "dnsmasq" in sh("pgrep -a dnsmasq").stdout,
+             timeout=10, what="rules and DNS")
+    pid = int(mp("agent", "status").stdout.split("pid ")[1].split(",")[0])
+    sh(f"kill -9 {pid}")
+    wait_for(lambda: mp("agent", "status", check=False).returncode == 3, what="agent gone")
+    mp("delete", "svc", "orphan")  # nobody is there to clean up after it
+    found = mp("gc", "--dry-run", check=False).stdout
+    assert "proxy-chain" in found and "service-routes" in found and "cluster-dns" in found, found
+    mp("gc")
+    assert leaks() == []
