@@ -30,6 +30,9 @@ TEST_ENV = {
     "MINIPOD_SERVICE_DEVICE": "mptsvc0",
     "MINIPOD_SERVICE_CIDR": "10.234.0.0/16",
     "MINIPOD_LB_POOL": "198.18.0.0/24",
+    # The ingress nginx's ports on the node (80 and 443 outside the suite).
+    "MINIPOD_INGRESS_HTTP_PORT": "18480",
+    "MINIPOD_INGRESS_HTTPS_PORT": "18443",
 }
 os.environ.update(TEST_ENV)
 

@@ -29,6 +29,7 @@ from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
 from minipod import clusterdns, proxy
+from minipod.ingress import controller
 from minipod.workloads import backoff, deployments, endpoints, pods, probes, restarts
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
@@ -36,7 +37,9 @@ RETRY_CAP = 60.0
 
 
 def log(message: str) -> None:
-    sys.stdout.write(time.strftime("%Y-%m-%dT%H:%M:%S ") + message + "\n")
+    now = time.time()
+    sys.stdout.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} "
+                     + message + "\n")
     sys.stdout.flush()
 
 
@@ -68,7 +71,7 @@ class Agent:
         probe_at = self._probe(now)
         endpoints.reconcile(log)
         for key, step in (("proxy", lambda: proxy.sync(log, keep_routes=clusterdns.needed())),
-                          ("dns", lambda: clusterdns.sync(log))):
+                          ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log))):
             try:
                 step()
             except MinipodError as e:

@@ -17,7 +17,7 @@ def register(cli, echo_json):
         """Create or update objects from Kubernetes YAML (all checked first)."""
         from minipod import agent, objects
         results = objects.apply(objects.check(objects.load(sources)))
-        if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints") for kind, *_ in results):
+        if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints", "Ingress") for kind, *_ in results):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:
             click.echo(f"{kind.kind.lower()}/{name} {action}")

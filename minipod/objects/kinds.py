@@ -3,7 +3,7 @@ them, whether they live in a namespace, and their schema."""
 
 from dataclasses import dataclass
 
-from minipod.objects import services, workloads
+from minipod.objects import ingresses, services, workloads
 from minipod.objects.schema import METADATA, Field, dns_label
 
 
@@ -33,10 +33,13 @@ DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", ("deploy", "deployment
 SERVICE = Kind("Service", "v1", "services", ("svc", "service"), True, services.SERVICE_FIELDS)
 ENDPOINTS = Kind("Endpoints", "v1", "endpoints", ("ep",), True, services.ENDPOINTS_FIELDS)
 
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS)}
+INGRESS = Kind("Ingress", "networking.k8s.io/v1", "ingresses", ("ing", "ingress"), True, ingresses.INGRESS_FIELDS)
+SECRET = Kind("Secret", "v1", "secrets", ("secret",), True, ingresses.SECRET_FIELDS)
+
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS, INGRESS, SECRET)}
 # Checks beyond the schema, by kind: check(obj) raises naming the field.
 CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment,
-          "Service": services.check_service}
+          "Service": services.check_service, "Ingress": ingresses.check_ingress, "Secret": ingresses.check_secret}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 

@@ -51,6 +51,18 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
     elif kind.kind == "Service":
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
         rows = [_service_row(o, wide) for o in objs]
+    elif kind.kind == "Ingress":
+        from minipod.ingress import controller
+        addr = controller.address()
+        headers = ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+        rows = [[o["metadata"]["name"], o["spec"].get("ingressClassName") or "<none>",
+                 ",".join(r.get("host") or "*" for r in o["spec"].get("rules") or []) or "*",
+                 addr if controller.ours(o) else "", "80, 443" if o["spec"].get("tls") else "80",
+                 k8s_age(o)] for o in objs]
+    elif kind.kind == "Secret":
+        headers = ["NAME", "TYPE", "DATA", "AGE"]
+        rows = [[o["metadata"]["name"], o.get("type", "Opaque"),
+                 len(set(o.get("data") or {}) | set(o.get("stringData") or {})), k8s_age(o)] for o in objs]
     elif kind.kind == "Endpoints":
         headers = ["NAME", "ENDPOINTS", "AGE"]
         rows = [[o["metadata"]["name"], endpoint_list(o), k8s_age(o)] for o in objs]
@@ -85,6 +97,8 @@ def describe_object(kind, obj) -> str:
     meta = obj["metadata"]
     if kind.kind == "Service":
         return _describe_service(obj)
+    if kind.kind == "Ingress":
+        return _describe_ingress(obj)
 
     def mapping(title, values):
         if not values:
@@ -128,9 +142,10 @@ def _describe_pod(obj: dict) -> list:
         name, detail = next(iter(state.items())) if state else ("Waiting", {})
         lines += [f"  {c['name']}:", f"    Image:          {c['image']}",
                   f"    State:          {name.capitalize()}"]
-        for key in ("reason", "exitCode", "startedAt", "finishedAt"):
+        for key, label in (("reason", "Reason"), ("exitCode", "Exit Code"), ("startedAt", "Started"),
+                           ("finishedAt", "Finished")):
             if detail.get(key) is not None:
-                lines.append(f"      {key[0].upper() + key[1:]}:  {detail[key]}")
+                lines.append(f"      {label + ':':<14}{detail[key]}")
         last = (cs.get("lastState") or {}).get("terminated")
         if last:
             lines += ["    Last State:     Terminated", f"      Reason:       {last.get('reason')}",
@@ -247,4 +262,40 @@ def _describe_service(obj: dict) -> str:
     if spec.get("type") in ("NodePort", "LoadBalancer"):
         lines.append(field("External Traffic Policy", "Cluster"))
     lines.append(field("Events", "<none>"))
+    return "\n".join(lines)
+
+
+def _describe_ingress(obj: dict) -> str:
+    """kubectl describe ingress: the rules table with each backend's endpoints."""
+    from minipod.ingress import controller
+    from minipod.objects import kinds, store
+    meta, spec = obj["metadata"], obj["spec"]
+    ns = meta["namespace"]
+
+    def backend_text(b):
+        ref = b["service"]
+        port = ref["port"].get("number") or ref["port"].get("name")
+        ep = store.get(kinds.ENDPOINTS, ns, ref["name"])
+        return f"{ref['name']}:{port} ({endpoint_list(ep, None, 10**6)})"
+    lines = [f"Name:             {meta['name']}",
+             "Labels:           " + (",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
+                                     or "<none>"),
+             f"Namespace:        {ns}", f"Address:          {controller.address() if controller.ours(obj) else ''}",
+             f"Ingress Class:    {spec.get('ingressClassName') or '<none>'}",
+             "Default backend:  " + (backend_text(spec["defaultBackend"]) if spec.get("defaultBackend")
+                                     else "<default>")]
+    if spec.get("tls"):
+        lines.append("TLS:")
+        lines += [f"  {t['secretName']} terminates {','.join(t.get('hosts') or [])}" for t in spec["tls"]]
+    lines += ["Rules:", "  Host        Path  Backends", "  ----        ----  --------"]
+    for rule in spec.get("rules") or []:
+        lines.append(f"  {rule.get('host') or '*'}")
+        for p in (rule.get("http") or {}).get("paths") or []:
+            lines.append(f"              {p.get('path', '/')}   {backend_text(p['backend'])}")
+    notes = meta.get("annotations") or {}
+    lines.append("Annotations:      " + ("\n                  ".join(f"{k}: {v}" for k, v in sorted(notes.items()))
+                                      or "<none>"))
+    error = controller.last_error() if controller.ours(obj) else None
+    lines.append("Events:           " + (f"Warning  RELOAD  nginx -t refused the new configuration: {error}"
+                                      if error else "<none>"))
     return "\n".join(lines)

@@ -5,8 +5,10 @@ CrashLoopBackOff, scaling, rollouts, volumes and an agent that is killed.
 The agent's back-off is shortened for the suite (tests/conftest.py:
 MINIPOD_BACKOFF_BASE=1, MINIPOD_BACKOFF_MAX=4)."""
 
+import datetime
 import json
 import os
+import re
 import signal
 import time
 
@@ -113,27 +115,28 @@ spec:
 """)
     # the agent makes the container asynchronously, as the kubelet does
     wait_for(lambda: mp("inspect", "crasher_c", check=False).returncode == 0, timeout=30, what="container")
-    seen, statuses, restarts = [], set(), {}
-    deadline = time.monotonic() + 40
+    seen, statuses = [], set()
+    deadline = time.monotonic() + 120  # about 11 s of back-off; a loaded machine is slower, not wrong
     while time.monotonic() < deadline:
         info = mp_json("inspect", "crasher_c")[0]
-        count = info["RestartCount"]
-        delay = (info["State"].get("Backoff") or {}).get("delay")
-        if delay is not None and (not seen or seen[-1] != delay):
-            seen.append(delay)
-        restarts.setdefault(count, time.monotonic())
+        backoff = info["State"].get("Backoff") or {}
+        if backoff.get("delay") is not None and (not seen or seen[-1] != backoff["delay"]):
+            seen.append(backoff["delay"])
         statuses.add(pods()["crasher"][1])
-        if count >= 5:
+        if info["RestartCount"] >= 5 and seen[-1:] == [4]:
             break
         time.sleep(0.1)
-    # The first restart is immediate, then 1 s doubling, capped at 4 s
-    # (sampling through the CLI blurs each time by a few tenths).
-    assert [d for d in seen if d][:3] == [1, 2, 4], seen
-    gaps = [restarts[i + 1] - restarts[i] for i in range(1, 5)]
-    assert gaps[0] >= 0.6 and gaps[1] >= 1.4 and gaps[2] >= 3.2 and 3.2 <= gaps[3] < 8, gaps  # uncapped: 8 s or more
+    # The first restart is immediate, then 1 s doubling, capped at 4 s (the
+    # delays the agent recorded; the suite's back-off is shortened).
+    assert [d for d in seen if d][:3] == [1, 2, 4] and max(seen) == 4, seen
+    # and the agent waited that long between restarts (its log has milliseconds)
+    times = [datetime.datetime.strptime(l.split()[0], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+             for l in mp("agent", "logs").stdout.splitlines() if "restarted container crasher_c" in l]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(gaps) >= 4 and gaps[0] >= 1 and gaps[1] >= 2 and gaps[2] >= 4 and 4 <= gaps[3] < 8, gaps
     assert "CrashLoopBackOff" in statuses, statuses
     described = mp("describe", "pod", "crasher").stdout
-    assert "Restart Count:" in described and "Exit Code:    1" in described
+    assert "Restart Count:" in described and re.search(r"Exit Code:\s+1\n", described), described
 
 
 def test_two_container_pod_shares_namespaces_and_volumes(tmp_path):

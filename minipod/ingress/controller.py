@@ -1,0 +1,211 @@
+"""Keep nginx in step with the Ingresses (ingress-nginx's controller loop).
+
+On every agent pass: render the configuration; when it changed, check the
+candidate with `nginx -t` inside the running nginx container, and only
+then put it in place and send the master SIGHUP (a graceful reload: old
+workers finish their requests, the listening sockets stay open). A bad
+configuration is reported (agent log, `describe ingress`) and the last good
+one keeps serving.
+
+nginx runs as the Pod ingress-nginx/ingress-nginx-controller from the
+`nginx` image, made on first use and realised by the kubelet's part like
+any pod; its ports 80 and 443 are published on the node as hostPorts
+(MINIPOD_INGRESS_HTTP_PORT / MINIPOD_INGRESS_HTTPS_PORT move them). It
+goes with the last Ingress (MINIPOD_INGRESS_KEEP=1 keeps it).
+"""
+
+import os
+import select
+import signal
+import time
+
+from minipod import container, paths, procfs
+from minipod.ingress import render
+from minipod.objects import ingresses as ing
+from minipod.objects import kinds, store
+from minipod.runtime import spawn
+
+NAMESPACE = "ingress-nginx"
+POD = "ingress-nginx-controller"
+CONTAINER = f"{NAMESPACE}_{POD}_controller"
+MOUNT = "/etc/nginx/ingress"
+
+
+def ports() -> tuple:
+    def port(name, default):
+        value = os.environ.get(name, str(default))
+        return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 65536 else default
+    return port("MINIPOD_INGRESS_HTTP_PORT", 80), port("MINIPOD_INGRESS_HTTPS_PORT", 443)
+
+
+def conf_dir():
+    return paths.lib_root() / "ingress"
+
+
+def error_path():
+    return conf_dir() / "last-error"
+
+
+def ours(obj: dict) -> bool:
+    return obj["spec"].get("ingressClassName") in (None, "nginx")
+
+
+def pod_object() -> dict:
+    http, https = ports()
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": POD, "namespace": NAMESPACE,
+                         "labels": {"app.kubernetes.io/name": "ingress-nginx",
+                                    "app.kubernetes.io/component": "controller"}},
+            "spec": {"volumes": [{"name": "conf", "hostPath": {"path": str(conf_dir()), "type": "Directory"}}],
+                     "containers": [{
+                         "name": "controller", "image": "nginx",
+                         "command": ["nginx", "-c", f"{MOUNT}/nginx.conf", "-g", "daemon off;"],
+                         "ports": [{"containerPort": 80, "hostPort": http, "name": "http"},
+                                   {"containerPort": 443, "hostPort": https, "name": "https"}],
+                         "volumeMounts": [{"name": "conf", "mountPath": MOUNT, "readOnly": True}]}]}}
+
+
+def _tls_files(ingress_objs, log) -> dict:
+    """Write the certificates the Ingresses name; {(ns, secret): paths in the container}."""
+    out = {}
+    (conf_dir() / "tls").mkdir(parents=True, exist_ok=True)
+    for obj in ingress_objs:
+        ns = obj["metadata"]["namespace"]
+        for t in obj["spec"].get("tls") or []:
+            secret = store.get(kinds.SECRET, ns, t["secretName"])
+            if secret is None or secret.get("type") != "kubernetes.io/tls":
+                log(f"ingress {ns}/{obj['metadata']['name']}: tls secret {t['secretName']!r} "
+                    "is missing or not of type kubernetes.io/tls; its hosts are served without TLS")
+                continue
+            base = f"{ns}_{t['secretName']}"
+            for key, suffix in (("tls.crt", "crt"), ("tls.key", "key")):
+                path = conf_dir() / "tls" / f"{base}.{suffix}"
+                data = ing.secret_value(secret, key)
+                if not path.exists() or path.read_bytes() != data:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+            out[(ns, t["secretName"])] = (f"{MOUNT}/tls/{base}.crt", f"{MOUNT}/tls/{base}.key")
+    return out
+
+
+def _nginx_container():
+    rec = next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
+    return rec if rec and rec["status"] == "running" else None
+
+
+def _exec_capture(rec: dict, argv: list, timeout: float = 10.0) -> tuple:
+    """(exit code, output) of ``argv`` run in the container."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    proc = {"argv": argv, "env": {"PATH": container.DEFAULT_PATH}, "cwd": "/", "uid": 0, "gid": 0,
+            "caps": rec["caps"], "tty": False, "stdio": (null, write_end, write_end), "cgroup": rec.get("cgroup"),
+            "seccomp": container._seccomp_file(rec).read_bytes()
+            if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    try:
+        waiter, _info = spawn.exec_in(rec["pid"], proc)
+    finally:
+        os.close(write_end)
+        os.close(null)
+    out, deadline = b"", time.monotonic() + timeout
+    with os.fdopen(read_end, "rb") as f:
+        while time.monotonic() < deadline:
+            if not select.select([f], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break
+            chunk = os.read(f.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+    _, status = os.waitpid(waiter, 0)
+    return procfs.exit_code(status), out.decode(errors="replace")
+
+
+def _ensure_pod(log) -> None:
+    if store.get(kinds.NAMESPACE, None, NAMESPACE) is None:
+        store.put(kinds.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    _obj, action = store.put(kinds.POD, pod_object())
+    if action != "unchanged":
+        log(f"ingress: nginx pod {NAMESPACE}/{POD} {action} (ports {ports()[0]}, {ports()[1]})")
+
+
+def remove(log=None) -> bool:
+    """The last Ingress is gone: the nginx pod, its namespace's objects and
+    the configuration files go too."""
+    from minipod import fsutil
+    from minipod.workloads import pods
+    acted = False
+    obj = store.get(kinds.POD, NAMESPACE, POD)
+    if obj is not None:
+        store.delete(kinds.POD, NAMESPACE, POD)
+        pods.remove_for_object(obj)
+        acted = True
+    if store.get(kinds.NAMESPACE, None, NAMESPACE) is not None and not any(
+            store.list_objects(k, NAMESPACE) for k in kinds.KINDS.values() if k.namespaced):
+        store.delete(kinds.NAMESPACE, None, NAMESPACE)
+    if conf_dir().exists():
+        fsutil.rmtree(conf_dir())
+        acted = True
+    if acted and log:
+        log("ingress: no Ingress left; nginx and its configuration removed")
+    return acted
+
+
+def reconcile(log) -> None:
+    objs = [o for o in store.list_objects(kinds.INGRESS) if ours(o)]
+    if not objs:
+        if os.environ.get("MINIPOD_INGRESS_KEEP") != "1":
+            remove(log)
+        return
+    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in store.list_objects(kinds.SERVICE)}
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
+    conf_dir().mkdir(parents=True, exist_ok=True)
+    text = render.render(objs, services, endpoints, _tls_files(objs, log))
+    live = conf_dir() / "nginx.conf"
+    current = live.read_text() if live.exists() else None
+    rec = _nginx_container()
+    if text == current:
+        error_path().unlink(missing_ok=True)  # what is wanted is what serves: no refusal stands
+    else:
+        if rec is None:
+            _write(live, text)  # nginx starts with it; a broken one shows in its log and `describe`
+        else:
+            candidate = conf_dir() / "candidate.conf"
+            _write(candidate, text)
+            code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/candidate.conf"])
+            if code != 0:
+                message = " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
+                if not error_path().exists() or error_path().read_text() != message:
+                    log(f"ingress: the new configuration is refused by nginx -t, the last good one stays: {message}")
+                    _write(error_path(), message)
+                candidate.unlink(missing_ok=True)
+            else:
+                os.replace(candidate, live)
+                error_path().unlink(missing_ok=True)
+                procfs.send_signal(rec["pid"], rec.get("start"), signal.SIGHUP)
+                log(f"ingress: configuration reloaded ({len(objs)} ingresses)")
+    _ensure_pod(log)
+
+
+def _write(path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def last_error():
+    try:
+        return error_path().read_text()
+    except FileNotFoundError:
+        return None
+
+
+def address():
+    """The node address `get ingress` shows: the host on the pod network."""
+    from minipod import network
+    if store.get(kinds.POD, NAMESPACE, POD) is None:
+        return ""
+    try:
+        return network.gateway_of(network.load(network.default_name())) or ""
+    except Exception:  # no network yet: nothing to show
+        return ""
+
