@@ -27,7 +27,9 @@ def _pod_ready(pod_obj: dict) -> bool:
 
 def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -> list:
     """Wait until every named (or selected) pod meets ``condition``
-    ("condition=Ready" or "delete"); returns the names."""
+    ("condition=Ready" or "delete"); returns the names. A named pod that
+    does not exist yet is waited for too (the agent makes pods after apply
+    returns), until the timeout."""
     from minipod import objects
     if condition.lower() not in ("condition=ready", "delete"):
         raise InvalidArgument(f"unsupported --for {condition!r}: use condition=Ready or delete")
@@ -49,10 +51,9 @@ def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -
         initial = [o["metadata"]["name"] for o in current()] or list(names)
         _until(lambda: not current(), timeout, "the deletion of " + ", ".join(f"pods/{n}" for n in initial))
         return initial
-    if names:
-        current() or objects.get("pods", names[0], namespace)  # NotFound for a name that never was
     shown = ", ".join(f"pods/{n}" for n in names) if names else f"pods with {selector}"
-    pods = _until(lambda: (lambda p: p if p and all(_pod_ready(o) for o in p) else None)(current()),
+    pods = _until(lambda: (lambda p: p if p and len(p) >= len(names) and all(_pod_ready(o) for o in p)
+                           else None)(current()),
                   timeout, f"the condition on {shown}")
     return [o["metadata"]["name"] for o in pods]
 

@@ -24,6 +24,8 @@ TRANSLATIONS = [
     (re.compile(r"10\.244\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
     (re.compile(r"10\.244\.0\.0/16"), "10.231.0.0/24"),
     (re.compile(r"\bKUBE-"), "MPTK-"),
+    (re.compile(r"(?<=\.info:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),  # the ingress's port
+    (re.compile(r"(?<=\.example:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),
 ]
 
 
