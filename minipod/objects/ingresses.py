@@ -17,13 +17,9 @@ def _host(value):
         "must be a DNS name, optionally with a leading '*.' (no IP addresses, no ports)"
 
 
-def _port_name(value):
-    return None if dns_label(value) is None and len(value) <= 15 else "must be a port name"
-
-
 BACKEND = {"service": Field({"name": Field("str", True, dns_label),
                              "port": Field({"number": Field("int", False, in_range(1, 65535)),
-                                            "name": Field("str", False, _port_name)}, True)}, True)}
+                                            "name": Field("str", False, dns_label)}, True)}, True)}
 PATH = {"path": Field("str"), "pathType": Field("str", True, one_of("Prefix", "Exact", "ImplementationSpecific")),
         "backend": Field(BACKEND, True)}
 INGRESS_SPEC = {

@@ -95,6 +95,23 @@ def dns_subdomain(value):
     return None
 
 
+def iana_svc_name(value):
+    """A named port (container ports, targetPort, probes): at most 15
+    characters of a DNS label, with at least one letter."""
+    if len(value) > 15 or dns_label(value) is not None or not any(c.isalpha() for c in value):
+        return "must be an IANA service name (at most 15 lower-case letters, digits and '-')"
+    return None
+
+
+def port_number_or_name(value):
+    """A port given as a number (1-65535) or as a container port's name."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return "must be a port number or a container port name"
+    if isinstance(value, int):
+        return None if 1 <= value <= 65535 else "must be 1-65535"
+    return iana_svc_name(value)
+
+
 def labels(value):
     from minipod.objects import selectors
     for k, v in value.items():

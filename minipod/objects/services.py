@@ -13,7 +13,7 @@ import ipaddress
 import os
 
 from minipod.errors import InvalidArgument
-from minipod.objects.schema import Field, dns_label, fail, in_range, labels, one_of
+from minipod.objects.schema import Field, dns_label, fail, in_range, labels, one_of, port_number_or_name
 
 NODE_PORTS = range(30000, 32768)
 
@@ -30,19 +30,6 @@ def dns_ip() -> str:
     return str(service_cidr().network_address + 10)
 
 
-def _port_name(value):
-    return None if dns_label(value) is None and len(value) <= 15 else \
-        "must be a DNS label of at most 15 characters"
-
-
-def _target_port(value):
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return "must be a port number or a container port name"
-    if isinstance(value, int):
-        return None if 1 <= value <= 65535 else "must be 1-65535"
-    return _port_name(value)
-
-
 def _ip(value):
     if value in ("None", ""):
         return None
@@ -54,8 +41,8 @@ def _ip(value):
 
 
 SERVICE_PORT = {
-    "name": Field("str", False, _port_name), "port": Field("int", True, in_range(1, 65535)),
-    "targetPort": Field("any", False, _target_port), "protocol": Field("str", False, one_of("TCP", "UDP")),
+    "name": Field("str", False, dns_label), "port": Field("int", True, in_range(1, 65535)),
+    "targetPort": Field("any", False, port_number_or_name), "protocol": Field("str", False, one_of("TCP", "UDP")),
     "nodePort": Field("int", False, in_range(NODE_PORTS.start, NODE_PORTS.stop - 1)),
     "appProtocol": Field("str"),
 }

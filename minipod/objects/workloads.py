@@ -5,7 +5,8 @@ server fills in, so that `kubectl get -o yaml` output applies unchanged)."""
 import hashlib
 import json
 
-from minipod.objects.schema import METADATA, Field, dns_label, fail, in_range, labels, one_of
+from minipod.objects.schema import (METADATA, Field, dns_label, fail, iana_svc_name, in_range, labels, one_of,
+                                    port_number_or_name)
 
 # minipod's own names for what it makes from a Pod: "<pod>" in namespace
 # default (where `minipod pod create` pods live too), "<ns>_<pod>" elsewhere
@@ -22,12 +23,6 @@ def local_container_name(pod_name: str, container: str) -> str:
     return f"{pod_name}_{container}"
 
 
-def _port_name(value):
-    if len(value) > 15 or dns_label(value) is not None or not any(c.isalpha() for c in value):
-        return "must be an IANA service name (at most 15 lower-case letters, digits and '-')"
-    return None
-
-
 def _empty(value):
     return None if not value else "minipod cannot honour this (only an empty value is accepted)"
 
@@ -38,23 +33,15 @@ def _false(value):
 
 ENV_VAR = {"name": Field("str", True), "value": Field("str"),
            "valueFrom": Field("any", False, lambda v: "minipod does not support valueFrom; use value")}
-PORT = {"containerPort": Field("int", True, in_range(1, 65535)), "name": Field("str", False, _port_name),
+PORT = {"containerPort": Field("int", True, in_range(1, 65535)), "name": Field("str", False, iana_svc_name),
         "protocol": Field("str", False, one_of("TCP", "UDP", "SCTP")),
         "hostPort": Field("int", False, in_range(1, 65535)), "hostIP": Field("str")}
 VOLUME_MOUNT = {"name": Field("str", True), "mountPath": Field("str", True), "readOnly": Field("bool"),
                 "subPath": Field("str"), "mountPropagation": Field("str", False, one_of("None"))}
-def _probe_port(value):
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return "must be a port number or a container port name"
-    if isinstance(value, int):
-        return None if 1 <= value <= 65535 else "must be 1-65535"
-    return _port_name(value)
-
-
 PROBE = {
     "exec": Field({"command": Field(["str"], True)}),
-    "tcpSocket": Field({"port": Field("any", True, _probe_port), "host": Field("str")}),
-    "httpGet": Field({"port": Field("any", True, _probe_port), "path": Field("str"), "host": Field("str"),
+    "tcpSocket": Field({"port": Field("any", True, port_number_or_name), "host": Field("str")}),
+    "httpGet": Field({"port": Field("any", True, port_number_or_name), "path": Field("str"), "host": Field("str"),
                       "scheme": Field("str", False, one_of("HTTP")), "httpHeaders": Field("any", False, _empty)}),
     "initialDelaySeconds": Field("int", False, in_range(0, 3600)),
     "periodSeconds": Field("int", False, in_range(1, 3600)),

@@ -140,7 +140,7 @@ SVC_MISTAKES = [
     ({"ports": [{"port": 0}]}, "spec.ports[0].port: must be 1-65535"),
     ({"ports": [{"port": 80, "protocol": "SCTP"}]}, "spec.ports[0].protocol: must be one of TCP, UDP"),
     ({"ports": [{"port": 80, "targetPort": 70000}]}, "spec.ports[0].targetPort: must be 1-65535"),
-    ({"ports": [{"port": 80, "targetPort": "Web_Port"}]}, "spec.ports[0].targetPort: must be a DNS label"),
+    ({"ports": [{"port": 80, "targetPort": "Web_Port"}]}, "spec.ports[0].targetPort: must be an IANA service name"),
     ({"ports": [{"port": 80, "nodePort": 80}], "type": "NodePort"}, "spec.ports[0].nodePort: must be 30000-32767"),
     ({"ports": [{"port": 80, "nodePort": 30001}]}, "spec.ports[0].nodePort: Forbidden"),
     ({"ports": [{"port": 80}, {"port": 81}]}, "spec.ports[0].name: Required value"),
