@@ -1,8 +1,6 @@
 """kubectl's printers for minipod's Kubernetes objects: `get`'s columns,
 `-o yaml`, and `describe`'s layout."""
 
-from minipod.output import table  # noqa: F401  (the CLI prints rows with it)
-
 
 def k8s_age(obj: dict) -> str:
     """kubectl's AGE: 45s, 3m, 2h, 4d."""

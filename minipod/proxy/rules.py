@@ -108,7 +108,6 @@ def render(services: list, endpoints: dict, pod_cidr: str) -> dict:
         for port in spec.get("ports", []):
             spn = svcmod.service_port_name(svc, port)
             proto = port.get("protocol", "TCP").lower()
-            match = f"-p {proto} -m {proto} --dport"
             svc_c, ext_c = svc_chain(spn, proto), ext_chain(spn, proto)
             eps = endpoints_for(port, endpoints.get(key))
             external = spec.get("type", "ClusterIP") != "ClusterIP"

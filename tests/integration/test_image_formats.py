@@ -2,14 +2,12 @@
 whiteouts, the layer store, digests, the image config, pull from a local
 registry, and the nginx and python images built from Debian packages."""
 
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tarfile
-import time
 
 import pytest
 

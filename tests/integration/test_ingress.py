@@ -14,7 +14,6 @@ import pytest
 
 from tests.integration.conftest import mp, mp_json, sh, wait_for
 from tests.integration.test_image_formats import _built
-from tests.integration.test_services import outside  # noqa: F401  (a fixture)
 
 HTTP, HTTPS = 18480, 18443
 
@@ -90,7 +89,7 @@ def demo(tmp_path):
     mp("image", "rm", "nginx", check=False)
 
 
-def test_the_hello_world_demo(demo, outside):  # noqa: F811
+def test_the_hello_world_demo(demo, outside):
     assert "Version: 1.0.0" in curl("/") and "Version: 2.0.0" in curl("/v2")
     # both replicas of web answer within a bounded number of requests
     names = {line.split()[-1] for _ in range(40) for line in curl("/").splitlines() if line.startswith("Hostname")}

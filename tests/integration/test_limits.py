@@ -2,8 +2,6 @@
 pod-level limits, device control, clean-up; docker's default seccomp
 profile, --cap-add, unconfined and user profiles."""
 
-import gzip
-import io
 import json
 import os
 import subprocess

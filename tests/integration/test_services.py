@@ -76,18 +76,6 @@ def web(tmp_path):
     return svc("web")["spec"]["clusterIP"], ips
 
 
-@pytest.fixture
-def outside():
-    """An outside client namespace at 203.0.113.130, the node at .129."""
-    sh("ip netns add mpt-out && ip link add mpto-h type veth peer name mpto-x netns mpt-out")
-    sh("ip addr add 203.0.113.129/25 dev mpto-h && ip link set mpto-h up")
-    sh("ip -n mpt-out addr add 203.0.113.130/25 dev mpto-x && ip -n mpt-out link set mpto-x up "
-       "&& ip -n mpt-out link set lo up && ip -n mpt-out route add default via 203.0.113.129")
-    yield "203.0.113.129"
-    sh("ip link del mpto-h", check=False)
-    sh("ip netns del mpt-out", check=False)
-
-
 def hits(url, count, prefix=""):
     out = sh(f"{prefix} sh -c 'for i in $(seq {count}); do curl -s --max-time 2 {url}; done'", timeout=120).stdout
     return collections.Counter(out.split())
