@@ -50,6 +50,7 @@ class Agent:
         self.pidfds = {}  # fd -> (pid, start)
         self.watched = {}  # (pid, start) -> fd
         self.probe_schedule = {}  # (container id, start) -> when its next readiness probe is due
+        self.rerun = False  # a watched process was gone before its pidfd was opened
 
     # ------------------------------------------------------------ reconcile
 
@@ -171,11 +172,15 @@ class Agent:
                 poller.unregister(fd)
                 self.pidfds.pop(fd, None)
                 os.close(fd)
+        self.rerun = False
         for key in wanted - set(self.watched):
             try:
                 fd = os.pidfd_open(key[0])
             except ProcessLookupError:
-                continue  # gone already: the next pass sees it exited
+                # It exited between the pass and now (a container that crashes
+                # at once): nothing would wake us for it, so pass again now.
+                self.rerun = True
+                continue
             self.watched[key] = fd
             self.pidfds[fd] = key
             poller.register(fd, select.POLLIN)
@@ -228,7 +233,7 @@ def main() -> int:
         except Exception:  # one bad pass must not end the agent: log it, try again soon
             log("reconcile failed:\n" + traceback.format_exc())
             next_at = time.time() + RETRY_BASE
-        timeout = None if next_at is None else max(0, int((next_at - time.time()) * 1000) + 1)
+        timeout = 0 if agent.rerun else None if next_at is None else max(0, int((next_at - time.time()) * 1000) + 1)
         events = poller.poll(timeout)
         for fd, _ev in events:
             if fd == ino.fd:

@@ -62,6 +62,8 @@ def pod_object() -> dict:
                          "command": ["nginx", "-c", f"{MOUNT}/nginx.conf", "-g", "daemon off;"],
                          "ports": [{"containerPort": 80, "hostPort": http, "name": "http"},
                                    {"containerPort": 443, "hostPort": https, "name": "https"}],
+                         # Listening means started: only then can a SIGHUP reload it.
+                         "readinessProbe": {"tcpSocket": {"port": 80}, "periodSeconds": 1},
                          "volumeMounts": [{"name": "conf", "mountPath": MOUNT, "readOnly": True}]}]}}
 
 
@@ -90,8 +92,37 @@ def _tls_files(ingress_objs, log) -> dict:
 
 
 def _nginx_container():
+    """The nginx container once it is Ready (its readiness probe passed:
+    it listens, so its signal handlers are in place), else None."""
+    from minipod.workloads import probes
     rec = next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
-    return rec if rec and rec["status"] == "running" else None
+    spec = pod_object()["spec"]["containers"][0]
+    return rec if rec and probes.is_ready(rec, spec) else None
+
+
+def _applied_path():
+    return conf_dir() / "applied"
+
+
+def _reload(rec: dict, text: str) -> None:
+    """SIGHUP the master and remember which configuration this start of
+    nginx now runs (a start that never got one is reloaded once ready)."""
+    procfs.send_signal(rec["pid"], rec.get("start"), signal.SIGHUP)
+    _mark_applied(rec, text)
+
+
+def _mark_applied(rec: dict, text: str) -> None:
+    import hashlib
+    _write(_applied_path(), f"{rec.get('start')} {hashlib.sha256(text.encode()).hexdigest()}\n")
+
+
+def _applied_to(rec: dict, text: str) -> bool:
+    import hashlib
+    try:
+        return _applied_path().read_text().split() == [str(rec.get("start")),
+                                                       hashlib.sha256(text.encode()).hexdigest()]
+    except FileNotFoundError:
+        return False
 
 
 def _exec_capture(rec: dict, argv: list, timeout: float = 10.0) -> tuple:
@@ -165,9 +196,15 @@ def reconcile(log) -> None:
     rec = _nginx_container()
     if text == current:
         error_path().unlink(missing_ok=True)  # what is wanted is what serves: no refusal stands
+        if rec is not None and not _applied_to(rec, text):
+            if (rec.get("started") or 0) > live.stat().st_mtime:
+                _mark_applied(rec, text)  # it started after the file was written: it read this one
+            else:  # written while it was starting: make sure it runs this file, not an older one
+                _reload(rec, text)
+                log("ingress: nginx is ready; configuration reloaded")
     else:
         if rec is None:
-            _write(live, text)  # nginx starts with it; a broken one shows in its log and `describe`
+            _write(live, text)  # nginx (re)starts with it, or loads it once it is ready
         else:
             candidate = conf_dir() / "candidate.conf"
             _write(candidate, text)
@@ -181,7 +218,7 @@ def reconcile(log) -> None:
             else:
                 os.replace(candidate, live)
                 error_path().unlink(missing_ok=True)
-                procfs.send_signal(rec["pid"], rec.get("start"), signal.SIGHUP)
+                _reload(rec, text)
                 log(f"ingress: configuration reloaded ({len(objs)} ingresses)")
     _ensure_pod(log)
 

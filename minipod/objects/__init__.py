@@ -177,9 +177,11 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
         obj = store.get(kind, ns, name)
         if obj is None and kind is kinds.NAMESPACE and name in kinds.DEFAULT_NAMESPACES:
             obj = next(o for o in _builtin_namespaces([]) if o["metadata"]["name"] == name)
-        if obj is None and kind is kinds.POD and ns == "default":
+        if obj is None and kind is kinds.POD:
             from minipod.workloads import pods
-            if any(o["metadata"]["name"] == name for o in pods.local_pod_objects()):
+            stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
+            if any(o["metadata"]["name"] == name and o["metadata"]["namespace"] == ns
+                   for o in pods.local_pod_objects(stored)):
                 return kind, _with_status(kind, [], name, ns)
         if obj is None:
             raise NotFound(f'{kind.plural} "{name}" not found' + (f" in namespace {ns}" if ns else ""))
@@ -198,9 +200,10 @@ def _with_status(kind, objs, name, ns) -> list:
     if kind is kinds.POD:
         from minipod.workloads import pods
         objs = pods.with_status(objs)
-        if ns in (None, "default"):
-            local = [o for o in pods.local_pod_objects() if not name or o["metadata"]["name"] == name]
-            objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+        stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
+        local = [o for o in pods.local_pod_objects(stored) if (not name or o["metadata"]["name"] == name)
+                 and ns in (None, o["metadata"]["namespace"])]
+        objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     elif kind is kinds.DEPLOYMENT:
         from minipod.workloads import deployments
         objs = [{**o, "status": deployments.status(o)} for o in objs]

@@ -255,6 +255,8 @@ def node_name() -> str:
 def display_status(obj: dict) -> str:
     """kubectl's STATUS column: a waiting or terminated reason, else the phase."""
     st = obj.get("status") or {}
+    if obj["metadata"].get("deletionTimestamp"):
+        return "Terminating"
     for s in st.get("containerStatuses", []):
         waiting = s["state"].get("waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
@@ -268,17 +270,23 @@ def display_status(obj: dict) -> str:
     return st.get("phase", "Unknown")
 
 
-def local_pod_objects() -> list:
+def local_pod_objects(stored_uids=None) -> list:
     """Pods made by `minipod pod create` / `run`, as Pod objects in
-    namespace default (their containers as spec.containers)."""
+    namespace default (their containers as spec.containers); and, given
+    the uids of the stored Pod objects, the pods of deleted objects that
+    are still being torn down (shown as Terminating, as kubectl does)."""
     out = []
     for rec in pod.list_pods():
-        if rec.get("k8s"):
+        k8s = rec.get("k8s")
+        if k8s and (stored_uids is None or k8s["uid"] in stored_uids):
             continue
         ctrs = [container.with_status(c) for c in pod.containers_of(rec["id"])]
-        obj = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": rec["name"], "namespace": "default", "uid": rec["id"],
-                            "labels": rec.get("labels") or {}, "creationTimestamp": _iso(rec.get("created"))},
+        meta = {"name": rec["name"], "namespace": "default", "uid": rec["id"],
+                "labels": rec.get("labels") or {}, "creationTimestamp": _iso(rec.get("created"))}
+        if k8s:
+            meta.update(name=k8s["name"], namespace=k8s["namespace"], uid=k8s["uid"],
+                        deletionTimestamp=_iso(time.time()))
+        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
                "spec": {"containers": [{"name": c["name"], "image": c["image"]} for c in ctrs]}}
         statuses = [dict(_container_status({"name": c["name"], "image": c["image"]}, c)) for c in ctrs]
         states = [next(iter(s["state"])) for s in statuses]
