@@ -50,7 +50,8 @@ class Agent:
         self.pidfds = {}  # fd -> (pid, start)
         self.watched = {}  # (pid, start) -> fd
         self.probe_schedule = {}  # (container id, start) -> when its next readiness probe is due
-        self.rerun = False  # a watched process was gone before its pidfd was opened
+        self.rerun = False  # something changed that this pass may not have seen: pass again at once
+        self.snapshot = None  # which processes ran when the last pass began
 
     # ------------------------------------------------------------ reconcile
 
@@ -67,6 +68,7 @@ class Agent:
     def reconcile(self) -> float:
         """One pass; returns the earliest time something is due (or None)."""
         now = time.time()
+        self.snapshot = self._states()
         deployments.reconcile(log)
         self._sync_pods(now)
         probe_at = self._probe(now)
@@ -149,16 +151,30 @@ class Agent:
 
     # ---------------------------------------------------------------- watch
 
+    @staticmethod
+    def _states() -> tuple:
+        """(every container's and pause's (id, start, status), the (pid, start)
+        of those running)."""
+        states, running = set(), set()
+        for rec in container.list_containers():
+            states.add((rec["id"], rec.get("start"), rec["status"]))
+            if rec["status"] == "running":
+                running.add((rec["pid"], rec.get("start")))
+        for rec in pod.list_pods():
+            pause = rec.get("pause") or {}
+            states.add((rec["id"], pause.get("start"), rec["status"]))
+            if rec["status"] == "running":
+                running.add((pause["pid"], pause.get("start")))
+        return states, running
+
     def _wanted(self) -> set:
         """(pid, start) of every process whose exit must wake us: every
-        container (a restart may be due, or an endpoint is gone) and pause."""
-        out = set()
-        for rec in container.list_containers():
-            if rec["status"] == "running":
-                out.add((rec["pid"], rec.get("start")))
-        for rec in pod.list_pods():
-            if rec["status"] == "running":
-                out.add((rec["pause"]["pid"], rec["pause"].get("start")))
+        container (a restart may be due, or an endpoint is gone) and pause.
+        If any process started or ended while the pass ran (one may even
+        have started and ended: a container that crashes at once), its exit
+        would wake nobody: the agent passes again at once."""
+        states, out = self._states()
+        self.rerun = self.snapshot is not None and states != self.snapshot[0]
         dns = clusterdns.running_pid()
         if dns:
             out.add((dns, "dnsmasq"))  # supervised: if it dies, the next pass starts it again
@@ -172,7 +188,6 @@ class Agent:
                 poller.unregister(fd)
                 self.pidfds.pop(fd, None)
                 os.close(fd)
-        self.rerun = False
         for key in wanted - set(self.watched):
             try:
                 fd = os.pidfd_open(key[0])

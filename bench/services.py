@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""The Service network's cost (issue 16): the data path through a ClusterIP
+against the same pod reached directly, and the service proxy at scale.
+
+usage (as root, after ./scripts/setup):
+    .venv/bin/python bench/services.py [--counts 10,100,1000] [--record]
+
+1. Data path: iperf3 TCP throughput and TCP request/response round trips
+   (a 1-byte echo, 2000 times on one connection) from a client pod to a
+   server pod, through the service's ClusterIP and directly to the pod IP.
+2. Scale: with N services of 2 endpoints each (selector-less services with
+   Endpoints whose addresses need no pods, as kube-proxy's own scale tests
+   do), the time `minipod apply` takes for one more service, the time until
+   its rules are live in the nat table, and the TCP connect time to the last
+   service created against the first (both backed by the real server pod).
+
+Runs against its own state root, chain prefix (MPBK), service device,
+ranges and bridge; never the user's. Writes bench/services-latest.json and
+an SVG chart (bench/services-scale.svg); --record appends the report to
+bench/RESULTS.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(tempfile.mkdtemp(prefix="mpbsvc-"))
+ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
+       "MINIPOD_CGROUP_PARENT": "minipod-bench-svc", "MINIPOD_NETNS_PREFIX": "mpbs-",
+       "MINIPOD_DEFAULT_NETWORK": "mpbsvc", "MINIPOD_DEFAULT_BRIDGE": "mpbsvc0",
+       "MINIPOD_DEFAULT_SUBNET": "10.243.0.0/16", "MINIPOD_CHAIN_PREFIX": "MPBK",
+       "MINIPOD_SERVICE_DEVICE": "mpbsvcdev0", "MINIPOD_SERVICE_CIDR": "10.120.0.0/16",
+       "MINIPOD_LB_POOL": "198.18.3.0/24"}
+MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
+
+
+def sh(cmd, check=True, **kw):
+    proc = subprocess.run([str(c) for c in cmd], env=ENV, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
+    return proc
+
+
+def mp(*args, check=True, **kw):
+    return sh(MINIPOD + list(args), check=check, **kw)
+
+
+def nat() -> str:
+    return sh(["iptables-save", "-t", "nat"]).stdout
+
+
+def wait(predicate, timeout=600, interval=0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    raise RuntimeError("timed out")
+
+
+def service_docs(names, endpoint_ips, port=80) -> str:
+    docs = []
+    for name in names:
+        docs.append(f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\n"
+                    f"spec: {{ports: [{{port: {port}, targetPort: {port}}}]}}\n")
+        addrs = ", ".join(f"{{ip: {ip}}}" for ip in endpoint_ips)
+        docs.append(f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}}}\n"
+                    f"subsets: [{{addresses: [{addrs}], ports: [{{port: {port}}}]}}]\n")
+    return "---\n".join(docs)
+
+
+def apply_text(text) -> float:
+    path = ROOT / "apply.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    mp("apply", "-f", path)
+    return time.perf_counter() - start
+
+
+def cluster_ip(name) -> str:
+    return json.loads(mp("get", "svc", name, "-o", "json").stdout)["spec"]["clusterIP"]
+
+
+def connect_ms(ip, port, n=50) -> float:
+    """Median TCP connect time from the host (a new connection walks the
+    nat rules; an established one does not)."""
+    times = []
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(2)
+        start = time.perf_counter()
+        s.connect((ip, port))
+        times.append((time.perf_counter() - start) * 1000)
+        s.close()
+    return statistics.median(times)
+
+
+ECHO_SERVER = ("import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+               "s.bind(('0.0.0.0', 7000)); s.listen(64)\nwhile True:\n    c, _ = s.accept()\n"
+               "    while True:\n        b = c.recv(1)\n        if not b: break\n        c.sendall(b)\n    c.close()\n")
+ECHO_CLIENT = ("import socket, sys, time, statistics\nc = socket.create_connection((sys.argv[1], 7000))\n"
+               "c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nts = []\nfor _ in range(2000):\n"
+               "    t = time.perf_counter(); c.sendall(b'x'); c.recv(1); ts.append(time.perf_counter() - t)\n"
+               "print(statistics.median(ts) * 1e6)\n")
+
+
+def data_path(rounds=3) -> dict:
+    mp("pod", "create", "--name", "srv", "-l", "app=srv")
+    mp("pod", "create", "--name", "cli")
+    srv_ip = json.loads(mp("pod", "inspect", "srv").stdout)[0]["IPAddress"].split("/")[0]
+    apply_text("apiVersion: v1\nkind: Service\nmetadata: {name: srv}\nspec:\n  selector: {app: srv}\n"
+               "  ports: [{name: iperf, port: 5201}, {name: echo, port: 7000}]\n")
+    vip = cluster_ip("srv")
+    wait(lambda: f"-d {vip}/32" in nat() and f"--to-destination {srv_ip}:5201" in nat())
+    echo = subprocess.Popen(["ip", "netns", "exec", "mpbs-srv", sys.executable, "-c", ECHO_SERVER],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    out = {"direct_gbps": [], "service_gbps": [], "direct_rtt_us": [], "service_rtt_us": []}
+    try:
+        for _ in range(rounds):
+            for label, ip in (("direct", srv_ip), ("service", vip)):
+                server = subprocess.Popen(["ip", "netns", "exec", "mpbs-srv", "iperf3", "-s", "-1"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.3)
+                res = sh(["ip", "netns", "exec", "mpbs-cli", "iperf3", "-c", ip, "-t", "3", "-J"]).stdout
+                server.wait(timeout=10)
+                out[f"{label}_gbps"].append(json.loads(res)["end"]["sum_received"]["bits_per_second"] / 1e9)
+                rtt = sh(["ip", "netns", "exec", "mpbs-cli", sys.executable, "-c", ECHO_CLIENT, ip]).stdout
+                out[f"{label}_rtt_us"].append(float(rtt))
+    finally:
+        echo.kill()
+    summary = {k: statistics.median(v) for k, v in out.items()}
+    summary["throughput_ratio"] = summary["service_gbps"] / summary["direct_gbps"]
+    summary["latency_ratio"] = summary["service_rtt_us"] / summary["direct_rtt_us"]
+    return {"runs": out, **summary, "server_ip": srv_ip}
+
+
+def scale(counts, server_ip) -> list:
+    """Grow the number of services through ``counts``; at each, time one more."""
+    rows, have = [], 0
+    fake = ["10.243.250.1", "10.243.250.2"]  # addresses without pods
+    apply_text(service_docs(["first"], [server_ip], port=7000))
+    have = 1
+    for n in counts:
+        if n > have:
+            batch = [f"s{i}" for i in range(have, n)]
+            for i in range(0, len(batch), 500):
+                apply_text(service_docs(batch[i:i + 500], fake))
+            have = n
+        last_rule = cluster_ip(f"s{n - 1}") if n > 1 else cluster_ip("first")
+        wait(lambda: f"-d {last_rule}/32" in nat())
+        time.sleep(1.0)  # let the agent settle
+        start = time.perf_counter()
+        apply_secs = apply_text(service_docs([f"probe{n}"], [server_ip], port=7000))
+        ip = cluster_ip(f"probe{n}")
+        wait(lambda: f"-d {ip}/32" in nat())
+        live_secs = time.perf_counter() - start
+        rows.append({"services": n, "apply_s": apply_secs, "rules_live_s": live_secs,
+                     "connect_first_ms": connect_ms(cluster_ip("first"), 7000),
+                     "connect_last_ms": connect_ms(ip, 7000),
+                     "nat_rules": sum(1 for l in nat().splitlines() if l.startswith("-A MPBK-"))})
+        mp("delete", "svc", f"probe{n}")
+        mp("delete", "ep", f"probe{n}")
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def svg(rows) -> str:
+    """A small log-x line chart of apply and rules-live times (no plotting
+    library needed)."""
+    import math
+    w, h, pad = 560, 300, 50
+    xs = [math.log10(r["services"]) for r in rows]
+    ys = [max(r["rules_live_s"], r["apply_s"]) for r in rows]
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y1 = max(ys) * 1.1 or 1
+
+    def px(x, y):
+        return pad + (x - x0) / (x1 - x0) * (w - 2 * pad), h - pad - y / y1 * (h - 2 * pad)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="monospace" font-size="11">',
+           f'<text x="{w / 2}" y="16" text-anchor="middle">one more Service: apply and rules live (s) vs services</text>',
+           f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
+           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>']
+    for key, colour in (("apply_s", "#1f77b4"), ("rules_live_s", "#d62728")):
+        pts = [px(x, r[key]) for x, r in zip(xs, rows)]
+        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
+                   % (colour, " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)))
+        for (a, b), r in zip(pts, rows):
+            out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>')
+            out.append(f'<text x="{a + 4:.1f}" y="{b - 4:.1f}" fill="{colour}">{r[key]:.2f}</text>')
+    for x, r in zip(xs, rows):
+        a, _ = px(x, 0)
+        out.append(f'<text x="{a:.1f}" y="{h - pad + 16}" text-anchor="middle">{r["services"]}</text>')
+    out += [f'<text x="{w - pad}" y="{pad}" fill="#1f77b4" text-anchor="end">apply</text>',
+            f'<text x="{w - pad}" y="{pad + 14}" fill="#d62728" text-anchor="end">rules live</text>', "</svg>"]
+    return "\n".join(out) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--counts", default="10,100,1000")
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root")
+    if not shutil.which("iperf3"):
+        sys.exit("bench: needs iperf3 (apt-get install iperf3)")
+    counts = sorted(int(c) for c in args.counts.split(","))
+    try:
+        sh([sys.executable, str(REPO / "images" / "build-busybox.py"), str(ROOT / "busybox.tar.gz")])
+        mp("image", "import", ROOT / "busybox.tar.gz", "busybox")
+        path = data_path()
+        rows = scale(counts, path["server_ip"])
+    finally:
+        for kind in ("svc", "ep"):
+            names = [n.split("/", 1)[1] for n in mp("get", kind, "-o", "name", check=False).stdout.split()]
+            for i in range(0, len(names), 200):
+                mp("delete", kind, *names[i:i + 200], check=False)
+        mp("pod", "rm", "-f", "srv", "cli", check=False)
+        mp("agent", "stop", check=False)
+        mp("gc", check=False)
+        mp("network", "rm", "mpbsvc", check=False)
+        shutil.rmtree(ROOT, ignore_errors=True)
+    (REPO / "bench" / "services-latest.json").write_text(json.dumps({"data_path": path, "scale": rows}, indent=2))
+    (REPO / "bench" / "services-scale.svg").write_text(svg(rows))
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the Service network (bench/services.py)", "",
+             "| path | TCP throughput Gbit/s | request/response µs |", "|---|---|---|",
+             f"| client pod → server pod IP | {path['direct_gbps']:.2f} | {path['direct_rtt_us']:.1f} |",
+             f"| client pod → ClusterIP | {path['service_gbps']:.2f} | {path['service_rtt_us']:.1f} |",
+             f"| ClusterIP / direct | {path['throughput_ratio']:.2f}x (goal ≥ 0.95x) | "
+             f"{path['latency_ratio']:.2f}x (goal ≤ 1.1x) |", "",
+             "| services | nat rules | apply one more (s) | its rules live (s) | connect to first (ms) | "
+             "connect to last (ms) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['services']} | {r['nat_rules']} | {r['apply_s']:.3f} | {r['rules_live_s']:.3f} | "
+                     f"{r['connect_first_ms']:.3f} | {r['connect_last_ms']:.3f} |")
+    lines += ["", "Chart: bench/services-scale.svg", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.record:
+        with open(REPO / "bench" / "RESULTS.md", "a") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
