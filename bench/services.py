@@ -113,19 +113,20 @@ ECHO_CLIENT = ("import socket, sys, time, statistics\nc = socket.create_connecti
                "print(statistics.median(ts) * 1e6)\n")
 
 
-def data_path(rounds=3) -> dict:
+def data_path(start_echo, rounds=3) -> dict:
     mp("pod", "create", "--name", "srv", "-l", "app=srv")
     mp("pod", "create", "--name", "cli")
+    # a running container makes the pod ready (an endpoint); the servers run in its netns
+    mp("run", "-d", "--pod", "srv", "--name", "srv-sleep", "busybox", "sleep", "86400")
     srv_ip = json.loads(mp("pod", "inspect", "srv").stdout)[0]["IPAddress"].split("/")[0]
     apply_text("apiVersion: v1\nkind: Service\nmetadata: {name: srv}\nspec:\n  selector: {app: srv}\n"
                "  ports: [{name: iperf, port: 5201}, {name: echo, port: 7000}]\n")
     vip = cluster_ip("srv")
     wait(lambda: f"-d {vip}/32" in nat() and f"--to-destination {srv_ip}:5201" in nat())
-    echo = subprocess.Popen(["ip", "netns", "exec", "mpbs-srv", sys.executable, "-c", ECHO_SERVER],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    echo = start_echo()
     time.sleep(0.3)
     out = {"direct_gbps": [], "service_gbps": [], "direct_rtt_us": [], "service_rtt_us": []}
-    try:
+    if True:  # the echo server (started by main) serves the scale part too
         for _ in range(rounds):
             for label, ip in (("direct", srv_ip), ("service", vip)):
                 server = subprocess.Popen(["ip", "netns", "exec", "mpbs-srv", "iperf3", "-s", "-1"],
@@ -136,12 +137,10 @@ def data_path(rounds=3) -> dict:
                 out[f"{label}_gbps"].append(json.loads(res)["end"]["sum_received"]["bits_per_second"] / 1e9)
                 rtt = sh(["ip", "netns", "exec", "mpbs-cli", sys.executable, "-c", ECHO_CLIENT, ip]).stdout
                 out[f"{label}_rtt_us"].append(float(rtt))
-    finally:
-        echo.kill()
     summary = {k: statistics.median(v) for k, v in out.items()}
     summary["throughput_ratio"] = summary["service_gbps"] / summary["direct_gbps"]
     summary["latency_ratio"] = summary["service_rtt_us"] / summary["direct_rtt_us"]
-    return {"runs": out, **summary, "server_ip": srv_ip}
+    return {"runs": out, **summary, "server_ip": srv_ip, "echo": echo}
 
 
 def scale(counts, server_ip) -> list:
@@ -218,13 +217,20 @@ def main():
     try:
         sh([sys.executable, str(REPO / "images" / "build-busybox.py"), str(ROOT / "busybox.tar.gz")])
         mp("image", "import", ROOT / "busybox.tar.gz", "busybox")
-        path = data_path()
+        echo = None
+        path = data_path(start_echo=lambda: subprocess.Popen(
+            ["ip", "netns", "exec", "mpbs-srv", sys.executable, "-c", ECHO_SERVER],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        echo = path.pop("echo")
         rows = scale(counts, path["server_ip"])
     finally:
+        if echo is not None:
+            echo.kill()
         for kind in ("svc", "ep"):
             names = [n.split("/", 1)[1] for n in mp("get", kind, "-o", "name", check=False).stdout.split()]
             for i in range(0, len(names), 200):
                 mp("delete", kind, *names[i:i + 200], check=False)
+        mp("rm", "-f", "srv-sleep", check=False)
         mp("pod", "rm", "-f", "srv", "cli", check=False)
         mp("agent", "stop", check=False)
         mp("gc", check=False)

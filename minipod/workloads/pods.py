@@ -294,8 +294,10 @@ def local_pod_objects(stored_uids=None) -> list:
             ("Succeeded" if states and all(s == "terminated" for s in states) else "Pending")
         if rec["status"] == "stopped":
             phase = "Stopped"
+        ready = phase == "Running" and bool(statuses) and all(s["ready"] for s in statuses)
         obj["status"] = {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
-                         "containerStatuses": statuses}
+                         "containerStatuses": statuses,
+                         "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
         out.append(obj)
     return out
 
