@@ -156,9 +156,9 @@ spec:
     mp("apply", "-f", demo / "rw.yaml")
     wait_for(lambda: "Version: 2.0.0" in curl("/something/v2", "rewrite.info"), timeout=10, what="rewrite host")
     # nginx passed the rewritten URI: web2's own file /v2, a 200 (an unknown path would be its 404 page)
-    code = sh(f"curl -s -o /dev/null -w '%{{http_code}}' --resolve rewrite.info:{HTTP}:127.0.0.1 "
-              f"http://rewrite.info:{HTTP}/something/v2", check=False).stdout
-    assert code == "200"
+    wait_for(lambda: sh(f"curl -s -o /dev/null -w '%{{http_code}}' --resolve rewrite.info:{HTTP}:127.0.0.1 "
+                        f"http://rewrite.info:{HTTP}/something/v2", check=False).stdout == "200",
+             timeout=10, what="a 200 for the rewritten URI")
     assert "rewrite \"(?i)^/something(/|$)(.*)\" /$2 break;" in _conf()
 
 
