@@ -369,7 +369,8 @@ spec:
     wait_for(lambda: addresses() == {http_ip, exec_ip, tcp_ip}, timeout=10, what="all three ready")
     mp("exec", "gated-http_c", "rm", "/www/ready")
     wait_for(lambda: addresses() == {exec_ip, tcp_ip}, timeout=10, what="the http pod unready again")
-    assert f"--to-destination {http_ip}:8080" not in nat_rules()
+    # the rules follow the Endpoints in the same agent pass, a moment later
+    wait_for(lambda: f"--to-destination {http_ip}:8080" not in nat_rules(), timeout=1, what="its rule gone")
     assert "readiness probe failed" in mp("agent", "logs").stdout
 
 
@@ -381,8 +382,8 @@ spec:
   selector: {app: nobody}
   ports: [{port: 80}]
 """)
-    wait_for(lambda: "MPTK-SERVICES" in nat_rules() and "dnsmasq" in sh("pgrep -a dnsmasq").stdout,
-             timeout=10, what="rules and DNS")
+    wait_for(lambda: "MPTK-SERVICES" in nat_rules() and "dnsmasq" in sh("pgrep -a dnsmasq", check=False).stdout,
+             timeout=30, what="rules and DNS")
     pid = int(mp("agent", "status").stdout.split("pid ")[1].split(",")[0])
     sh(f"kill -9 {pid}")
     wait_for(lambda: mp("agent", "status", check=False).returncode == 3, what="agent gone")
