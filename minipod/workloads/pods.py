@@ -29,8 +29,6 @@ def realised() -> dict:
     return {r["k8s"]["uid"]: r for r in pod.store().all() if r.get("k8s")}
 
 
-def _find_local(name: str):
-    return next((r for r in pod.store().all() if r["name"] == name), None)
 
 
 # ------------------------------------------------------------------ volumes
@@ -308,13 +306,6 @@ def with_status(objs: list) -> list:
     return [{**o, "status": status_of(o, live.get(o["metadata"].get("uid")))} for o in objs]
 
 
-def wait_gone(uids, timeout: float = 60.0) -> None:
-    """Block until no realised pod of ``uids`` is left (kubectl delete waits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not set(uids) & set(realised()):
-            return
-        time.sleep(0.05)
 
 
 def record_error(rec: dict, ctr_name: str, message) -> None:
