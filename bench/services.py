@@ -235,7 +235,11 @@ def main():
         mp("agent", "stop", check=False)
         mp("gc", check=False)
         mp("network", "rm", "mpbsvc", check=False)
-        shutil.rmtree(ROOT, ignore_errors=True)
+        left = mp("gc", "--dry-run", check=False).stdout.strip()
+        if left:  # its records are what gc needs to release the rest: keep them
+            print(f"bench: left behind, root kept at {ROOT}:\n{left}", file=sys.stderr)
+        else:
+            shutil.rmtree(ROOT, ignore_errors=True)
     (REPO / "bench" / "services-latest.json").write_text(json.dumps({"data_path": path, "scale": rows}, indent=2))
     (REPO / "bench" / "services-scale.svg").write_text(svg(rows))
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the Service network (bench/services.py)", "",
