@@ -214,7 +214,7 @@ def _proxy_leftovers(dry_run: bool) -> list:
             clusterdns.stop()
     if store.list_objects(kinds.SERVICE):
         return found
-    found += [("proxy-chain", f"{t}/{c}") for t in ("nat", "filter") for c in proxy.existing_chains(t)]
+    found += [("proxy-rules", what) for what in proxy.leftovers()]
     if host.has_device() and not clusterdns.needed():
         found.append(("service-routes", host.device()))
     if found and not dry_run:

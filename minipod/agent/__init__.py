@@ -44,11 +44,19 @@ def running_pid():
     return pid
 
 
+def check_settings() -> None:
+    """Refuse (InvalidArgument) settings the agent would only fail on later,
+    in its log: the proxy mode."""
+    from minipod.proxy import mode
+    mode()
+
+
 def ensure_running(timeout: float = 5.0) -> int:
     """Start the agent unless one runs; return its pid once it holds the lock."""
     pid = running_pid()
     if pid:
         return pid
+    check_settings()
     agent_dir().mkdir(parents=True, exist_ok=True)
     log_path().parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log, open(os.devnull, "rb") as null:

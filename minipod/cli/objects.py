@@ -16,7 +16,9 @@ def register(cli, echo_json):
     def apply(sources):
         """Create or update objects from Kubernetes YAML (all checked first)."""
         from minipod import agent, objects
-        results = objects.apply(objects.check(objects.load(sources)))
+        checked = objects.check(objects.load(sources))
+        agent.check_settings()  # before anything is stored
+        results = objects.apply(checked)
         if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints", "Ingress") for kind, *_ in results):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:

@@ -106,6 +106,8 @@ def leaks():
                   if l.startswith(":MPTK-") or "-j MPTK-" in l]
     if sh("ip link show mptsvc0", check=False).returncode == 0:
         found.append("service device mptsvc0")
+    if sh("nft list table ip mptk-proxy", check=False).returncode == 0:
+        found.append("nftables table ip mptk-proxy")
     found += [f"dnsmasq {l}" for l in sh("pgrep -af dnsmasq", check=False).stdout.splitlines() if str(TEST_ROOT) in l]
     vols = TEST_ROOT / "lib" / "volumes"
     if vols.is_dir():
@@ -149,7 +151,8 @@ def remove_everything():
     if (TEST_ROOT / "run" / "agent").exists():
         mp("agent", "stop", check=False)
     shutil.rmtree(TEST_ROOT / "lib" / "objects", ignore_errors=True)
-    if sh("ip link show mptsvc0", check=False).returncode == 0:
+    if sh("ip link show mptsvc0", check=False).returncode == 0 or \
+            sh("nft list table ip mptk-proxy", check=False).returncode == 0:
         from minipod import clusterdns, proxy  # what the agent does after the last service and pod
         clusterdns.stop()
         proxy.cleanup()

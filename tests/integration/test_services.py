@@ -389,6 +389,6 @@ spec:
     wait_for(lambda: mp("agent", "status", check=False).returncode == 3, what="agent gone")
     mp("delete", "svc", "orphan")  # nobody is there to clean up after it
     found = mp("gc", "--dry-run", check=False).stdout
-    assert "proxy-chain" in found and "service-routes" in found and "cluster-dns" in found, found
+    assert "proxy-rules" in found and "service-routes" in found and "cluster-dns" in found, found
     mp("gc")
     assert leaks() == []
