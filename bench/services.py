@@ -3,7 +3,8 @@
 against the same pod reached directly, and the service proxy at scale.
 
 usage (as root, after ./scripts/setup):
-    .venv/bin/python bench/services.py [--counts 10,100,1000] [--record]
+    .venv/bin/python bench/services.py [--counts 10,100,1000] [--mode iptables|nftables] [--skip-data-path]
+                                       [--record]
 
 1. Data path: iperf3 TCP throughput and TCP request/response round trips
    (a 1-byte echo, 2000 times on one connection) from a client pod to a
@@ -12,7 +13,9 @@ usage (as root, after ./scripts/setup):
    Endpoints whose addresses need no pods, as kube-proxy's own scale tests
    do), the time `minipod apply` takes for one more service, the time until
    its rules are live in the nat table, and the TCP connect time to the last
-   service created against the first (both backed by the real server pod).
+   service created against the first (both backed by the real server pod),
+   in the proxy mode given (kube-proxy's iptables view, or its nftables
+   mode with verdict maps).
 
 Runs against its own state root, chain prefix (MPBK), service device,
 ranges and bridge; never the user's. Writes bench/services-latest.json and
@@ -56,6 +59,26 @@ def mp(*args, check=True, **kw):
 
 def nat() -> str:
     return sh(["iptables-save", "-t", "nat"]).stdout
+
+
+def rules_text() -> str:
+    """What the proxy wrote, in the mode under test."""
+    if ENV.get("MINIPOD_PROXY_MODE") == "nftables":
+        return sh(["nft", "list", "table", "ip", "mpbk-proxy"], check=False).stdout
+    return nat()
+
+
+def live(ip) -> bool:
+    if ENV.get("MINIPOD_PROXY_MODE") == "nftables":
+        return f"{ip} . tcp . 7000 : goto" in rules_text()
+    return f"-d {ip}/32" in nat()
+
+
+def rule_count() -> int:
+    if ENV.get("MINIPOD_PROXY_MODE") == "nftables":  # rules and map elements
+        return sum(1 for l in rules_text().splitlines() if l.strip() and not l.strip().startswith(("chain", "}", "type",
+                                                                                                  "map", "set", "table")))
+    return sum(1 for l in nat().splitlines() if l.startswith("-A MPBK-"))
 
 
 def wait(predicate, timeout=600, interval=0.01):
@@ -122,7 +145,7 @@ def data_path(start_echo, rounds=3) -> dict:
     apply_text("apiVersion: v1\nkind: Service\nmetadata: {name: srv}\nspec:\n  selector: {app: srv}\n"
                "  ports: [{name: iperf, port: 5201}, {name: echo, port: 7000}]\n")
     vip = cluster_ip("srv")
-    wait(lambda: f"-d {vip}/32" in nat() and f"--to-destination {srv_ip}:5201" in nat())
+    wait(lambda: vip in rules_text() and f"{srv_ip}:5201" in rules_text())
     echo = start_echo()
     time.sleep(0.3)
     out = {"direct_gbps": [], "service_gbps": [], "direct_rtt_us": [], "service_rtt_us": []}
@@ -156,59 +179,46 @@ def scale(counts, server_ip) -> list:
                 apply_text(service_docs(batch[i:i + 500], fake))
             have = n
         last_rule = cluster_ip(f"s{n - 1}") if n > 1 else cluster_ip("first")
-        wait(lambda: f"-d {last_rule}/32" in nat())
+        wait(lambda: last_rule in rules_text())
         time.sleep(1.0)  # let the agent settle
         start = time.perf_counter()
         apply_secs = apply_text(service_docs([f"probe{n}"], [server_ip], port=7000))
         ip = cluster_ip(f"probe{n}")
-        wait(lambda: f"-d {ip}/32" in nat())
+        wait(lambda: live(ip))
         live_secs = time.perf_counter() - start
         rows.append({"services": n, "apply_s": apply_secs, "rules_live_s": live_secs,
                      "connect_first_ms": connect_ms(cluster_ip("first"), 7000),
                      "connect_last_ms": connect_ms(ip, 7000),
-                     "nat_rules": sum(1 for l in nat().splitlines() if l.startswith("-A MPBK-"))})
+                     "rules": rule_count()})
         mp("delete", "svc", f"probe{n}")
         mp("delete", "ep", f"probe{n}")
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def svg(rows) -> str:
-    """A small log-x line chart of apply and rules-live times (no plotting
-    library needed)."""
-    import math
-    w, h, pad = 560, 300, 50
-    xs = [math.log10(r["services"]) for r in rows]
-    ys = [max(r["rules_live_s"], r["apply_s"]) for r in rows]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y1 = max(ys) * 1.1 or 1
-
-    def px(x, y):
-        return pad + (x - x0) / (x1 - x0) * (w - 2 * pad), h - pad - y / y1 * (h - 2 * pad)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="monospace" font-size="11">',
-           f'<text x="{w / 2}" y="16" text-anchor="middle">one more Service: apply and rules live (s) vs services</text>',
-           f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="black"/>',
-           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h - pad}" stroke="black"/>']
-    for key, colour in (("apply_s", "#1f77b4"), ("rules_live_s", "#d62728")):
-        pts = [px(x, r[key]) for x, r in zip(xs, rows)]
-        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
-                   % (colour, " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)))
-        for (a, b), r in zip(pts, rows):
-            out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>')
-            out.append(f'<text x="{a + 4:.1f}" y="{b - 4:.1f}" fill="{colour}">{r[key]:.2f}</text>')
-    for x, r in zip(xs, rows):
-        a, _ = px(x, 0)
-        out.append(f'<text x="{a:.1f}" y="{h - pad + 16}" text-anchor="middle">{r["services"]}</text>')
-    out += [f'<text x="{w - pad}" y="{pad}" fill="#1f77b4" text-anchor="end">apply</text>',
-            f'<text x="{w - pad}" y="{pad + 14}" fill="#d62728" text-anchor="end">rules live</text>', "</svg>"]
-    return "\n".join(out) + "\n"
+def chart() -> str:
+    """Both modes' scale rows, whichever have been measured, as one SVG."""
+    from chart import svg
+    data = {m: json.loads((REPO / "bench" / f"services-{m}.json").read_text())["scale"]
+            for m in ("iptables", "nftables") if (REPO / "bench" / f"services-{m}.json").exists()}
+    times, connects = {}, {}
+    for mode, rows in data.items():
+        times[f"apply ({mode})"] = [(r["services"], r["apply_s"]) for r in rows]
+        times[f"rules live ({mode})"] = [(r["services"], r["rules_live_s"]) for r in rows]
+        connects[f"to first ({mode})"] = [(r["services"], r["connect_first_ms"]) for r in rows]
+        connects[f"to last ({mode})"] = [(r["services"], r["connect_last_ms"]) for r in rows]
+    return svg([("one more Service: apply, and until its rules are live", times, True, "seconds"),
+                ("TCP connect to a ClusterIP (median of 50)", connects, True, "ms")],
+               xlabel="services (2 endpoints each), log scale")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--counts", default="10,100,1000")
+    parser.add_argument("--mode", choices=("iptables", "nftables"), default="iptables", help="the proxy mode")
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
+    ENV["MINIPOD_PROXY_MODE"] = args.mode
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     if not shutil.which("iperf3"):
@@ -240,18 +250,20 @@ def main():
             print(f"bench: left behind, root kept at {ROOT}:\n{left}", file=sys.stderr)
         else:
             shutil.rmtree(ROOT, ignore_errors=True)
-    (REPO / "bench" / "services-latest.json").write_text(json.dumps({"data_path": path, "scale": rows}, indent=2))
-    (REPO / "bench" / "services-scale.svg").write_text(svg(rows))
-    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the Service network (bench/services.py)", "",
+    (REPO / "bench" / f"services-{args.mode}.json").write_text(json.dumps({"data_path": path, "scale": rows},
+                                                                          indent=2))
+    (REPO / "bench" / "services-scale.svg").write_text(chart())
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the Service network, proxy mode "
+             f"{args.mode} (bench/services.py)", "",
              "| path | TCP throughput Gbit/s | request/response µs |", "|---|---|---|",
              f"| client pod → server pod IP | {path['direct_gbps']:.2f} | {path['direct_rtt_us']:.1f} |",
              f"| client pod → ClusterIP | {path['service_gbps']:.2f} | {path['service_rtt_us']:.1f} |",
              f"| ClusterIP / direct | {path['throughput_ratio']:.2f}x (goal ≥ 0.95x) | "
              f"{path['latency_ratio']:.2f}x (goal ≤ 1.1x) |", "",
-             "| services | nat rules | apply one more (s) | its rules live (s) | connect to first (ms) | "
+             "| services | rules | apply one more (s) | its rules live (s) | connect to first (ms) | "
              "connect to last (ms) |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['services']} | {r['nat_rules']} | {r['apply_s']:.3f} | {r['rules_live_s']:.3f} | "
+        lines.append(f"| {r['services']} | {r['rules']} | {r['apply_s']:.3f} | {r['rules_live_s']:.3f} | "
                      f"{r['connect_first_ms']:.3f} | {r['connect_last_ms']:.3f} |")
     lines += ["", "Chart: bench/services-scale.svg", ""]
     text = "\n".join(lines)
