@@ -12,9 +12,9 @@ usage (as root, after ./scripts/setup):
 2. Scale: with N services of 2 endpoints each (selector-less services with
    Endpoints whose addresses need no pods, as kube-proxy's own scale tests
    do), the time `minipod apply` takes for one more service, the time until
-   its rules are live in the nat table, and the TCP connect time to the last
-   service created against the first (both backed by the real server pod),
-   in the proxy mode given (kube-proxy's iptables view, or its nftables
+   its rules are live, and the TCP connect time to that last service (named
+   to sort last, the end of KUBE-SERVICES's linear walk) against the first
+   (both backed by the real server pod), in the proxy mode given (kube-proxy's iptables view, or its nftables
    mode with verdict maps).
 
 Runs against its own state root, chain prefix (MPBK), service device,
@@ -182,16 +182,19 @@ def scale(counts, server_ip) -> list:
         wait(lambda: last_rule in rules_text())
         time.sleep(1.0)  # let the agent settle
         start = time.perf_counter()
-        apply_secs = apply_text(service_docs([f"probe{n}"], [server_ip], port=7000))
-        ip = cluster_ip(f"probe{n}")
+        # "zz-": sorts after every other name, so in the iptables mode its rule is
+        # the last of KUBE-SERVICES, the far end of the linear walk
+        probe = f"zz-last-{n}"
+        apply_secs = apply_text(service_docs([probe], [server_ip], port=7000))
+        ip = cluster_ip(probe)
         wait(lambda: live(ip))
         live_secs = time.perf_counter() - start
         rows.append({"services": n, "apply_s": apply_secs, "rules_live_s": live_secs,
                      "connect_first_ms": connect_ms(cluster_ip("first"), 7000),
                      "connect_last_ms": connect_ms(ip, 7000),
                      "rules": rule_count()})
-        mp("delete", "svc", f"probe{n}")
-        mp("delete", "ep", f"probe{n}")
+        mp("delete", "svc", probe)
+        mp("delete", "ep", probe)
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
