@@ -132,7 +132,8 @@ ECHO_SERVER = ("import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCK
                "    while True:\n        b = c.recv(1)\n        if not b: break\n        c.sendall(b)\n    c.close()\n")
 ECHO_CLIENT = ("import socket, sys, time, statistics\nc = socket.create_connection((sys.argv[1], 7000))\n"
                "c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nts = []\nfor _ in range(2000):\n"
-               "    t = time.perf_counter(); c.sendall(b'x'); c.recv(1); ts.append(time.perf_counter() - t)\n"
+               "    t = time.perf_counter(); c.sendall(b'x'); r = c.recv(1); ts.append(time.perf_counter() - t)\n"
+               "    assert r == b'x', 'the echo server did not answer'\n"
                "print(statistics.median(ts) * 1e6)\n")
 
 
