@@ -109,7 +109,7 @@ def _stop_process() -> None:
 
 
 def needed() -> bool:
-    return bool(store.list_objects(kinds.SERVICE) or store.list_objects(kinds.POD))
+    return store.any_objects(kinds.SERVICE) or store.any_objects(kinds.POD)
 
 
 def sync(log=None) -> bool:
@@ -117,12 +117,13 @@ def sync(log=None) -> bool:
     if not needed():
         if running_pid() or conf_path().exists():
             stop()
-            if not store.list_objects(kinds.SERVICE):
+            if not store.any_objects(kinds.SERVICE):
                 host.remove_routes()
             return True
         return False
-    services = store.list_objects(kinds.SERVICE)
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
+    services = store.list_objects(kinds.SERVICE, shared=True)
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
+                 for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
     try:
         with open("/etc/resolv.conf") as f:
             resolvers = host_resolvers(f.read())

@@ -212,7 +212,7 @@ def _proxy_leftovers(dry_run: bool) -> list:
         found.append(("cluster-dns", f"dnsmasq {clusterdns.running_pid() or '(config only)'}"))
         if not dry_run:
             clusterdns.stop()
-    if store.list_objects(kinds.SERVICE):
+    if store.any_objects(kinds.SERVICE):
         return found
     found += [("proxy-rules", what) for what in proxy.leftovers()]
     if host.has_device() and not clusterdns.needed():

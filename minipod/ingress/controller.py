@@ -187,8 +187,10 @@ def reconcile(log) -> None:
         if os.environ.get("MINIPOD_INGRESS_KEEP") != "1":
             remove(log)
         return
-    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in store.list_objects(kinds.SERVICE)}
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
+    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
+                for s in store.list_objects(kinds.SERVICE, shared=True)}  # read only
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
+                 for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
     conf_dir().mkdir(parents=True, exist_ok=True)
     text = render.render(objs, services, endpoints, _tls_files(objs, log))
     live = conf_dir() / "nginx.conf"

@@ -153,18 +153,25 @@ def _allocation_lock(objs):
 def _allocate_all(objs) -> None:
     """What the API server assigns to each Service of the input, against
     every other service as it will be (stored, or earlier in the input)."""
-    from minipod.objects import services
-    current = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in store.list_objects(kinds.SERVICE)}
+    from minipod.objects import allocations, services
+    current = allocations.stored()  # summaries, not whole objects: one stat per Service
+    taken = allocations.Taken(current.values())
+    earlier = {}  # Services earlier in this input, as they will be stored
     for kind, obj in objs:
         if kind is not kinds.SERVICE:
             continue
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
+        old = earlier.get(key) or (store.get(kinds.SERVICE, *key) if key in current else None)
+        if key in current:
+            taken.remove(current[key])  # its own IP and ports are not "taken by another"
         try:
-            services.allocate(obj, current.get(key), [o for k, o in current.items() if k != key])
+            services.allocate(obj, old, taken)
         except InvalidArgument as e:
             raise InvalidArgument(f"Service {meta['name']!r}: {e}") from None
-        current[key] = obj
+        current[key] = allocations.summary(obj)
+        taken.add(current[key])
+        earlier[key] = obj
 
 
 def get(kind_name: str, name=None, namespace="default", all_namespaces=False, selector=None) -> tuple:

@@ -103,15 +103,16 @@ def check_service(obj: dict) -> None:
         fail("spec.sessionAffinityConfig", "Forbidden: only allowed with sessionAffinity ClientIP")
 
 
-def allocate(obj: dict, old, others: list) -> None:
+def allocate(obj: dict, old, taken) -> None:
     """Fill in what the API server assigns, keeping an existing service's
     assignments (a re-applied manifest rarely names them): clusterIP(s),
     nodePorts for NodePort/LoadBalancer, and a LoadBalancer's IP in
-    status.loadBalancer.ingress. ``others`` are the other services."""
+    status.loadBalancer.ingress. ``taken`` (allocations.Taken) holds what
+    the other services use: ``ips``, ``ports`` and ``lbs``."""
     spec = obj["spec"]
     old_spec = (old or {}).get("spec", {})
     name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-    used_ips = {o["spec"].get("clusterIP") for o in others} | {dns_ip()}  # cluster DNS has the tenth
+    used_ips = set(taken.ips) | {dns_ip()}  # cluster DNS has the tenth
     if "clusterIP" not in spec and old_spec.get("clusterIP"):
         spec["clusterIP"] = old_spec["clusterIP"]
     if old_spec.get("clusterIP") and spec["clusterIP"] != old_spec["clusterIP"]:
@@ -122,7 +123,7 @@ def allocate(obj: dict, old, others: list) -> None:
         spec["clusterIP"] = _first_free(service_cidr(), used_ips, skip=10, what="service IPs")
     spec["clusterIPs"] = [spec["clusterIP"]]
     kind = spec.get("type", "ClusterIP")
-    used_ports = {p.get("nodePort") for o in others for p in o["spec"].get("ports", [])}
+    used_ports = set(taken.ports)
     old_ports = {(p["port"], p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports", [])}
     for i, p in enumerate(spec.get("ports", [])):
         if kind == "ClusterIP":
@@ -138,7 +139,7 @@ def allocate(obj: dict, old, others: list) -> None:
     obj.pop("status", None)
     if kind == "LoadBalancer":
         old_ip = (((old or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress", [{}])[0].get("ip")
-        used = {_lb_ip(o) for o in others}
+        used = set(taken.lbs)
         ip = old_ip if old_ip and old_ip not in used else _first_free(lb_pool(), used, skip=0,
                                                                         what="LoadBalancer IPs")
         obj["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
@@ -150,9 +151,14 @@ def _lb_ip(obj):
 
 
 def _first_free(net, used, skip: int, what: str) -> str:
-    for offset, addr in enumerate(net.hosts(), start=1):
-        if offset > skip and str(addr) not in used:
-            return str(addr)
+    """The lowest address of ``net`` after the first ``skip`` that is not
+    in ``used`` (strings). Counted as integers: at thousands of services,
+    making an IPv4Address of each would be most of an apply's time."""
+    base, last = int(net.network_address), int(net.broadcast_address)
+    for n in range(base + 1 + skip, last):
+        addr = f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+        if addr not in used:
+            return addr
     raise InvalidArgument(f"no free {what} left in {net}")
 
 

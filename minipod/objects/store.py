@@ -53,8 +53,17 @@ def get(kind, namespace, name):
         return None
 
 
-def list_objects(kind, namespace=None) -> list:
-    """Objects of ``kind`` (in ``namespace``, or in all when None)."""
+_shared = {}  # kind plural -> {path: ((inode, mtime, size), object)}: list_objects(shared=True)
+
+
+def list_objects(kind, namespace=None, shared=False) -> list:
+    """Objects of ``kind`` (in ``namespace``, or in all when None).
+
+    ``shared``: for a reader that never changes what it gets (the agent's
+    proxy, DNS and endpoint passes run every few milliseconds over every
+    Service): objects whose file is unchanged since this process last read
+    it come from memory, the same dicts each time. Every write replaces the
+    file (a new inode), so a change is never missed."""
     if namespace and kind.namespaced:
         _check(kind, "namespace", namespace)
     top = root() / kind.plural
@@ -62,15 +71,42 @@ def list_objects(kind, namespace=None) -> list:
         return []
     dirs = [top / (namespace if kind.namespaced else CLUSTER)] if namespace and kind.namespaced \
         else [d for d in top.iterdir() if d.is_dir()]
+    cache = _shared.setdefault(kind.plural, {}) if shared else None
     out = []
     for d in dirs:
-        if d.is_dir():
-            for f in sorted(d.glob("*.json")):
-                try:
-                    out.append(state.read_json(f))
-                except FileNotFoundError:
-                    pass  # deleted meanwhile
+        try:
+            entries = [e for e in os.scandir(d) if e.name.endswith(".json")]
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            try:
+                if cache is None:
+                    out.append(state.read_json(e.path))
+                    continue
+                st = e.stat()
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                hit = cache.get(e.path)
+                if hit is None or hit[0] != stamp:
+                    hit = cache[e.path] = (stamp, state.read_json(e.path))
+                out.append(hit[1])
+            except FileNotFoundError:
+                pass  # deleted meanwhile
+    if cache is not None and len(cache) > 2 * len(out) + 64:  # forget deleted objects now and then
+        live = {id(o) for o in out}
+        for path in [p for p, (_s, o) in cache.items() if id(o) not in live]:
+            del cache[path]
     return sorted(out, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+
+def any_objects(kind) -> bool:
+    """Whether at least one object of ``kind`` exists (without reading any)."""
+    top = root() / kind.plural
+    if not top.is_dir():
+        return False
+    for d in top.iterdir():
+        if d.is_dir() and any(e.name.endswith(".json") for e in os.scandir(d)):
+            return True
+    return False
 
 
 def desired(obj: dict) -> dict:

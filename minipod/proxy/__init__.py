@@ -22,7 +22,7 @@ from minipod.proxy import host, iptables, nftables, nft_rules
 MODES = ("iptables", "nftables")
 # What this process knows it has already removed: the other mode's rules
 # (checked once per mode), and everything after the last service went.
-_done = {"other_mode_cleared": None, "clean": False, "routes": False}
+_done = {"other_mode_cleared": None, "clean": False, "routes": False, "inputs": None}
 
 
 def mode() -> str:
@@ -48,7 +48,7 @@ def leftovers() -> list:
 def sync(log=None, force=False, keep_routes=False) -> bool:
     """Make the rules match the objects; returns True when it wrote.
     ``keep_routes``: the service device stays (cluster DNS still uses it)."""
-    services = store.list_objects(kinds.SERVICE)
+    services = store.list_objects(kinds.SERVICE, shared=True)  # read only
     current = mode()
     if not services:
         if force or not _done["clean"] or (host.has_device() and not keep_routes):
@@ -57,7 +57,13 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
             return bool(found)
         return False
     _done["clean"] = False
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
+    endpoint_objs = store.list_objects(kinds.ENDPOINTS, shared=True)
+    inputs = (current, _pod_cidr(), services + endpoint_objs)
+    last = _done["inputs"]
+    if not force and last and last[:2] == inputs[:2] and len(last[2]) == len(inputs[2]) \
+            and all(a is b for a, b in zip(last[2], inputs[2])):
+        return False  # the very same objects as last time (list_objects(shared=True)): nothing to render
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in endpoint_objs}
     if _done["other_mode_cleared"] != current:  # a switched mode leaves nothing behind
         (iptables.cleanup if current == "nftables" else nftables.cleanup)()
         _done["other_mode_cleared"] = current
@@ -69,6 +75,7 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
         did = nftables.sync(services, endpoints, _pod_cidr(), str(svcmod.service_cidr()), force=force)
     else:
         did = iptables.sync(services, endpoints, _pod_cidr(), force=force)
+    _done["inputs"] = inputs  # holding them keeps their ids from being reused
     if did and log:
         log(f"proxy ({current}): {did} for {len(services)} services")
     return bool(did)
@@ -77,6 +84,7 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
 def cleanup(routes: bool = True) -> None:
     """No services left: every chain, table and jump of the proxy goes, and
     with ``routes`` the service device and its routes."""
+    _done["inputs"] = None
     iptables.cleanup()
     nftables.cleanup()
     if routes:

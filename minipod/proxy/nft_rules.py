@@ -110,58 +110,71 @@ def base_chains(service_cidr: str) -> dict:
     }
 
 
-def render(services: list, endpoints: dict, pod_cidr: str, service_cidr: str) -> State:
+def render(services: list, endpoints: dict, pod_cidr: str, service_cidr: str, part=None) -> State:
     """The table for these services; ``endpoints`` maps (namespace, name)
-    to Endpoints (the same inputs as the iptables view)."""
+    to Endpoints (the same inputs as the iptables view). ``part`` renders
+    one service (default: service_part); the proxy passes a memoized one,
+    so a change costs the changed services, not all of them."""
     st = State(chains=base_chains(service_cidr))
-    el = st.elements
+    part = part or service_part
     for svc in sorted(services, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"])):
-        spec = svc["spec"]
-        ip = spec.get("clusterIP")
-        if not ip or ip == "None":
-            continue  # headless: DNS only
-        el["cluster-ips"][ip] = None
-        key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
-        lb = svcmod.lb_ip(svc)
-        external = spec.get("type", "ClusterIP") != "ClusterIP"
-        affinity = spec.get("sessionAffinity") == "ClientIP"
-        timeout = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds", 10800)
-        for port in spec.get("ports", []):
-            proto = port.get("protocol", "TCP").lower()
-            spn = svcmod.service_port_name(svc, port)
-            eps = iptrules.endpoints_for(port, endpoints.get(key))
-            node_port = port.get("nodePort")
-            if not eps:  # kube-proxy rejects rather than black-holes
-                reject = (spn, "goto reject-chain")
-                el["no-endpoint-services"][f"{ip} . {proto} . {port['port']}"] = reject
-                if lb:
-                    el["no-endpoint-services"][f"{lb} . {proto} . {port['port']}"] = reject
-                if node_port:
-                    el["no-endpoint-nodeports"][f"{proto} . {node_port}"] = reject
-                continue
-            svc_c = service_chain(svc, port, proto)
-            rules = [f"ip daddr {ip} ip saddr != {pod_cidr} jump mark-for-masquerade"]
-            ep_chains = [(ep, endpoint_chain(svc, port, proto, ep)) for ep in eps]
-            for ep, chain in ep_chains:
-                ep_ip = ep.rsplit(":", 1)[0]
-                ep_rules = [f"ip saddr {ep_ip} jump mark-for-masquerade"]
-                if affinity:
-                    aff = affinity_set(chain)
-                    st.sets[aff] = f"type ipv4_addr ; flags dynamic,timeout ; timeout {timeout}s"
-                    rules.append(f"ip saddr @{aff} goto {chain}")
-                    ep_rules.append(f"update @{aff} {{ ip saddr }}")
-                st.chains[chain] = ep_rules + [f"meta l4proto {proto} dnat to {ep}"]
-            vmap = " , ".join(f"{i} : goto {c}" for i, (_e, c) in enumerate(ep_chains))
-            rules.append(f"numgen random mod {len(ep_chains)} vmap {{ {vmap} }}")
-            st.chains[svc_c] = rules
-            el["service-ips"][f"{ip} . {proto} . {port['port']}"] = (None, f"goto {svc_c}")
-            if external:
-                ext_c = external_chain(svc, port, proto)
-                st.chains[ext_c] = ["jump mark-for-masquerade", f"goto {svc_c}"]
-                if lb:
-                    el["service-ips"][f"{lb} . {proto} . {port['port']}"] = (None, f"goto {ext_c}")
-                if node_port:
-                    el["service-nodeports"][f"{proto} . {node_port}"] = (None, f"goto {ext_c}")
+        one = part(svc, endpoints.get((svc["metadata"]["namespace"], svc["metadata"]["name"])), pod_cidr)
+        st.chains.update(one.chains)
+        st.sets.update(one.sets)
+        for name, items in one.elements.items():
+            st.elements[name].update(items)
+    return st
+
+
+def service_part(svc: dict, endpoints, pod_cidr: str) -> State:
+    """The chains, affinity sets and map elements of one service."""
+    st = State()
+    el = st.elements
+    spec = svc["spec"]
+    ip = spec.get("clusterIP")
+    if not ip or ip == "None":
+        return st  # headless: DNS only
+    el["cluster-ips"][ip] = None
+    lb = svcmod.lb_ip(svc)
+    external = spec.get("type", "ClusterIP") != "ClusterIP"
+    affinity = spec.get("sessionAffinity") == "ClientIP"
+    timeout = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get("timeoutSeconds", 10800)
+    for port in spec.get("ports", []):
+        proto = port.get("protocol", "TCP").lower()
+        spn = svcmod.service_port_name(svc, port)
+        eps = iptrules.endpoints_for(port, endpoints)
+        node_port = port.get("nodePort")
+        if not eps:  # kube-proxy rejects rather than black-holes
+            reject = (spn, "goto reject-chain")
+            el["no-endpoint-services"][f"{ip} . {proto} . {port['port']}"] = reject
+            if lb:
+                el["no-endpoint-services"][f"{lb} . {proto} . {port['port']}"] = reject
+            if node_port:
+                el["no-endpoint-nodeports"][f"{proto} . {node_port}"] = reject
+            continue
+        svc_c = service_chain(svc, port, proto)
+        rules = [f"ip daddr {ip} ip saddr != {pod_cidr} jump mark-for-masquerade"]
+        ep_chains = [(ep, endpoint_chain(svc, port, proto, ep)) for ep in eps]
+        for ep, chain in ep_chains:
+            ep_ip = ep.rsplit(":", 1)[0]
+            ep_rules = [f"ip saddr {ep_ip} jump mark-for-masquerade"]
+            if affinity:
+                aff = affinity_set(chain)
+                st.sets[aff] = f"type ipv4_addr ; flags dynamic,timeout ; timeout {timeout}s"
+                rules.append(f"ip saddr @{aff} goto {chain}")
+                ep_rules.append(f"update @{aff} {{ ip saddr }}")
+            st.chains[chain] = ep_rules + [f"meta l4proto {proto} dnat to {ep}"]
+        vmap = " , ".join(f"{i} : goto {c}" for i, (_e, c) in enumerate(ep_chains))
+        rules.append(f"numgen random mod {len(ep_chains)} vmap {{ {vmap} }}")
+        st.chains[svc_c] = rules
+        el["service-ips"][f"{ip} . {proto} . {port['port']}"] = (None, f"goto {svc_c}")
+        if external:
+            ext_c = external_chain(svc, port, proto)
+            st.chains[ext_c] = ["jump mark-for-masquerade", f"goto {svc_c}"]
+            if lb:
+                el["service-ips"][f"{lb} . {proto} . {port['port']}"] = (None, f"goto {ext_c}")
+            if node_port:
+                el["service-nodeports"][f"{proto} . {node_port}"] = (None, f"goto {ext_c}")
     return st
 
 

@@ -10,6 +10,20 @@ from minipod.errors import MinipodError
 from minipod.proxy import host, nft_rules
 
 _last = {"state": None}  # the State last written, None: unknown (write it all)
+# (namespace, name) -> (service, endpoints, pod CIDR, its part): the objects
+# come from list_objects(shared=True), the same dicts while their files are
+# unchanged, so "is" tells an unchanged service without comparing it.
+_parts = {}
+
+
+def _part(svc, endpoints, pod_cidr):
+    key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
+    hit = _parts.get(key)
+    if hit and hit[0] is svc and hit[1] is endpoints and hit[2] == pod_cidr:
+        return hit[3]
+    part = nft_rules.service_part(svc, endpoints, pod_cidr)
+    _parts[key] = (svc, endpoints, pod_cidr, part)
+    return part
 
 
 def available() -> bool:
@@ -29,7 +43,9 @@ def exists() -> bool:
 def sync(services: list, endpoints: dict, pod_cidr: str, service_cidr: str, force=False) -> str:
     """Make the table match these services; returns what it did ("" when
     nothing changed)."""
-    wanted = nft_rules.render(services, endpoints, pod_cidr, service_cidr)
+    wanted = nft_rules.render(services, endpoints, pod_cidr, service_cidr, part=_part)
+    for key in set(_parts) - {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services}:
+        del _parts[key]
     last = None if force else _last["state"]
     if last is None:
         text = nft_rules.full(wanted)
@@ -47,5 +63,6 @@ def sync(services: list, endpoints: dict, pod_cidr: str, service_cidr: str, forc
 
 def cleanup() -> None:
     _last["state"] = None
+    _parts.clear()
     if exists():
         _nft(f"delete table ip {nft_rules.table()}\n")

@@ -77,18 +77,23 @@ def all_pods() -> list:
 def reconcile(log) -> None:
     """Write every service's Endpoints when they changed; drop the ones
     minipod made for services that are gone."""
-    services = store.list_objects(kinds.SERVICE)
+    services = store.list_objects(kinds.SERVICE, shared=True)  # read only
     wanted = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in services if s["spec"].get("selector")}
     pod_objs = all_pods() if wanted else []
+    existing = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
+                for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
     for svc in services:
         if not svc["spec"].get("selector"):
             continue  # the user keeps its Endpoints (a service for something outside the cluster)
-        _obj, action = store.put(kinds.ENDPOINTS, desired(svc, pod_objs))
+        want = desired(svc, pod_objs)
+        have = existing.get((svc["metadata"]["namespace"], svc["metadata"]["name"]))
+        if have is not None and store.desired(have) == store.desired(want):
+            continue  # unchanged: no lock taken, nothing read again
+        _obj, action = store.put(kinds.ENDPOINTS, want)
         if action != "unchanged":
             ips = [a["ip"] for s in _obj.get("subsets", []) for a in s.get("addresses", [])]
             log(f"endpoints {svc['metadata']['namespace']}/{svc['metadata']['name']}: "
                 f"{', '.join(ips) or 'none ready'}")
-    for ep in store.list_objects(kinds.ENDPOINTS):
-        key = (ep["metadata"]["namespace"], ep["metadata"]["name"])
+    for key, ep in existing.items():
         if key not in wanted and (ep["metadata"].get("annotations") or {}).get(MANAGED):
             store.delete(kinds.ENDPOINTS, *key)

@@ -8,7 +8,7 @@ import yaml
 
 from minipod import objects
 from minipod.errors import InvalidArgument
-from minipod.objects import services
+from minipod.objects import allocations, services
 from minipod.proxy import rules
 from minipod.workloads import service_env
 
@@ -100,29 +100,33 @@ def test_the_prefix_moves_every_chain(monkeypatch):
     assert "KUBE-" not in text and "MPTK-SVC-" in text and "MPTK-MARK-MASQ" in text
 
 
+def _taken(*others):
+    return allocations.Taken([allocations.summary(o) for o in others])
+
+
 def test_allocation_like_the_api_server(monkeypatch):
     monkeypatch.delenv("MINIPOD_SERVICE_CIDR", raising=False)
     monkeypatch.delenv("MINIPOD_LB_POOL", raising=False)
     a = _svc(type="LoadBalancer")
-    services.allocate(a, None, [])
+    services.allocate(a, None, _taken())
     assert a["spec"]["clusterIP"] == "10.96.0.11" and a["spec"]["clusterIPs"] == ["10.96.0.11"]
     assert a["spec"]["ports"][0]["nodePort"] == 30000 and services.lb_ip(a) == "198.51.100.1"
     b = _svc()
     b["metadata"]["name"] = "b"
-    services.allocate(b, None, [a])
+    services.allocate(b, None, _taken(a))
     assert b["spec"]["clusterIP"] == "10.96.0.12" and "nodePort" not in b["spec"]["ports"][0]
     again = _svc(type="LoadBalancer")  # the same manifest applied again keeps its assignments
-    services.allocate(again, a, [b])
+    services.allocate(again, a, _taken(b))
     assert again["spec"] == a["spec"] and services.lb_ip(again) == "198.51.100.1"
     for bad, message in ((dict(clusterIP="10.96.0.12"), "already allocated"),
                          (dict(clusterIP="10.96.0.10"), "already allocated"),
                          (dict(clusterIP="10.97.0.1"), "immutable")):
         with pytest.raises(InvalidArgument, match=message):
-            services.allocate(_svc(**bad), a if "immutable" in message else None, [b])
+            services.allocate(_svc(**bad), a if "immutable" in message else None, _taken(b))
     taken = _svc(type="NodePort")
     taken["spec"]["ports"][0]["nodePort"] = 30000
     with pytest.raises(InvalidArgument, match=r"spec.ports\[0\].nodePort: .*already allocated"):
-        services.allocate(taken, None, [a])
+        services.allocate(taken, None, _taken(a))
 
 
 def test_service_environment_like_the_kubelet():
