@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""The ingress nginx's cost (issue 16): requests per second and p99 latency
+through the controller's nginx against a hand-written nginx `proxy_pass`
+to the same two pods, and through the controller while its configuration
+is reloaded every 2 s (a failed request is a defect).
+
+usage (as root, after ./scripts/setup; wrk from Debian: apt-get install wrk):
+    .venv/bin/python bench/ingress.py [--seconds 10] [--rounds 3] [--record]
+
+Both nginx run in pods from the same `nginx` image (images/build-image.py),
+each with one worker, published on a host port and loaded from the host
+with wrk (2 threads, 32 connections, keep-alive); the rounds alternate.
+Runs against its own state root, ports (18780, 18781), chain prefix and
+bridge; never the user's.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(tempfile.mkdtemp(prefix="mpbing-"))
+INGRESS_PORT, REF_PORT = 18780, 18781
+ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
+       "MINIPOD_CGROUP_PARENT": "minipod-bench-ing", "MINIPOD_NETNS_PREFIX": "mpbi-",
+       "MINIPOD_DEFAULT_NETWORK": "mpbing", "MINIPOD_DEFAULT_BRIDGE": "mpbing0",
+       "MINIPOD_DEFAULT_SUBNET": "10.244.0.0/16", "MINIPOD_CHAIN_PREFIX": "MPBI",
+       "MINIPOD_SERVICE_DEVICE": "mpbingdev0", "MINIPOD_SERVICE_CIDR": "10.121.0.0/16",
+       "MINIPOD_LB_POOL": "198.18.4.0/24", "MINIPOD_INGRESS_HTTP_PORT": str(INGRESS_PORT),
+       "MINIPOD_INGRESS_HTTPS_PORT": "18743"}
+MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
+
+BACKEND = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: httpd
+        image: busybox
+        command: ["sh", "-c", "hostname > /www/index.html; exec httpd -f -p 8080 -h /www"]
+        ports: [{containerPort: 8080, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: http, name: http}]
+"""
+
+
+def ingress(extra_paths=0) -> str:
+    paths = "".join(f"      - {{path: /r{i}, pathType: Prefix, backend: {{service: {{name: web, port: "
+                    f"{{number: 8080}}}}}}}}\n" for i in range(extra_paths))
+    return ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: bench}\nspec:\n"
+            "  ingressClassName: nginx\n  rules:\n  - host: bench.local\n    http:\n      paths:\n"
+            "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}\n" + paths)
+
+
+def reference_conf(endpoints) -> str:
+    """What a person writes to put nginx in front of two pods."""
+    servers = "".join(f"        server {e};\n" for e in endpoints)
+    return ("user www-data;\nworker_processes 1;\npid /run/nginx.pid;\nevents { worker_connections 1024; }\n"
+            "http {\n    access_log /var/log/nginx/access.log;\n    upstream web {\n" + servers + "    }\n"
+            "    server {\n        listen 80;\n        location / {\n            proxy_set_header Host $host;\n"
+            "            proxy_pass http://web;\n        }\n    }\n}\n")
+
+
+def sh(cmd, check=True, **kw):
+    proc = subprocess.run([str(c) for c in cmd], env=ENV, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
+    return proc
+
+
+def mp(*args, check=True, **kw):
+    return sh(MINIPOD + list(args), check=check, **kw)
+
+
+def apply(text, name="apply.yaml"):
+    path = ROOT / name
+    path.write_text(text)
+    mp("apply", "-f", path)
+
+
+def wait(predicate, timeout=120, what="it"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def answers(port) -> bool:
+    out = sh(["curl", "-s", "--max-time", "2", "-H", "Host: bench.local", f"http://127.0.0.1:{port}/"],
+             check=False).stdout
+    return out.startswith("web-")
+
+
+def wrk(port, seconds) -> dict:
+    out = sh(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", "Host: bench.local",
+              f"http://127.0.0.1:{port}/"], timeout=seconds + 30).stdout
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p99_ms": float(p99.group(1)) * unit[p99.group(2)],
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "non_2xx": int(failed.group(1)) if failed else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root")
+    if not shutil.which("wrk"):
+        sys.exit("bench: needs wrk (apt-get install wrk)")
+    results = {"ingress": [], "reference": [], "reloads": None}
+    try:
+        sh([sys.executable, str(REPO / "images" / "build-busybox.py"), str(ROOT / "busybox.tar.gz")])
+        mp("image", "import", ROOT / "busybox.tar.gz", "busybox")
+        sh([sys.executable, str(REPO / "images" / "build-image.py"), "nginx", str(ROOT / "nginx.oci.tar")])
+        mp("image", "import", ROOT / "nginx.oci.tar")
+        apply(BACKEND + "---\n" + ingress(), "demo.yaml")
+        mp("wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout", "120")
+        wait(lambda: answers(INGRESS_PORT), what="the ingress nginx")
+        eps = json.loads(mp("get", "ep", "web", "-o", "json").stdout)
+        targets = [f"{a['ip']}:{p['port']}" for s in eps["subsets"] for a in s["addresses"] for p in s["ports"]]
+        conf = ROOT / "ref.conf"
+        conf.write_text(reference_conf(targets))
+        mp("run", "-d", "--name", "ref-nginx", "-p", f"{REF_PORT}:80", "-v", f"{conf}:/etc/nginx/nginx.conf:ro",
+           "nginx")
+        wait(lambda: answers(REF_PORT), what="the hand-written nginx")
+        wrk(INGRESS_PORT, 3), wrk(REF_PORT, 3)  # warm-up
+        for _ in range(args.rounds):
+            results["ingress"].append(wrk(INGRESS_PORT, args.seconds))
+            results["reference"].append(wrk(REF_PORT, args.seconds))
+        # reloads every 2 s under load: each apply changes the rendered config
+        stop, reloads = threading.Event(), []
+
+        def reloader():
+            i = 0
+            while not stop.wait(2.0):
+                i += 1
+                apply(BACKEND + "---\n" + ingress(extra_paths=i % 5 + 1), "reload.yaml")
+                reloads.append(time.monotonic())
+        thread = threading.Thread(target=reloader)
+        log_before = mp("agent", "logs", check=False).stdout.count("reloaded")
+        thread.start()
+        try:
+            under = wrk(INGRESS_PORT, max(args.seconds * 2, 20))
+        finally:
+            stop.set()
+            thread.join()
+        time.sleep(1)
+        done = mp("agent", "logs", check=False).stdout.count("reloaded") - log_before
+        results["reloads"] = {**under, "applies": len(reloads), "reloads_logged": done}
+    finally:
+        mp("rm", "-f", "ref-nginx", check=False)
+        mp("delete", "ingress", "bench", check=False)
+        mp("delete", "deploy", "web", check=False)
+        mp("delete", "svc", "web", check=False)
+        mp("agent", "stop", check=False)
+        mp("gc", check=False)
+        mp("network", "rm", "mpbing", check=False)
+        left = mp("gc", "--dry-run", check=False).stdout.strip()
+        if left:
+            print(f"bench: left behind, root kept at {ROOT}:\n{left}", file=sys.stderr)
+        else:
+            shutil.rmtree(ROOT, ignore_errors=True)
+    (REPO / "bench" / "ingress-latest.json").write_text(json.dumps(results, indent=2))
+    med = lambda rows, k: sorted(r[k] for r in rows)[len(rows) // 2]
+    ing_rps, ref_rps = med(results["ingress"], "rps"), med(results["reference"], "rps")
+    ing_p99, ref_p99 = med(results["ingress"], "p99_ms"), med(results["reference"], "p99_ms")
+    rl = results["reloads"]
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: Ingress (bench/ingress.py)", "",
+             f"wrk -t2 -c32 -d{args.seconds}s to 127.0.0.1 (a host port of each nginx pod), {args.rounds} rounds "
+             "alternating, medians; one nginx worker each, two busybox httpd pods behind.", "",
+             "| nginx | requests/s | p99 ms | failed requests |", "|---|---|---|---|",
+             f"| ingress controller's | {ing_rps:.0f} | {ing_p99:.2f} | "
+             f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['ingress'])} |",
+             f"| hand-written proxy_pass | {ref_rps:.0f} | {ref_p99:.2f} | "
+             f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['reference'])} |",
+             f"| ratio | {ing_rps / ref_rps:.2f}x | {ing_p99 / ref_p99:.2f}x | |",
+             f"| ingress, reloaded every 2 s ({rl['applies']} applies, {rl['reloads_logged']} reloads logged) | "
+             f"{rl['rps']:.0f} | {rl['p99_ms']:.2f} | {rl['non_2xx'] + rl['socket_errors']} of {rl['requests']} |",
+             ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.record:
+        with open(REPO / "bench" / "RESULTS.md", "a") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
