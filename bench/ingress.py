@@ -142,7 +142,7 @@ def main():
         sh([sys.executable, str(REPO / "images" / "build-image.py"), "nginx", str(ROOT / "nginx.oci.tar")])
         mp("image", "import", ROOT / "nginx.oci.tar")
         apply(BACKEND + "---\n" + ingress(), "demo.yaml")
-        mp("wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout", "120")
+        mp("wait", "--for=condition=Ready", "-l", "app=web", "--timeout", "120")
         wait(lambda: answers(INGRESS_PORT), what="the ingress nginx")
         eps = json.loads(mp("get", "ep", "web", "-o", "json").stdout)
         targets = [f"{a['ip']}:{p['port']}" for s in eps["subsets"] for a in s["addresses"] for p in s["ports"]]
