@@ -262,19 +262,29 @@ def pss_of_pauses() -> list:
     return [procfs.memory(pid).get("Pss", 0) for pid, _start, _dir in gc.pause_processes()]
 
 
+def agent_pss() -> int:
+    """PSS (kB) of the node agent of the benchmark's root (0 if none)."""
+    from minipod import agent, procfs
+    pid = agent.running_pid()
+    return procfs.memory(pid).get("Pss", 0) if pid else 0
+
+
 def bench_scale(count):
     times, memory = [], {}
+    sh(MINIPOD + ["agent", "start"])  # it runs on every node with pods: counted once
     try:
         for i in range(1, count + 1):
             time.sleep(SETTLE)
             times.append(timed(lambda: sh(MINIPOD + ["pod", "create", "--name", f"scale{i}"])))
             if i in (1, 10, count):
-                pss = pss_of_pauses()
+                pss, agent = pss_of_pauses(), agent_pss()
                 memory[i] = {"pods": i, "pause_processes": len(pss), "pss_total_kb": sum(pss),
-                             "pss_per_pod_kb": sum(pss) / i}
+                             "pss_per_pod_kb": sum(pss) / i, "agent_pss_kb": agent,
+                             "pss_per_pod_with_agent_kb": (sum(pss) + agent) / i}
     finally:
         for i in range(1, count + 1):
             sh(MINIPOD + ["pod", "rm", "-f", f"scale{i}"], check=False)
+        sh(MINIPOD + ["agent", "stop"], check=False)
     first = statistics.median(times[:3])
     last = statistics.median(times[-3:])
     return {"create_ms": times, "first3_median_ms": first, "last3_median_ms": last,
@@ -406,10 +416,13 @@ def report(results) -> str:
     lines += ["", f"Scale: pod create median of the first 3 = {sc['first3_median_ms']:.1f} ms, "
                   f"of the last 3 (to pod {len(sc['create_ms'])}) = {sc['last3_median_ms']:.1f} ms, "
                   f"ratio {sc['ratio_last_first']:.2f}x.", ""]
-    lines += ["| pods running | pause processes | PSS total | PSS per pod |", "|---|---|---|---|"]
+    lines += ["| pods running | pause processes | PSS of the pauses | per pod | agent PSS | per pod, agent counted once |",
+              "|---|---|---|---|---|---|"]
     for m in sc["memory"].values():
         lines.append(f"| {m['pods']} | {m['pause_processes']} | {m['pss_total_kb'] / 1024:.1f} MB | "
-                     f"{m['pss_per_pod_kb'] / 1024:.2f} MB |")
+                     f"{m['pss_per_pod_kb'] / 1024:.2f} MB | {m.get('agent_pss_kb', 0) / 1024:.1f} MB | "
+                     f"{m.get('pss_per_pod_with_agent_kb', m['pss_per_pod_kb']) / 1024:.2f} MB |")
+    lines += ["", "Chart: bench/pods-scale.svg (pod create time against the number of pods)"]
     net = results["network"]
     if "pod_gbps" in net:
         lines += ["", "| path | TCP throughput Gbit/s | ping RTT ms |", "|---|---|---|",
@@ -449,6 +462,12 @@ def main():
         teardown()
     text = report(results)
     print(text)
+    from chart import svg
+    create = results["scale"]["create_ms"]
+    (REPO / "bench" / "pods-scale.svg").write_text(svg(
+        [("pod create (with its pause, netns and CNI ADD), one after another", {
+            "pod create": [(i + 1, ms) for i, ms in enumerate(create)]}, False, "ms")],
+        xlabel="pods running before it + 1"))
     (REPO / "bench" / "results-latest.json").write_text(json.dumps(results, indent=2))
     if args.record:
         path = REPO / "bench" / "RESULTS.md"

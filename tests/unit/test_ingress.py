@@ -41,7 +41,7 @@ def test_server_locations_and_upstreams():
     conf = render.render([ING], SERVICES, {("default", "web"): _eps("10.244.0.5", "10.244.0.6"),
                                            ("default", "web2"): _eps("10.244.0.7")}, {})
     assert "upstream default-web-8080 {\n        server 10.244.0.5:8080 max_fails=0;\n" \
-           "        server 10.244.0.6:8080 max_fails=0;\n    }" in conf
+           "        server 10.244.0.6:8080 max_fails=0;\n        keepalive 320;\n" in conf
     assert "server_name hello-world.info;" in conf
     # Prefix /v2: /v2 itself and everything below it, not /v2x
     assert "location = /v2 {" in conf and "location ^~ /v2/ {" in conf and "location /v2 {" not in conf
