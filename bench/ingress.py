@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbing-"))
-INGRESS_PORT, REF_PORT = 18780, 18781
+INGRESS_PORT, REF_PORT, REF_KEEPALIVE_PORT = 18780, 18781, 18782
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
        "MINIPOD_CGROUP_PARENT": "minipod-bench-ing", "MINIPOD_NETNS_PREFIX": "mpbi-",
        "MINIPOD_DEFAULT_NETWORK": "mpbing", "MINIPOD_DEFAULT_BRIDGE": "mpbing0",
@@ -71,13 +71,17 @@ def ingress(extra_paths=0) -> str:
             "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}\n" + paths)
 
 
-def reference_conf(endpoints) -> str:
-    """What a person writes to put nginx in front of two pods."""
+def reference_conf(endpoints, keepalive=False) -> str:
+    """What a person writes to put nginx in front of two pods: the minimal
+    proxy_pass, or the one that also keeps connections to the pods."""
     servers = "".join(f"        server {e};\n" for e in endpoints)
+    pool = "        keepalive 320;\n" if keepalive else ""
+    http11 = ('            proxy_http_version 1.1;\n            proxy_set_header Connection "";\n'
+              if keepalive else "")
     return ("user www-data;\nworker_processes 1;\npid /run/nginx.pid;\nevents { worker_connections 1024; }\n"
-            "http {\n    access_log /var/log/nginx/access.log;\n    upstream web {\n" + servers + "    }\n"
+            "http {\n    access_log /var/log/nginx/access.log;\n    upstream web {\n" + servers + pool + "    }\n"
             "    server {\n        listen 80;\n        location / {\n            proxy_set_header Host $host;\n"
-            "            proxy_pass http://web;\n        }\n    }\n}\n")
+            + http11 + "            proxy_pass http://web;\n        }\n    }\n}\n")
 
 
 def sh(cmd, check=True, **kw):
@@ -161,7 +165,7 @@ def main():
         sys.exit("bench: run as root")
     if not shutil.which("wrk"):
         sys.exit("bench: needs wrk (apt-get install wrk)")
-    results = {"ingress": [], "reference": [], "reloads": None}
+    results = {"ingress": [], "reference": [], "reference_keepalive": [], "reloads": None}
     try:
         sh([sys.executable, str(REPO / "images" / "build-image.py"), "nginx", str(ROOT / "nginx.oci.tar")])
         mp("image", "import", ROOT / "nginx.oci.tar")
@@ -170,22 +174,24 @@ def main():
         wait(lambda: answers(INGRESS_PORT), what="the ingress nginx")
         eps = json.loads(mp("get", "ep", "web", "-o", "json").stdout)
         targets = [f"{a['ip']}:{p['port']}" for s in eps["subsets"] for a in s["addresses"] for p in s["ports"]]
-        conf = ROOT / "ref.conf"
-        conf.write_text(reference_conf(targets))
-        mp("run", "-d", "--name", "ref-nginx", "-p", f"{REF_PORT}:80", "-v", f"{conf}:/etc/nginx/nginx.conf:ro",
-           "nginx")
-        wait(lambda: answers(REF_PORT), what="the hand-written nginx")
-        wrk(INGRESS_PORT, 3), wrk(REF_PORT, 3)  # warm-up
+        for name, port, keepalive in (("ref-nginx", REF_PORT, False), ("ref-nginx-ka", REF_KEEPALIVE_PORT, True)):
+            conf = ROOT / f"{name}.conf"
+            conf.write_text(reference_conf(targets, keepalive))
+            mp("run", "-d", "--name", name, "-p", f"{port}:80", "-v", f"{conf}:/etc/nginx/nginx.conf:ro", "nginx")
+            wait(lambda: answers(port), what=f"the hand-written nginx {name}")
+        for port in (INGRESS_PORT, REF_PORT, REF_KEEPALIVE_PORT):
+            wrk(port, 3)  # warm-up
         for _ in range(args.rounds):
             results["ingress"].append(wrk(INGRESS_PORT, args.seconds))
             results["reference"].append(wrk(REF_PORT, args.seconds))
+            results["reference_keepalive"].append(wrk(REF_KEEPALIVE_PORT, args.seconds))
         # reloads every 2 s under load, with keep-alive and with a connection
         # per request: each apply changes the rendered configuration
         results["reloads"] = {}
         for mode, close in (("keep-alive", False), ("connection: close", True)):
             results["reloads"][mode] = under_reloads(max(args.seconds * 2, 20), close)
     finally:
-        mp("rm", "-f", "ref-nginx", check=False)
+        mp("rm", "-f", "ref-nginx", "ref-nginx-ka", check=False)
         mp("delete", "ingress", "bench", check=False)
         mp("delete", "deploy", "web", check=False)
         mp("delete", "svc", "web", check=False)
@@ -201,6 +207,7 @@ def main():
     med = lambda rows, k: sorted(r[k] for r in rows)[len(rows) // 2]
     ing_rps, ref_rps = med(results["ingress"], "rps"), med(results["reference"], "rps")
     ing_p99, ref_p99 = med(results["ingress"], "p99_ms"), med(results["reference"], "p99_ms")
+    ka_rps, ka_p99 = med(results["reference_keepalive"], "rps"), med(results["reference_keepalive"], "p99_ms")
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: Ingress (bench/ingress.py)", "",
              f"wrk -t2 -c32 -d{args.seconds}s to 127.0.0.1 (a host port of each nginx pod), {args.rounds} rounds "
              "alternating, medians; one nginx worker each, two nginx pods (the welcome page) behind.", "",
@@ -209,7 +216,10 @@ def main():
              f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['ingress'])} |",
              f"| hand-written proxy_pass | {ref_rps:.0f} | {ref_p99:.2f} | "
              f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['reference'])} |",
-             f"| ratio | {ing_rps / ref_rps:.2f}x | {ing_p99 / ref_p99:.2f}x | |"]
+             f"| hand-written, with upstream keepalive | {ka_rps:.0f} | {ka_p99:.2f} | "
+             f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['reference_keepalive'])} |",
+             f"| controller / minimal proxy_pass | {ing_rps / ref_rps:.2f}x | {ing_p99 / ref_p99:.2f}x | |",
+             f"| controller / with upstream keepalive | {ing_rps / ka_rps:.2f}x | {ing_p99 / ka_p99:.2f}x | |"]
     for mode, rl in results["reloads"].items():
         lines.append(f"| ingress, reloaded every 2 s, {mode} ({rl['applies']} applies, {rl['reloads_logged']} "
                      f"reloads logged) | {rl['rps']:.0f} | {rl['p99_ms']:.2f} | "
