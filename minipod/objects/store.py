@@ -10,6 +10,7 @@ replace this one without touching its callers.
 import datetime
 import os
 import re
+import time
 import uuid
 
 from minipod import paths, state
@@ -54,6 +55,17 @@ def get(kind, namespace, name):
 
 
 _shared = {}  # kind plural -> {path: ((inode, mtime, size), object)}: list_objects(shared=True)
+# A file's stamp is trusted only once it is older than this: a filesystem
+# with coarse timestamps (ext4 on kernels before 6.13: one jiffy) gives two
+# writes within a tick the same mtime, and inode numbers are reused, so a
+# fresh file is read again until it has settled (git's "racy clean" rule).
+SETTLED_NS = 50_000_000
+
+
+def settled(st) -> bool:
+    """Whether a file with stat ``st`` is old enough for its stamp to tell
+    every later write apart."""
+    return time.time_ns() - st.st_mtime_ns > SETTLED_NS
 
 
 def list_objects(kind, namespace=None, shared=False) -> list:
@@ -62,8 +74,9 @@ def list_objects(kind, namespace=None, shared=False) -> list:
     ``shared``: for a reader that never changes what it gets (the agent's
     proxy, DNS and endpoint passes run every few milliseconds over every
     Service): objects whose file is unchanged since this process last read
-    it come from memory, the same dicts each time. Every write replaces the
-    file (a new inode), so a change is never missed."""
+    it come from memory, the same dicts each time. A file's (inode, mtime,
+    size) tells a change once the file has settled (see SETTLED_NS).
+    Callers must not change what they get."""
     if namespace and kind.namespaced:
         _check(kind, "namespace", namespace)
     top = root() / kind.plural
@@ -87,7 +100,11 @@ def list_objects(kind, namespace=None, shared=False) -> list:
                 stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
                 hit = cache.get(e.path)
                 if hit is None or hit[0] != stamp:
-                    hit = cache[e.path] = (stamp, state.read_json(e.path))
+                    hit = (stamp, state.read_json(e.path))
+                    if settled(st):
+                        cache[e.path] = hit
+                    else:
+                        cache.pop(e.path, None)
                 out.append(hit[1])
             except FileNotFoundError:
                 pass  # deleted meanwhile

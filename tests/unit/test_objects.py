@@ -150,3 +150,37 @@ def test_shaped_documents_are_checked_without_crashing(doc):
         objects.check([("fuzz", doc)])
     except MinipodError:
         pass
+
+
+def test_shared_listing_reuses_unchanged_objects_and_sees_every_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
+    monkeypatch.setattr(store, "SETTLED_NS", 0)  # every file counts as settled at once
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"},
+           "data": {"k": "1"}}
+    store.put(kinds.CONFIGMAP, obj)
+    first = store.list_objects(kinds.CONFIGMAP, shared=True)
+    assert store.list_objects(kinds.CONFIGMAP, shared=True)[0] is first[0]  # unchanged: the same dict
+    store.put(kinds.CONFIGMAP, {**obj, "data": {"k": "2"}})  # same size, new file
+    again = store.list_objects(kinds.CONFIGMAP, shared=True)
+    assert again[0] is not first[0] and again[0]["data"] == {"k": "2"}
+    # a file younger than SETTLED_NS is read every time, never trusted by its stamp
+    monkeypatch.setattr(store, "SETTLED_NS", 10 ** 12)
+    store.put(kinds.CONFIGMAP, {**obj, "data": {"k": "3"}})
+    one, two = store.list_objects(kinds.CONFIGMAP, shared=True), store.list_objects(kinds.CONFIGMAP, shared=True)
+    assert one[0] is not two[0] and two[0]["data"] == {"k": "3"}
+    store.delete(kinds.CONFIGMAP, "default", "a")
+    assert store.list_objects(kinds.CONFIGMAP, shared=True) == [] and not store.any_objects(kinds.CONFIGMAP)
+
+
+def test_allocation_summaries_follow_the_service_files(tmp_path, monkeypatch):
+    from minipod.objects import allocations
+    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
+    monkeypatch.setattr(store, "SETTLED_NS", 0)
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"clusterIP": "10.96.0.11", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}]}}
+    store.put(kinds.SERVICE, svc)
+    assert allocations.stored() == {("default", "web"): {"ip": "10.96.0.11", "ports": [30000], "lb": None}}
+    store.put(kinds.SERVICE, {**svc, "spec": {**svc["spec"], "clusterIP": "10.96.0.12"}})  # written behind its back
+    assert allocations.stored()[("default", "web")]["ip"] == "10.96.0.12"
+    store.delete(kinds.SERVICE, "default", "web")
+    assert allocations.stored() == {}
