@@ -27,7 +27,9 @@ def _panel(top, w, h, title, series, logx, ylabel):
     for frac in (0, 0.5, 1):
         _, y = px(points[0][0], y1 / 1.15 * frac)
         out.append(f'<text x="{pad_l - 4}" y="{y + 4:.1f}" text-anchor="end">{y1 / 1.15 * frac:.3g}</text>')
-    for x in sorted({x for x, _ in points}):
+    ticks = sorted({x for x, _ in points})
+    step = max(1, len(ticks) // 10)  # at most about ten labels
+    for x in ticks[::step] + ([ticks[-1]] if (len(ticks) - 1) % step else []):
         a, _ = px(x, 0)
         out.append(f'<text x="{a:.1f}" y="{top + h - pad_b + 14}" text-anchor="middle">{x:g}</text>')
     for i, (label, pts) in enumerate(series.items()):

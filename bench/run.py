@@ -467,7 +467,7 @@ def main():
     (REPO / "bench" / "pods-scale.svg").write_text(svg(
         [("pod create (with its pause, netns and CNI ADD), one after another", {
             "pod create": [(i + 1, ms) for i, ms in enumerate(create)]}, False, "ms")],
-        xlabel="pods running before it + 1"))
+        xlabel="the pod's number (pods already running + 1)"))
     (REPO / "bench" / "results-latest.json").write_text(json.dumps(results, indent=2))
     if args.record:
         path = REPO / "bench" / "RESULTS.md"
