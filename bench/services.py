@@ -7,8 +7,8 @@ usage (as root, after ./scripts/setup):
                                        [--record]
 
 1. Data path: iperf3 TCP throughput and TCP request/response round trips
-   (a 1-byte echo, 2000 times on one connection) from a client pod to a
-   server pod, through the service's ClusterIP and directly to the pod IP.
+   (a 1-byte echo, 2000 times on one connection; client and server each on
+   a CPU of its own) from a client pod to a server pod, through the service's ClusterIP and directly to the pod IP.
 2. Scale: with N services of 2 endpoints each (selector-less services with
    Endpoints whose addresses need no pods, as kube-proxy's own scale tests
    do), the time `minipod apply` takes for one more service, the time until
@@ -158,7 +158,13 @@ ECHO_CLIENT = ("import socket, sys, time, statistics\nc = socket.create_connecti
                "print(statistics.median(ts) * 1e6)\n")
 
 
-def data_path(start_echo, rounds=3) -> dict:
+# The echo server and client on CPUs of their own: otherwise the round trip
+# swings between ~10 and ~70 µs with where the scheduler puts them (measured),
+# which drowns what the path itself costs.
+SERVER_CPU, CLIENT_CPU = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if (os.cpu_count() or 1) > 1 else ([], [])
+
+
+def data_path(start_echo, rounds=5) -> dict:
     mp("pod", "create", "--name", "srv", "-l", "app=srv")
     mp("pod", "create", "--name", "cli")
     # a running container makes the pod ready (an endpoint); the servers run in its netns
@@ -180,7 +186,7 @@ def data_path(start_echo, rounds=3) -> dict:
                 res = sh(["ip", "netns", "exec", "mpbs-cli", "iperf3", "-c", ip, "-t", "3", "-J"]).stdout
                 server.wait(timeout=10)
                 out[f"{label}_gbps"].append(json.loads(res)["end"]["sum_received"]["bits_per_second"] / 1e9)
-                rtt = sh(["ip", "netns", "exec", "mpbs-cli", sys.executable, "-c", ECHO_CLIENT, ip]).stdout
+                rtt = sh(["ip", "netns", "exec", "mpbs-cli", *CLIENT_CPU, sys.executable, "-c", ECHO_CLIENT, ip]).stdout
                 out[f"{label}_rtt_us"].append(float(rtt))
     summary = {k: statistics.median(v) for k, v in out.items()}
     summary["throughput_ratio"] = summary["service_gbps"] / summary["direct_gbps"]
@@ -263,7 +269,7 @@ def main():
         mp("image", "import", ROOT / "busybox.tar.gz", "busybox")
         echo = None
         path = data_path(start_echo=lambda: subprocess.Popen(
-            ["ip", "netns", "exec", "mpbs-srv", sys.executable, "-c", ECHO_SERVER],
+            ["ip", "netns", "exec", "mpbs-srv", *SERVER_CPU, sys.executable, "-c", ECHO_SERVER],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         echo = path.pop("echo")
         rows = scale(counts, path["server_ip"])
