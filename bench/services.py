@@ -69,10 +69,12 @@ def rules_text() -> str:
     return nat()
 
 
+NOT_RULES = ("chain", "}", "type", "map", "set", "table")  # the rest of `nft list table`: rules and elements
+
+
 def rule_count() -> int:
-    if ENV.get("MINIPOD_PROXY_MODE") == "nftables":  # rules and map elements
-        return sum(1 for l in rules_text().splitlines() if l.strip() and not l.strip().startswith(("chain", "}", "type",
-                                                                                                  "map", "set", "table")))
+    if ENV.get("MINIPOD_PROXY_MODE") == "nftables":
+        return sum(1 for l in rules_text().splitlines() if l.strip() and not l.strip().startswith(NOT_RULES))
     return sum(1 for l in nat().splitlines() if l.startswith("-A MPBK-"))
 
 
