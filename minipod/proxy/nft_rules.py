@@ -13,6 +13,7 @@ Pure: services and endpoints in, a State out (unit-tested line by line).
 
 import base64
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 
 from minipod.objects import services as svcmod
@@ -88,9 +89,13 @@ class State:
     elements: dict = field(default_factory=lambda: {name: {} for name in MAPS})
 
 
-def base_chains(service_cidr: str) -> dict:
+def base_chains(service_cidr: str, dns_ip: str) -> dict:
+    """The fixed part of the table. ``dns_ip``: cluster DNS listens there on
+    the service device (kube-dns is a Service in Kubernetes; here it is a
+    local address), so the drop of unallocated ClusterIPs spares it."""
     return {
         "cluster-ips-check": [
+            f'ip daddr {dns_ip} return comment "cluster DNS (dnsmasq on the service device)"',
             'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
             f'ip daddr {{ {service_cidr} }} drop comment "Drop traffic to unallocated ClusterIPs"'],
         "filter-forward": ["ct state new jump service-endpoints-check", "ct state new jump cluster-ips-check"],
@@ -115,7 +120,8 @@ def render(services: list, endpoints: dict, pod_cidr: str, service_cidr: str, pa
     to Endpoints (the same inputs as the iptables view). ``part`` renders
     one service (default: service_part); the proxy passes a memoized one,
     so a change costs the changed services, not all of them."""
-    st = State(chains=base_chains(service_cidr))
+    dns_ip = str(ipaddress.ip_network(service_cidr).network_address + 10)  # as services.dns_ip()
+    st = State(chains=base_chains(service_cidr, dns_ip))
     part = part or service_part
     for svc in sorted(services, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"])):
         one = part(svc, endpoints.get((svc["metadata"]["namespace"], svc["metadata"]["name"])), pod_cidr)

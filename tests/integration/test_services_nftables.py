@@ -56,6 +56,20 @@ spec:
     assert sum(counts.values()) == 30 and len(counts) == 2, counts
 
 
+def test_cluster_dns_from_a_pod_and_from_the_host(web):
+    """The table drops traffic to unallocated addresses of the service range;
+    the cluster DNS address (dnsmasq on the service device) is spared."""
+    ip, _ = web
+    wait_for(lambda: f"{ip} . tcp . 80" in table(), timeout=10, what="the service-ips element")
+    dns_ip = "10.234.0.10"
+    assert sh(f"ip -o route get {dns_ip}").stdout.startswith(f"local {dns_ip} "), "the DNS address is the host's own"
+    name = "web.default.svc.cluster.local"
+    out = mp("run", "--rm", "busybox", "nslookup", name, dns_ip).stdout
+    assert f"Address: {ip}" in out, out
+    out = sh(f"busybox nslookup {name} {dns_ip}", check=False).stdout
+    assert f"Address: {ip}" in out, out
+
+
 def test_client_ip_affinity(web, tmp_path):
     apply(tmp_path, """apiVersion: v1
 kind: Service
