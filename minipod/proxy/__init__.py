@@ -17,12 +17,12 @@ import os
 from minipod import network
 from minipod.errors import InvalidArgument
 from minipod.objects import kinds, services as svcmod, store
-from minipod.proxy import host, iptables, nftables, nft_rules
+from minipod.proxy import conntrack, host, iptables, nftables, nft_rules
 
 MODES = ("iptables", "nftables")
 # What this process knows it has already removed: the other mode's rules
 # (checked once per mode), and everything after the last service went.
-_done = {"other_mode_cleared": None, "clean": False, "routes": False, "inputs": None}
+_done = {"other_mode_cleared": None, "clean": False, "routes": False, "inputs": None, "served": set()}
 
 
 def mode() -> str:
@@ -52,7 +52,7 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
     current = mode()
     if not services:
         if force or not _done["clean"] or (host.has_device() and not keep_routes):
-            found = leftovers() or host.has_device() and not keep_routes
+            found = leftovers() or (host.has_device() and not keep_routes)
             cleanup(routes=not keep_routes)
             return bool(found)
         return False
@@ -78,13 +78,18 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
     _done["inputs"] = inputs  # holding them keeps their ids from being reused
     if did and log:
         log(f"proxy ({current}): {did} for {len(services)} services")
+    served = conntrack.served(services, endpoints)
+    new, _done["served"] = served - _done["served"], served
+    cleared = conntrack.clear_unnated(new, [svcmod.service_cidr(), svcmod.lb_pool()])
+    if cleared and log:
+        log(f"proxy: {cleared} conntrack entries without NAT removed (connections tried before the rules)")
     return bool(did)
 
 
 def cleanup(routes: bool = True) -> None:
     """No services left: every chain, table and jump of the proxy goes, and
     with ``routes`` the service device and its routes."""
-    _done["inputs"] = None
+    _done["inputs"], _done["served"] = None, set()
     iptables.cleanup()
     nftables.cleanup()
     if routes:

@@ -11,6 +11,7 @@ service range (10.234.0.0/16) and pool (198.18.0.0/24): tests/conftest.py."""
 
 import collections
 import json
+import socket
 import time
 
 import pytest
@@ -233,6 +234,59 @@ spec:
     routed_locally(ip)
     counts = hits(f"http://{ip}/", 30)
     assert sum(counts.values()) == 30 and "third" not in counts, counts
+
+
+def connection_tried_before_the_rules(tmp_path, ip, rules_ready, stale_expected):
+    """A client's SYN to a ClusterIP before its service exists is dropped on
+    the service device and, in the iptables mode, leaves a conntrack entry
+    without NAT; a later connection on the same source port (a
+    retransmission, to the kernel) must reach the service once its rules are
+    live, not follow that entry. (The nftables mode drops traffic to
+    unallocated ClusterIPs in its filter hooks, before conntrack keeps an
+    entry.) ``rules_ready``: the mode's rules for the first service exist."""
+    apply(tmp_path, "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec: {ports: [{port: 80}]}\n",
+          "other.yaml")  # the range is routed to the service device from the first service on
+    wait_for(lambda: rules_ready() and " dev mptsvc0 " in sh(f"ip -o route get {ip}").stdout, timeout=10,
+             what="the first service's rules and route")
+    routed_locally(ip)
+    first = socket.socket()
+    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    first.bind(("0.0.0.0", 0))
+    sport = first.getsockname()[1]
+    first.settimeout(0.3)
+    with pytest.raises(OSError):
+        first.connect((ip, 80))  # no rule yet: dropped, times out
+    first.close()
+    entry = f"dst={ip} sport={sport} dport=80" in sh(f"conntrack -L -d {ip}", check=False).stdout
+    assert entry == stale_expected
+    ports = "  selector: {app: web}\n  ports: [{port: 80, targetPort: http}]"
+    apply(tmp_path, WEB.replace(ports, f"  clusterIP: {ip}\n" + ports), "web.yaml")
+    assert svc("web")["spec"]["clusterIP"] == ip
+    ready_endpoints("web", 2)
+    again = socket.socket()
+    again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    again.bind(("0.0.0.0", sport))
+    again.settimeout(3)
+    deadline = time.monotonic() + 5
+    while True:  # until the agent has synced: a refusal (no endpoints yet) comes back at once
+        try:
+            again.connect((ip, 80))
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline
+            again.close()
+            again = socket.socket()
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind(("0.0.0.0", sport))
+            again.settimeout(3)
+            time.sleep(0.05)
+    again.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"200 OK" in again.recv(4096)
+    again.close()
+
+
+def test_a_connection_tried_before_the_rules_exist_gets_through_once_they_do(tmp_path):
+    connection_tried_before_the_rules(tmp_path, "10.234.3.3", lambda: ":MPTK-SERVICES" in nat_rules(), True)
 
 
 def test_no_endpoints_rejects_at_once_and_delete_leaves_nothing(tmp_path):

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
-from tests.integration.test_services import (WEB, apply, hits, nat_rules, ready_endpoints, routed_locally, svc,
-                                             web)  # noqa: F401 (web is a fixture)
+from tests.integration.test_services import (WEB, apply, connection_tried_before_the_rules, hits, nat_rules,
+                                             ready_endpoints, routed_locally, svc, web)  # noqa: F401 (web: a fixture)
 
 TABLE = "ip mptk-proxy"
 
@@ -101,6 +101,10 @@ def test_a_killed_endpoint_leaves_within_a_second_and_the_service_answers(web, t
     routed_locally(ip)  # the Deployment's pod restarts its container: the service answers throughout
     counts = hits(f"http://{ip}/", 20)
     assert sum(counts.values()) == 20, counts
+
+
+def test_a_connection_tried_before_the_rules_exist_gets_through_once_they_do(tmp_path):
+    connection_tried_before_the_rules(tmp_path, "10.234.3.4", lambda: "chain cluster-ips-check" in table(), False)
 
 
 def test_no_endpoints_rejects_and_delete_leaves_nothing(tmp_path):

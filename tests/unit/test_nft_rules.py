@@ -1,6 +1,7 @@
 """The nftables proxy mode without root: kube-proxy's table, chain names
 and rules (compared with kube-proxy's own expected output for the same
-services, from its proxier_test.go), and the deltas a change writes."""
+services, from its proxier_test.go), and the deltas a change writes; and
+how the proxy (both modes) tells stale conntrack entries."""
 
 import pytest
 
@@ -110,3 +111,18 @@ def test_a_changed_endpoint_rewrites_one_service_chain():
 def test_table_follows_the_chain_prefix(monkeypatch):
     monkeypatch.setenv("MINIPOD_CHAIN_PREFIX", "MPTK")
     assert nft_rules.table() == "mptk-proxy"
+
+
+def test_conntrack_lines_and_what_is_served():
+    from minipod.proxy import conntrack
+    stale = ("tcp      6 118 SYN_SENT src=10.0.0.1 dst=10.96.0.11 sport=40000 dport=80 [UNREPLIED] "
+             "src=10.96.0.11 dst=10.0.0.1 sport=80 dport=40000 mark=0 use=1")
+    natted = ("tcp      6 118 SYN_SENT src=10.0.0.1 dst=10.96.0.11 sport=40001 dport=80 [UNREPLIED] "
+              "src=10.244.0.5 dst=10.0.0.1 sport=8080 dport=40001 mark=0 use=1")
+    assert conntrack.parse(stale) == ("tcp", "10.0.0.1", "10.96.0.11", "40000", "80", "10.96.0.11")
+    assert conntrack.parse(natted)[5] == "10.244.0.5"  # NATed: the reply comes from the pod
+    assert conntrack.parse("unknown  2 19 src=10.231.0.1 dst=224.0.0.22 [UNREPLIED] src=224.0.0.22") is None
+    svc = _svc("ns1", "svc1", "172.30.0.41", type="LoadBalancer", nodePort=30001)
+    svc["status"] = {"loadBalancer": {"ingress": [{"ip": "198.51.100.1"}]}}
+    assert conntrack.served([svc, _svc("ns1", "idle", "172.30.0.42")], {("ns1", "svc1"): _eps("10.180.0.1")}) == \
+        {("172.30.0.41", "tcp", "80"), ("198.51.100.1", "tcp", "80")}
