@@ -236,6 +236,15 @@ spec:
     assert sum(counts.values()) == 30 and "third" not in counts, counts
 
 
+def _bound_socket(sport, timeout):
+    """A TCP socket bound to source port ``sport`` (0: any), reusable."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", sport))
+    sock.settimeout(timeout)
+    return sock
+
+
 def connection_tried_before_the_rules(tmp_path, ip, rules_ready, stale_expected):
     """A client's SYN to a ClusterIP before its service exists is dropped on
     the service device and, in the iptables mode, leaves a conntrack entry
@@ -249,11 +258,8 @@ def connection_tried_before_the_rules(tmp_path, ip, rules_ready, stale_expected)
     wait_for(lambda: rules_ready() and " dev mptsvc0 " in sh(f"ip -o route get {ip}").stdout, timeout=10,
              what="the first service's rules and route")
     routed_locally(ip)
-    first = socket.socket()
-    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    first.bind(("0.0.0.0", 0))
+    first = _bound_socket(0, 0.3)
     sport = first.getsockname()[1]
-    first.settimeout(0.3)
     with pytest.raises(OSError):
         first.connect((ip, 80))  # no rule yet: dropped, times out
     first.close()
@@ -263,22 +269,15 @@ def connection_tried_before_the_rules(tmp_path, ip, rules_ready, stale_expected)
     apply(tmp_path, WEB.replace(ports, f"  clusterIP: {ip}\n" + ports), "web.yaml")
     assert svc("web")["spec"]["clusterIP"] == ip
     ready_endpoints("web", 2)
-    again = socket.socket()
-    again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    again.bind(("0.0.0.0", sport))
-    again.settimeout(3)
     deadline = time.monotonic() + 5
     while True:  # until the agent has synced: a refusal (no endpoints yet) comes back at once
+        again = _bound_socket(sport, 3)
         try:
             again.connect((ip, 80))
             break
         except ConnectionRefusedError:
-            assert time.monotonic() < deadline
             again.close()
-            again = socket.socket()
-            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            again.bind(("0.0.0.0", sport))
-            again.settimeout(3)
+            assert time.monotonic() < deadline
             time.sleep(0.05)
     again.sendall(b"GET / HTTP/1.0\r\n\r\n")
     assert b"200 OK" in again.recv(4096)
@@ -289,7 +288,9 @@ def test_a_connection_tried_before_the_rules_exist_gets_through_once_they_do(tmp
     connection_tried_before_the_rules(tmp_path, "10.234.3.3", lambda: ":MPTK-SERVICES" in nat_rules(), True)
 
 
-def test_no_endpoints_rejects_at_once_and_delete_leaves_nothing(tmp_path):
+def no_endpoints_reject_then_delete_leaves_nothing(tmp_path, reject_rule_present, all_gone):
+    """A service without endpoints refuses at once (not a time-out); deleting
+    it leaves no rule, route or device. The two predicates are the mode's."""
     apply(tmp_path, """apiVersion: v1
 kind: Service
 metadata: {name: nobody}
@@ -298,17 +299,22 @@ spec:
   ports: [{port: 80}]
 """)
     ip = wait_for(lambda: svc("nobody")["spec"]["clusterIP"], what="ip")
-    wait_for(lambda: f"-d {ip}/32" in sh("iptables-save -t filter").stdout, timeout=10, what="reject rule")
+    wait_for(lambda: reject_rule_present(ip), timeout=10, what="reject rule")
     routed_locally(ip)
     start = time.monotonic()
     proc = sh(f"curl -s --max-time 5 http://{ip}/", check=False)
     assert proc.returncode == 7 and time.monotonic() - start < 1.0  # refused, not timed out
     assert "Endpoints:         <none>" in mp("describe", "svc", "nobody").stdout
     mp("delete", "svc", "nobody")
-    wait_for(lambda: "MPTK-" not in nat_rules() and sh("ip link show mptsvc0", check=False).returncode != 0,
+    wait_for(lambda: all_gone() and sh("ip link show mptsvc0", check=False).returncode != 0,
              timeout=5, what="rules and routes gone")
     mp("agent", "stop")
     assert leaks() == []
+
+
+def test_no_endpoints_rejects_at_once_and_delete_leaves_nothing(tmp_path):
+    no_endpoints_reject_then_delete_leaves_nothing(
+        tmp_path, lambda ip: f"-d {ip}/32" in sh("iptables-save -t filter").stdout, lambda: "MPTK-" not in nat_rules())
 
 
 @pytest.mark.parametrize("change,message", [

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+from tests.integration.conftest import mp, mp_json, sh, wait_for
 from tests.integration.test_services import (WEB, apply, connection_tried_before_the_rules, hits, nat_rules,
-                                             ready_endpoints, routed_locally, svc, web)  # noqa: F401 (web: a fixture)
+                                             no_endpoints_reject_then_delete_leaves_nothing, ready_endpoints,
+                                             routed_locally, svc, web)  # noqa: F401 (web: a fixture)
 
 TABLE = "ip mptk-proxy"
 
@@ -108,25 +109,9 @@ def test_a_connection_tried_before_the_rules_exist_gets_through_once_they_do(tmp
 
 
 def test_no_endpoints_rejects_and_delete_leaves_nothing(tmp_path):
-    apply(tmp_path, """apiVersion: v1
-kind: Service
-metadata: {name: nobody}
-spec:
-  selector: {app: nobody}
-  ports: [{port: 80}]
-""")
-    ip = wait_for(lambda: svc("nobody")["spec"]["clusterIP"], what="ip")
-    wait_for(lambda: f'{ip} . tcp . 80 comment "default/nobody" : goto reject-chain' in table(), timeout=10,
-             what="the no-endpoint element")
-    routed_locally(ip)
-    start = time.monotonic()
-    proc = sh(f"curl -s --max-time 5 http://{ip}/", check=False)
-    assert proc.returncode == 7 and time.monotonic() - start < 1.0  # refused, not timed out
-    mp("delete", "svc", "nobody")
-    wait_for(lambda: not table() and sh("ip link show mptsvc0", check=False).returncode != 0,
-             timeout=5, what="table and routes gone")
-    mp("agent", "stop")
-    assert leaks() == []
+    no_endpoints_reject_then_delete_leaves_nothing(
+        tmp_path, lambda ip: f'{ip} . tcp . 80 comment "default/nobody" : goto reject-chain' in table(),
+        lambda: not table())
 
 
 def test_switching_modes_leaves_nothing_of_the_old_one(web, monkeypatch):
