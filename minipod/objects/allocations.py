@@ -75,18 +75,15 @@ class Taken:
             self.add(s)
 
     def _change(self, s, n):
-        if s.get("ip") and s["ip"] != "None":
-            self.ips[s["ip"]] += n
-        for p in s.get("ports", []):
-            self.ports[p] += n
-        if s.get("lb"):
-            self.lbs[s["lb"]] += n
+        keys = [(self.ips, s.get("ip")), (self.lbs, s.get("lb"))] + [(self.ports, p) for p in s.get("ports", [])]
+        for counter, key in keys:
+            if key and key != "None":
+                counter[key] += n
+                if counter[key] <= 0:
+                    del counter[key]
 
     def add(self, s):
         self._change(s, 1)
 
     def remove(self, s):
         self._change(s, -1)
-        for counter in (self.ips, self.ports, self.lbs):
-            for k in [k for k, v in counter.items() if v <= 0]:
-                del counter[k]

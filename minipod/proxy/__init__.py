@@ -58,7 +58,8 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
         return False
     _done["clean"] = False
     endpoint_objs = store.list_objects(kinds.ENDPOINTS, shared=True)
-    inputs = (current, _pod_cidr(), services + endpoint_objs)
+    pod_cidr = _pod_cidr()
+    inputs = (current, pod_cidr, services + endpoint_objs)
     last = _done["inputs"]
     if not force and last and last[:2] == inputs[:2] and len(last[2]) == len(inputs[2]) \
             and all(a is b for a, b in zip(last[2], inputs[2])):
@@ -72,9 +73,9 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
         host.enable_bridge_netfilter()
         _done["routes"] = True
     if current == "nftables":
-        did = nftables.sync(services, endpoints, _pod_cidr(), str(svcmod.service_cidr()), force=force)
+        did = nftables.sync(services, endpoints, pod_cidr, str(svcmod.service_cidr()), force=force)
     else:
-        did = iptables.sync(services, endpoints, _pod_cidr(), force=force)
+        did = iptables.sync(services, endpoints, pod_cidr, force=force)
     _done["inputs"] = inputs  # holding them keeps their ids from being reused
     if did and log:
         log(f"proxy ({current}): {did} for {len(services)} services")
