@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import record
+
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbagent-"))
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
@@ -153,8 +155,7 @@ def main():
                       "| measurement | value |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]) + "\n"
     print(text)
     if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write(text + "\n")
+        record(text)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import record, runner
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbing-"))
@@ -84,11 +85,7 @@ def reference_conf(endpoints, keepalive=False) -> str:
             + http11 + "            proxy_pass http://web;\n        }\n    }\n}\n")
 
 
-def sh(cmd, check=True, **kw):
-    proc = subprocess.run([str(c) for c in cmd], env=ENV, capture_output=True, text=True, **kw)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
-    return proc
+sh = runner(ENV)
 
 
 def mp(*args, check=True, **kw):
@@ -228,8 +225,7 @@ def main():
     text = "\n".join(lines)
     print(text)
     if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write(text + "\n")
+        record(text)
 
 
 if __name__ == "__main__":

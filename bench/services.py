@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import record, runner
+
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbsvc-"))
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
@@ -47,11 +49,7 @@ ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 
 
-def sh(cmd, check=True, **kw):
-    proc = subprocess.run([str(c) for c in cmd], env=ENV, capture_output=True, text=True, **kw)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
-    return proc
+sh = runner(ENV)
 
 
 def mp(*args, check=True, **kw):
@@ -311,8 +309,7 @@ def main():
     text = "\n".join(lines)
     print(text)
     if args.record:
-        with open(REPO / "bench" / "RESULTS.md", "a") as f:
-            f.write(text + "\n")
+        record(text)
 
 
 if __name__ == "__main__":

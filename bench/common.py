@@ -1,0 +1,24 @@
+"""What the benches share: running a command in a bench's own environment,
+and appending a report to bench/RESULTS.md."""
+
+import subprocess
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def runner(env: dict):
+    """sh(cmd, check=True, **kw) for ``env``: a CompletedProcess, or
+    RuntimeError with the command's stderr when it fails and ``check``."""
+    def sh(cmd, check=True, **kw):
+        proc = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True, **kw)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
+        return proc
+    return sh
+
+
+def record(text: str) -> None:
+    """Append a report, dated by its own heading, to bench/RESULTS.md."""
+    with open(RESULTS, "a") as f:
+        f.write(text + "\n")
