@@ -62,12 +62,13 @@ def collect(dry_run=False) -> list:
     found = []
     with state.global_lock():
         pods = {r["id"]: r for r in pod.store().all()}
-        busy = {i for i in pods if state.is_locked("pod", i)}
+        owned = _agent_owned(pods)
+        busy = {i for i in pods if state.is_locked("pod", i)} | owned
         live = {i for i, r in pods.items() if pod.status(r) == "running" or i in busy}
 
         # Containers whose creator crashed, or whose pod is gone.
         for rec in container.store().all():
-            if state.is_locked("container", rec["id"]):
+            if state.is_locked("container", rec["id"]) or rec.get("pod") in owned:
                 continue
             if (not rec.get("pid") and container.status(rec) == "created") or \
                     (rec.get("pod") and rec["pod"] not in pods) or not rec.get("pod"):
@@ -93,7 +94,7 @@ def collect(dry_run=False) -> list:
             elif half_started:
                 found.append(("half-started-pod", rec["name"]))
                 if not dry_run:
-                    pod.release(rec)
+                    pod.release(rec, keep_desired=bool(rec.get("k8s")))  # a Pod object's: the agent restarts it
                     live.discard(pid_)
 
         # CNI attachments of pods that are gone or not running.
@@ -113,6 +114,7 @@ def collect(dry_run=False) -> list:
 
         # Netns pins that no running pod owns.
         live_pins = {pods[i].get("netns") for i in live if i in pods}
+        live_pins |= {str(netns.pin_path(pods[i]["name"])) for i in owned}  # pinned, maybe not yet recorded
         for pin in netns.list_pins():
             if str(pin) not in live_pins:
                 found.append(("netns-pin", str(pin)))
@@ -123,6 +125,8 @@ def collect(dry_run=False) -> list:
         for pid, start, pod_dir in pause_processes():
             pid_id = os.path.basename(pod_dir)
             rec = pods.get(pid_id)
+            if pid_id in owned:
+                continue  # started, maybe not yet recorded: the agent finishes or undoes it
             if rec is None or not rec.get("pause") or rec["pause"]["pid"] != pid:
                 found.append(("pause-process", f"{pid} ({pid_id[:12]})"))
                 if not dry_run:
@@ -198,6 +202,20 @@ def collect(dry_run=False) -> list:
                 fsutil.rmtree(d, ignore_errors=True)
     found += _proxy_leftovers(dry_run)
     return found
+
+
+def _agent_owned(pods: dict) -> set:
+    """Ids of the pods that a running node agent realises for stored Pod
+    objects. Whatever a crash left half-made of those is the agent's to
+    finish or undo (workloads/recovery.py), in its next pass: gc neither
+    reports nor touches them while it runs. With no agent running, gc
+    undoes them as any other, and the next agent makes them again."""
+    from minipod import agent  # reads its lock only; the core never drives the agent
+    if not agent.running_pid():
+        return set()
+    from minipod.objects import kinds, store
+    uids = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD, shared=True)}
+    return {i for i, r in pods.items() if (r.get("k8s") or {}).get("uid") in uids}
 
 
 def _proxy_leftovers(dry_run: bool) -> list:

@@ -14,7 +14,7 @@ import time
 from minipod import etcfiles, fsutil, names, netns, network, paths, procfs, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
-from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
+from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError, NotFound
 from minipod.faults import fault_point
 from minipod.runtime import cgroup, podns
 from minipod.spec import Limits, PortMapping
@@ -31,6 +31,13 @@ def status(rec: dict) -> str:
     if rec.get("pause"):
         return "running" if procfs.alive(rec["pause"]) else "stopped"
     return "stopped" if rec.get("desired") == "stopped" else "created"
+
+
+def is_whole(rec: dict) -> bool:
+    """Started whole: its start finished ("ready"), pause alive, and an
+    address unless its network gives none. Only such a pod may be Ready."""
+    return bool(rec.get("ready")) and status(rec) == "running" and \
+        (bool(rec.get("ip")) or rec.get("network") in network.SPECIAL)
 
 
 def with_status(rec: dict) -> dict:
@@ -178,9 +185,11 @@ def _start(rec: dict) -> None:
 
 
 def start(ref: str) -> dict:
-    """Start a stopped pod: new pause, network re-attached (maybe a new IP)."""
+    """Start a pod that is not whole (stopped, its pause dead, or a start
+    cut half-way by a crash): whatever is left goes, then a new pause and
+    network (maybe a new IP). A whole pod is left alone."""
     loaded = load(ref)
-    if loaded["status"] == "running":
+    if is_whole(loaded):
         return loaded
     rec = _plain(loaded)  # the derived status is never written back
     with state.global_lock():
@@ -188,7 +197,11 @@ def start(ref: str) -> dict:
         rec["desired"] = "running"
         store().save(rec)
     with state.object_lock("pod", rec["id"]):
-        _teardown(rec)  # whatever a dead pause left behind
+        # Decided again under the lock: whoever held it may have finished.
+        now = store().load(rec["id"])
+        if now is not None and is_whole(now):
+            return with_status(now)
+        _teardown(rec)  # whatever a dead pause or a cut start left behind
         _start(rec)
     return with_status(rec)
 
@@ -298,12 +311,15 @@ def destroy(rec: dict) -> list:
     return errors
 
 
-def release(rec: dict) -> None:
+def release(rec: dict, keep_desired: bool = False) -> None:
     """Stop a pod whose start was interrupted: pause and network go, the
-    record stays as a stopped pod."""
+    record stays, as a stopped pod (or, with ``keep_desired``, as one still
+    meant to run, which the agent starts again: a Pod object's)."""
     with state.object_lock("pod", rec["id"]):
         _teardown(rec)
-        rec["desired"] = "stopped"
+        rec["ready"] = False
+        if not keep_desired:
+            rec["desired"] = "stopped"
         store().save(_plain(rec))
 
 
@@ -314,9 +330,14 @@ def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
     ctrs = containers_of(rec["id"])
     if ctrs and not force:
         raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
-    if ctrs:
-        from minipod import container  # the one upward call: pod rm -f removes its containers
-        for ctr in ctrs:
+    from minipod import container  # the one upward call: pod rm -f removes its containers
+    for ctr in ctrs:
+        with contextlib.suppress(NotFound):  # removed meanwhile (the agent and a CLI delete at once)
             container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
     errors = destroy(rec)
+    # A container made while the others went (the agent's, for a Pod object
+    # being deleted) has lost its pod with pause: it goes too.
+    for ctr in containers_of(rec["id"]):
+        if not state.is_locked("container", ctr["id"]):  # one still being made fails and goes by itself
+            container.discard(ctr)
     return [f"pod {rec['name']}: network teardown failed: {e} (`minipod gc` will retry)" for e in errors]

@@ -23,17 +23,18 @@ import sys
 import time
 import traceback
 
-from minipod import container, paths, pod
+from minipod import container, paths, pod, procfs, state
 from minipod.agent import agent_dir, lock_path, pid_path
 from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
 from minipod import clusterdns, proxy
 from minipod.ingress import controller
-from minipod.workloads import backoff, deployments, endpoints, pods, probes, restarts
+from minipod.workloads import backoff, deployments, endpoints, pods, probes, recovery, restarts
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
+BUSY_RETRY = 0.5  # a pod whose lock another process holds is looked at again after this
 
 
 def log(message: str) -> None:
@@ -52,6 +53,8 @@ class Agent:
         self.probe_schedule = {}  # (container id, start) -> when its next readiness probe is due
         self.rerun = False  # something changed that this pass may not have seen: pass again at once
         self.snapshot = None  # which processes ran when the last pass began
+        self.rerun_at = None  # a pass is due then: something was busy (locked by another process)
+        self.unwhole = set()  # uids of Pod objects whose pod could not be started whole this pass
 
     # ------------------------------------------------------------ reconcile
 
@@ -68,6 +71,7 @@ class Agent:
     def reconcile(self) -> float:
         """One pass; returns the earliest time something is due (or None)."""
         now = time.time()
+        self.rerun_at = None
         self.snapshot = self._states()
         deployments.reconcile(log)
         self._sync_pods(now)
@@ -83,7 +87,7 @@ class Agent:
                 self.retry.pop((key,), None)
         due = restarts.reconcile(now, log, self.limits)
         waits = [at for _n, at in self.retry.values() if at > now]
-        waits += [at for at in (due, probe_at) if at is not None]
+        waits += [at for at in (due, probe_at, self.rerun_at) if at is not None]
         return min(waits) if waits else None
 
     def _probe(self, now):
@@ -107,15 +111,71 @@ class Agent:
             del self.probe_schedule[key]
         return next_at
 
+    def _recover(self, objs: dict, live: dict, now) -> None:
+        """Finish or undo what a crash left half-made (workloads/recovery.py),
+        before anything new is made: a pod whose making was cut is torn down
+        (and made again below), one whose pause or network is not whole is
+        started again, a container never started is removed (and made again)."""
+        for uid, rec in list(live.items()):
+            obj = objs.get(uid)
+            if obj is None:
+                continue  # its object is gone: removed below
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            alive = bool(rec.get("pause")) and procfs.alive(rec["pause"])
+            action = recovery.pod_action(rec, alive, state.is_locked("pod", rec["id"]))
+            if action == recovery.BUSY:
+                self.rerun_at = now + BUSY_RETRY
+                continue
+            if action == recovery.REDO:
+                log(f"pod {name}: its making was cut (no network yet); tearing it down to make it again")
+                pods.destroy(rec, grace=0)
+                del live[uid]
+                continue
+            if action == recovery.RESTART:
+                if not self._retry_due(("pod", uid), now):
+                    continue
+                try:
+                    live[uid] = pod.start(rec["id"])
+                    log(f"pod {name}: pause or network was not whole; started again "
+                        f"(IP {live[uid].get('ip') or '-'})")
+                except MinipodError as e:
+                    self._failed(("pod", uid), now, f"pod {name}: cannot start: {e}")
+                    del live[uid]
+                    self.unwhole.add(uid)
+                    continue
+            for crec in pod.containers_of(rec["id"]):
+                verdict = recovery.container_action(crec, state.is_locked("container", crec["id"]))
+                if verdict == recovery.RECREATE:
+                    log(f"container {crec['name']}: recorded but never started; making it again")
+                    container.discard(crec)
+                elif verdict == recovery.BUSY:
+                    self.rerun_at = now + BUSY_RETRY
+
+    @staticmethod
+    def _drop_orphan_containers(pod_ids: set) -> None:
+        """Containers made for a Pod object whose pod went while they were
+        being made (a delete racing a create): nothing else would remove them."""
+        for crec in container.store().all():
+            if (crec.get("labels") or {}).get(pods.POD_LABEL) and crec.get("pod") not in pod_ids \
+                    and not state.is_locked("container", crec["id"]):
+                log(f"container {crec['name']}: its pod is gone; removing it")
+                container.discard(crec)
+
     def _sync_pods(self, now):
         objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
         live = pods.realised()
-        for uid, rec in live.items():
+        for uid, rec in list(live.items()):
             if uid not in objs:
                 log(f"pod {rec['name']}: its object is gone, removing it")
                 pods.destroy(rec, grace=10.0)
+                del live[uid]
+        self.unwhole = set()
+        self._drop_orphan_containers({r["id"] for r in pod.store().all()})
+        self._recover(objs, live, now)
         for uid, obj in objs.items():
             name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            if uid in self.unwhole:
+                continue  # its start failed above; retried when due
             rec = live.get(uid)
             if rec is None:
                 if not self._retry_due(("pod", uid), now):
@@ -126,13 +186,8 @@ class Agent:
                 except MinipodError as e:
                     self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")
                     continue
-            elif pod.status(rec) != "running" and rec.get("desired") != "stopped":
-                try:
-                    pod.start(rec["id"])
-                    log(f"pod {name}: its pause had exited; started again")
-                except MinipodError as e:
-                    self._failed(("pod", uid), now, f"pod {name}: cannot start: {e}")
-                    continue
+            elif not pod.is_whole(rec):
+                continue  # busy (someone holds its lock), or stopped on purpose: no container starts
             self.retry.pop(("pod", uid), None)
             if not self._retry_due(("containers", uid), now):
                 continue

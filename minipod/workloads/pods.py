@@ -225,7 +225,8 @@ def status_of(obj: dict, rec, errors=None) -> dict:
         if err and "running" not in s["state"]:
             s["state"] = {"waiting": {"reason": "CreateContainerError", "message": err}}
     states = [next(iter(s["state"])) for s in statuses]
-    if rec["status"] != "running":
+    whole = pod.is_whole(rec)  # started whole, with its address: nothing else is ever Ready
+    if rec["status"] != "running" or not rec.get("complete"):
         phase = "Pending"
     elif all(x == "running" for x in states):
         phase = "Running"
@@ -235,7 +236,7 @@ def status_of(obj: dict, rec, errors=None) -> dict:
         phase = "Running"
     else:
         phase = "Pending"
-    ready = all(s["ready"] for s in statuses)
+    ready = whole and all(s["ready"] for s in statuses)
     return {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
             "startTime": _iso(rec.get("started")), "containerStatuses": statuses,
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
@@ -292,7 +293,7 @@ def local_pod_objects(stored_uids=None) -> list:
             ("Succeeded" if states and all(s == "terminated" for s in states) else "Pending")
         if rec["status"] == "stopped":
             phase = "Stopped"
-        ready = phase == "Running" and bool(statuses) and all(s["ready"] for s in statuses)
+        ready = phase == "Running" and pod.is_whole(rec) and bool(statuses) and all(s["ready"] for s in statuses)
         obj["status"] = {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
                          "containerStatuses": statuses,
                          "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
