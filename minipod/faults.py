@@ -7,7 +7,7 @@ step, exactly as a crash there would. Read only at the points below.
 import os
 import signal
 
-STEPS = ("pod-create-recorded", "pod-pause-started", "pod-netns-pinned", "pod-network-added",
+STEPS = ("pod-create-recorded", "pod-pause-started", "pod-netns-pinned", "cni-plugin-added", "pod-network-added",
          "container-recorded", "container-started", "container-rm-killed", "pod-rm-torn-down")
 
 

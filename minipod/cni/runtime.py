@@ -3,7 +3,9 @@ AddNetworkList / DelNetworkList / CheckNetworkList).
 
 Every attachment (network, container id, ifname) has one cache file, mode
 0600, written *before* the first plugin runs (so a crash mid-ADD still
-leaves what DEL needs) and completed with the final result after ADD. DEL
+leaves what DEL needs), rewritten with the result so far after each plugin
+but the last (a DEL after a crash mid-chain gets it as prevResult), and
+completed with the final result after ADD. DEL
 replays the cached config, CNI_ARGS and capability args, so portmap gets
 the same portMappings and removes its DNAT rules; the cache is removed only
 after every plugin's DEL succeeded.
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from minipod import paths, state
 from minipod.cni import config, invoke, leftovers
 from minipod.errors import CNIError
+from minipod.faults import fault_point
 
 CACHE_KIND = "minipodCniCacheV1"
 CODE_UNKNOWN_CONTAINER = 3
@@ -120,6 +123,13 @@ def add(att: Attachment) -> dict:
             for plugin in att.conflist["plugins"]:
                 ran += 1
                 prev = _run(att, plugin, "ADD", version, prev)
+                if ran < len(att.conflist["plugins"]):
+                    # The result so far, for a DEL after a crash before the
+                    # end: firewall and others remove their per-address rules
+                    # only by the prevResult they get (no comment names the pod).
+                    att.result = prev
+                    _write_cache(att)
+                    fault_point("cni-plugin-added")  # a crash mid-chain
         except BaseException as e:
             if getattr(e, "not_found", False):
                 ran -= 1  # a missing binary did nothing to undo

@@ -52,7 +52,7 @@ def _crash(step, *args):
 
 
 @pytest.mark.parametrize("step", [s for s in STEPS if s.startswith("pod-create") or s.startswith("pod-pause")
-                                  or s.startswith("pod-netns") or s.startswith("pod-network")
+                                  or s.startswith("pod-netns") or s.startswith("pod-network") or s.startswith("cni-")
                                   or s.startswith("container-recorded") or s == "container-started"])
 def test_killed_during_create_gc_returns_to_clean(step):
     if step.startswith("pod"):
