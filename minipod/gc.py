@@ -186,6 +186,14 @@ def collect(dry_run=False) -> list:
                     if not dry_run:
                         fsutil.rmtree(d, ignore_errors=True)
 
+        # Half-written records and caches (their writer was killed before the rename).
+        for top in (paths.cni_cache_dir(), paths.containers_dir(), paths.pods_dir()):
+            for tmp in state.stale_temp_files(top):
+                found.append(("temp-file", str(tmp)))
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+
     # Layers no image uses (an interrupted `image rm`), and half-made ones.
     # Under the layer lock, outside the global one (imports take them in
     # that order), so a running import's layers are never taken for leaks.

@@ -39,6 +39,17 @@ def write_json(path: Path, data, mode=0o644, durable=False) -> None:
         raise
 
 
+def stale_temp_files(top: Path) -> list:
+    """The temp files of write_json below ``top`` whose writer is gone (a
+    SIGKILL between create and rename): ``.NAME.PID.tmp``, PID not alive."""
+    out = []
+    for path in Path(top).rglob(".*.tmp") if Path(top).is_dir() else ():
+        parts = path.name.rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+            out.append(path)
+    return sorted(out)
+
+
 def read_json(path: Path):
     """Read a JSON file; FileNotFoundError propagates."""
     with open(path) as f:

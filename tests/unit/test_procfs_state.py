@@ -86,3 +86,21 @@ def test_lock_of_a_killed_holder_is_free(tmp_path):
     holder.join()
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once the holder died
     os.close(fd)
+
+
+def test_stale_temp_files_are_those_of_dead_writers(tmp_path):
+    """A SIGKILL between write_json's create and rename leaves .NAME.PID.tmp;
+    gc removes those whose writer is gone, never a live writer's."""
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sub = tmp_path / "pod1"
+    sub.mkdir()
+    stale = sub / f".record.json.{dead.pid}.tmp"
+    live = sub / f".record.json.{os.getpid()}.tmp"
+    other = sub / ".notes.tmp"
+    for f in (stale, live, other):
+        f.write_text("{")
+    state.write_json(sub / "record.json", {"id": "pod1"})
+    assert state.stale_temp_files(tmp_path) == [stale]
+    assert state.stale_temp_files(tmp_path / "absent") == []
