@@ -79,7 +79,12 @@ def main(argv):
         busybox = args[i + 1]
         del args[i:i + 2]
     output = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "build", "busybox.tar.gz")
-    build(busybox, os.path.normpath(output))
+    if not os.access(busybox, os.X_OK):
+        sys.exit(f"build-busybox: {busybox} is missing: install busybox-static (apt-get install busybox-static)")
+    try:
+        build(busybox, os.path.normpath(output))
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"build-busybox: {e}")
     print(os.path.normpath(output))
     return 0
 

@@ -10,7 +10,13 @@ data. Copying from installed packages was chosen over mmdebstrap: a build
 takes seconds, needs no mirror access beyond `apt-get install`, and the
 image holds only what the program loads (nginx: ~8 MB, python: ~35 MB).
 
-usage: build-image.py nginx|python OUTPUT   (needs: apt-get install nginx python3)
+nginx's files may come from an unpacked package instead of the installed
+one (--root DIR: Debian's nginx and nginx-common .debs unpacked there with
+`dpkg-deb -x`): that is how scripts/setup builds it, so that no nginx
+service is ever installed or started on the host. A file that is missing
+is one line naming the package to install, never a traceback.
+
+usage: build-image.py nginx|python OUTPUT [--root DIR]   (needs nginx (or --root) and python3)
 """
 
 import gzip
@@ -53,25 +59,43 @@ PASSWD_EXTRA = {"nginx": ("www-data:x:33:33:www-data:/var/www:/bin/false\n", "ww
                 "python": ("", "")}
 
 
+class Missing(Exception):
+    """A file the recipe needs is not on this host: the message says which
+    package provides it."""
+
+
+PACKAGE_OF = {"nginx": "nginx (or --root with Debian's nginx and nginx-common unpacked)",
+              "python": "python3"}
+
+
+def _need(path: str, name: str) -> str:
+    if not os.path.exists(path):
+        raise Missing(f"{path} is missing: install {PACKAGE_OF[name]}")
+    return path
+
+
 def libraries(paths) -> list:
     """Every shared library ``paths`` load (ldd), the loader included."""
     libs = set()
     for path in paths:
         out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
         for line in out.splitlines():
+            if "not found" in line:
+                raise Missing(f"{path} needs {line.split()[0]}, which this host lacks: install the "
+                              f"Debian package that provides it (apt-file search {line.split()[0]})")
             m = re.search(r"(/\S+)", line.split("=>")[-1])
             if m and os.path.exists(m.group(1)):
                 libs.add(m.group(1))
     return sorted(libs)
 
 
-def _file_entries(host_paths, add):
+def _file_entries(host_paths, add, root=""):
     """Entries for host files at the very paths given (a symlink's content is
     copied: the image has no merged /usr, so /lib64/ld-linux-x86-64.so.2 must
-    exist there itself), and their parent dirs."""
+    exist there itself), and their parent dirs; read below ``root``."""
     for path in host_paths:
         _parents(path, add)
-        add(_regular(path))
+        add(_regular(root + path, name=path))
 
 
 def _regular(path, name=None):
@@ -110,10 +134,13 @@ def _base_etc(busybox_tar: bytes, name: str) -> dict:
     return {"etc/passwd": out["etc/passwd"] + extra_passwd, "etc/group": out["etc/group"] + extra_group}
 
 
-def nginx_layer(add):
-    _file_entries(["/usr/sbin/nginx"] + libraries(["/usr/sbin/nginx"]), add)
+def nginx_layer(add, root=""):
+    binary = _need(root + "/usr/sbin/nginx", "nginx")
+    _file_entries(["/usr/sbin/nginx"], add, root)
+    _file_entries(libraries([binary]), add)
     for rel in ("etc/nginx/mime.types", "usr/share/nginx/html/index.html"):
-        _file_entries(["/" + rel], add)
+        _need(f"{root}/{rel}", "nginx")
+        _file_entries(["/" + rel], add, root)
     add(oci.entry("etc/nginx/nginx.conf", data=NGINX_CONF.encode()))
     add(oci.entry("etc/nginx/conf.d", tarfile.DIRTYPE, 0o755))
     add(oci.entry("etc/nginx/conf.d/default.conf", data=NGINX_DEFAULT.encode()))
@@ -123,10 +150,10 @@ def nginx_layer(add):
             "StopSignal": "SIGQUIT", "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
 
 
-def python_layer(add):
+def python_layer(add, root=""):
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    exe = f"/usr/bin/{version}"
-    stdlib = f"/usr/lib/{version}"
+    exe = _need(f"/usr/bin/{version}", "python")
+    stdlib = _need(f"/usr/lib/{version}", "python")
     dynload = [os.path.join(stdlib, "lib-dynload", f) for f in os.listdir(os.path.join(stdlib, "lib-dynload"))]
     _file_entries([exe] + libraries([exe] + dynload), add)
     add(oci.entry("usr/bin/python3", tarfile.SYMTYPE, 0o777, link=version))
@@ -138,7 +165,7 @@ def python_layer(add):
                                         "LANG=C.UTF-8"]}
 
 
-def build(name: str, output: str, busybox_gz: str) -> None:
+def build(name: str, output: str, busybox_gz: str, root: str = "") -> None:
     with open(busybox_gz, "rb") as f:
         base_gz = f.read()
     base = gzip.decompress(base_gz)
@@ -146,7 +173,7 @@ def build(name: str, output: str, busybox_gz: str) -> None:
 
     def add(e):
         seen.setdefault(e[0].name, e)  # first wins: dirs before files, no duplicates
-    config = {"nginx": nginx_layer, "python": python_layer}[name](add)
+    config = {"nginx": nginx_layer, "python": python_layer}[name](add, root)
     for rel, text in _base_etc(base, name).items():
         seen[rel] = oci.entry(rel, data=text.encode())
     top = oci.layer(list(seen.values()))
@@ -156,13 +183,21 @@ def build(name: str, output: str, busybox_gz: str) -> None:
 
 
 def main(argv):
+    root = ""
+    if len(argv) == 5 and argv[3] == "--root":
+        root, argv = os.path.abspath(argv[4]).rstrip("/"), argv[:3]
     if len(argv) != 3 or argv[1] not in ("nginx", "python"):
         sys.exit(__doc__.strip().splitlines()[-1])
     busybox_gz = os.path.join(HERE, "..", "build", "busybox.tar.gz")
-    if not os.path.exists(busybox_gz):
-        subprocess.run([sys.executable, os.path.join(HERE, "build-busybox.py"), busybox_gz], check=True)
-    os.makedirs(os.path.dirname(os.path.abspath(argv[2])), exist_ok=True)
-    build(argv[1], argv[2], busybox_gz)
+    try:
+        if not os.path.exists(busybox_gz):
+            subprocess.run([sys.executable, os.path.join(HERE, "build-busybox.py"), busybox_gz], check=True)
+        os.makedirs(os.path.dirname(os.path.abspath(argv[2])), exist_ok=True)
+        build(argv[1], argv[2], busybox_gz, root)
+    except Missing as e:
+        sys.exit(f"build-image: {argv[1]}: {e}")
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"build-image: {argv[1]}: {e}")
     print(argv[2])
 
 

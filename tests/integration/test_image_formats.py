@@ -212,7 +212,8 @@ def test_pull_from_a_local_registry(tmp_path, registry):
 
 
 def _built(name):
-    """The recipe's archive, built once per checkout (build/ caches it)."""
+    """The recipe's archive, built once per checkout (build/ caches it;
+    scripts/setup-images makes the nginx one from the unpacked package)."""
     out = REPO / "build" / f"{name}.oci.tar"
     if not out.exists():
         subprocess.run([sys.executable, str(REPO / "images" / "build-image.py"), name, str(out)],
