@@ -128,12 +128,34 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
 @click.option("-e", "--env", multiple=True)
 @click.option("-w", "--workdir")
 @click.option("-u", "--user")
-@click.argument("ref", metavar="CONTAINER")
+@click.option("-c", "--container", "container_name", help="The container of a pod (kubectl's -c).")
+@click.option("-n", "--namespace", default="default", show_default=True, help="The pod's namespace.")
+@click.argument("ref", metavar="CONTAINER|POD|pod/POD|deploy/NAME")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec(interactive, tty, env, workdir, user, ref, command):
-    """Run a command in a running container."""
-    return container.exec_in(ref, list(command), spec.parse_env(env), workdir, tty, interactive,
+def exec(interactive, tty, env, workdir, user, container_name, namespace, ref, command):
+    """Run a command in a running container (or a pod's, as kubectl exec)."""
+    if command[0].startswith("-") and "--" in command:
+        # kubectl's `exec POD [-c C] [-n NS] [-it] -- CMD...`: flags may follow the
+        # pod (no command starts with "-", so docker's `exec CTR CMD` is unchanged).
+        from minipod.workloads import targets
+        flags, command = targets.split_exec_args(list(command))
+        interactive, tty = interactive or flags["interactive"], tty or flags["tty"]
+        container_name = flags.get("container") or container_name
+        namespace = flags.get("namespace") or namespace
+        if not command:
+            raise InvalidArgument("exec needs a command after --")
+    rec_id = _target(ref, container_name, namespace)
+    return container.exec_in(rec_id, list(command), spec.parse_env(env), workdir, tty, interactive,
                              spec.parse_user(user) if user else None)
+
+
+def _target(ref, container_name, namespace) -> str:
+    """The id of the container ``ref`` means (docker's names, or kubectl's pods)."""
+    from minipod.workloads import targets
+    rec, note = targets.resolve(ref, container_name, namespace)
+    if note:
+        click.echo(note, err=True)
+    return rec["id"]
 
 
 @cli.command()
@@ -172,10 +194,12 @@ def inspect(refs):
 
 @cli.command()
 @click.option("-f", "--follow", is_flag=True)
-@click.argument("ref", metavar="CONTAINER")
-def logs(follow, ref):
-    """Print a detached container's output."""
-    for chunk in container.read_logs(ref, follow):
+@click.option("-c", "--container", "container_name", help="The container of a pod (kubectl's -c).")
+@click.option("-n", "--namespace", default="default", show_default=True, help="The pod's namespace.")
+@click.argument("ref", metavar="CONTAINER|POD|pod/POD|deploy/NAME")
+def logs(follow, container_name, namespace, ref):
+    """Print a detached container's output (or a pod's, as kubectl logs)."""
+    for chunk in container.read_logs(_target(ref, container_name, namespace), follow):
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
 

@@ -20,7 +20,11 @@ def local_pod_name(namespace: str, name: str) -> str:
 
 
 def local_container_name(pod_name: str, container: str) -> str:
-    return f"{pod_name}_{container}"
+    """One rule in every namespace: <namespace>_<pod>_<container> (the kubelet's
+    docker names carry the namespace too). ``pod_name`` is the local pod name;
+    Kubernetes names never hold "_", so one without it is in default."""
+    qualified = pod_name if "_" in pod_name else f"default_{pod_name}"
+    return f"{qualified}_{container}"
 
 
 def _empty(value):
@@ -113,7 +117,7 @@ def check_pod_spec(spec: dict, path: str, local_pod: str) -> None:
         if names.count(c["name"]) > 1:
             fail(f"{where}.name", f"Duplicate value: {c['name']!r}")
         if len(local_container_name(local_pod, c["name"])) > MAX_LOCAL_NAME:
-            fail(f"{where}.name", f"minipod names the container {local_pod}_{c['name']}, "
+            fail(f"{where}.name", f"minipod names the container {local_container_name(local_pod, c['name'])}, "
                                   f"which must be at most {MAX_LOCAL_NAME} characters")
         ports = [p.get("name") for p in c.get("ports", []) if p.get("name")]
         for j, p in enumerate(c.get("ports", [])):

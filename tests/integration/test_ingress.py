@@ -105,7 +105,7 @@ def test_the_hello_world_demo(demo, outside):
     assert rows[1].split()[:3] == ["example-ingress", "nginx", "hello-world.info"]
     described = mp("describe", "ing", "example-ingress").stdout
     assert "hello-world.info" in described and "/v2   web2:8080 (" in described
-    log = mp("logs", "ingress-nginx_ingress-nginx-controller_controller").stdout
+    log = mp("logs", "-n", "ingress-nginx", "pod/ingress-nginx-controller").stdout
     assert '"GET /v2 HTTP/1.1" 200' in log
     conf = _conf()
     assert "server_name hello-world.info;" in conf and "upstream default-web2-8080" in conf

@@ -117,8 +117,8 @@ spec:
   containers:
   - {name: c, image: busybox, command: ["sh", "-c", "env | grep ^WEB_ | sort; sleep 86400"]}
 """, "env.yaml")
-    wait_for(lambda: "WEB_SERVICE_HOST" in mp("logs", "env-reader_c", check=False).stdout, timeout=30, what="env")
-    env = dict(l.split("=", 1) for l in mp("logs", "env-reader_c").stdout.split())
+    wait_for(lambda: "WEB_SERVICE_HOST" in mp("logs", "env-reader", check=False).stdout, timeout=30, what="env")
+    env = dict(l.split("=", 1) for l in mp("logs", "pod/env-reader").stdout.split())
     assert env["WEB_SERVICE_HOST"] == ip and env["WEB_SERVICE_PORT"] == "80"
     assert env["WEB_PORT"] == f"tcp://{ip}:80" and env["WEB_PORT_80_TCP_ADDR"] == ip
 
@@ -126,7 +126,7 @@ spec:
 def test_hairpin_a_pod_reaches_itself_through_its_service(web):
     ip, _ = web
     pod = next(n for n in mp("get", "pods", "-l", "app=web", "-o", "name").stdout.split())
-    out = mp("exec", f"{pod.split('/')[1]}_httpd", "sh", "-c",
+    out = mp("exec", pod, "sh", "-c",
              f"for i in $(seq 30); do wget -q -O - http://{ip}/; done").stdout
     counts = collections.Counter(out.split())
     assert sum(counts.values()) == 30 and pod.split("/")[1] in counts, counts
@@ -226,7 +226,7 @@ spec:
     ips = ready_endpoints("web", 3)
     third_ip = mp_json("get", "pod", "third", "-o", "json")["status"]["podIP"]
     assert third_ip in ips and f"--to-destination {third_ip}:8080" in nat_rules()
-    mp("kill", "third_httpd")
+    mp("kill", "default_third_httpd")
     start = time.monotonic()
     wait_for(lambda: f"--to-destination {third_ip}:8080" not in nat_rules(), timeout=5, interval=0.02,
              what="the endpoint's rule to go")
@@ -351,7 +351,7 @@ spec:
     ready_endpoints("web-direct", 2)
     mp("wait", "--for=condition=Ready", "pod/client", "--timeout", "60")
     dns_ip = "10.234.0.10"
-    resolv = mp("exec", "client_c", "cat", "/etc/resolv.conf").stdout
+    resolv = mp("exec", "client", "cat", "/etc/resolv.conf").stdout
     assert resolv == ("search default.svc.cluster.local svc.cluster.local cluster.local\n"
                       f"nameserver {dns_ip}\noptions ndots:5\n")
     from tests.conftest import TEST_ROOT
@@ -359,7 +359,7 @@ spec:
         mp("agent", "logs").stdout
 
     def lookup(name, kind="A"):
-        return mp("exec", "client_c", "nslookup", f"-type={kind}", name, check=False).stdout
+        return mp("exec", "client", "--", "nslookup", f"-type={kind}", name, check=False).stdout
 
     wait_for(lambda: f"Address: {ip}" in lookup("web.default.svc.cluster.local"), timeout=10, what="A record")
     headless = lookup("web-direct.default.svc.cluster.local")
@@ -368,7 +368,7 @@ spec:
     assert "8080 web-direct.default.svc.cluster.local" in srv, srv
     assert "NXDOMAIN" in lookup("nothere.default.svc.cluster.local")
     # the search path: a short name from a pod, as in every tutorial
-    out = mp("exec", "client_c", "sh", "-c", "for i in $(seq 10); do wget -q -O - http://web/; done").stdout
+    out = mp("exec", "pod/client", "-c", "c", "sh", "-c", "for i in $(seq 10); do wget -q -O - http://web/; done").stdout
     assert len(out.split()) == 10 and set(out.split()) <= {n.split("/")[1] for n in
                                                            mp("get", "pods", "-l", "app=web", "-o", "name").stdout.split()}
 
@@ -424,10 +424,10 @@ spec:
     assert {http_ip, exec_ip} <= addresses("notReadyAddresses")
     rows = {r.split()[0]: r.split()[1] for r in mp("get", "pods", "-l", "app=gated").stdout.splitlines()[1:]}
     assert rows == {"gated-http": "0/1", "gated-exec": "0/1", "gated-tcp": "1/1"}
-    mp("exec", "gated-http_c", "sh", "-c", "echo ok > /www/ready")
-    mp("exec", "gated-exec_c", "touch", "/tmp/ready")
+    mp("exec", "gated-http", "sh", "-c", "echo ok > /www/ready")
+    mp("exec", "gated-exec", "touch", "/tmp/ready")
     wait_for(lambda: addresses() == {http_ip, exec_ip, tcp_ip}, timeout=10, what="all three ready")
-    mp("exec", "gated-http_c", "rm", "/www/ready")
+    mp("exec", "gated-http", "rm", "/www/ready")
     wait_for(lambda: addresses() == {exec_ip, tcp_ip}, timeout=10, what="the http pod unready again")
     # the rules follow the Endpoints in the same agent pass, a moment later
     wait_for(lambda: f"--to-destination {http_ip}:8080" not in nat_rules(), timeout=1, what="its rule gone")

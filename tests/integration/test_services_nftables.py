@@ -95,7 +95,7 @@ def test_a_killed_endpoint_leaves_within_a_second_and_the_service_answers(web, t
     pod = next(n for n in mp("get", "pods", "-l", "app=web", "-o", "name").stdout.split()).split("/")[1]
     pod_ip = mp_json("get", "pod", pod, "-o", "json")["status"]["podIP"]
     wait_for(lambda: f"dnat to {pod_ip}:8080" in table(), timeout=10, what="the endpoint chain")
-    mp("kill", f"{pod}_httpd")
+    mp("kill", f"default_{pod}_httpd")
     start = time.monotonic()
     wait_for(lambda: f"dnat to {pod_ip}:8080" not in table(), timeout=5, interval=0.02, what="the endpoint to go")
     assert time.monotonic() - start < 1.0

@@ -72,7 +72,7 @@ def test_deployment_replicas_restart_scale_rollout_delete(tmp_path):
 
     # the app process dies: the container restarts in the same pod, same IP
     victim = sorted(now)[0]
-    mp("kill", f"{victim}_httpd")
+    mp("kill", f"default_{victim}_httpd")
     wait_for(lambda: pods().get(victim, (0, 0, 0))[2] == 1 and pods()[victim][1] == "Running",
              timeout=30, what="restart")
     assert pods()[victim][3] == now[victim][3]
@@ -114,11 +114,11 @@ spec:
   - {name: c, image: busybox, command: ["sh", "-c", "exit 1"]}
 """)
     # the agent makes the container asynchronously, as the kubelet does
-    wait_for(lambda: mp("inspect", "crasher_c", check=False).returncode == 0, timeout=30, what="container")
+    wait_for(lambda: mp("inspect", "default_crasher_c", check=False).returncode == 0, timeout=30, what="container")
     statuses, info = set(), {}
     deadline = time.monotonic() + 120  # about 11 s of back-off; a loaded machine is slower, not wrong
     while time.monotonic() < deadline:
-        info = mp_json("inspect", "crasher_c")[0]
+        info = mp_json("inspect", "default_crasher_c")[0]
         statuses.add(pods()["crasher"][1])
         if info["RestartCount"] >= 5:
             break
@@ -130,7 +130,7 @@ spec:
     # The first restart is immediate, then the agent waits 1, 2, 4, 4 s
     # between restarts (its log has milliseconds).
     times = [datetime.datetime.strptime(l.split()[0], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
-             for l in mp("agent", "logs").stdout.splitlines() if "restarted container crasher_c" in l]
+             for l in mp("agent", "logs").stdout.splitlines() if "restarted container default_crasher_c" in l]
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert len(gaps) >= 4 and gaps[0] >= 1 and gaps[1] >= 2 and gaps[2] >= 4 and 4 <= gaps[3] < 8, gaps
     assert "CrashLoopBackOff" in statuses, statuses
@@ -168,17 +168,17 @@ spec:
     - {name: site, mountPath: /www}
 """)
     wait_for(lambda: pods("demo=pause").get("pair", ("",))[0] == "2/2", timeout=30, what="2/2")
-    wait_for(lambda: mp("exec", "pair_reader", "cat", "/in/note", check=False).stdout == "written by writer\n",
+    wait_for(lambda: mp("exec", "pair", "-c", "reader", "cat", "/in/note", check=False).stdout == "written by writer\n",
              timeout=10, what="note")
-    assert mp("exec", "pair_reader", "cat", "/www/index.html").stdout == "hello from a configMap\n"
-    proc = mp("exec", "pair_reader", "touch", "/in/x", check=False)
+    assert mp("exec", "pod/pair", "-c", "reader", "cat", "/www/index.html").stdout == "hello from a configMap\n"
+    proc = mp("exec", "default_pair_reader", "touch", "/in/x", check=False)
     assert proc.returncode != 0 and "Read-only" in proc.stderr
-    w, r = mp_json("inspect", "pair_writer", "pair_reader")
+    w, r = mp_json("inspect", "default_pair_writer", "default_pair_reader")
     for ns in ("net", "ipc", "uts", "pid"):
         assert w["Namespaces"][ns] == r["Namespaces"][ns]
     assert w["Namespaces"]["mnt"] != r["Namespaces"]["mnt"]
     # one PID namespace: pause is PID 1 and the reader sees the writer's sleep
-    ps = mp("exec", "pair_reader", "ps", "-o", "pid,args").stdout
+    ps = mp("exec", "pair", "-c", "reader", "ps", "-o", "pid,args").stdout
     assert "1 /pause" in ps and ps.count("sleep 86400") == 2
     mp("delete", "pod", "pair")
     mp("delete", "cm", "site")
@@ -194,9 +194,9 @@ def test_killing_the_agent_loses_nothing(tmp_path):
     # containers keep running without it
     assert all(sh(f"curl -s --max-time 3 http://{v[3]}/").stdout.startswith("hello") for v in first.values())
     victim = sorted(first)[0]
-    mp("kill", f"{victim}_httpd")
+    mp("kill", f"default_{victim}_httpd")
     time.sleep(1.0)
-    assert mp("ps", "--format", "json").stdout.count(f"{victim}_httpd") == 0  # nobody restarted it
+    assert mp("ps", "--format", "json").stdout.count(f"default_{victim}_httpd") == 0  # nobody restarted it
     # the next CLI call starts the agent again; the restart happens then
     mp("get", "pods")
     assert mp("agent", "status").returncode == 0
@@ -294,7 +294,7 @@ spec:
 """)
     wait_for(lambda: mp("wait", "--for=condition=Ready", "pod/reader", "pod/on-host", "-n", "team-a",
                         "--timeout", "30", check=False).returncode == 0, timeout=60, what="ready")
-    assert mp("logs", "team-a_reader_c").stdout == "from a hostPath\n/srv\n"
+    assert mp("logs", "-n", "team-a", "reader").stdout == "from a hostPath\n/srv\n"
     rows = mp("get", "pods", "-n", "team-a").stdout
     assert "reader" in rows and "on-host" in rows and "No resources found" in mp("get", "pods").stderr
     # a host-network pod sees the host's interfaces (the test bridge among them)
