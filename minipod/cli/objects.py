@@ -25,23 +25,25 @@ def register(cli, echo_json):
             click.echo(f"{kind.kind.lower()}/{name} {action}")
 
     @cli.command()
-    @click.option("--for", "condition", required=True, help="condition=Ready, or delete.")
+    @click.option("--for", "condition", required=True,
+                  help="condition=Ready (pods), condition=Available (deployments), or delete.")
     @click.option("-l", "--selector", help="Label selector of the pods to wait for.")
+    @click.option("--all", "all_of_kind", is_flag=True, help="Every object of the kind in the namespace.")
     @click.option("-n", "--namespace", default="default", show_default=True)
     @click.option("--timeout", default="30", show_default=True, callback=_seconds, help="Seconds.")
     @click.argument("refs", nargs=-1)
-    def wait(condition, selector, namespace, timeout, refs):
-        """Wait until pods are Ready (or deleted), as kubectl wait."""
+    def wait(condition, selector, all_of_kind, namespace, timeout, refs):
+        """Wait for a condition, as kubectl wait: pod/NAME, pod -l SEL, pods --all, deployment/NAME."""
         from minipod import agent
         from minipod.workloads import waiting
-        names = []
-        for ref in refs:
-            kind_name, name = _split_ref(ref, None)
-            if kind_name.lower() not in ("pod", "pods", "po") or not name:
-                raise InvalidArgument(f"wait takes pod/NAME, not {ref!r}")
-            names.append(name)
+        kind, names = waiting.parse_refs(refs, selector, all_of_kind)
         agent.ensure_if_needed()
-        for name in waiting.wait_pods(names, selector, namespace, condition, timeout):
+        if kind == "deployment":
+            for name in waiting.wait_deployments(names, namespace, condition, timeout):
+                click.echo(f"deployment.apps/{name} condition met")
+            return
+        for name in waiting.wait_pods(names, "" if all_of_kind and selector is None else selector,
+                                      namespace, condition, timeout):
             click.echo(f"pod/{name} condition met")
 
     @cli.group()

@@ -25,6 +25,64 @@ def _pod_ready(pod_obj: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
+POD_KINDS = ("pod", "pods", "po")
+DEPLOYMENT_KINDS = ("deployment", "deployments", "deploy")
+
+
+def parse_refs(refs, selector, all_of_kind: bool):
+    """kubectl wait's objects: ("pod"|"deployment", [names]). Forms: KIND/NAME...,
+    KIND NAME..., KIND with -l or --all; pods when no kind is given."""
+    kind, names = None, []
+    for ref in refs:
+        k, slash, name = ref.partition("/")
+        if not slash:
+            if kind is None and k.lower() in POD_KINDS + DEPLOYMENT_KINDS:
+                kind = "pod" if k.lower() in POD_KINDS else "deployment"
+                continue
+            if kind is None:
+                raise InvalidArgument(f"wait takes pod/NAME, pod -l SELECTOR, pods --all or deployment/NAME, "
+                                      f"not {ref!r}")
+            names.append(ref)
+            continue
+        this = "pod" if k.lower() in POD_KINDS else "deployment" if k.lower() in DEPLOYMENT_KINDS else None
+        if this is None:
+            raise InvalidArgument(f"wait handles pods and deployments, not {k!r}")
+        if kind not in (None, this) or not name:
+            raise InvalidArgument(f"wait takes objects of one kind, each with a name: {ref!r}")
+        kind = this
+        names.append(name)
+    if kind is None:
+        raise InvalidArgument("wait needs pod/NAME, pod -l SELECTOR, pods --all or deployment/NAME")
+    if not names and selector is None and not all_of_kind:
+        raise InvalidArgument(f"wait needs a {kind} NAME, -l SELECTOR or --all")
+    if names and (selector is not None or all_of_kind):
+        raise InvalidArgument("wait takes names, or -l / --all, not both")
+    return kind, names
+
+
+def wait_deployments(names, namespace: str, condition: str, timeout: float) -> list:
+    """`wait --for=condition=Available deployment/NAME`: every replica
+    it wants ready (maxUnavailable 0, as minipod's rollouts run)."""
+    from minipod.objects import kinds, store
+    from minipod.workloads import deployments
+    if condition.lower() != "condition=available" and condition.lower() != "delete":
+        raise InvalidArgument(f"unsupported --for {condition!r} for deployments: use condition=Available or delete")
+
+    def met(name):
+        dep = store.get(kinds.DEPLOYMENT, namespace, name)
+        if condition.lower() == "delete":
+            return dep is None
+        if dep is None:
+            raise NotFound(f'deployments.apps "{name}" not found')
+        st = deployments.status(dep)
+        return st["availableReplicas"] >= dep["spec"].get("replicas", 1)
+    if not names:
+        names = [d["metadata"]["name"] for d in store.list_objects(kinds.DEPLOYMENT, namespace)]
+    for name in names:
+        _until(lambda: met(name), timeout, f"the condition on deployments/{name}")
+    return names
+
+
 def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -> list:
     """Wait until every named (or selected) pod meets ``condition``
     ("condition=Ready" or "delete"); returns the names. A named pod that
