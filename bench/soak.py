@@ -96,8 +96,12 @@ def settle(wanted: dict):
             last = f"gc --dry-run: {left}"
         else:
             last = ", ".join(f"{n}: {len(counts[n])}/{wanted.get(n, 0)}" for n in NAMES)
+            if ok:
+                last += "; not answering: " + ", ".join(p["metadata"]["name"] for p in items
+                                                         if not answers(p["status"]["podIP"]))
         time.sleep(0.5)
-    raise RuntimeError(f"not settled in {SETTLE_TIMEOUT:.0f} s: {last}")
+    raise RuntimeError(f"not settled in {SETTLE_TIMEOUT:.0f} s: {last}\n"
+                       f"{mp('get', 'pods', '-o', 'wide').stdout}\n{mp('agent', 'logs', '-n', '40').stdout}")
 
 
 def main():

@@ -201,6 +201,7 @@ def start(ref: str) -> dict:
         now = store().load(rec["id"])
         if now is not None and is_whole(now):
             return with_status(now)
+        rec = {**(now or rec), "desired": "running"}
         _teardown(rec)  # whatever a dead pause or a cut start left behind
         _start(rec)
     return with_status(rec)
@@ -259,7 +260,11 @@ def _teardown(rec: dict) -> list:
     if pause:
         procfs.stop_process(pause["pid"], pause["start"], 5.0)
     errors = []
-    for key in reversed(rec.get("attachments", [])):
+    # Every cached attachment of the pod, also one its record does not list
+    # (a record read before a concurrent start finished): none may outlive it.
+    listed = rec.get("attachments", [])
+    keys = listed + [k for k in cni.keys_of(rec["id"]) if k not in listed]
+    for key in reversed(keys):
         att = cni.load_cached(key)
         if att is None:
             continue
@@ -267,7 +272,7 @@ def _teardown(rec: dict) -> list:
             cni.delete(att)
         except CNIError as e:
             errors.append(e)
-    rec["attachments"] = [k for k in rec.get("attachments", []) if cni.load_cached(k) is not None]
+    rec["attachments"] = [k for k in keys if cni.load_cached(k) is not None]
     if rec.get("netns"):
         netns.unpin(rec["netns"])
     else:
@@ -282,6 +287,7 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
     then pause, and release its network."""
     rec = load(ref)
     with state.object_lock("pod", rec["id"]):
+        rec = store().load(rec["id"]) or rec  # as it is now, under the lock
         _stop_containers(rec, timeout)
         errors = _teardown(rec)
         rec["desired"] = "stopped"
@@ -306,7 +312,8 @@ def _destroy_locked(rec: dict) -> list:
 def destroy(rec: dict) -> list:
     """Remove every trace of a pod (pause, network, netns pin, dirs, record)."""
     with state.object_lock("pod", rec["id"]):
-        errors = _destroy_locked(rec)
+        # As it is now: whoever held the lock (a start) may have changed it.
+        errors = _destroy_locked(store().load(rec["id"]) or rec)
     state.drop_object_lock("pod", rec["id"])
     return errors
 
@@ -316,6 +323,7 @@ def release(rec: dict, keep_desired: bool = False) -> None:
     record stays, as a stopped pod (or, with ``keep_desired``, as one still
     meant to run, which the agent starts again: a Pod object's)."""
     with state.object_lock("pod", rec["id"]):
+        rec = store().load(rec["id"]) or rec  # as it is now, under the lock
         _teardown(rec)
         rec["ready"] = False
         if not keep_desired:

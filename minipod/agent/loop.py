@@ -28,6 +28,7 @@ from minipod.agent import agent_dir, lock_path, pid_path
 from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
+from minipod.objects.workloads import local_container_name
 from minipod import clusterdns, proxy
 from minipod.ingress import controller
 from minipod.workloads import backoff, deployments, endpoints, pods, probes, recovery, restarts
@@ -100,7 +101,7 @@ class Agent:
                 continue
             ctrs = {c["name"]: container.with_status(c) for c in pod.containers_of(rec["id"])}
             for spec in obj["spec"]["containers"]:
-                crec = ctrs.get(f"{rec['name']}_{spec['name']}")
+                crec = ctrs.get(local_container_name(rec['name'], spec['name']))
                 if not spec.get("readinessProbe") or not crec or crec["status"] != "running":
                     continue
                 seen.add((crec["id"], crec.get("start")))

@@ -134,8 +134,8 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec(interactive, tty, env, workdir, user, container_name, namespace, ref, command):
     """Run a command in a running container (or a pod's, as kubectl exec)."""
-    if command[0].startswith("-") and "--" in command:
-        # kubectl's `exec POD [-c C] [-n NS] [-it] -- CMD...`: flags may follow the
+    if command[0].startswith("-"):
+        # kubectl's `exec POD [-c C] [-n NS] [-it] [--] CMD...`: flags may follow the
         # pod (no command starts with "-", so docker's `exec CTR CMD` is unchanged).
         from minipod.workloads import targets
         flags, command = targets.split_exec_args(list(command))

@@ -74,6 +74,16 @@ def cached_attachments() -> list:
     return [a for a in (load_cached(k) for k in keys) if a is not None]
 
 
+def keys_of(container_id: str) -> list:
+    """The cache keys of every attachment of ``container_id`` (by file name:
+    no cache file is read)."""
+    try:
+        names = os.listdir(paths.cni_cache_dir())
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not n.startswith(".") and f"-{container_id}-" in n)
+
+
 def plugin_versions(plugin_type: str) -> list:
     """The spec versions a plugin binary supports (CNI_COMMAND=VERSION),
     cached per binary (path, size, mtime) so the hot path never asks twice."""

@@ -99,28 +99,33 @@ def _record(obj: dict, container_name: str):
 
 
 def split_exec_args(args: list):
-    """kubectl's `exec POD -c C -n NS -it -- CMD`: the flags between the pod
-    and ``--``, and the command after it. Anything else there is refused."""
-    i = args.index("--")
-    flags, command, pre = {"interactive": False, "tty": False}, args[i + 1:], args[:i]
+    """kubectl's `exec POD -c C -n NS -it [--] CMD`: the flags that follow
+    the pod, up to ``--`` or the first word that is not one of them; and
+    the command after them. With ``--``, anything else before it is refused."""
+    flags = {"interactive": False, "tty": False}
+    dashdash = "--" in args
     j = 0
-    while j < len(pre):
-        arg = pre[j]
+    while j < len(args):
+        arg = args[j]
+        if arg == "--":
+            return flags, args[j + 1:]
         if arg in ("-c", "--container", "-n", "--namespace"):
-            if j + 1 >= len(pre):
+            if j + 1 >= len(args):
                 raise InvalidArgument(f"flag needs an argument: {arg}")
-            flags["container" if arg in ("-c", "--container") else "namespace"] = pre[j + 1]
+            flags["container" if arg in ("-c", "--container") else "namespace"] = args[j + 1]
             j += 2
             continue
         if arg.startswith(("--container=", "--namespace=")):
             key, value = arg[2:].split("=", 1)
             flags[key] = value
-        elif arg.startswith("-") and not arg.startswith("--") and set(arg[1:]) <= {"i", "t"} and len(arg) > 1:
+        elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and set(arg[1:]) <= {"i", "t"}:
             flags["interactive"] |= "i" in arg
             flags["tty"] |= "t" in arg
         elif arg in ("--stdin", "--tty"):
             flags["interactive" if arg == "--stdin" else "tty"] = True
-        else:
+        elif dashdash:
             raise InvalidArgument(f"unexpected {arg!r} before --: the command goes after it")
+        else:
+            return flags, args[j:]
         j += 1
-    return flags, command
+    return flags, []

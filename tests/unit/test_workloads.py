@@ -195,3 +195,24 @@ def test_volume_flags_never_crash(text):
             parse(text)
         except MinipodError:
             pass
+
+
+@pytest.mark.parametrize("args,flags,command", [
+    (["--", "ls", "-l"], {}, ["ls", "-l"]),
+    (["-c", "web", "--", "sh", "-c", "x"], {"container": "web"}, ["sh", "-c", "x"]),
+    (["-c", "web", "cat", "/f"], {"container": "web"}, ["cat", "/f"]),
+    (["-it", "-n", "tutorial", "--", "sh"], {"interactive": True, "tty": True, "namespace": "tutorial"}, ["sh"]),
+    (["--container=b", "--stdin", "--", "true"], {"container": "b", "interactive": True}, ["true"]),
+])
+def test_kubectl_exec_flags_after_the_pod(args, flags, command):
+    from minipod.workloads import targets
+    got, cmd = targets.split_exec_args(args)
+    assert cmd == command and {k: v for k, v in got.items() if v} == flags
+
+
+def test_kubectl_exec_refuses_words_before_the_double_dash():
+    from minipod.workloads import targets
+    with pytest.raises(InvalidArgument, match="before --"):
+        targets.split_exec_args(["-c", "web", "ls", "--", "x"])
+    with pytest.raises(InvalidArgument, match="needs an argument"):
+        targets.split_exec_args(["-c"])
