@@ -169,7 +169,7 @@ def run(opts: RunOptions) -> dict:
     Returns the record plus "master" (pty fd) when ``opts.tty`` and not
     detached. On failure nothing of it (nor of its own pod) remains.
     """
-    img = _image_or_pull(opts.image)
+    img = image_or_pull(opts.image)
     name = names.validate_name(opts.name, "container name") if opts.name else names.generate_name()
     if opts.workdir is not None and not opts.workdir.startswith("/"):
         raise InvalidArgument(f"working directory {opts.workdir!r} must be absolute")
@@ -183,7 +183,7 @@ def run(opts: RunOptions) -> dict:
         return _run_locked(hold, opts, img, name, keep, program)
 
 
-def _image_or_pull(ref: str) -> dict:
+def image_or_pull(ref: str) -> dict:
     """The image, pulled first when it is absent and ``ref`` names its
     registry (docker's `run` pulls too; minipod never guesses a registry)."""
     from minipod.image import pull

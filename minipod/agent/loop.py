@@ -195,11 +195,12 @@ class Agent:
             try:
                 errors = pods.sync_containers(obj, rec)
             except MinipodError as e:
-                errors = [("*", str(e))]
-            for ctr, message in errors:
-                pods.record_error(rec, ctr, message)
+                errors = [("*", str(e), pods.CREATE)]
+            for ctr, message, reason in errors:
+                pods.record_error(rec, ctr, message, reason)
             if errors:
-                self._failed(("containers", uid), now, f"pod {name}: " + "; ".join(f"{c}: {m}" for c, m in errors))
+                self._failed(("containers", uid), now,
+                             f"pod {name}: " + "; ".join(f"{c}: {r}: {m}" for c, m, r in errors))
             else:
                 self.retry.pop(("containers", uid), None)
                 for c in obj["spec"]["containers"]:

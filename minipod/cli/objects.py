@@ -7,6 +7,30 @@ from minipod import output
 from minipod.errors import InvalidArgument
 
 
+def _apply_warnings(results) -> list:
+    """What keeps the applied Ingresses from being served (ingress/health.py),
+    and nginx -t's refusal of the configuration they make."""
+    ingresses = [(ns, name) for kind, ns, name, _a in results if kind.kind == "Ingress"]
+    if not ingresses:
+        return []
+    from minipod.ingress import controller, health
+    from minipod.objects import kinds, store
+    applied = {(ns, name) for kind, ns, name, _a in results if kind.kind == "Service"}
+    out = []
+    for ns, name in ingresses:
+        obj = store.get(kinds.INGRESS, ns, name)
+        if obj is None or not controller.ours(obj):
+            continue
+        found = [p for p in health.controller_problems() if p[0] == "NoController"]
+        found += health.backend_problems(obj, applied)
+        out += [f"ingress {ns}/{name}: {message}" for _reason, message in found]
+    refusal = controller.check_now()
+    if refusal:
+        out.append(f"nginx -t refuses the configuration these Ingresses make (the last good one keeps serving): "
+                   f"{refusal}")
+    return out
+
+
 def register(cli, echo_json):
     """Add the object verbs to the top-level group."""
 
@@ -23,6 +47,8 @@ def register(cli, echo_json):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:
             click.echo(f"{kind.kind.lower()}/{name} {action}")
+        for line in _apply_warnings(results):
+            click.echo(f"Warning: {line}", err=True)  # as kubectl prints the API server's warnings
 
     @cli.command()
     @click.option("--for", "condition", required=True,

@@ -225,6 +225,28 @@ def reconcile(log) -> None:
     _ensure_pod(log)
 
 
+def check_now():
+    """nginx -t of the configuration the stored Ingresses make, in the
+    running nginx (nothing is installed or reloaded): the refusal, or None
+    (also when no nginx runs yet: the agent checks it before loading it)."""
+    rec = _nginx_container()
+    objs = [o for o in store.list_objects(kinds.INGRESS) if ours(o)]
+    if rec is None or not objs:
+        return None
+    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in store.list_objects(kinds.SERVICE)}
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
+    text = render.render(objs, services, endpoints, _tls_files(objs, lambda _m: None))
+    name = f"check-{os.getpid()}.conf"
+    _write(conf_dir() / name, text)
+    try:
+        code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/{name}"])
+    finally:
+        (conf_dir() / name).unlink(missing_ok=True)
+    if code == 0:
+        return None
+    return " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
+
+
 def _write(path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)

@@ -9,11 +9,36 @@ def k8s_age(obj: dict) -> str:
     if not ts:
         return "<unknown>"
     created = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    secs = max(int((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()), 0)
+    return _short_age((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds())
+
+
+def _short_age(secs: float) -> str:
+    secs = max(int(secs), 0)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"
     return f"{secs}s"
+
+
+def event_age(first, last, count: int = 1) -> str:
+    """kubectl describe's event Age: "5s", or "5s (x3 over 40s)"."""
+    import time
+    if last is None:
+        return "<unknown>"
+    text = _short_age(time.time() - last)
+    if count > 1 and first is not None:
+        text += f" (x{count} over {_short_age(time.time() - first)})"
+    return text
+
+
+def events_lines(events: list) -> list:
+    """The Events block of describe: [(type, reason, age, from, message)]."""
+    if not events:
+        return ["Events:       <none>"]
+    rows = [("Type", "Reason", "Age", "From", "Message"), ("----", "------", "----", "----", "-------")] + \
+        [tuple(e) for e in events]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["Events:"] + ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
 
 
 def _pod_row(o: dict, wide: bool) -> list:
@@ -50,12 +75,11 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
         rows = [_service_row(o, wide) for o in objs]
     elif kind.kind == "Ingress":
-        from minipod.ingress import controller
-        addr = controller.address()
+        from minipod.ingress import health
         headers = ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
         rows = [[o["metadata"]["name"], o["spec"].get("ingressClassName") or "<none>",
                  ",".join(r.get("host") or "*" for r in o["spec"].get("rules") or []) or "*",
-                 addr if controller.ours(o) else "", "80, 443" if o["spec"].get("tls") else "80",
+                 health.address(o), "80, 443" if o["spec"].get("tls") else "80",
                  k8s_age(o)] for o in objs]
     elif kind.kind == "Secret":
         headers = ["NAME", "TYPE", "DATA", "AGE"]
@@ -162,7 +186,7 @@ def _describe_pod(obj: dict) -> list:
         kind = next(k for k in ("emptyDir", "hostPath", "configMap") if k in v)
         lines.append(f"  {v['name']}:  {kind} {v[kind].get('path') or v[kind].get('name') or ''}".rstrip())
     lines.append(f"Restart Policy: {obj['spec'].get('restartPolicy', 'Always')}")
-    lines += ["Events:       <none>"]
+    lines += events_lines(pods.events_of(obj, pods.realised().get(obj["metadata"].get("uid"))))
     return lines
 
 
@@ -265,7 +289,7 @@ def _describe_service(obj: dict) -> str:
 
 def _describe_ingress(obj: dict) -> str:
     """kubectl describe ingress: the rules table with each backend's endpoints."""
-    from minipod.ingress import controller
+    from minipod.ingress import health
     from minipod.objects import kinds, store
     meta, spec = obj["metadata"], obj["spec"]
     ns = meta["namespace"]
@@ -278,7 +302,7 @@ def _describe_ingress(obj: dict) -> str:
     lines = [f"Name:             {meta['name']}",
              "Labels:           " + (",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
                                      or "<none>"),
-             f"Namespace:        {ns}", f"Address:          {controller.address() if controller.ours(obj) else ''}",
+             f"Namespace:        {ns}", f"Address:          {health.address(obj)}",
              f"Ingress Class:    {spec.get('ingressClassName') or '<none>'}",
              "Default backend:  " + (backend_text(spec["defaultBackend"]) if spec.get("defaultBackend")
                                      else "<default>")]
@@ -293,7 +317,5 @@ def _describe_ingress(obj: dict) -> str:
     notes = meta.get("annotations") or {}
     lines.append("Annotations:      " + ("\n                  ".join(f"{k}: {v}" for k, v in sorted(notes.items()))
                                       or "<none>"))
-    error = controller.last_error() if controller.ours(obj) else None
-    lines.append("Events:           " + (f"Warning  RELOAD  nginx -t refused the new configuration: {error}"
-                                      if error else "<none>"))
+    lines += events_lines(health.events(obj))
     return "\n".join(lines)

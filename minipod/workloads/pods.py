@@ -139,9 +139,15 @@ def create_pod(obj: dict) -> dict:
                       resolv_conf=clusterdns.resolv_conf(meta["namespace"]) if cluster_dns else None)
 
 
+IMAGE_PULL = "ErrImagePull"
+CREATE = "CreateContainerError"
+
+
 def sync_containers(obj: dict, rec: dict) -> list:
     """Create the containers of ``obj`` that its pod lacks; returns
-    [(container name, error text)] for those that could not be made."""
+    [(container name, error text, reason)] for those that could not be made:
+    ErrImagePull when their image is not there (nor could be pulled), else
+    CreateContainerError, as the kubelet names them."""
     have = {c["name"] for c in pod.containers_of(rec["id"])}
     missing = [c for c in obj["spec"]["containers"] if local_container_name(rec["name"], c["name"]) not in have]
     if not missing:
@@ -150,9 +156,14 @@ def sync_containers(obj: dict, rec: dict) -> list:
     errors = []
     for ctr in missing:
         try:
+            container.image_or_pull(ctr["image"])
+        except MinipodError as e:
+            errors.append((ctr["name"], f'Failed to pull image "{ctr["image"]}": {e}', IMAGE_PULL))
+            continue
+        try:
             container.run(_run_options(obj, ctr, rec, volumes))
         except MinipodError as e:
-            errors.append((ctr["name"], str(e)))
+            errors.append((ctr["name"], str(e), CREATE))
     return errors
 
 
@@ -221,9 +232,9 @@ def status_of(obj: dict, rec, errors=None) -> dict:
     statuses = [_container_status(c, ctrs.get(local_container_name(rec["name"], c["name"])))
                 for c in obj["spec"]["containers"]]
     for s in statuses:
-        err = (rec.get("k8s") or {}).get("errors", {}).get(s["name"])
+        err = error_of(rec, s["name"])
         if err and "running" not in s["state"]:
-            s["state"] = {"waiting": {"reason": "CreateContainerError", "message": err}}
+            s["state"] = {"waiting": waiting_of(err, s["image"])}
     states = [next(iter(s["state"])) for s in statuses]
     whole = pod.is_whole(rec)  # started whole, with its address: nothing else is ever Ready
     if rec["status"] != "running" or not rec.get("complete"):
@@ -309,8 +320,43 @@ def with_status(objs: list) -> list:
 
 
 
-def record_error(rec: dict, ctr_name: str, message) -> None:
-    """Keep (or clear, with None) a container's creation error on its pod."""
+def error_of(rec: dict, ctr_name: str):
+    """A container's creation error as recorded: {"reason", "message", "count"}, or None."""
+    err = (rec.get("k8s") or {}).get("errors", {}).get(ctr_name)
+    if isinstance(err, str):  # as records before ErrImagePull kept them
+        err = {"reason": CREATE, "message": err, "count": 1}
+    return err
+
+
+def events_of(obj: dict, rec) -> list:
+    """What describe lists under Events for a Pod, from what the agent
+    recorded: [(type, reason, age text, from, message)], oldest first."""
+    from minipod.objects.printers import event_age
+    out = []
+    if rec is None:
+        return out
+    for c in obj["spec"]["containers"]:
+        err = error_of(rec, c["name"])
+        if not err:
+            continue
+        age = event_age(err.get("first"), err.get("last"), err.get("count", 1))
+        out.append(("Warning", "Failed", age, "kubelet", err["message"]))
+        if err["reason"] == IMAGE_PULL and err.get("count", 1) > 1:
+            out.append(("Warning", "BackOff", age, "kubelet", f'Back-off pulling image "{c["image"]}"'))
+    return out
+
+
+def waiting_of(err: dict, image_ref: str) -> dict:
+    """The waiting state of a container that could not be made: the
+    kubelet's ErrImagePull, then ImagePullBackOff while it retries."""
+    if err["reason"] == IMAGE_PULL and err.get("count", 1) > 1:
+        return {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image_ref}"'}
+    return {"reason": err["reason"], "message": err["message"]}
+
+
+def record_error(rec: dict, ctr_name: str, message, reason: str = CREATE) -> None:
+    """Keep (or clear, with None) a container's creation error on its pod;
+    the same error again counts one more attempt."""
     with state.object_lock("pod", rec["id"]):
         saved = pod.store().load(rec["id"])
         if saved is None:
@@ -320,8 +366,10 @@ def record_error(rec: dict, ctr_name: str, message) -> None:
             if errors.pop(ctr_name, None) is None:
                 return
         else:
-            if errors.get(ctr_name) == message:
-                return
-            errors[ctr_name] = message
+            old = errors.get(ctr_name)
+            same = isinstance(old, dict) and old.get("message") == message and old.get("reason") == reason
+            errors[ctr_name] = {"reason": reason, "message": message, "count": old["count"] + 1 if same else 1,
+                                "first": old.get("first", time.time()) if same else time.time(),
+                                "last": time.time()}
         pod.store().save(saved)
 
