@@ -77,14 +77,15 @@ def check(path, env=None, translate=lambda s: s) -> list:
     """Run every block of ``path``; return a list of mismatch descriptions."""
     text = open(path).read()
     failures = []
-    cleanups = []
+    blocks = list(BLOCK_RE.finditer(text))
+    # Known before anything runs: a command that times out half-way still
+    # leaves the doc's own clean-up to run (its "external host" and the like).
+    cleanups = [parse_block(m.group(2)) for m in blocks if m.group(1)]
     try:
-        for match in BLOCK_RE.finditer(text):
-            steps = parse_block(match.group(2))
+        for match in blocks:
             if match.group(1):
-                cleanups.append(steps)
                 continue
-            for step in steps:
+            for step in parse_block(match.group(2)):
                 out = run_command(step.command, env, translate)
                 expected = [translate(e) for e in step.expected]
                 ok, line = matches(expected, out.splitlines())
