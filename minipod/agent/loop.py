@@ -278,6 +278,14 @@ def _watch_dirs(ino) -> None:
         ino.watch(d)
 
 
+def _sweep_temp_files() -> None:
+    """Half-written records and CNI caches a killed agent left (a SIGKILL
+    between write_json's create and rename): the next agent removes them."""
+    for top in (paths.cni_cache_dir(), paths.containers_dir(), paths.pods_dir()):
+        for tmp in state.stale_temp_files(top):
+            tmp.unlink(missing_ok=True)
+
+
 def main() -> int:
     lock = _take_lock()
     if lock is None:
@@ -295,6 +303,7 @@ def main() -> int:
     poller = select.poll()
     poller.register(ino.fd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
+    _sweep_temp_files()
     agent = Agent()
     limits = agent.limits
     log(f"agent started (pid {os.getpid()}, back-off {limits[0]:g}s doubling to {limits[1]:g}s)")

@@ -51,6 +51,8 @@ def parse_refs(refs, selector, all_of_kind: bool):
             raise InvalidArgument(f"wait takes objects of one kind, each with a name: {ref!r}")
         kind = this
         names.append(name)
+    if kind is None and (selector is not None or all_of_kind):
+        kind = "pod"  # `wait -l SEL` without a kind: pods, as minipod always took it
     if kind is None:
         raise InvalidArgument("wait needs pod/NAME, pod -l SELECTOR, pods --all or deployment/NAME")
     if not names and selector is None and not all_of_kind:

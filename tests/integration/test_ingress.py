@@ -246,9 +246,13 @@ spec:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 8080}}}}
 """)
-    mp("apply", "-f", demo / "bad.yaml")
+    applied = mp("apply", "-f", demo / "bad.yaml")
+    # kubectl's way of passing on what stands in the way: a Warning line, at once
+    assert "Warning: nginx -t refuses the configuration" in applied.stderr, applied.stderr
     wait_for(lambda: "nginx -t refused" in mp("describe", "ingress", "broken").stdout, timeout=15,
              what="the refusal")
+    rows = {r.split()[0]: r.split() for r in mp("get", "ingress").stdout.splitlines()[1:]}
+    assert rows["broken"][3] == "80,", rows  # no ADDRESS: HOSTS is followed by PORTS ("80, 443")
     assert "refused by nginx -t" in mp("agent", "logs").stdout
     assert "Version: 2.0.0" in curl("/v2")  # the last good configuration still serves
     mp("delete", "-f", demo / "bad.yaml")

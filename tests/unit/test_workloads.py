@@ -216,3 +216,25 @@ def test_kubectl_exec_refuses_words_before_the_double_dash():
         targets.split_exec_args(["-c", "web", "ls", "--", "x"])
     with pytest.raises(InvalidArgument, match="needs an argument"):
         targets.split_exec_args(["-c"])
+
+
+@pytest.mark.parametrize("refs,selector,all_,want", [
+    (["pod/web"], None, False, ("pod", ["web"])),
+    (["pod"], "app=web", False, ("pod", [])),
+    (["pods"], None, True, ("pod", [])),
+    ([], "app=web", False, ("pod", [])),
+    (["deployment/web", "deploy/web2"], None, False, ("deployment", ["web", "web2"])),
+    (["pod", "a", "b"], None, False, ("pod", ["a", "b"])),
+])
+def test_wait_takes_kubectls_forms(refs, selector, all_, want):
+    from minipod.workloads import waiting
+    assert waiting.parse_refs(refs, selector, all_) == want
+
+
+@pytest.mark.parametrize("refs,selector,all_", [
+    (["pod"], None, False), (["svc/web"], None, False), (["pod/a", "deploy/b"], None, False),
+    (["pod/a"], "app=x", False), ([], None, False), (["web"], None, False)])
+def test_wait_refuses_what_kubectl_refuses(refs, selector, all_):
+    from minipod.workloads import waiting
+    with pytest.raises(InvalidArgument):
+        waiting.parse_refs(refs, selector, all_)
