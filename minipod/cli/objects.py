@@ -8,8 +8,36 @@ from minipod.errors import InvalidArgument
 
 
 def _apply_warnings(results) -> list:
-    """What keeps the applied Ingresses from being served (ingress/health.py),
-    and nginx -t's refusal of the configuration they make."""
+    """What keeps the applied objects from working: images this node lacks
+    (their pods would wait in ErrImagePull), what keeps the applied Ingresses
+    from being served (ingress/health.py), and nginx -t's refusal."""
+    return _image_warnings(results) + _ingress_warnings(results)
+
+
+def _image_warnings(results) -> list:
+    from minipod import image
+    from minipod.errors import NotFound
+    from minipod.image import pull
+    from minipod.objects import kinds, store
+    out = []
+    for kind, ns, name, _a in results:
+        if kind.kind not in ("Pod", "Deployment"):
+            continue
+        obj = store.get(kind, ns, name)
+        spec = (obj or {}).get("spec") or {}
+        spec = spec.get("template", {}).get("spec", spec) if kind.kind == "Deployment" else spec
+        for c in spec.get("containers", []):
+            if pull.names_registry(c["image"]):
+                continue  # pulled when its pod is made
+            try:
+                image.load(c["image"])
+            except NotFound:
+                out.append(f'{kind.kind.lower()} {ns}/{name}: no image "{c["image"]}" on this node: its pods will '
+                           "wait in ErrImagePull (minipod image import FILE NAME, or minipod pull REGISTRY/REPO)")
+    return out
+
+
+def _ingress_warnings(results) -> list:
     ingresses = [(ns, name) for kind, ns, name, _a in results if kind.kind == "Ingress"]
     if not ingresses:
         return []

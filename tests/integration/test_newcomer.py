@@ -33,8 +33,9 @@ def test_an_ingress_that_cannot_be_served_says_why():
 
 
 def test_a_pod_whose_image_is_missing_shows_err_image_pull_then_back_off():
-    apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo"},
-           "spec": {"containers": [{"name": "c", "image": "bsybox", "command": ["true"]}]}})
+    out = apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "typo"},
+                 "spec": {"containers": [{"name": "c", "image": "bsybox", "command": ["true"]}]}})
+    assert 'Warning: pod default/typo: no image "bsybox" on this node' in out.stderr, out.stderr
 
     def status():
         rows = mp("get", "pods", "typo").stdout.splitlines()
