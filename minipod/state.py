@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from minipod import procfs
+
 RECORD = "record.json"
 
 
@@ -23,7 +25,7 @@ def write_json(path: Path, data, mode=0o644, durable=False) -> None:
     result cache, which must outlive a reboot to release IPs and rules).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{_writer_id()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "w") as f:
@@ -39,13 +41,37 @@ def write_json(path: Path, data, mode=0o644, durable=False) -> None:
         raise
 
 
+_WRITER = {}
+
+
+def _writer_id() -> str:
+    """PID-STARTTIME of this process: names its temp files so that a reused
+    pid (they wrap within minutes on a busy node) never passes for their writer."""
+    pid = os.getpid()
+    if _WRITER.get("pid") != pid:  # computed again in a forked child
+        _WRITER.update(pid=pid, id=f"{pid}-{procfs.start_time(pid)}")
+    return _WRITER["id"]
+
+
+def _writer_alive(writer: str) -> bool:
+    """Whether the process that named a temp file ``writer`` still runs (a
+    zombie does not: a killed writer stays one until reaped)."""
+    pid, _, start = writer.partition("-")
+    if not pid.isdigit():
+        return True  # not one of ours: leave it
+    if procfs.state(int(pid)) in (None, "Z"):
+        return False
+    return not start or str(procfs.start_time(int(pid))) == start
+
+
 def stale_temp_files(top: Path) -> list:
     """The temp files of write_json below ``top`` whose writer is gone (a
-    SIGKILL between create and rename): ``.NAME.PID.tmp``, PID not alive."""
+    SIGKILL between create and rename): ``.NAME.PID-START.tmp`` (or the
+    older ``.NAME.PID.tmp``) whose process is not alive."""
     out = []
     for path in Path(top).rglob(".*.tmp") if Path(top).is_dir() else ():
         parts = path.name.rsplit(".", 2)
-        if len(parts) == 3 and parts[1].isdigit() and not os.path.exists(f"/proc/{parts[1]}"):
+        if len(parts) == 3 and parts[1][:1].isdigit() and not _writer_alive(parts[1]):
             out.append(path)
     return sorted(out)
 

@@ -118,24 +118,32 @@ def _container_main(sock, proc, rootfs_spec):
     _become_user_and_exec(sock, proc)
 
 
-def _fork_into(ns_pid, kinds, child, cgroup_path=None):
+def _fork_into(ns_pid, kinds, child, cgroup_path=None, report=None):
     """Fork A, join ``cgroup_path`` (while the host's /sys/fs/cgroup is
     still in reach) and ``kinds`` namespaces of ``ns_pid``, and run child()
-    there; everything A forks inherits the cgroup."""
+    there; everything A forks inherits the cgroup. A failure is given to
+    ``report(text)`` (the parent raises it: one line), else to stderr."""
     a = os.fork()
     if a != 0:
         return a
     try:
         if cgroup_path:
             cgroup.join(cgroup_path)
-        fds = [(os.open(f"/proc/{ns_pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC), k) for k in kinds]
+        try:
+            fds = [(os.open(f"/proc/{ns_pid}/ns/{k}", os.O_RDONLY | os.O_CLOEXEC), k) for k in kinds]
+        except FileNotFoundError:
+            raise ContainerStartError(f"the pod's pause (pid {ns_pid}) is gone: its namespaces cannot be joined") \
+                from None
         for fd, k in fds:
             syscalls.setns(fd, syscalls.NS_FLAGS[k])
             os.close(fd)
         child()
     except BaseException as e:  # report whatever happened, never return
         try:
-            os.write(2, f"minipod: {e}\n".encode())
+            if report is not None:
+                report(str(e))
+            else:
+                os.write(2, f"minipod: {e}\n".encode())
         finally:
             os._exit(125)
     os._exit(0)
@@ -178,7 +186,7 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
             os._exit(0)
         os.wait()
 
-    a = _fork_into(pause_pid, SHARED_NS, run_b, proc.get("cgroup"))
+    a = _fork_into(pause_pid, SHARED_NS, run_b, proc.get("cgroup"), report=lambda text: _send(child, {"error": text}))
     child.close()
     result = {}
     try:

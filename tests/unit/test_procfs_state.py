@@ -97,10 +97,11 @@ def test_stale_temp_files_are_those_of_dead_writers(tmp_path):
     sub = tmp_path / "pod1"
     sub.mkdir()
     stale = sub / f".record.json.{dead.pid}.tmp"
-    live = sub / f".record.json.{os.getpid()}.tmp"
+    live = sub / f".record.json.{state._writer_id()}.tmp"
+    reused = sub / f".record.json.{os.getpid()}-1.tmp"  # this pid, but another process's start time
     other = sub / ".notes.tmp"
-    for f in (stale, live, other):
+    for f in (stale, live, reused, other):
         f.write_text("{")
     state.write_json(sub / "record.json", {"id": "pod1"})
-    assert state.stale_temp_files(tmp_path) == [stale]
+    assert state.stale_temp_files(tmp_path) == sorted([stale, reused])
     assert state.stale_temp_files(tmp_path / "absent") == []
