@@ -150,7 +150,7 @@ def nginx_layer(add, root=""):
             "StopSignal": "SIGQUIT", "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
 
 
-def python_layer(add, root=""):
+def python_layer(add):
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     exe = _need(f"/usr/bin/{version}", "python")
     stdlib = _need(f"/usr/lib/{version}", "python")
@@ -173,7 +173,7 @@ def build(name: str, output: str, busybox_gz: str, root: str = "") -> None:
 
     def add(e):
         seen.setdefault(e[0].name, e)  # first wins: dirs before files, no duplicates
-    config = {"nginx": nginx_layer, "python": python_layer}[name](add, root)
+    config = nginx_layer(add, root) if name == "nginx" else python_layer(add)
     for rel, text in _base_etc(base, name).items():
         seen[rel] = oci.entry(rel, data=text.encode())
     top = oci.layer(list(seen.values()))
@@ -186,7 +186,7 @@ def main(argv):
     root = ""
     if len(argv) == 5 and argv[3] == "--root":
         root, argv = os.path.abspath(argv[4]).rstrip("/"), argv[:3]
-    if len(argv) != 3 or argv[1] not in ("nginx", "python"):
+    if len(argv) != 3 or argv[1] not in ("nginx", "python") or (root and argv[1] != "nginx"):
         sys.exit(__doc__.strip().splitlines()[-1])
     busybox_gz = os.path.join(HERE, "..", "build", "busybox.tar.gz")
     try:

@@ -33,11 +33,12 @@ def status(rec: dict) -> str:
     return "stopped" if rec.get("desired") == "stopped" else "created"
 
 
-def is_whole(rec: dict) -> bool:
-    """Started whole: its start finished ("ready"), pause alive, and an
-    address unless its network gives none. Only such a pod may be Ready."""
-    return bool(rec.get("ready")) and status(rec) == "running" and \
-        (bool(rec.get("ip")) or rec.get("network") in network.SPECIAL)
+def is_whole(rec: dict, pause_alive: bool = None) -> bool:
+    """Started whole: its start finished ("ready"), pause alive (asked of the
+    kernel unless ``pause_alive`` says), and an address unless its network
+    gives none. Only such a pod may be Ready."""
+    alive = status(rec) == "running" if pause_alive is None else pause_alive
+    return bool(rec.get("ready")) and alive and (bool(rec.get("ip")) or rec.get("network") in network.SPECIAL)
 
 
 def with_status(rec: dict) -> dict:

@@ -7,58 +7,6 @@ from minipod import output
 from minipod.errors import InvalidArgument
 
 
-def _apply_warnings(results) -> list:
-    """What keeps the applied objects from working: images this node lacks
-    (their pods would wait in ErrImagePull), what keeps the applied Ingresses
-    from being served (ingress/health.py), and nginx -t's refusal."""
-    return _image_warnings(results) + _ingress_warnings(results)
-
-
-def _image_warnings(results) -> list:
-    from minipod import image
-    from minipod.errors import NotFound
-    from minipod.image import pull
-    from minipod.objects import kinds, store
-    out = []
-    for kind, ns, name, _a in results:
-        if kind.kind not in ("Pod", "Deployment"):
-            continue
-        obj = store.get(kind, ns, name)
-        spec = (obj or {}).get("spec") or {}
-        spec = spec.get("template", {}).get("spec", spec) if kind.kind == "Deployment" else spec
-        for c in spec.get("containers", []):
-            if pull.names_registry(c["image"]):
-                continue  # pulled when its pod is made
-            try:
-                image.load(c["image"])
-            except NotFound:
-                out.append(f'{kind.kind.lower()} {ns}/{name}: no image "{c["image"]}" on this node: its pods will '
-                           "wait in ErrImagePull (minipod image import FILE NAME, or minipod pull REGISTRY/REPO)")
-    return out
-
-
-def _ingress_warnings(results) -> list:
-    ingresses = [(ns, name) for kind, ns, name, _a in results if kind.kind == "Ingress"]
-    if not ingresses:
-        return []
-    from minipod.ingress import controller, health
-    from minipod.objects import kinds, store
-    applied = {(ns, name) for kind, ns, name, _a in results if kind.kind == "Service"}
-    out = []
-    for ns, name in ingresses:
-        obj = store.get(kinds.INGRESS, ns, name)
-        if obj is None or not controller.ours(obj):
-            continue
-        found = [p for p in health.controller_problems() if p[0] == "NoController"]
-        found += health.backend_problems(obj, applied)
-        out += [f"ingress {ns}/{name}: {message}" for _reason, message in found]
-    refusal = controller.check_now()
-    if refusal:
-        out.append(f"nginx -t refuses the configuration these Ingresses make (the last good one keeps serving): "
-                   f"{refusal}")
-    return out
-
-
 def register(cli, echo_json):
     """Add the object verbs to the top-level group."""
 
@@ -75,7 +23,8 @@ def register(cli, echo_json):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:
             click.echo(f"{kind.kind.lower()}/{name} {action}")
-        for line in _apply_warnings(results):
+        from minipod.api import admission
+        for line in admission.warnings(results):
             click.echo(f"Warning: {line}", err=True)  # as kubectl prints the API server's warnings
 
     @cli.command()

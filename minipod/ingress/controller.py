@@ -28,6 +28,7 @@ from minipod.runtime import spawn
 NAMESPACE = "ingress-nginx"
 POD = "ingress-nginx-controller"
 CONTAINER = f"{NAMESPACE}_{POD}_controller"
+IMAGE = "nginx"  # made by scripts/setup (scripts/setup-images)
 MOUNT = "/etc/nginx/ingress"
 
 
@@ -58,7 +59,7 @@ def pod_object() -> dict:
                                     "app.kubernetes.io/component": "controller"}},
             "spec": {"volumes": [{"name": "conf", "hostPath": {"path": str(conf_dir()), "type": "Directory"}}],
                      "containers": [{
-                         "name": "controller", "image": "nginx",
+                         "name": "controller", "image": IMAGE,
                          "command": ["nginx", "-c", f"{MOUNT}/nginx.conf", "-g", "daemon off;"],
                          "ports": [{"containerPort": 80, "hostPort": http, "name": "http"},
                                    {"containerPort": 443, "hostPort": https, "name": "https"}],
@@ -91,7 +92,7 @@ def _tls_files(ingress_objs, log) -> dict:
     return out
 
 
-def _nginx_container():
+def nginx_container():
     """The nginx container once it is Ready (its readiness probe passed:
     it listens, so its signal handlers are in place), else None."""
     from minipod.workloads import probes
@@ -187,15 +188,11 @@ def reconcile(log) -> None:
         if os.environ.get("MINIPOD_INGRESS_KEEP") != "1":
             remove(log)
         return
-    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
-                for s in store.list_objects(kinds.SERVICE, shared=True)}  # read only
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
-                 for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
     conf_dir().mkdir(parents=True, exist_ok=True)
-    text = render.render(objs, services, endpoints, _tls_files(objs, log))
+    text = _render(objs, log)
     live = conf_dir() / "nginx.conf"
     current = live.read_text() if live.exists() else None
-    rec = _nginx_container()
+    rec = nginx_container()
     if text == current:
         error_path().unlink(missing_ok=True)  # what is wanted is what serves: no refusal stands
         if rec is not None and not _applied_to(rec, text):
@@ -210,9 +207,8 @@ def reconcile(log) -> None:
         else:
             candidate = conf_dir() / "candidate.conf"
             _write(candidate, text)
-            code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/candidate.conf"])
-            if code != 0:
-                message = " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
+            message = _nginx_test(rec, candidate.name)
+            if message is not None:
                 if not error_path().exists() or error_path().read_text() != message:
                     log(f"ingress: the new configuration is refused by nginx -t, the last good one stays: {message}")
                     _write(error_path(), message)
@@ -225,26 +221,38 @@ def reconcile(log) -> None:
     _ensure_pod(log)
 
 
+def _render(objs: list, log) -> str:
+    """nginx.conf for ``objs`` from the stored Services and Endpoints."""
+    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
+                for s in store.list_objects(kinds.SERVICE, shared=True)}  # read only
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
+                 for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
+    return render.render(objs, services, endpoints, _tls_files(objs, log))
+
+
+def _nginx_test(rec: dict, name: str):
+    """`nginx -t` of conf_dir()/``name`` inside the running nginx: its
+    refusal in one line, or None when it accepts the file."""
+    code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/{name}"])
+    if code == 0:
+        return None
+    return " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
+
+
 def check_now():
     """nginx -t of the configuration the stored Ingresses make, in the
     running nginx (nothing is installed or reloaded): the refusal, or None
     (also when no nginx runs yet: the agent checks it before loading it)."""
-    rec = _nginx_container()
+    rec = nginx_container()
     objs = [o for o in store.list_objects(kinds.INGRESS) if ours(o)]
     if rec is None or not objs:
         return None
-    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in store.list_objects(kinds.SERVICE)}
-    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in store.list_objects(kinds.ENDPOINTS)}
-    text = render.render(objs, services, endpoints, _tls_files(objs, lambda _m: None))
-    name = f"check-{os.getpid()}.conf"
-    _write(conf_dir() / name, text)
+    path = conf_dir() / f"check-{os.getpid()}.conf"
+    _write(path, _render(objs, lambda _m: None))
     try:
-        code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/{name}"])
+        return _nginx_test(rec, path.name)
     finally:
-        (conf_dir() / name).unlink(missing_ok=True)
-    if code == 0:
-        return None
-    return " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
+        path.unlink(missing_ok=True)
 
 
 def _write(path, text: str) -> None:

@@ -7,9 +7,6 @@ from minipod.errors import NotFound
 from minipod.ingress import controller
 from minipod.objects import kinds, store
 
-IMAGE = "nginx"
-
-
 def _backends(obj: dict) -> list:
     spec = obj["spec"]
     out = [spec["defaultBackend"]] if spec.get("defaultBackend") else []
@@ -22,12 +19,12 @@ def controller_problems() -> list:
     """[(reason, message)] about the ingress nginx itself."""
     from minipod import image
     try:
-        image.load(IMAGE)
+        image.load(controller.IMAGE)
     except NotFound:
-        return [("NoController", f'the ingress nginx cannot start: there is no "{IMAGE}" image '
+        return [("NoController", f'the ingress nginx cannot start: there is no "{controller.IMAGE}" image '
                                  "(./scripts/setup makes it; or: minipod image import build/nginx.oci.tar nginx)")]
     out = []
-    if controller._nginx_container() is None:
+    if controller.nginx_container() is None:
         out.append(("ControllerNotReady", "the ingress nginx is not running yet"))
     error = controller.last_error()
     if error:
@@ -53,16 +50,17 @@ def backend_problems(obj: dict, applied=()) -> list:
     return out
 
 
-def problems(obj: dict) -> list:
-    """Everything that keeps ``obj`` from being served as written."""
+def problems(obj: dict, of_controller=None) -> list:
+    """Everything that keeps ``obj`` from being served as written
+    (``of_controller``: controller_problems(), when the caller has them)."""
     if not controller.ours(obj):
         return []
-    return controller_problems() + backend_problems(obj)
+    return (controller_problems() if of_controller is None else of_controller) + backend_problems(obj)
 
 
-def address(obj: dict) -> str:
+def address(obj: dict, of_controller=None) -> str:
     """The ADDRESS of `get ingress`: the node's, once nothing stands in the way."""
-    return controller.address() if controller.ours(obj) and not problems(obj) else ""
+    return controller.address() if controller.ours(obj) and not problems(obj, of_controller) else ""
 
 
 def events(obj: dict) -> list:

@@ -77,9 +77,10 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
     elif kind.kind == "Ingress":
         from minipod.ingress import health
         headers = ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+        of_controller = health.controller_problems() if objs else []  # the same for every row
         rows = [[o["metadata"]["name"], o["spec"].get("ingressClassName") or "<none>",
                  ",".join(r.get("host") or "*" for r in o["spec"].get("rules") or []) or "*",
-                 health.address(o), "80, 443" if o["spec"].get("tls") else "80",
+                 health.address(o, of_controller), "80, 443" if o["spec"].get("tls") else "80",
                  k8s_age(o)] for o in objs]
     elif kind.kind == "Secret":
         headers = ["NAME", "TYPE", "DATA", "AGE"]

@@ -19,20 +19,17 @@ So the marks left by a crash, with the kernel's view (is pause alive?) and
 the locks (is someone still at it?), say what to do. Everything a
 half-made pod or container holds is found from its record (attachments,
 netns pin, cgroup, whose processes are killed with it), so undoing is
-the ordinary teardown. The decisions are pure: tests/unit walks every pair.
+the ordinary teardown. The decisions are pure (the kernel's view is an
+argument): tests/unit walks every pair.
 """
+
+from minipod import pod
 
 BUSY = "busy"  # its lock is held: whoever holds it finishes or undoes it
 KEEP = "keep"  # whole (or stopped on purpose): nothing to do
 REDO = "redo"  # its making was cut: tear down whatever exists, make it again
 RESTART = "restart"  # made once, but pause or its network is not whole: start both again
 RECREATE = "recreate"  # a container recorded but never started: remove it, make it again
-
-
-def needs_address(rec: dict) -> bool:
-    """Whether the pod must have an IP of its own to be whole (not for
-    --network none, nor for the host's network)."""
-    return rec.get("network") not in ("host", "none")
 
 
 def pod_action(rec: dict, pause_alive: bool, locked: bool) -> str:
@@ -43,10 +40,8 @@ def pod_action(rec: dict, pause_alive: bool, locked: bool) -> str:
         return KEEP
     if not rec.get("complete"):
         return REDO  # never made whole: no container of it was ever started
-    if not rec.get("ready") or not pause_alive:
-        return RESTART  # a (re)start was cut, or pause died: its containers wait
-    if needs_address(rec) and not rec.get("ip"):
-        return RESTART  # its network went (gc released it): never run without one
+    if not pod.is_whole(rec, pause_alive):
+        return RESTART  # a (re)start was cut, pause died, or its IP went: its containers wait
     return KEEP
 
 

@@ -10,8 +10,6 @@ from minipod import container, pod
 from minipod.errors import InvalidArgument, NotFound
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
-POD_KINDS = ("pod", "pods", "po")
-DEPLOYMENT_KINDS = ("deployment", "deployments", "deploy")
 
 
 def resolve(ref: str, container_name=None, namespace: str = "default"):
@@ -22,19 +20,18 @@ def resolve(ref: str, container_name=None, namespace: str = "default"):
         rec = container.store().find(ref)
         if rec is not None:
             return rec, None  # docker's names and ids come first, as before
-    if kind and kind.lower() not in POD_KINDS + DEPLOYMENT_KINDS:
+    from minipod.objects import kinds  # the object layer only once a pod is meant
+    which = kinds.by_name(kind) if kind else kinds.POD
+    if which is not kinds.POD and which is not kinds.DEPLOYMENT:
         raise InvalidArgument(f"cannot exec into or read the logs of {kind!r}: use a pod, pod/NAME or deploy/NAME")
     if not name:
         raise InvalidArgument(f"{ref!r} names no pod")
-    if kind.lower() in DEPLOYMENT_KINDS:
-        obj = _pod_of_deployment(namespace, name)
-    else:
-        obj = _pod_object(namespace, name)
+    obj = _pod_of_deployment(namespace, name) if which is kinds.DEPLOYMENT else _pod_object(namespace, name)
     return _container_of(obj, container_name)
 
 
 # The object layer is imported only once a pod is meant (in each function
-# below): a container's own name costs `exec` and `logs` nothing more.
+# here): a container's own name costs `exec` and `logs` nothing more.
 
 def _pod_object(namespace: str, name: str) -> dict:
     from minipod.objects import kinds, store
@@ -44,14 +41,9 @@ def _pod_object(namespace: str, name: str) -> dict:
         return obj
     if namespace == "default":
         for local in pods.local_pod_objects():  # `pod create` / `run` pods show in namespace default
-            if local["metadata"]["name"] == name and local["metadata"]["uid"] not in _stored_uids():
+            if local["metadata"]["name"] == name:
                 return local
     raise NotFound(f'pods "{name}" not found' + ("" if namespace == "default" else f" in namespace {namespace}"))
-
-
-def _stored_uids() -> set:
-    from minipod.objects import kinds, store
-    return {o["metadata"]["uid"] for o in store.list_objects(kinds.POD, shared=True)}
 
 
 def _pod_of_deployment(namespace: str, name: str) -> dict:

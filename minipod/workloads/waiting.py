@@ -25,32 +25,28 @@ def _pod_ready(pod_obj: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
-POD_KINDS = ("pod", "pods", "po")
-DEPLOYMENT_KINDS = ("deployment", "deployments", "deploy")
-
-
 def parse_refs(refs, selector, all_of_kind: bool):
     """kubectl wait's objects: ("pod"|"deployment", [names]). Forms: KIND/NAME...,
-    KIND NAME..., KIND with -l or --all; pods when no kind is given."""
+    KIND NAME..., KIND with -l or --all; pods when only -l or --all is given."""
+    from minipod.objects import kinds
+
+    def kind_of(text):
+        which = kinds.by_name(text)
+        if which is kinds.POD or which is kinds.DEPLOYMENT:
+            return which.kind.lower()
+        raise InvalidArgument(f"wait handles pods and deployments, not {text!r}")
     kind, names = None, []
     for ref in refs:
         k, slash, name = ref.partition("/")
-        if not slash:
-            if kind is None and k.lower() in POD_KINDS + DEPLOYMENT_KINDS:
-                kind = "pod" if k.lower() in POD_KINDS else "deployment"
-                continue
-            if kind is None:
-                raise InvalidArgument(f"wait takes pod/NAME, pod -l SELECTOR, pods --all or deployment/NAME, "
-                                      f"not {ref!r}")
-            names.append(ref)
+        if not slash and kind is not None:
+            names.append(ref)  # KIND NAME NAME...
             continue
-        this = "pod" if k.lower() in POD_KINDS else "deployment" if k.lower() in DEPLOYMENT_KINDS else None
-        if this is None:
-            raise InvalidArgument(f"wait handles pods and deployments, not {k!r}")
-        if kind not in (None, this) or not name:
+        this = kind_of(k)
+        if kind not in (None, this) or (slash and not name):
             raise InvalidArgument(f"wait takes objects of one kind, each with a name: {ref!r}")
         kind = this
-        names.append(name)
+        if slash:
+            names.append(name)
     if kind is None and (selector is not None or all_of_kind):
         kind = "pod"  # `wait -l SEL` without a kind: pods, as minipod always took it
     if kind is None:
@@ -80,8 +76,8 @@ def wait_deployments(names, namespace: str, condition: str, timeout: float) -> l
         return st["availableReplicas"] >= dep["spec"].get("replicas", 1)
     if not names:
         names = [d["metadata"]["name"] for d in store.list_objects(kinds.DEPLOYMENT, namespace)]
-    for name in names:
-        _until(lambda: met(name), timeout, f"the condition on deployments/{name}")
+    # One deadline for all, as kubectl's --timeout.
+    _until(lambda: all(met(n) for n in names), timeout, "the condition on " + ", ".join(f"deployments/{n}" for n in names))
     return names
 
 

@@ -56,7 +56,6 @@ def test_a_pod_that_lost_its_address_is_never_kept_running_without_one():
 def test_pods_without_an_address_of_their_own_need_none(network):
     rec = {**WHOLE, "network": network, "ip": None}
     assert recovery.pod_action(rec, True, False) == KEEP
-    assert not recovery.needs_address(rec)
 
 
 def test_a_pod_stopped_on_purpose_stays_stopped():

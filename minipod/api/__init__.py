@@ -1,0 +1,1 @@
+"""The Kubernetes API's verbs, one implementation for the CLI and (next) HTTP."""
