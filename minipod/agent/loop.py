@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 
-from minipod import container, paths, pod, procfs, state
+from minipod import container, fsutil, paths, pod, procfs, state
 from minipod.agent import agent_dir, lock_path, pid_path
 from minipod.agent.inotify import Inotify
 from minipod.errors import MinipodError
@@ -278,12 +278,19 @@ def _watch_dirs(ino) -> None:
         ino.watch(d)
 
 
-def _sweep_temp_files() -> None:
-    """Half-written records and CNI caches a killed agent left (a SIGKILL
-    between write_json's create and rename): the next agent removes them."""
+def _sweep_half_written() -> None:
+    """What a SIGKILL in the middle of saving a record leaves, which no
+    record names: write_json's temp files (killed between create and
+    rename), and a pod's or container's directory made for a first record
+    that was never renamed into place. The next agent removes them; a
+    directory whose object lock is held is someone's record being made."""
     for top in (paths.cni_cache_dir(), paths.containers_dir(), paths.pods_dir()):
         for tmp in state.stale_temp_files(top):
             tmp.unlink(missing_ok=True)
+    for kind, top in (("container", paths.containers_dir()), ("pod", paths.pods_dir())):
+        for d in top.iterdir() if top.is_dir() else ():
+            if d.is_dir() and not (d / state.RECORD).exists() and not state.is_locked(kind, d.name):
+                fsutil.rmtree(d, ignore_errors=True)
 
 
 def main() -> int:
@@ -303,7 +310,7 @@ def main() -> int:
     poller = select.poll()
     poller.register(ino.fd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
-    _sweep_temp_files()
+    _sweep_half_written()
     agent = Agent()
     limits = agent.limits
     log(f"agent started (pid {os.getpid()}, back-off {limits[0]:g}s doubling to {limits[1]:g}s)")
