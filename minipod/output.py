@@ -196,3 +196,21 @@ def image_rows(images, usage) -> list:
                      len(chains) or 1, f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {i['name']}))}"
                      if shared else "-"])
     return rows
+
+
+def short_age(secs: float) -> str:
+    secs = max(int(secs), 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{secs}s"
+
+
+def event_age(first, last, count: int = 1) -> str:
+    """kubectl describe's event Age: "5s", or "5s (x3 over 40s)"."""
+    if last is None:
+        return "<unknown>"
+    text = short_age(time.time() - last)
+    if count > 1 and first is not None:
+        text += f" (x{count} over {short_age(time.time() - first)})"
+    return text

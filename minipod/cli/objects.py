@@ -1,5 +1,5 @@
 """kubectl's verbs over minipod's Kubernetes objects: apply, get,
-describe, delete. Thin: each parses, calls minipod.objects, prints."""
+describe, delete. Thin: each parses, calls minipod.api, prints."""
 
 import click
 
@@ -15,10 +15,11 @@ def register(cli, echo_json):
                   help="A YAML/JSON file, a directory of them, or - for stdin.")
     def apply(sources):
         """Create or update objects from Kubernetes YAML (all checked first)."""
-        from minipod import agent, objects
-        checked = objects.check(objects.load(sources))
+        from minipod import agent
+        from minipod.api import manifests, verbs
+        checked = manifests.check(manifests.load(sources))
         agent.check_settings()  # before anything is stored
-        results = objects.apply(checked)
+        results = verbs.apply(checked)
         if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints", "Ingress") for kind, *_ in results):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:
@@ -38,7 +39,7 @@ def register(cli, echo_json):
     def wait(condition, selector, all_of_kind, namespace, timeout, refs):
         """Wait for a condition, as kubectl wait: pod/NAME, pod -l SEL, pods --all, deployment/NAME."""
         from minipod import agent
-        from minipod.workloads import waiting
+        from minipod.api import waiting
         kind, names = waiting.parse_refs(refs, selector, all_of_kind)
         agent.ensure_if_needed()
         if kind == "deployment":
@@ -60,7 +61,7 @@ def register(cli, echo_json):
     def rollout_status(namespace, timeout, ref):
         """Wait until a Deployment runs its current template everywhere."""
         from minipod import agent
-        from minipod.workloads import waiting
+        from minipod.api import waiting
         kind_name, name = _split_ref(ref, None)
         if kind_name.lower() not in ("deployment", "deployments", "deploy") or not name:
             raise InvalidArgument(f"rollout status takes deployment/NAME, not {ref!r}")
@@ -74,11 +75,12 @@ def register(cli, echo_json):
     @click.argument("ref", metavar="deployment/NAME")
     def scale(replicas, namespace, ref):
         """Set a Deployment's replica count."""
-        from minipod import agent, objects
+        from minipod import agent
+        from minipod.api import verbs
         kind_name, name = _split_ref(ref, None)
         if not name:
             raise InvalidArgument("scale needs deployment/NAME")
-        objects.scale(kind_name, namespace, name, replicas)
+        verbs.scale(kind_name, namespace, name, replicas)
         agent.ensure_running()
         click.echo(f"deployment.apps/{name} scaled")
 
@@ -91,14 +93,14 @@ def register(cli, echo_json):
     @click.argument("name", required=False)
     def get(namespace, all_namespaces, selector, fmt, kind_name, name):
         """List objects of a kind (or show one), as kubectl get does."""
-        from minipod import objects
+        from minipod.api import verbs
         kind_name, name = _split_ref(kind_name, name)
         from minipod import agent
         agent.ensure_if_needed()
-        kind, objs = objects.get(kind_name, name, namespace, all_namespaces, selector)
+        kind, objs = verbs.get(kind_name, name, namespace, all_namespaces, selector)
         if fmt == "yaml":
             if objs:
-                from minipod.objects import printers
+                from minipod.api import printers
                 click.echo(printers.object_yaml(objs))
         elif fmt == "json":
             echo_json(objs[0] if name else {"apiVersion": "v1", "kind": "List", "items": objs})
@@ -109,7 +111,7 @@ def register(cli, echo_json):
             where = "" if not kind.namespaced or all_namespaces else f" in {namespace} namespace"
             click.echo(f"No resources found{where}.", err=True)
         else:
-            from minipod.objects import printers
+            from minipod.api import printers
             headers, rows = printers.object_rows(kind, objs, all_namespaces, fmt == "wide")
             click.echo(output.table(headers, rows))
 
@@ -119,12 +121,12 @@ def register(cli, echo_json):
     @click.argument("name", required=False)
     def describe(namespace, kind_name, name):
         """Show an object in kubectl describe's layout."""
-        from minipod import objects
+        from minipod.api import verbs
         kind_name, name = _split_ref(kind_name, name)
         if not name:
             raise InvalidArgument("describe needs a NAME (or KIND/NAME)")
-        kind, objs = objects.get(kind_name, name, namespace)
-        from minipod.objects import printers
+        kind, objs = verbs.get(kind_name, name, namespace)
+        from minipod.api import printers
         click.echo(printers.describe_object(kind, objs[0]))
 
     @cli.command()
@@ -134,11 +136,11 @@ def register(cli, echo_json):
     @click.argument("names", nargs=-1)
     def delete(sources, namespace, kind_name, names):
         """Delete objects named in files (-f) or as KIND NAME..."""
-        from minipod import objects
+        from minipod.api import manifests, verbs
         from minipod.objects import kinds
         if sources:
             targets = [(k, o["metadata"].get("namespace"), o["metadata"]["name"])
-                       for k, o in objects.check(objects.load(sources))]
+                       for k, o in manifests.check(manifests.load(sources))]
         else:
             if not kind_name:
                 raise InvalidArgument("delete needs -f FILE, or KIND NAME...")
@@ -149,7 +151,7 @@ def register(cli, echo_json):
             kind = kinds.by_name(kind_name)
             targets = [(kind, namespace, n) for n in refs]
         for kind, ns, name in reversed(targets):  # namespaces last when a file made them first
-            objects.delete(kind, ns, name)
+            verbs.delete(kind, ns, name)
             click.echo(f'{kind.kind.lower()} "{name}" deleted')
 
 

@@ -331,7 +331,7 @@ def error_of(rec: dict, ctr_name: str):
 def events_of(obj: dict, rec) -> list:
     """What describe lists under Events for a Pod, from what the agent
     recorded: [(type, reason, age text, from, message)], oldest first."""
-    from minipod.objects.printers import event_age
+    from minipod.output import event_age
     out = []
     if rec is None:
         return out

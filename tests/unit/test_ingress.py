@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from minipod import objects
+from minipod.api import manifests
 from minipod.errors import InvalidArgument
 from minipod.ingress import render
 
@@ -121,7 +121,7 @@ def test_each_ingress_mistake_names_its_field(path, value, message):
         target = target[key]
     target[path[-1]] = value
     with pytest.raises(InvalidArgument) as err:
-        objects.check([("ing.yaml", doc)])
+        manifests.check([("ing.yaml", doc)])
     assert message in str(err.value), str(err.value)
 
 
@@ -129,7 +129,7 @@ def test_tls_secrets_need_both_keys_in_base64():
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"}, "type": "kubernetes.io/tls",
               "data": {"tls.crt": "bm90IGEgY2VydA=="}}
     with pytest.raises(InvalidArgument, match=r"data\[tls.key\]: Required value"):
-        objects.check([("s.yaml", secret)])
+        manifests.check([("s.yaml", secret)])
     secret["data"]["tls.key"] = "not base64!"
     with pytest.raises(InvalidArgument, match=r"data\[tls.key\]: must be base64"):
-        objects.check([("s.yaml", secret)])
+        manifests.check([("s.yaml", secret)])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minipod import objects
+from minipod.api import manifests, verbs
 from minipod.errors import InUse, InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, selectors, store
 
@@ -43,7 +43,7 @@ CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labe
 
 
 def _check(doc):
-    return objects.check([("in.yaml", doc)])
+    return manifests.check([("in.yaml", doc)])
 
 
 @pytest.mark.parametrize("change,words", [
@@ -97,48 +97,48 @@ def test_store_create_update_unchanged_delete(tmp_path, monkeypatch):
     [(kind, echoed)] = _check(again)
     assert store.put(kind, echoed)[1] == "unchanged"
     assert [o["metadata"]["name"] for o in store.list_objects(kind, "default")] == ["cfg"]
-    objects.delete(kind, "default", "cfg")
+    verbs.delete(kind, "default", "cfg")
     with pytest.raises(NotFound):
-        objects.delete(kind, "default", "cfg")
+        verbs.delete(kind, "default", "cfg")
 
 
 def test_namespaces_must_exist_and_empty_before_delete(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
     cm = {**CM, "metadata": {"name": "cfg", "namespace": "shop"}}
     with pytest.raises(NotFound, match='namespaces "shop" not found'):
-        objects.apply(_check(cm))
+        verbs.apply(_check(cm))
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
-    objects.apply(objects.check([("a", ns), ("b", cm)]))  # made in the same input: fine
+    verbs.apply(manifests.check([("a", ns), ("b", cm)]))  # made in the same input: fine
     with pytest.raises(InUse):
-        objects.delete(kinds.NAMESPACE, None, "shop")
+        verbs.delete(kinds.NAMESPACE, None, "shop")
     with pytest.raises(InvalidArgument, match="built in"):
-        objects.delete(kinds.NAMESPACE, None, "default")
-    assert objects.get("namespace", "kube-system")[1][0]["metadata"]["name"] == "kube-system"
-    names = [o["metadata"]["name"] for o in objects.get("ns")[1]]
+        verbs.delete(kinds.NAMESPACE, None, "default")
+    assert verbs.get("namespace", "kube-system")[1][0]["metadata"]["name"] == "kube-system"
+    names = [o["metadata"]["name"] for o in verbs.get("ns")[1]]
     assert names == ["default", "kube-public", "kube-system", "shop"]
-    assert [o["metadata"]["name"] for o in objects.get("cm", all_namespaces=True, selector="app")[1]] == []
+    assert [o["metadata"]["name"] for o in verbs.get("cm", all_namespaces=True, selector="app")[1]] == []
 
 
 def test_manifests_multi_document_lists_and_errors(tmp_path):
     f = tmp_path / "m.yaml"
     f.write_text("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n"
                  "  metadata: {name: a}\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n")
-    assert [doc["metadata"]["name"] for _, doc in objects.load([str(f)])] == ["a", "b"]
+    assert [doc["metadata"]["name"] for _, doc in manifests.load([str(f)])] == ["a", "b"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: [unclosed\n")
     with pytest.raises(InvalidArgument, match="line 3 invalid YAML: expected"):
-        objects.load([str(bad)])
+        manifests.load([str(bad)])
     with pytest.raises(InvalidArgument, match="does not exist"):
-        objects.load([str(tmp_path / "missing.yaml")])
+        manifests.load([str(tmp_path / "missing.yaml")])
     twice = [("x", dict(CM)), ("y", dict(CM))]
     with pytest.raises(InvalidArgument, match="appears twice"):
-        objects.check(twice)
+        manifests.check(twice)
 
 
 @given(JSON)
 def test_any_document_is_checked_without_crashing(doc):
     try:
-        objects.check([("fuzz", doc)])
+        manifests.check([("fuzz", doc)])
     except MinipodError:
         pass
 
@@ -147,7 +147,7 @@ def test_any_document_is_checked_without_crashing(doc):
                               "metadata": JSON, "data": JSON}))
 def test_shaped_documents_are_checked_without_crashing(doc):
     try:
-        objects.check([("fuzz", doc)])
+        manifests.check([("fuzz", doc)])
     except MinipodError:
         pass
 

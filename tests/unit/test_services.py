@@ -6,7 +6,7 @@ import copy
 import pytest
 import yaml
 
-from minipod import objects
+from minipod.api import manifests
 from minipod.errors import InvalidArgument
 from minipod.objects import allocations, services
 from minipod.proxy import rules
@@ -166,7 +166,7 @@ def test_each_service_mistake_names_its_field(monkeypatch, change, message):
     obj = copy.deepcopy(SERVICE)
     obj["spec"].update(change)
     with pytest.raises(InvalidArgument) as err:
-        objects.check([("svc.yaml", obj)])
+        manifests.check([("svc.yaml", obj)])
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
 
 
@@ -177,5 +177,5 @@ def test_kubectl_get_o_yaml_of_a_service_applies(monkeypatch):
     obj["spec"]["ports"][0]["protocol"] = "TCP"
     obj["metadata"].update(uid="x", resourceVersion="3", creationTimestamp="2026-01-01T00:00:00Z")
     obj["status"] = {"loadBalancer": {}}
-    [(_k, checked)] = objects.check([("svc.yaml", obj)])
+    [(_k, checked)] = manifests.check([("svc.yaml", obj)])
     assert "status" not in checked

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from hypothesis import given
 
-from minipod import mounts, objects, spec
+from minipod import mounts, spec
+from minipod.api import manifests
 from minipod.errors import InvalidArgument, MinipodError
 from minipod.objects.workloads import template_hash
 from minipod.workloads import backoff, deployments
@@ -37,7 +38,7 @@ spec:
 
 
 def _check(doc):
-    return objects.check([("t.yaml", doc)])
+    return manifests.check([("t.yaml", doc)])
 
 
 def _mutated(path, value):
@@ -227,7 +228,7 @@ def test_kubectl_exec_refuses_words_before_the_double_dash():
     (["pod", "a", "b"], None, False, ("pod", ["a", "b"])),
 ])
 def test_wait_takes_kubectls_forms(refs, selector, all_, want):
-    from minipod.workloads import waiting
+    from minipod.api import waiting
     assert waiting.parse_refs(refs, selector, all_) == want
 
 
@@ -235,6 +236,6 @@ def test_wait_takes_kubectls_forms(refs, selector, all_, want):
     (["pod"], None, False), (["svc/web"], None, False), (["pod/a", "deploy/b"], None, False),
     (["pod/a"], "app=x", False), ([], None, False), (["web"], None, False)])
 def test_wait_refuses_what_kubectl_refuses(refs, selector, all_):
-    from minipod.workloads import waiting
+    from minipod.api import waiting
     with pytest.raises(InvalidArgument):
         waiting.parse_refs(refs, selector, all_)

@@ -1,6 +1,8 @@
 """kubectl's printers for minipod's Kubernetes objects: `get`'s columns,
 `-o yaml`, and `describe`'s layout."""
 
+from minipod import output
+
 
 def k8s_age(obj: dict) -> str:
     """kubectl's AGE: 45s, 3m, 2h, 4d."""
@@ -9,26 +11,7 @@ def k8s_age(obj: dict) -> str:
     if not ts:
         return "<unknown>"
     created = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    return _short_age((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds())
-
-
-def _short_age(secs: float) -> str:
-    secs = max(int(secs), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
-
-
-def event_age(first, last, count: int = 1) -> str:
-    """kubectl describe's event Age: "5s", or "5s (x3 over 40s)"."""
-    import time
-    if last is None:
-        return "<unknown>"
-    text = _short_age(time.time() - last)
-    if count > 1 and first is not None:
-        text += f" (x{count} over {_short_age(time.time() - first)})"
-    return text
+    return output.short_age((datetime.datetime.now(datetime.timezone.utc) - created).total_seconds())
 
 
 def events_lines(events: list) -> list:

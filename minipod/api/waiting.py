@@ -86,7 +86,7 @@ def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -
     ("condition=Ready" or "delete"); returns the names. A named pod that
     does not exist yet is waited for too (the agent makes pods after apply
     returns), until the timeout."""
-    from minipod import objects
+    from minipod.api import verbs
     if condition.lower() not in ("condition=ready", "delete"):
         raise InvalidArgument(f"unsupported --for {condition!r}: use condition=Ready or delete")
     if not names and selector is None:
@@ -97,11 +97,11 @@ def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -
             found = []
             for n in names:
                 try:
-                    found += objects.get("pods", n, namespace)[1]
+                    found += verbs.get("pods", n, namespace)[1]
                 except NotFound:
                     pass
             return found
-        return objects.get("pods", None, namespace, selector=selector)[1]
+        return verbs.get("pods", None, namespace, selector=selector)[1]
 
     if condition.lower() == "delete":
         initial = [o["metadata"]["name"] for o in current()] or list(names)

@@ -1,0 +1,186 @@
+"""The API's verbs over the object store, one implementation for the CLI
+and the HTTP API: apply (create or update), get with live status, delete
+with what depends on the object, scale.
+
+    results = apply(objs)   # [(kind, namespace, name, created|configured|unchanged)]
+"""
+
+from minipod.errors import InUse, InvalidArgument, NotFound
+from minipod.objects import kinds, store, workloads
+
+def _check_pod_update(obj: dict) -> None:
+    """As the API server: a pod's spec cannot change once it exists (its
+    labels and annotations can), and a name held by a `minipod pod create`
+    pod is taken."""
+    from minipod import pod as podmod
+    meta = obj["metadata"]
+    old = store.get(kinds.POD, meta["namespace"], meta["name"])
+    if old is not None:
+        if old["spec"] != obj["spec"]:
+            raise InvalidArgument(f'Pod "{meta["name"]}" is invalid: spec: Forbidden: pod updates may not '
+                                  "change the spec (delete the pod and apply it again)")
+        return
+    local = workloads.local_pod_name(meta["namespace"], meta["name"])
+    if podmod.store().find(local) is not None:
+        raise InvalidArgument(f'pods "{meta["name"]}" already exists (made by `minipod pod create` or `run`)')
+
+
+def _namespace_exists(name: str, pending: set) -> bool:
+    return name in kinds.DEFAULT_NAMESPACES or name in pending or \
+        store.get(kinds.NAMESPACE, None, name) is not None
+
+
+def apply(objs) -> list:
+    """Store every checked object; namespaces named by objects must exist or
+    be applied in the same input. Returns [(kind, namespace, name, action)]."""
+    pending = {o["metadata"]["name"] for k, o in objs if k is kinds.NAMESPACE}
+    for kind, obj in objs:
+        ns = obj["metadata"].get("namespace")
+        if ns and not _namespace_exists(ns, pending):
+            raise NotFound(f'namespaces "{ns}" not found ({kind.kind} {obj["metadata"]["name"]})')
+    for kind, obj in objs:
+        if kind is kinds.POD:
+            _check_pod_update(obj)
+    results = []
+    with _allocation_lock(objs):
+        _allocate_all(objs)  # every IP and port of the input, before anything is stored
+        for kind, obj in objs:
+            _, action = store.put(kind, obj)
+            results.append((kind, obj["metadata"].get("namespace"), obj["metadata"]["name"], action))
+    return results
+
+
+def _allocation_lock(objs):
+    """Services take IPs and ports from shared ranges: one apply at a time."""
+    import contextlib
+    from minipod import state
+    if any(kind is kinds.SERVICE for kind, _ in objs):
+        store.root().mkdir(parents=True, exist_ok=True)
+        return state.locked(store.root() / "allocations.lock")
+    return contextlib.nullcontext()
+
+
+def _allocate_all(objs) -> None:
+    """What the API server assigns to each Service of the input, against
+    every other service as it will be (stored, or earlier in the input)."""
+    from minipod.objects import allocations, services
+    current = allocations.stored()  # summaries, not whole objects: one stat per Service
+    taken = allocations.Taken(current.values())
+    earlier = {}  # Services earlier in this input, as they will be stored
+    for kind, obj in objs:
+        if kind is not kinds.SERVICE:
+            continue
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        old = earlier.get(key) or (store.get(kinds.SERVICE, *key) if key in current else None)
+        if key in current:
+            taken.remove(current[key])  # its own IP and ports are not "taken by another"
+        try:
+            services.allocate(obj, old, taken)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"Service {meta['name']!r}: {e}") from None
+        current[key] = allocations.summary(obj)
+        taken.add(current[key])
+        earlier[key] = obj
+
+
+def get(kind_name: str, name=None, namespace="default", all_namespaces=False, selector=None) -> tuple:
+    """(Kind, objects) as `kubectl get` selects them."""
+    from minipod.objects import selectors
+    kind = kinds.by_name(kind_name)
+    reqs = selectors.parse(selector)
+    ns = None if all_namespaces or not kind.namespaced else namespace
+    if name:
+        obj = store.get(kind, ns, name)
+        if obj is None and kind is kinds.NAMESPACE and name in kinds.DEFAULT_NAMESPACES:
+            obj = next(o for o in _builtin_namespaces([]) if o["metadata"]["name"] == name)
+        if obj is None and kind is kinds.POD:
+            from minipod.workloads import pods
+            stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
+            if any(o["metadata"]["name"] == name and o["metadata"]["namespace"] == ns
+                   for o in pods.local_pod_objects(stored)):
+                return kind, _with_status(kind, [], name, ns)
+        if obj is None:
+            raise NotFound(f'{kind.plural} "{name}" not found' + (f" in namespace {ns}" if ns else ""))
+        objs = [obj]
+    else:
+        objs = store.list_objects(kind, ns)
+        if kind is kinds.NAMESPACE:
+            objs = _builtin_namespaces(objs)
+    objs = _with_status(kind, objs, name, ns)
+    return kind, [o for o in objs if selectors.matches(reqs, o["metadata"].get("labels"))]
+
+
+def _with_status(kind, objs, name, ns) -> list:
+    """Pods and Deployments as the cluster reports them: live status; and
+    the pods of `minipod pod create` / `run` (namespace default) among them."""
+    if kind is kinds.POD:
+        from minipod.workloads import pods
+        objs = pods.with_status(objs)
+        stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
+        local = [o for o in pods.local_pod_objects(stored) if (not name or o["metadata"]["name"] == name)
+                 and ns in (None, o["metadata"]["namespace"])]
+        objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+    elif kind is kinds.DEPLOYMENT:
+        from minipod.workloads import deployments
+        objs = [{**o, "status": deployments.status(o)} for o in objs]
+    return objs
+
+
+def _builtin_namespaces(objs) -> list:
+    """default, kube-system and kube-public exist whether applied or not."""
+    have = {o["metadata"]["name"] for o in objs}
+    extra = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+             for n in kinds.DEFAULT_NAMESPACES if n not in have]
+    return sorted(objs + extra, key=lambda o: o["metadata"]["name"])
+
+
+def delete(kind, namespace, name) -> None:
+    """Delete one object; a namespace goes only when nothing lives in it."""
+    if kind is kinds.NAMESPACE:
+        if name in kinds.DEFAULT_NAMESPACES:
+            raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
+        for other in kinds.KINDS.values():
+            if other.namespaced and store.list_objects(other, name):
+                raise InUse(f'namespace "{name}" still holds {other.plural}; delete them first')
+    ns = namespace if kind.namespaced else None
+    obj = store.get(kind, ns, name)
+    if obj is None and kind is kinds.POD and namespace == "default":
+        from minipod import pod as podmod
+        rec = podmod.store().find(name)
+        if rec is not None and rec["name"] == name and not rec.get("k8s"):
+            raise InvalidArgument(f'pod "{name}" was made by `minipod pod create` or `run`; '
+                                  "remove it with `minipod pod rm -f`")
+    if obj is None or not store.delete(kind, ns, name):
+        raise NotFound(f'{kind.plural} "{name}" not found')
+    _delete_dependents(kind, obj)
+
+
+def _delete_dependents(kind, obj) -> None:
+    """What the garbage collector and the kubelet do after a delete, done
+    before returning (as kubectl delete waits): a Deployment's pods go, and
+    a Pod's containers, pause and network."""
+    from minipod.workloads import deployments, pods
+    gone = []
+    if kind is kinds.DEPLOYMENT:
+        for p in deployments.owned_pods(obj):
+            if store.delete(kinds.POD, p["metadata"]["namespace"], p["metadata"]["name"]):
+                gone.append(p)
+    elif kind is kinds.POD:
+        gone.append(obj)
+    for p in gone:
+        pods.remove_for_object(p)
+
+
+
+def scale(kind_name: str, namespace: str, name: str, replicas: int) -> None:
+    """`scale deployment/NAME --replicas N`: a new spec.replicas."""
+    kind = kinds.by_name(kind_name)
+    if kind is not kinds.DEPLOYMENT:
+        raise InvalidArgument(f"cannot scale {kind.plural}: only deployments")
+    obj = store.get(kind, namespace, name)
+    if obj is None:
+        raise NotFound(f'deployments.apps "{name}" not found')
+    obj = store.desired(obj)
+    obj["spec"]["replicas"] = replicas
+    store.put(kind, obj)
