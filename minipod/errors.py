@@ -24,6 +24,11 @@ class AlreadyExists(MinipodError):
     """The name is already taken by another object of the same kind."""
 
 
+class Conflict(MinipodError):
+    """A write's precondition failed: the object changed since the writer
+    read it (its resourceVersion differs); the API's 409 Conflict."""
+
+
 class InUse(MinipodError):
     """The object is still used (image by a container, pod by containers,
     network by pods, host port by another pod) and cannot be changed."""

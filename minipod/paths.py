@@ -27,6 +27,13 @@ def lib_root() -> Path:
     return _env_path("MINIPOD_LIB_ROOT", f"{base}/lib" if base else "/var/lib/minipod")
 
 
+def config_root() -> Path:
+    """Configuration minipod writes for its users: the API's certificates
+    and the admin kubeconfig (MINIPOD_CONFIG_ROOT; <MINIPOD_ROOT>/etc)."""
+    base = os.environ.get("MINIPOD_ROOT")
+    return _env_path("MINIPOD_CONFIG_ROOT", f"{base}/etc" if base else "/etc/minipod")
+
+
 def images_dir() -> Path:
     return lib_root() / "images"
 

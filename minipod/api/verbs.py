@@ -31,8 +31,32 @@ def _namespace_exists(name: str, pending: set) -> bool:
 
 
 def apply(objs) -> list:
-    """Store every checked object; namespaces named by objects must exist or
-    be applied in the same input. Returns [(kind, namespace, name, action)]."""
+    """Store every checked object (create or update); namespaces named by
+    objects must exist or be applied in the same input. Returns [(kind,
+    namespace, name, action)]."""
+    return [(kind, stored["metadata"].get("namespace"), stored["metadata"]["name"], action)
+            for kind, stored, action in write(objs)]
+
+
+def create(kind, obj: dict) -> dict:
+    """POST: store a new checked object; AlreadyExists if the name is taken."""
+    return write([(kind, obj)], must_exist=False)[0][1]
+
+
+def update(kind, obj: dict) -> tuple:
+    """PUT: replace a stored object (NotFound if there is none); with a
+    resourceVersion, only if the stored one still has it (Conflict).
+    Returns (stored, action)."""
+    _, stored, action = write([(kind, obj)], must_exist=True,
+                              expect_version=obj["metadata"].get("resourceVersion") or None)[0]
+    return stored, action
+
+
+def write(objs, must_exist=None, expect_version=None) -> list:
+    """The one path of every write (apply, create, update, patch, scale):
+    namespaces checked, a Pod's spec kept, every Service's addresses
+    allocated against the others before anything is stored; then stored.
+    Returns [(kind, stored object, action)]."""
     pending = {o["metadata"]["name"] for k, o in objs if k is kinds.NAMESPACE}
     for kind, obj in objs:
         ns = obj["metadata"].get("namespace")
@@ -45,8 +69,8 @@ def apply(objs) -> list:
     with _allocation_lock(objs):
         _allocate_all(objs)  # every IP and port of the input, before anything is stored
         for kind, obj in objs:
-            _, action = store.put(kind, obj)
-            results.append((kind, obj["metadata"].get("namespace"), obj["metadata"]["name"], action))
+            stored, action = store.put(kind, obj, must_exist, expect_version)
+            results.append((kind, stored, action))
     return results
 
 
@@ -135,8 +159,10 @@ def _builtin_namespaces(objs) -> list:
     return sorted(objs + extra, key=lambda o: o["metadata"]["name"])
 
 
-def delete(kind, namespace, name) -> None:
-    """Delete one object; a namespace goes only when nothing lives in it."""
+def delete(kind, namespace, name, expect_uid=None) -> dict:
+    """Delete one object (only the one with ``expect_uid``, if given) and
+    what depends on it; a namespace goes only when nothing lives in it.
+    Returns the object as it was."""
     if kind is kinds.NAMESPACE:
         if name in kinds.DEFAULT_NAMESPACES:
             raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
@@ -151,9 +177,10 @@ def delete(kind, namespace, name) -> None:
         if rec is not None and rec["name"] == name and not rec.get("k8s"):
             raise InvalidArgument(f'pod "{name}" was made by `minipod pod create` or `run`; '
                                   "remove it with `minipod pod rm -f`")
-    if obj is None or not store.delete(kind, ns, name):
+    if obj is None or not store.delete(kind, ns, name, expect_uid):
         raise NotFound(f'{kind.plural} "{name}" not found')
     _delete_dependents(kind, obj)
+    return obj
 
 
 def _delete_dependents(kind, obj) -> None:
@@ -183,4 +210,4 @@ def scale(kind_name: str, namespace: str, name: str, replicas: int) -> None:
         raise NotFound(f'deployments.apps "{name}" not found')
     obj = store.desired(obj)
     obj["spec"]["replicas"] = replicas
-    store.put(kind, obj)
+    write([(kind, obj)], must_exist=True)

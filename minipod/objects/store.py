@@ -5,16 +5,24 @@ a uid, a creationTimestamp and a resourceVersion from one counter.
 Writes are atomic (temp file + rename) under one lock. The interface is
 deliberately small (get, list, put, delete) so that a store on etcd can
 replace this one without touching its callers.
+
+Every change is also appended to a journal (one JSON line: revision,
+ADDED/MODIFIED/DELETED, the object as stored), which is what the API's
+watches replay and follow, as etcd's watch is for kube-apiserver. The
+journal keeps the last JOURNAL_BYTES or so (the previous file is kept
+beside it once, then dropped): a watch from an older revision is told
+that its revision is gone, as etcd's compaction does.
 """
 
 import datetime
+import json
 import os
 import re
 import time
 import uuid
 
 from minipod import paths, state
-from minipod.errors import NotFound
+from minipod.errors import AlreadyExists, Conflict, NotFound
 
 CLUSTER = "_cluster"  # the directory of objects that live in no namespace
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
@@ -142,13 +150,58 @@ def _next_revision() -> str:
     return str(value)
 
 
-def put(kind, obj: dict):
+JOURNAL_BYTES = 8 << 20
+
+
+def journal_path():
+    return root() / "journal"
+
+
+def _journal(event: str, kind, obj: dict) -> None:
+    """Append one change (under the store's lock); rotate a full journal."""
+    path = journal_path()
+    line = json.dumps({"rv": int(obj["metadata"]["resourceVersion"]), "type": event, "plural": kind.plural,
+                       "object": obj}, sort_keys=True, separators=(",", ":")) + "\n"
+    try:
+        if path.stat().st_size > JOURNAL_BYTES:
+            os.replace(path, path.with_name("journal.old"))
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def revision() -> int:
+    """The store's current revision (the last change's resourceVersion)."""
+    try:
+        return int((root() / "revision").read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def put(kind, obj: dict, must_exist=None, expect_version=None):
     """Create or update ``obj`` (validated). Returns (stored object,
-    "created" | "configured" | "unchanged")."""
+    "created" | "configured" | "unchanged").
+
+    ``must_exist``: True for an update (NotFound if there is none), False for
+    a create (AlreadyExists if there is one), None for either (apply).
+    ``expect_version``: the resourceVersion the stored object must still
+    have (Conflict otherwise): the API's optimistic concurrency."""
     meta = obj["metadata"]
     with lock():
         old = get(kind, meta.get("namespace"), meta["name"])
-        if old is not None and desired(old) == desired(obj):
+        if must_exist is False and old is not None:
+            raise AlreadyExists(f'{kind.plural} "{meta["name"]}" already exists')
+        if must_exist and old is None:
+            raise NotFound(f'{kind.plural} "{meta["name"]}" not found')
+        if expect_version and (old is None or old["metadata"]["resourceVersion"] != expect_version):
+            raise Conflict(f'Operation cannot be fulfilled on {kind.plural} "{meta["name"]}": the object has '
+                           "been modified; please apply your changes to the latest version and try again")
+        if old is not None and desired(old) == desired(obj) and \
+                (not obj.get("status") or obj["status"] == old.get("status")):
             return old, "unchanged"
         stored = desired(obj)
         if obj.get("status"):  # set by minipod itself (a LoadBalancer's IP); users' status is dropped by check
@@ -162,14 +215,27 @@ def put(kind, obj: dict):
         path = _path(kind, meta.get("namespace"), meta["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         state.write_json(path, stored, mode=0o600)
+        _journal("MODIFIED" if old else "ADDED", kind, stored)
         return stored, "configured" if old else "created"
 
 
-def delete(kind, namespace, name) -> bool:
+def delete(kind, namespace, name, expect_uid=None):
+    """Delete one object; returns it as it was (with the revision of its
+    deletion), or None if there was none. ``expect_uid``: delete only that
+    very object (Conflict if the name now holds another)."""
     with lock():
+        path = _path(kind, namespace, name)
+        old = get(kind, namespace, name)
+        if old is None:
+            return None
+        if expect_uid and old["metadata"].get("uid") != expect_uid:
+            raise Conflict(f'Precondition failed for {kind.plural} "{name}": UID in precondition: '
+                           f'{expect_uid}, UID in object meta: {old["metadata"].get("uid")}')
         try:
-            os.unlink(_path(kind, namespace, name))
+            os.unlink(path)
         except FileNotFoundError:
-            return False
-        _next_revision()  # watchers (the agent) see every change on the counter
-        return True
+            return None
+        # watchers (the agent) see every change on the counter
+        old["metadata"]["resourceVersion"] = _next_revision()
+        _journal("DELETED", kind, old)
+        return old

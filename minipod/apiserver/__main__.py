@@ -1,0 +1,51 @@
+"""`python -m minipod.apiserver --address A --port P`: the API server's
+process (started by minipod.apiserver.ensure_running)."""
+
+import argparse
+import asyncio
+import fcntl
+import os
+import signal
+import sys
+
+
+def main() -> int:
+    from minipod import apiserver, state
+    from minipod.apiserver import pki, server
+    parser = argparse.ArgumentParser(prog="minipod.apiserver")
+    parser.add_argument("--address", default=apiserver.address())
+    parser.add_argument("--port", type=int, default=apiserver.port())
+    args = parser.parse_args()
+    apiserver.api_dir().mkdir(parents=True, exist_ok=True)
+    fd = os.open(apiserver.lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("minipod.apiserver: another API server runs", file=sys.stderr)
+        return 1
+    files = pki.ensure(args.address)
+    pki.write_kubeconfig(apiserver.server_url(args.address, args.port), files)
+    info = {"pid": os.getpid(), "address": args.address, "port": args.port}
+
+    def ready():
+        state.write_json(apiserver.pid_path(), {**info, "listening": True}, mode=0o600)
+        print(f"minipod.apiserver: serving {apiserver.server_url(args.address, args.port)}", flush=True)
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(server.serve(args.address, args.port, files, ready))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    except OSError as e:
+        print(f"minipod.apiserver: cannot listen on {args.address}:{args.port}: {e.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        apiserver.pid_path().unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""OpenAPI documents generated from minipod's own schema engine (the
+Field tables of minipod.objects), so that what `kubectl explain` shows and
+what the server refuses are one table: /openapi/v3 (the index, then one
+document per group-version, what kubectl ≥ 1.27 reads for explain and to
+learn that the server validates fields itself) and /openapi/v2 (JSON).
+
+Nested objects become named components with the Kubernetes type names
+(PodSpec, Container, ContainerPort, …) where minipod's table is the same
+part of the type, else a name made from the parent's."""
+
+import hashlib
+import json
+
+from minipod.apiserver import resources
+from minipod.apiserver.status import APIError
+from minipod.objects import kinds
+from minipod.objects.schema import METADATA
+
+META_NAME = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "networking.k8s.io": "io.k8s.api.networking.v1"}
+# (parent type, field) -> the Kubernetes type's name
+TYPE_NAMES = {
+    ("Pod", "spec"): "PodSpec", ("PodSpec", "containers"): "Container", ("Container", "ports"): "ContainerPort",
+    ("Container", "env"): "EnvVar", ("Container", "volumeMounts"): "VolumeMount",
+    ("Container", "readinessProbe"): "Probe", ("Probe", "exec"): "ExecAction",
+    ("Probe", "tcpSocket"): "TCPSocketAction", ("Probe", "httpGet"): "HTTPGetAction", ("PodSpec", "volumes"): "Volume",
+    ("Volume", "emptyDir"): "EmptyDirVolumeSource", ("Volume", "hostPath"): "HostPathVolumeSource",
+    ("Volume", "configMap"): "ConfigMapVolumeSource", ("ConfigMapVolumeSource", "items"): "KeyToPath",
+    ("Deployment", "spec"): "DeploymentSpec", ("DeploymentSpec", "selector"): "LabelSelector",
+    ("DeploymentSpec", "template"): "PodTemplateSpec", ("DeploymentSpec", "strategy"): "DeploymentStrategy",
+    ("PodTemplateSpec", "metadata"): "TemplateObjectMeta",
+    ("Service", "spec"): "ServiceSpec", ("ServiceSpec", "ports"): "ServicePort",
+    ("Endpoints", "subsets"): "EndpointSubset", ("EndpointSubset", "addresses"): "EndpointAddress",
+    ("EndpointSubset", "notReadyAddresses"): "EndpointAddress", ("EndpointSubset", "ports"): "EndpointPort",
+    ("Ingress", "spec"): "IngressSpec", ("IngressSpec", "rules"): "IngressRule", ("IngressSpec", "tls"): "IngressTLS",
+    ("IngressSpec", "defaultBackend"): "IngressBackend", ("IngressRule", "http"): "HTTPIngressRuleValue",
+    ("HTTPIngressRuleValue", "paths"): "HTTPIngressPath", ("HTTPIngressPath", "backend"): "IngressBackend",
+    ("IngressBackend", "service"): "IngressServiceBackend", ("IngressServiceBackend", "port"): "ServiceBackendPort",
+    ("Namespace", "spec"): "NamespaceSpec",
+}
+DESCRIPTIONS = {
+    "Pod": "Pod is a collection of containers that can run on a host. minipod runs it as a pause process "
+           "holding the pod's namespaces, its network from CNI, and one container per spec.containers entry.",
+    "Container": "A single application container that you want to run within a pod.",
+    "PodSpec": "PodSpec is a description of a pod (the part of it that minipod realises).",
+    "Deployment": "Deployment enables declarative updates for Pods.",
+    "Service": "Service is a named abstraction of software service (for example, mysql) consisting of local port "
+               "(for example 3306) that the proxy listens on, and the selector that determines which pods will "
+               "answer requests sent through the proxy.",
+    "Ingress": "Ingress is a collection of rules that allow inbound connections to reach the endpoints defined "
+               "by a backend.",
+    "ConfigMap": "ConfigMap holds configuration data for pods to consume.",
+    "Secret": "Secret holds secret data of a certain type.",
+    "Namespace": "Namespace provides a scope for Names.",
+    "Endpoints": "Endpoints is a collection of endpoints that implement the actual service.",
+}
+SCALAR = {"str": {"type": "string"}, "int": {"type": "integer", "format": "int32"}, "bool": {"type": "boolean"},
+          "map": {"type": "object", "additionalProperties": {"type": "string", "default": ""}},
+          "any": {"x-kubernetes-preserve-unknown-fields": True}}
+MERGE = {"containers": "name", "env": "name", "volumes": "name", "volumeMounts": "mountPath", "ports": None}
+
+
+class _Builder:
+    def __init__(self, package: str):
+        self.package = package
+        self.schemas = {}
+        self.names = {}  # id(field table) -> component name
+
+    def ref(self, name: str) -> dict:
+        return {"allOf": [{"$ref": f"#/components/schemas/{name}"}], "default": {}}
+
+    def component(self, table: dict, type_name: str) -> str:
+        if id(table) in self.names:
+            return self.names[id(table)]
+        name = f"{self.package}.{type_name}"
+        while name in self.schemas:
+            name += "X"
+        self.names[id(table)] = name
+        self.schemas[name] = {}  # reserved (recursion)
+        props, required = {}, []
+        for field, spec in table.items():
+            props[field] = self.field(spec.kind, type_name, field)
+            if spec.required:
+                required.append(field)
+        out = {"type": "object", "properties": props, "description": DESCRIPTIONS.get(type_name, "")}
+        if required:
+            out["required"] = required
+        self.schemas[name] = out
+        return name
+
+    def field(self, kind, parent: str, field: str) -> dict:
+        if isinstance(kind, dict):
+            if kind is METADATA or field == "metadata" and parent != "PodTemplateSpec":
+                return self.ref(META_NAME)
+            return self.ref(self.component(kind, TYPE_NAMES.get((parent, field), parent + field[:1].upper() + field[1:])))
+        if isinstance(kind, list):
+            item = kind[0]
+            out = {"type": "array", "items": self.field(item, parent, field)}
+            if isinstance(item, dict):
+                key = ("containerPort" if parent == "Container" else "port") if field == "ports" else MERGE.get(field)
+                if key:
+                    out.update({"x-kubernetes-patch-merge-key": key, "x-kubernetes-patch-strategy": "merge",
+                                "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]})
+                else:
+                    out["x-kubernetes-list-type"] = "atomic"
+            return out
+        return dict(SCALAR.get(kind, SCALAR["any"]))
+
+
+def _meta_schema() -> dict:
+    props = {f: dict(SCALAR.get(spec.kind, SCALAR["any"])) if not isinstance(spec.kind, list) else
+             {"type": "array", "items": {"type": "string", "default": ""}} for f, spec in METADATA.items()}
+    return {"type": "object", "properties": props,
+            "description": "ObjectMeta is metadata that all persisted resources must have."}
+
+
+def _gvk(r) -> list:
+    return [{"group": r.group, "kind": r.kind, "version": r.version}]
+
+
+def _operations(r) -> dict:
+    """The paths of one resource, with their operations marked by GVK and
+    the query parameters kubectl looks for (fieldValidation)."""
+    base = f"/api/{r.version}" if not r.group else f"/apis/{r.group}/{r.version}"
+    coll = f"{base}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{base}/{r.plural}"
+    one = f"{coll}/{{name}}"
+    params = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
+               "description": "Strict: unknown or duplicate fields are refused."},
+              {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+              {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
+    ref = {"$ref": f"#/components/schemas/{PACKAGES[r.group]}.{r.kind}"}
+    ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
+
+    def op(verb, action, with_params=False):
+        out = {"operationId": f"{verb}{r.kind}", "x-kubernetes-action": action,
+               "x-kubernetes-group-version-kind": _gvk(r)[0], "responses": ok}
+        if with_params:
+            out["parameters"] = params
+        return out
+    paths = {coll: {"get": op("list", "list")}, one: {"get": op("read", "get")}}
+    if "create" in r.verbs:
+        paths[coll]["post"] = op("create", "post", True)
+        paths[one].update(put=op("replace", "put", True), patch=op("patch", "patch", True),
+                          delete=op("delete", "delete"))
+    return paths
+
+
+def group_version_doc(group: str, version: str) -> dict:
+    builder = _Builder(PACKAGES.get(group, f"io.k8s.api.{group}.{version}"))
+    builder.schemas[META_NAME] = _meta_schema()
+    paths = {}
+    for r in resources.RESOURCES:
+        if (r.group, r.version) != (group, version):
+            continue
+        if r.stored is not None:
+            table = kinds.schema(r.stored)
+        else:
+            table = {"apiVersion": kinds.schema(kinds.CONFIGMAP)["apiVersion"],
+                     "kind": kinds.schema(kinds.CONFIGMAP)["kind"], "metadata": kinds.schema(kinds.CONFIGMAP)["metadata"]}
+        name = builder.component(table, r.kind)
+        builder.schemas[name]["x-kubernetes-group-version-kind"] = _gvk(r)
+        paths.update(_operations(r))
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+            "components": {"schemas": builder.schemas}}
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"api/{version}" if not group else f"apis/{group}/{version}"
+
+
+_cache = {}
+
+
+def _doc(group, version) -> bytes:
+    key = (group, version)
+    if key not in _cache:
+        _cache[key] = json.dumps(group_version_doc(group, version), separators=(",", ":")).encode()
+    return _cache[key]
+
+
+def index() -> dict:
+    out = {}
+    for g, versions in resources.GROUPS.items():
+        for v in versions:
+            digest = hashlib.sha512(_doc(g, v)).hexdigest()[:64].upper()
+            out[_gv_path(g, v)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={digest}"}
+    return {"paths": out}
+
+
+def swagger_v2() -> dict:
+    """/openapi/v2 as JSON: every group-version's definitions in one
+    document (what OpenAPI v2 clients read)."""
+    definitions, paths = {}, {}
+    for g, versions in resources.GROUPS.items():
+        for v in versions:
+            doc = json.loads(_doc(g, v))
+            for name, schema in doc["components"]["schemas"].items():
+                definitions[name] = json.loads(json.dumps(schema).replace("#/components/schemas/", "#/definitions/"))
+            for p, ops in doc["paths"].items():
+                paths[p] = {verb: {k: val for k, val in o.items() if k != "responses"} |
+                            {"responses": {"200": {"description": "OK"}}} for verb, o in ops.items()}
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": paths,
+            "definitions": definitions}
+
+
+async def serve(request, parts: list):
+    from aiohttp import web
+    if parts == ["v3"]:
+        return web.json_response(index())
+    if parts[:1] == ["v3"]:
+        wanted = "/".join(parts[1:])
+        for g, versions in resources.GROUPS.items():
+            for v in versions:
+                if _gv_path(g, v) == wanted:
+                    return web.Response(body=_doc(g, v), content_type="application/json")
+    if parts == ["v2"]:
+        if "protobuf" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+            raise APIError(406, "only application/json is served for /openapi/v2", "NotAcceptable")
+        return web.json_response(swagger_v2())
+    raise APIError(404, "the server could not find the requested resource")

@@ -1,0 +1,304 @@
+"""The REST verbs of one resource, over minipod.api's verbs (the same ones
+the CLI calls, so an object written here and one applied with `minipod
+apply` are the same object): get, list (label and field selectors), create,
+update, patch (three kinds), delete, and the scale subresource. Blocking
+functions; the server runs them in threads. Each returns (code, body) or
+raises APIError."""
+
+import json
+
+from minipod import errors
+from minipod.api import manifests, verbs
+from minipod.apiserver import patches, virtual
+from minipod.apiserver.resources import Resource
+from minipod.apiserver.status import APIError, of_error, status
+from minipod.objects import selectors, store
+
+LIVE_KINDS = ("Pod", "Deployment", "Service", "Endpoints", "Ingress")  # writes the agent acts on
+
+
+def _ensure_agent(resource: Resource) -> None:
+    if resource.kind in LIVE_KINDS:
+        from minipod import agent
+        agent.ensure_running()
+
+
+def decode(body: bytes, content_type: str):
+    """A request body as JSON (or YAML, which kubectl never sends but curl users do)."""
+    if not body:
+        raise APIError(400, "the request has no body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise APIError(400, "the body is not UTF-8") from None
+    if content_type in ("application/yaml", "application/apply-patch+yaml"):
+        import yaml
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise APIError(400, f"the body is not valid YAML: {getattr(e, 'problem', e)}") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise APIError(400, f"the body is not valid JSON: {e}") from None
+
+
+def _field_value(obj: dict, path: str):
+    if path == "spec.nodeName" and obj.get("kind", "Pod") == "Pod":
+        return (obj.get("spec") or {}).get("nodeName") or virtual.node()["metadata"]["name"]
+    value = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def field_filter(text: str):
+    """A fieldSelector (a=b, a==b, a!=b, comma-separated) as a predicate."""
+    if not text:
+        return lambda obj: True
+    terms = []
+    for term in text.split(","):
+        if "!=" in term:
+            key, value, want = *term.split("!=", 1), False
+        elif "==" in term:
+            key, value, want = *term.split("==", 1), True
+        elif "=" in term:
+            key, value, want = *term.split("=", 1), True
+        else:
+            raise APIError(400, f'invalid field selector: "{text}": "{term}" is not key=value or key!=value')
+        terms.append((key.strip(), value.strip(), want))
+    return lambda obj: all((_field_value(obj, k) == v) == want for k, v, want in terms)
+
+
+def label_filter(text: str):
+    try:
+        reqs = selectors.parse(text)
+    except errors.InvalidArgument as e:
+        raise APIError(400, str(e)) from None
+    return lambda obj: selectors.matches(reqs, obj["metadata"].get("labels"))
+
+
+def _with_kind(resource: Resource, obj: dict) -> dict:
+    return {"apiVersion": resource.group_version, "kind": resource.kind, **obj}
+
+
+def _not_found(resource: Resource, name: str) -> APIError:
+    what = resource.plural if not resource.group else f"{resource.plural}.{resource.group}"
+    return APIError(404, f'{what} "{name}" not found', details={"name": name, "kind": resource.plural,
+                                                                 **({"group": resource.group} if resource.group else {})})
+
+
+def read(resource: Resource, namespace, name) -> dict:
+    """One object as `get` shows it (with its live status)."""
+    if resource.kind == "Node":
+        node = virtual.node()
+        if name != node["metadata"]["name"]:
+            raise _not_found(resource, name)
+        return node
+    if resource.kind == "Event":
+        for e in virtual.events(namespace):
+            if e["metadata"]["name"] == name:
+                return e
+        raise _not_found(resource, name)
+    try:
+        _k, objs = verbs.get(resource.plural, name, namespace or "default")
+    except errors.NotFound:
+        raise _not_found(resource, name) from None
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, name) from None
+    return _with_kind(resource, objs[0])
+
+
+def list_objects(resource: Resource, namespace, label_selector=None, field_selector=None) -> list:
+    """Every object of the resource (in ``namespace``, or all), as `get` shows them."""
+    keep_labels, keep_fields = label_filter(label_selector), field_filter(field_selector)
+    if resource.kind == "Node":
+        objs = [virtual.node()]
+    elif resource.kind == "Event":
+        objs = virtual.events(namespace)
+    else:
+        try:
+            _k, objs = verbs.get(resource.plural, None, namespace or "default", all_namespaces=namespace is None)
+        except errors.MinipodError as e:
+            raise of_error(e, resource.plural) from None
+        objs = [_with_kind(resource, o) for o in objs]
+    return [o for o in objs if keep_labels(o) and keep_fields(o)]
+
+
+def list_body(resource: Resource, objs: list, revision: int) -> dict:
+    return {"apiVersion": resource.group_version, "kind": f"{resource.kind}List",
+            "metadata": {"resourceVersion": str(revision)}, "items": objs}
+
+
+def _read_only(resource: Resource):
+    if resource.stored is None:
+        raise APIError(405, f"{resource.plural} are the node's own and cannot be written", "MethodNotAllowed")
+
+
+def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
+    """``doc`` validated as `minipod apply` validates it, with the URL's
+    namespace and name; kubectl's words for what strict decoding refuses."""
+    if not isinstance(doc, dict):
+        raise APIError(400, f"the body of a {verb} must be a JSON object")
+    doc = dict(doc)
+    doc.setdefault("apiVersion", resource.group_version)
+    doc.setdefault("kind", resource.kind)
+    if doc.get("kind") != resource.kind or doc.get("apiVersion") != resource.group_version:
+        raise APIError(400, f'the API version in the data ({doc.get("apiVersion")}) does not match the expected '
+                            f'API version ({resource.group_version}) or kind ({doc.get("kind")} != {resource.kind})')
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        raise APIError(422, f"{resource.kind} is invalid: metadata: Required value", "Invalid")
+    meta = dict(meta)
+    if resource.namespaced:
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise APIError(400, "the namespace of the provided object does not match the namespace sent on the "
+                                "request")
+        meta["namespace"] = namespace
+    if name is not None and meta.get("name") != name:
+        raise APIError(400, f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                            f"({name})")
+    if not meta.get("name") and meta.get("generateName"):
+        import os
+        meta["name"] = meta["generateName"] + "".join("bcdfghjklmnpqrstvwxz2456789"[b % 27] for b in os.urandom(5))
+    doc["metadata"] = meta
+    try:
+        [(_kind, obj)] = manifests.check([("", doc)])
+    except errors.InvalidArgument as e:
+        text = str(e).lstrip(": ")
+        text = text.split(": ", 1)[1] if text.startswith(f"{resource.kind}: ") else text
+        field, _, problem = text.rpartition(": ")
+        if problem == "unknown field":
+            raise APIError(400, f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                f'{resource.kind}: strict decoding error: unknown field "{field}"') from None
+        raise APIError(422, f'{resource.kind} "{meta.get("name")}" is invalid: {text}', "Invalid",
+                       {"name": meta.get("name"), "kind": resource.plural}) from None
+    if meta.get("resourceVersion"):
+        obj["metadata"]["resourceVersion"] = meta["resourceVersion"]
+    return obj
+
+
+def _warnings(results) -> list:
+    from minipod.api import admission
+    try:
+        return admission.warnings(results)
+    except errors.MinipodError:
+        return []
+
+
+def create(resource: Resource, namespace, doc, dry_run=False) -> tuple:
+    """POST: (201, object, warnings)."""
+    _read_only(resource)
+    obj = _checked(resource, namespace, None, doc, "create")
+    obj["metadata"].pop("resourceVersion", None)
+    if dry_run:
+        return 201, _with_kind(resource, obj), []
+    try:
+        stored = verbs.create(resource.stored, obj)
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, obj["metadata"]["name"]) from None
+    _ensure_agent(resource)
+    warnings = _warnings([(resource.stored, namespace, stored["metadata"]["name"], "created")])
+    return 201, read(resource, namespace, stored["metadata"]["name"]), warnings
+
+
+def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:
+    """PUT: (200, object, warnings)."""
+    _read_only(resource)
+    obj = _checked(resource, namespace, name, doc, "update")
+    if dry_run:
+        return 200, _with_kind(resource, obj), []
+    try:
+        _stored, action = verbs.update(resource.stored, obj)
+    except errors.NotFound:
+        raise _not_found(resource, name) from None
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, name) from None
+    _ensure_agent(resource)
+    return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
+
+
+def patch(resource: Resource, namespace, name, content_type: str, body, dry_run=False) -> tuple:
+    """PATCH: the stored object with the patch applied, validated and
+    stored as an update that expects the version it was made from (tried
+    again, as kube-apiserver does, if another write came between)."""
+    _read_only(resource)
+    for _attempt in range(5):
+        current = store.get(resource.stored, namespace if resource.namespaced else None, name)
+        if current is None:
+            raise _not_found(resource, name)
+        base = _with_kind(resource, store.desired(current))
+        base["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        base["metadata"]["uid"] = current["metadata"]["uid"]
+        result = patches.apply_patch(content_type, base, body)
+        obj = _checked(resource, namespace, name, result, "patch")
+        obj["metadata"].pop("uid", None)
+        pinned = obj["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]
+        if dry_run:
+            return 200, _with_kind(resource, obj), []
+        try:
+            _stored, action = verbs.update(resource.stored, obj)
+        except errors.Conflict:
+            if pinned:
+                raise
+            continue  # someone wrote between our read and our write: patch the newer object
+        except errors.NotFound:
+            raise _not_found(resource, name) from None
+        except errors.MinipodError as e:
+            raise of_error(e, resource.plural, name) from None
+        _ensure_agent(resource)
+        return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
+    raise APIError(409, f'{resource.plural} "{name}": too many concurrent writes, try again', "Conflict")
+
+
+def delete(resource: Resource, namespace, name, options: dict) -> tuple:
+    """DELETE with DeleteOptions (preconditions.uid; a Deployment's pods go
+    with it whatever the propagation policy but Orphan, which is refused)."""
+    _read_only(resource)
+    if options.get("propagationPolicy") == "Orphan":
+        raise APIError(422, "minipod does not orphan dependents: propagationPolicy Orphan is not supported",
+                       "Invalid")
+    uid = (options.get("preconditions") or {}).get("uid")
+    try:
+        obj = verbs.delete(resource.stored, namespace, name, uid)
+    except errors.NotFound:
+        raise _not_found(resource, name) from None
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, name) from None
+    return 200, _with_kind(resource, obj), []
+
+
+def scale_of(resource: Resource, obj: dict) -> dict:
+    spec = obj.get("spec") or {}
+    st = obj.get("status") or {}
+    match = (spec.get("selector") or {}).get("matchLabels") or {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: obj["metadata"][k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                          "creationTimestamp") if k in obj["metadata"]},
+            "spec": {"replicas": spec.get("replicas", 1)},
+            "status": {"replicas": st.get("replicas", 0), "selector": ",".join(f"{k}={v}" for k, v in match.items())}}
+
+
+def write_scale(resource: Resource, namespace, name, content_type: str, body) -> tuple:
+    """PUT or PATCH of deployments/NAME/scale (kubectl scale)."""
+    current = read(resource, namespace, name)
+    scale = scale_of(resource, current)
+    new = body if content_type is None else patches.apply_patch(content_type, scale, body)
+    replicas = (new.get("spec") or {}).get("replicas") if isinstance(new, dict) else None
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= 1000:
+        raise APIError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: must be 0-1000', "Invalid")
+    want = (new.get("metadata") or {}).get("resourceVersion")
+    if want and want != current["metadata"]["resourceVersion"]:
+        raise of_error(errors.Conflict(f'Operation cannot be fulfilled on deployments.apps "{name}": the object '
+                                       "has been modified; please apply your changes to the latest version and "
+                                       "try again"))
+    try:
+        verbs.scale(resource.plural, namespace, name, replicas)
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, name) from None
+    _ensure_agent(resource)
+    return 200, scale_of(resource, read(resource, namespace, name)), []
+
+
+def success(name: str, resource: Resource) -> dict:
+    return status(200, "", details={"name": name, "kind": resource.plural})

@@ -1,0 +1,310 @@
+"""The pod subresources that stream: log (`kubectl logs [-f] [--tail]
+[-c]`), exec (`kubectl exec [-it] POD -- CMD`) and port-forward.
+
+exec speaks the WebSocket channel protocol of current kubectl
+(v5.channel.k8s.io, and v4): one binary message per chunk, its first byte
+the stream (0 stdin, 1 stdout, 2 stderr, 3 the exit Status, 4 a terminal
+resize, 255 a stream's close in v5). SPDY/3.1 (older kubectl, and
+port-forward) is in spdy.py. The command runs through `minipod exec`, a
+process of its own, so that an exec through the API is the very exec of
+the CLI (namespaces, capabilities, seccomp, cgroup, user)."""
+
+import asyncio
+import fcntl
+import json
+import os
+import struct
+import sys
+import termios
+
+from aiohttp import WSMsgType, web
+
+from minipod import errors
+from minipod.apiserver.status import APIError, of_error
+
+WS_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+
+
+def _target(namespace, name, container_name):
+    """The container record a pod subresource means; 400/404 as kubectl shows them."""
+    from minipod.workloads import targets
+    try:
+        rec, _note = targets.resolve(f"pod/{name}", container_name or None, namespace)
+    except errors.NotFound as e:
+        if "waiting to start" in str(e):
+            raise APIError(400, str(e)) from None
+        raise APIError(404, str(e), details={"name": name, "kind": "pods"}) from None
+    except errors.InvalidArgument as e:
+        raise APIError(400, str(e)) from None
+    except errors.MinipodError as e:
+        raise of_error(e, "pods", name) from None
+    return rec
+
+
+async def serve(request, sub: str, namespace: str, name: str):
+    if sub == "log":
+        return await logs(request, namespace, name)
+    upgrade = request.headers.get("Upgrade", "").lower()
+    if sub == "portforward":
+        from minipod.apiserver import spdy
+        return await spdy.serve_portforward(request, namespace, name)
+    if sub == "attach":
+        raise APIError(400, "minipod's containers run detached from a terminal: attach is not supported; "
+                            "use kubectl exec -it POD -- sh")
+    if upgrade == "websocket":
+        return await exec_websocket(request, namespace, name)
+    if upgrade.startswith("spdy/"):
+        from minipod.apiserver import spdy
+        return await spdy.serve_exec(request, namespace, name)
+    raise APIError(400, "Upgrade request required")
+
+
+# ------------------------------------------------------------------ logs
+
+def _tail(data: bytes, lines: int) -> bytes:
+    if lines <= 0:
+        return b""
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+        return b"\n".join(parts[-lines:]) + b"\n"
+    return b"\n".join(parts[-lines:])
+
+
+async def logs(request, namespace, name):
+    q = request.query
+    rec = await asyncio.to_thread(_target, namespace, name, q.get("container"))
+    follow = q.get("follow", "").lower() in ("1", "true")
+    try:
+        tail = int(q["tailLines"]) if "tailLines" in q else None
+        limit = int(q["limitBytes"]) if "limitBytes" in q else None
+    except ValueError:
+        raise APIError(400, "tailLines and limitBytes must be numbers") from None
+    try:
+        f = open(rec["log_path"], "rb")
+    except (FileNotFoundError, KeyError):
+        f = None
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    if f is None:
+        return response
+    from minipod import container
+    with f:
+        data = f.read()
+        if tail is not None:
+            data = _tail(data, tail)
+        sent = 0
+        while True:
+            if data:
+                if limit is not None:
+                    data = data[:max(limit - sent, 0)]
+                sent += len(data)
+                try:
+                    await response.write(data)
+                except (ConnectionResetError, RuntimeError):
+                    return response
+                if limit is not None and sent >= limit:
+                    return response
+            if not follow:
+                return response
+            if not data:
+                running = await asyncio.to_thread(lambda: container.status(container.load(rec["id"])) == "running")
+                if not running:
+                    rest = f.read()
+                    if rest:
+                        await response.write(rest)
+                    return response
+                await asyncio.sleep(0.1)
+            data = f.read()
+
+
+# ------------------------------------------------------------------ exec
+
+def exec_options(q) -> dict:
+    command = q.getall("command", [])
+    if not command:
+        raise APIError(400, "you must specify at least one command for the container")
+    flags = {k: q.get(k, "").lower() in ("1", "true") for k in ("stdin", "stdout", "stderr", "tty")}
+    return {"command": command, "container": q.get("container"), **flags}
+
+
+def exit_status(code) -> dict:
+    """The Status kubectl turns into its own exit code."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+            "message": f"command terminated with non-zero exit code: exit status {code}",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def _set_ctty():
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def resize(master: int, width: int, height: int) -> None:
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+class Process:
+    """`minipod exec` of one command, with pipes, or a pty when a terminal
+    is asked for; ``write``/``close_stdin``/``resize``, and ``outputs``
+    calls ``send(stream, data)`` until the command is done."""
+
+    def __init__(self, rec: dict, opts: dict):
+        self.rec, self.opts = rec, opts
+        self.master = None
+        self.proc = None
+
+    async def start(self):
+        argv = [sys.executable, "-m", "minipod", "exec"] + (["-i"] if self.opts["stdin"] else []) + \
+            (["-t"] if self.opts["tty"] else []) + [self.rec["id"], "--", *self.opts["command"]]
+        if self.opts["tty"]:
+            self.master, slave = os.openpty()
+            os.set_blocking(self.master, False)
+            try:
+                self.proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave,
+                                                                 preexec_fn=_set_ctty, close_fds=True, cwd="/")
+            finally:
+                os.close(slave)
+        else:
+            self.proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE if self.opts["stdin"] else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, close_fds=True, cwd="/")
+
+    async def write(self, data: bytes):
+        if self.master is not None:
+            await asyncio.to_thread(_write_all, self.master, data)
+        elif self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write(data)
+                await self.proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    def close_stdin(self):
+        if self.master is not None:
+            try:
+                os.write(self.master, b"\x04")
+            except OSError:
+                pass
+        elif self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    def resize(self, width, height):
+        if self.master is not None:
+            try:
+                resize(self.master, int(width), int(height))
+            except (OSError, ValueError, TypeError):
+                pass
+
+    async def outputs(self, send):
+        if self.master is not None:
+            loop = asyncio.get_running_loop()
+            queue = asyncio.Queue()
+
+            def readable():
+                try:
+                    data = os.read(self.master, 65536)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    data = b""
+                queue.put_nowait(data)
+                if not data:
+                    loop.remove_reader(self.master)
+            loop.add_reader(self.master, readable)
+            try:
+                while True:
+                    data = await queue.get()
+                    if not data:
+                        break
+                    await send(STDOUT, data)
+            finally:
+                loop.remove_reader(self.master)
+        else:
+            async def pump(stream, n):
+                while True:
+                    data = await stream.read(65536)
+                    if not data:
+                        return
+                    await send(n, data)
+            await asyncio.gather(pump(self.proc.stdout, STDOUT), pump(self.proc.stderr, STDERR))
+        return await self.proc.wait()
+
+    def kill(self):
+        if self.proc and self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    def close(self):
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+
+
+def _write_all(fd, data):
+    import select
+    while data:
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        data = data[n:]
+
+
+async def exec_websocket(request, namespace, name):
+    opts = exec_options(request.query)
+    rec = await asyncio.to_thread(_target, namespace, name, opts["container"])
+    if rec.get("status") != "running" and not await asyncio.to_thread(_running, rec):
+        raise APIError(400, f"container {opts['container'] or ''} is not running".replace("  ", " "))
+    ws = web.WebSocketResponse(protocols=WS_PROTOCOLS, max_msg_size=MAX_MESSAGE, autoping=True, heartbeat=None)
+    await ws.prepare(request)
+    v5 = ws.ws_protocol == "v5.channel.k8s.io"
+    proc = Process(rec, opts)
+    try:
+        await proc.start()
+
+        async def send(stream, data):
+            await ws.send_bytes(bytes([stream]) + data)
+
+        async def inputs():
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                stream, data = msg.data[0], msg.data[1:]
+                if stream == STDIN and data:
+                    await proc.write(data)
+                elif stream == RESIZE:
+                    try:
+                        size = json.loads(data)
+                        proc.resize(size.get("Width"), size.get("Height"))
+                    except (ValueError, AttributeError):
+                        pass
+                elif stream == CLOSE and v5 and data[:1] == bytes([STDIN]):
+                    proc.close_stdin()
+            proc.kill()  # the client went away
+
+        reader = asyncio.ensure_future(inputs())
+        code = await proc.outputs(send)
+        if not ws.closed:
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(exit_status(code)).encode())
+            await ws.close()
+        reader.cancel()
+    finally:
+        proc.kill()
+        proc.close()
+    return ws
+
+
+def _running(rec) -> bool:
+    from minipod import container
+    return container.status(container.load(rec["id"])) == "running"
+
+
+MAX_MESSAGE = 4 << 20

@@ -1,0 +1,228 @@
+"""Watches (`?watch=1`): what `kubectl get -w`, `rollout status` and `wait`
+follow. Changes of the stored objects come from the store's journal, in
+order and none lost, from the resourceVersion the client names (410 Gone
+when the journal no longer reaches back that far, as after etcd's
+compaction); a live status that changes (a pod that starts, turns Ready,
+crashes; a Deployment's counts) is sent as MODIFIED when the server sees
+it, every STATUS_PERIOD. Bookmarks carry the store's revision."""
+
+import asyncio
+import json
+import os
+
+from minipod.apiserver import rest, virtual
+from minipod.apiserver.status import APIError, status
+from minipod.objects import store
+
+POLL = 0.1
+STATUS_PERIOD = 0.5
+BOOKMARK_PERIOD = 30.0
+LIVE_STATUS = ("Pod", "Deployment", "Ingress", "Service")
+
+
+def parse_version(text):
+    """A watch's resourceVersion: None for "now, with the current objects
+    first" (unset or 0), else a revision; 400 for anything else."""
+    if text in (None, "", "0"):
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise APIError(400, f'Invalid value: "{text}": resourceVersion must be a number', "BadRequest")
+    return int(text)
+
+
+class Journal:
+    """The store's journal read from a revision on: complete lines only, and
+    across one rotation (journal.old, then journal)."""
+
+    def __init__(self):
+        self.path = store.journal_path()
+        self.file = None
+        self.inode = None
+        self.partial = b""
+
+    def _open(self, path):
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return None
+        return f
+
+    def oldest(self):
+        """The oldest revision the journal still holds (None: it is empty)."""
+        for path in (self.path.with_name("journal.old"), self.path):
+            f = self._open(path)
+            if f is None:
+                continue
+            with f:
+                line = f.readline()
+            try:
+                return json.loads(line)["rv"]
+            except (ValueError, KeyError):
+                continue
+        return None
+
+    def read_from(self, after: int) -> list:
+        """Every change after revision ``after`` now in the journal; then
+        tail() returns the later ones."""
+        out = []
+        old = self._open(self.path.with_name("journal.old"))
+        if old is not None:
+            with old:
+                out += [e for e in self._lines(old.read()) if e["rv"] > after]
+        self.file = self._open(self.path)
+        if self.file is not None:
+            self.inode = os.fstat(self.file.fileno()).st_ino
+            out += [e for e in self._lines(self.file.read()) if e["rv"] > after]
+        return out
+
+    def _lines(self, data: bytes) -> list:
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()  # a line still being written
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def tail(self) -> list:
+        out = []
+        if self.file is not None:
+            out += self._lines(self.file.read())
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return out
+        if inode != self.inode:  # rotated (or made): the rest of the old file is read above
+            if self.file is not None:
+                self.file.close()
+            self.partial = b""
+            self.file = self._open(self.path)
+            self.inode = inode
+            if self.file is not None:
+                out += self._lines(self.file.read())
+        return out
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+
+
+def _comparable(obj: dict) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+async def events(resource, namespace, label_selector, field_selector, resource_version, bookmarks: bool,
+                 deadline: float):
+    """Yield watch events ({"type", "object"}) until ``deadline`` (loop time)."""
+    loop = asyncio.get_running_loop()
+    start = parse_version(resource_version)
+    keep_labels, keep_fields = rest.label_filter(label_selector), rest.field_filter(field_selector)
+
+    def matches(obj):
+        return (namespace is None or obj["metadata"].get("namespace") == namespace or not resource.namespaced) \
+            and keep_labels(obj) and keep_fields(obj)
+
+    journal = Journal()
+    sent = {}  # (namespace, name) -> comparable text of what the client has
+    try:
+        if resource.stored is None or start is None:
+            objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
+            revision = store.revision()
+            backlog = await asyncio.to_thread(journal.read_from, revision) if resource.stored else []
+            for obj in objs:
+                sent[_key(obj)] = _comparable(obj)
+                yield {"type": "ADDED", "object": obj}
+        else:
+            oldest = journal.oldest()
+            current = store.revision()
+            if start < current and (oldest is None or start + 1 < oldest):
+                yield {"type": "ERROR", "object": status(
+                    410, f"too old resource version: {start} ({oldest or current})", "Expired")}
+                return
+            # what the client has: the objects as they were at its revision are unknown, so those that exist
+            # now and did not change since are taken as known
+            backlog = await asyncio.to_thread(journal.read_from, start)
+            changed = {(e["object"]["metadata"].get("namespace"), e["object"]["metadata"]["name"])
+                       for e in backlog if e["plural"] == resource.plural}
+            for obj in await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector,
+                                               field_selector):
+                if _key(obj) not in changed:
+                    sent[_key(obj)] = _comparable(obj)
+        last_status = loop.time()
+        last_bookmark = loop.time()
+        while loop.time() < deadline:
+            for e in backlog:
+                if e["plural"] != resource.plural:
+                    continue
+                async for ev in _journal_event(resource, e, matches, sent):
+                    yield ev
+            backlog = []
+            now = loop.time()
+            if now - last_status >= STATUS_PERIOD and (resource.kind in LIVE_STATUS or resource.stored is None):
+                last_status = now
+                async for ev in _status_changes(resource, namespace, label_selector, field_selector, sent):
+                    yield ev
+            if bookmarks and now - last_bookmark >= BOOKMARK_PERIOD:
+                last_bookmark = now
+                yield {"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
+                                                      "metadata": {"resourceVersion": str(store.revision())}}}
+            await asyncio.sleep(POLL)
+            backlog = journal.tail() if resource.stored is not None else []
+    finally:
+        journal.close()
+
+
+def _key(obj):
+    return obj["metadata"].get("namespace"), obj["metadata"]["name"]
+
+
+async def _journal_event(resource, entry, matches, sent):
+    """The event one journal entry makes for this watch: the object as the
+    client sees it (with its live status), ADDED/MODIFIED/DELETED as it
+    enters, changes in or leaves the selection."""
+    obj = rest._with_kind(resource, entry["object"])
+    key = _key(obj)
+    if entry["type"] == "DELETED":
+        if key in sent:
+            del sent[key]
+            yield {"type": "DELETED", "object": obj}
+        return
+    try:
+        shown = await asyncio.to_thread(rest.read, resource, key[0], key[1])
+    except APIError:
+        shown = obj  # deleted meanwhile: its DELETED entry follows
+    if shown["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
+        shown = {**shown, "metadata": obj["metadata"], "spec": obj.get("spec", shown.get("spec"))}
+    if matches(shown):
+        kind = "MODIFIED" if key in sent else "ADDED"
+        sent[key] = _comparable(shown)
+        yield {"type": kind, "object": shown}
+    elif key in sent:
+        del sent[key]
+        yield {"type": "DELETED", "object": shown}
+
+
+async def _status_changes(resource, namespace, label_selector, field_selector, sent):
+    """MODIFIED for every object the client has whose live view changed
+    (ADDED/DELETED too for the kinds no journal tells of: Node, Event)."""
+    objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
+    now = {_key(o): o for o in objs}
+    for key, obj in now.items():
+        text = _comparable(obj)
+        if key in sent and sent[key] != text:
+            sent[key] = text
+            yield {"type": "MODIFIED", "object": obj}
+        elif key not in sent and resource.stored is None:
+            sent[key] = text
+            yield {"type": "ADDED", "object": obj}
+    if resource.stored is None:
+        for key in [k for k in sent if k not in now]:
+            del sent[key]
+            yield {"type": "DELETED", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
+                                                 "metadata": {"name": key[1], "namespace": key[0]}}}
+
+
+__all__ = ["events", "parse_version", "virtual"]
