@@ -27,6 +27,9 @@ def decode(body: bytes, content_type: str):
     """A request body as JSON (or YAML, which kubectl never sends but curl users do)."""
     if not body:
         raise APIError(400, "the request has no body")
+    if content_type == "application/vnd.kubernetes.protobuf":
+        from minipod.apiserver import protobuf
+        return protobuf.decode(body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -23,7 +23,7 @@ from minipod.objects import store
 MAX_BODY = 3 << 20  # kube-apiserver's limit of a request body
 WATCH_TIMEOUT = 1800
 JSON = "application/json"
-WRITE_TYPES = ("application/json", "application/yaml", "*/*", "")
+WRITE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf", "*/*", "")
 PATCH_TYPES = ("application/strategic-merge-patch+json", "application/merge-patch+json",
                "application/json-patch+json")
 
