@@ -26,14 +26,14 @@ def resolve(ref: str, container_name=None, namespace: str = "default"):
         raise InvalidArgument(f"cannot exec into or read the logs of {kind!r}: use a pod, pod/NAME or deploy/NAME")
     if not name:
         raise InvalidArgument(f"{ref!r} names no pod")
-    obj = _pod_of_deployment(namespace, name) if which is kinds.DEPLOYMENT else _pod_object(namespace, name)
+    obj = _pod_of_deployment(namespace, name) if which is kinds.DEPLOYMENT else pod_object(namespace, name)
     return _container_of(obj, container_name)
 
 
 # The object layer is imported only once a pod is meant (in each function
 # here): a container's own name costs `exec` and `logs` nothing more.
 
-def _pod_object(namespace: str, name: str) -> dict:
+def pod_object(namespace: str, name: str) -> dict:
     from minipod.objects import kinds, store
     from minipod.workloads import pods
     obj = store.get(kinds.POD, namespace, name)

@@ -1,0 +1,76 @@
+"""Port-forward's far end: the pod's network namespace, a connection to a
+port on its localhost per forwarded connection, and bytes carried between
+it and the client's data stream (errors on the error stream, in the
+kubelet's words)."""
+
+import asyncio
+
+from minipod import errors
+from minipod.apiserver.status import APIError
+
+
+def pod_netns(namespace: str, name: str) -> str:
+    """The pinned network namespace of a Running pod (404/400 otherwise)."""
+    from minipod import pod
+    from minipod.workloads import pods, targets
+    try:
+        obj = targets.pod_object(namespace, name)
+    except errors.NotFound as e:
+        raise APIError(404, str(e), details={"name": name, "kind": "pods"}) from None
+    rec = pods.realised().get(obj["metadata"]["uid"]) or pod.store().find(obj["metadata"]["uid"])
+    rec = pod.with_status(rec) if rec else None
+    if not rec or rec.get("status") != "running" or not rec.get("netns"):
+        raise APIError(400, f'pod {name} is not running (port-forward needs a Running pod)')
+    return rec["netns"]
+
+
+async def carry(netns: str, data, error, allowed_ports) -> None:
+    """One forwarded connection: ``data`` and ``error`` are the client's streams."""
+    from minipod.runtime import netdial
+    port_text = data.headers.get("port", "")
+    try:
+        port = int(port_text)
+        if not 1 <= port <= 65535:
+            raise ValueError
+        sock = await asyncio.to_thread(netdial.connect, netns, port)
+    except ValueError:
+        await error.write(f"invalid port {port_text!r}".encode())
+        await error.close()
+        await data.close()
+        return
+    except OSError as e:
+        await error.write(f"error forwarding port {port_text} to pod: failed to connect to localhost:{port_text} "
+                          f"inside the pod's network namespace: {e.strerror or e}".encode())
+        await error.close()
+        await data.close()
+        return
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+
+    async def to_pod():
+        while True:
+            chunk = await data.read()
+            if not chunk:
+                break
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+
+    async def from_pod():
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                break
+            await data.write(chunk)
+        await data.close()
+    up = asyncio.ensure_future(to_pod())
+    try:
+        await from_pod()
+        await asyncio.wait_for(asyncio.shield(up), 1.0)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    finally:
+        up.cancel()
+        writer.close()
+        await error.close()
