@@ -169,6 +169,7 @@ def _gv_path(group: str, version: str) -> str:
 
 
 _cache = {}
+_v2_protobuf = None
 
 
 def _doc(group, version) -> bytes:
@@ -203,6 +204,44 @@ def swagger_v2() -> dict:
             "definitions": definitions}
 
 
+def _v2_schema(pb, schema: dict):
+    """One JSON schema as gnostic's OpenAPIv2 Schema message."""
+    import yaml
+    out = pb.Schema()
+    refs = [s["$ref"] for s in schema.get("allOf", []) if "$ref" in s]
+    if "$ref" in schema or refs:
+        out._ref = (schema.get("$ref") or refs[0]).replace("#/components/schemas/", "#/definitions/")
+    if schema.get("description"):
+        out.description = schema["description"]
+    if schema.get("format"):
+        out.format = schema["format"]
+    if schema.get("type"):
+        out.type.value.append(schema["type"])
+    out.required.extend(schema.get("required", []))
+    if "items" in schema:
+        out.items.schema.append(_v2_schema(pb, schema["items"]))
+    if isinstance(schema.get("additionalProperties"), dict):
+        out.additional_properties.schema.CopyFrom(_v2_schema(pb, schema["additionalProperties"]))
+    for name, prop in (schema.get("properties") or {}).items():
+        out.properties.additional_properties.add(name=name, value=_v2_schema(pb, prop))
+    for key, value in schema.items():
+        if key.startswith("x-kubernetes-"):
+            out.vendor_extension.add(name=key, value=pb.Any(yaml=yaml.safe_dump(value)))
+    return out
+
+
+def swagger_v2_protobuf() -> bytes:
+    """/openapi/v2 as kubectl 1.20 asks for it: gnostic's OpenAPIv2
+    Document in protobuf (application/com.github.proto-openapi.spec.v2@v1.0+protobuf)."""
+    from github.com.googleapis.gnostic.openapiv2 import OpenAPIv2_pb2 as pb
+    doc = swagger_v2()
+    out = pb.Document(swagger="2.0")
+    out.info.title, out.info.version = doc["info"]["title"], doc["info"]["version"]
+    for name, schema in doc["definitions"].items():
+        out.definitions.additional_properties.add(name=name, value=_v2_schema(pb, schema))
+    return out.SerializeToString()
+
+
 async def serve(request, parts: list):
     from aiohttp import web
     if parts == ["v3"]:
@@ -214,7 +253,14 @@ async def serve(request, parts: list):
                 if _gv_path(g, v) == wanted:
                     return web.Response(body=_doc(g, v), content_type="application/json")
     if parts == ["v2"]:
-        if "protobuf" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
-            raise APIError(406, "only application/json is served for /openapi/v2", "NotAcceptable")
+        if "protobuf" in request.headers.get("Accept", "").split(",")[0]:
+            global _v2_protobuf
+            if _v2_protobuf is None:
+                try:
+                    _v2_protobuf = swagger_v2_protobuf()
+                except ImportError:
+                    raise APIError(406, "OpenAPI v2 in protobuf needs the messages compiled at set-up time "
+                                        "(scripts/setup-protos)", "NotAcceptable") from None
+            return web.Response(body=_v2_protobuf, content_type="application/octet-stream")
         return web.json_response(swagger_v2())
     raise APIError(404, "the server could not find the requested resource")
