@@ -9,6 +9,7 @@ import os
 import sys
 
 from minipod.errors import InvalidArgument
+from minipod.api import defaults
 from minipod.objects import kinds, schema
 
 MAX_MANIFEST = 16 << 20
@@ -87,7 +88,7 @@ def check(manifests) -> list:
                 kinds.CHECKS[kind.kind](obj)
             except InvalidArgument as e:
                 raise InvalidArgument(f"{where}: {kind.kind} {meta['name']!r}: {e}") from None
-        out.append((kind, obj))
+        out.append((kind, defaults.apply(kind.kind, obj)))
     keys = [(k.kind, o["metadata"].get("namespace"), o["metadata"]["name"]) for k, o in out]
     for key in keys:
         if keys.count(key) > 1:

@@ -137,7 +137,11 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
 
 def _with_status(kind, objs, name, ns) -> list:
     """Pods and Deployments as the cluster reports them: live status; and
-    the pods of `minipod pod create` / `run` (namespace default) among them."""
+    the pods of `minipod pod create` / `run` (namespace default) among them;
+    with the API's defaults, as an object stored before they existed is
+    read back with them."""
+    from minipod.api import defaults
+    objs = [defaults.apply(kind.kind, o) for o in objs]
     if kind is kinds.POD:
         from minipod.workloads import pods
         objs = pods.with_status(objs)

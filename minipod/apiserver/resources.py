@@ -1,5 +1,6 @@
 """The API's resources: every kind of the object store, plus Node (the node
-itself) and Event (what the agent recorded), as the discovery documents
+itself), Event (what the agent recorded) and EndpointSlice (the
+Endpoints, as discovery.k8s.io/v1 shows them), as the discovery documents
 list them: group, version, plural, singular, short names, verbs,
 subresources. Both the legacy discovery documents (APIVersions,
 APIGroupList, APIResourceList) and the aggregated ones that current
@@ -56,6 +57,7 @@ RESOURCES = [
     _of(kinds.DEPLOYMENT, (("scale", "Scale", ("get", "patch", "update")),
                            ("status", "Deployment", ("get", "patch", "update")))),
     _of(kinds.INGRESS, (("status", "Ingress", ("get", "patch", "update")),)),
+    Resource("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True, (), tuple(RO)),
 ]
 GROUPS = {}  # group -> [versions]
 for _r in RESOURCES:

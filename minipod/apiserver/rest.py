@@ -98,8 +98,8 @@ def read(resource: Resource, namespace, name) -> dict:
         if name != node["metadata"]["name"]:
             raise _not_found(resource, name)
         return node
-    if resource.kind == "Event":
-        for e in virtual.events(namespace):
+    if resource.stored is None:
+        for e in _virtual(resource, namespace):
             if e["metadata"]["name"] == name:
                 return e
         raise _not_found(resource, name)
@@ -112,13 +112,19 @@ def read(resource: Resource, namespace, name) -> dict:
     return _with_kind(resource, objs[0])
 
 
+def _virtual(resource: Resource, namespace) -> list:
+    if resource.kind == "Node":
+        return [virtual.node()]
+    if resource.kind == "Event":
+        return virtual.events(namespace)
+    return virtual.endpoint_slices(namespace)
+
+
 def list_objects(resource: Resource, namespace, label_selector=None, field_selector=None) -> list:
     """Every object of the resource (in ``namespace``, or all), as `get` shows them."""
     keep_labels, keep_fields = label_filter(label_selector), field_filter(field_selector)
-    if resource.kind == "Node":
-        objs = [virtual.node()]
-    elif resource.kind == "Event":
-        objs = virtual.events(namespace)
+    if resource.stored is None:
+        objs = _virtual(resource, namespace)
     else:
         try:
             _k, objs = verbs.get(resource.plural, None, namespace or "default", all_namespaces=namespace is None)

@@ -46,12 +46,25 @@ def _event_rows(objs):
     return headers, rows, 5
 
 
+def _slice_rows(objs):
+    headers = ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    rows = []
+    for o in objs:
+        ports = ",".join(str(p["port"]) for p in o.get("ports") or []) or "<unset>"
+        addrs = [a for e in o["endpoints"] for a in e["addresses"]]
+        shown = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "")
+        rows.append([o["metadata"]["name"], o["addressType"], ports, shown or "<unset>", printers.k8s_age(o)])
+    return headers, rows, 5
+
+
 def _rows(kind_name: str, stored_kind, objs):
     """(headers, rows, how many of the headers show without -o wide)."""
     if kind_name == "Node":
         return _node_rows(objs)
     if kind_name == "Event":
         return _event_rows(objs)
+    if kind_name == "EndpointSlice":
+        return _slice_rows(objs)
     narrow, _ = printers.object_rows(stored_kind, [], False, False)
     headers, rows = printers.object_rows(stored_kind, objs, False, True)
     return headers, rows, len(narrow)

@@ -1,5 +1,6 @@
 """The kinds no one writes: the Node (this machine, as the kubelet reports
-it: addresses, capacity, conditions, podCIDR, versions) and Events (what
+it: addresses, capacity, conditions, podCIDR, versions), EndpointSlices
+(each Service's Endpoints, in the shape kubectl describe reads) and Events (what
 the agent recorded going wrong: a container that cannot be made, an image
 that cannot be pulled and its back-off, an Ingress that cannot be served),
 built when asked from the records, as `describe` prints them."""
@@ -156,3 +157,37 @@ def events(namespace=None) -> list:
         for reason, message in health.problems(obj, of_controller):
             out.append(_event(meta["namespace"], involved, reason, message, "ingress-nginx", None, None, 1))
     return sorted(out, key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
+
+
+def endpoint_slices(namespace=None) -> list:
+    """One EndpointSlice per Endpoints object (the endpoint controller's),
+    named and labelled as the EndpointSlice controller names them."""
+    from minipod.objects import kinds, store
+    out = []
+    for ep in store.list_objects(kinds.ENDPOINTS, namespace):
+        meta = ep["metadata"]
+        endpoints, ports = [], []
+        for subset in ep.get("subsets") or []:
+            for ready, addrs in ((True, subset.get("addresses") or []), (False, subset.get("notReadyAddresses") or [])):
+                for a in addrs:
+                    e = {"addresses": [a["ip"]], "conditions": {"ready": ready, "serving": ready, "terminating": False}}
+                    if a.get("targetRef"):
+                        e["targetRef"] = a["targetRef"]
+                    if a.get("nodeName"):
+                        e["nodeName"] = a["nodeName"]
+                    endpoints.append(e)
+            for p in subset.get("ports") or []:
+                port = {"port": p["port"], "protocol": p.get("protocol", "TCP"), "name": p.get("name", "")}
+                if port not in ports:
+                    ports.append(port)
+        name = f"{meta['name']}-{hashlib.sha256(meta['uid'].encode()).hexdigest()[:5]}"
+        out.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                    "metadata": {"name": name, "namespace": meta["namespace"], "uid": _uid(name + meta["uid"]),
+                                 "resourceVersion": meta["resourceVersion"],
+                                 "creationTimestamp": meta.get("creationTimestamp"),
+                                 "labels": {"kubernetes.io/service-name": meta["name"],
+                                            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": meta["name"],
+                                                      "uid": meta["uid"], "controller": True}]},
+                    "endpoints": endpoints, "ports": ports or None})
+    return out

@@ -1,0 +1,49 @@
+"""What the API server fills in when a writer leaves it out (its
+defaulting), for every write, by the CLI and the HTTP API alike: so that
+`get -o yaml` and `kubectl describe` show what minipod actually does
+(a Service's TCP and targetPort, a Deployment's strategy as minipod rolls
+it: one new pod at a time, none unavailable)."""
+
+
+def _pod_spec(spec: dict) -> None:
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    for c in spec.get("containers", []):
+        image = c.get("image", "")
+        latest = ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+        c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+        for p in c.get("ports", []):
+            p.setdefault("protocol", "TCP")
+
+
+def _service(obj: dict) -> None:
+    spec = obj["spec"]
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+    spec.setdefault("internalTrafficPolicy", "Cluster")
+    for p in spec.get("ports", []):
+        p.setdefault("protocol", "TCP")
+        p.setdefault("targetPort", p["port"])
+
+
+def _deployment(obj: dict) -> None:
+    spec = obj["spec"]
+    spec.setdefault("replicas", 1)
+    spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _pod_spec(spec["template"]["spec"])
+
+
+def apply(kind_name: str, obj: dict) -> dict:
+    """``obj`` (checked) with the defaults of its kind filled in, in place."""
+    if kind_name == "Pod":
+        _pod_spec(obj["spec"])
+    elif kind_name == "Deployment":
+        _deployment(obj)
+    elif kind_name == "Service":
+        _service(obj)
+    return obj
