@@ -5,7 +5,7 @@ with what depends on the object, scale.
     results = apply(objs)   # [(kind, namespace, name, created|configured|unchanged)]
 """
 
-from minipod.errors import InUse, InvalidArgument, NotFound
+from minipod.errors import InvalidArgument, NotFound
 from minipod.objects import kinds, store, workloads
 
 def _check_pod_update(obj: dict) -> None:
@@ -165,14 +165,13 @@ def _builtin_namespaces(objs) -> list:
 
 def delete(kind, namespace, name, expect_uid=None) -> dict:
     """Delete one object (only the one with ``expect_uid``, if given) and
-    what depends on it; a namespace goes only when nothing lives in it.
+    what depends on it; a namespace with everything in it.
     Returns the object as it was."""
     if kind is kinds.NAMESPACE:
         if name in kinds.DEFAULT_NAMESPACES:
             raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
-        for other in kinds.KINDS.values():
-            if other.namespaced and store.list_objects(other, name):
-                raise InUse(f'namespace "{name}" still holds {other.plural}; delete them first')
+        if store.get(kinds.NAMESPACE, None, name) is not None:
+            _empty_namespace(name)
     ns = namespace if kind.namespaced else None
     obj = store.get(kind, ns, name)
     if obj is None and kind is kinds.POD and namespace == "default":
@@ -185,6 +184,18 @@ def delete(kind, namespace, name, expect_uid=None) -> dict:
         raise NotFound(f'{kind.plural} "{name}" not found')
     _delete_dependents(kind, obj)
     return obj
+
+
+def _empty_namespace(name: str) -> None:
+    """What the namespace controller does: every object in the namespace
+    goes (Deployments first, so that their pods go with them)."""
+    order = [kinds.DEPLOYMENT] + [k for k in kinds.KINDS.values() if k.namespaced and k is not kinds.DEPLOYMENT]
+    for kind in order:
+        for obj in store.list_objects(kind, name):
+            try:
+                delete(kind, name, obj["metadata"]["name"])
+            except NotFound:
+                pass  # went with its owner
 
 
 def _delete_dependents(kind, obj) -> None:

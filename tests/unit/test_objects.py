@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minipod.api import manifests, verbs
-from minipod.errors import InUse, InvalidArgument, MinipodError, NotFound
+from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, selectors, store
 
 from tests.unit.test_properties import ARGV_TEXT, JSON
@@ -102,20 +102,21 @@ def test_store_create_update_unchanged_delete(tmp_path, monkeypatch):
         verbs.delete(kind, "default", "cfg")
 
 
-def test_namespaces_must_exist_and_empty_before_delete(tmp_path, monkeypatch):
+def test_namespaces_must_exist_and_go_with_what_they_hold(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
     cm = {**CM, "metadata": {"name": "cfg", "namespace": "shop"}}
     with pytest.raises(NotFound, match='namespaces "shop" not found'):
         verbs.apply(_check(cm))
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
     verbs.apply(manifests.check([("a", ns), ("b", cm)]))  # made in the same input: fine
-    with pytest.raises(InUse):
-        verbs.delete(kinds.NAMESPACE, None, "shop")
     with pytest.raises(InvalidArgument, match="built in"):
         verbs.delete(kinds.NAMESPACE, None, "default")
     assert verbs.get("namespace", "kube-system")[1][0]["metadata"]["name"] == "kube-system"
     names = [o["metadata"]["name"] for o in verbs.get("ns")[1]]
     assert names == ["default", "kube-public", "kube-system", "shop"]
+    verbs.delete(kinds.NAMESPACE, None, "shop")  # as the namespace controller: with what it holds
+    assert store.get(kinds.CONFIGMAP, "shop", "cfg") is None
+    assert [o["metadata"]["name"] for o in verbs.get("ns")[1]] == ["default", "kube-public", "kube-system"]
     assert [o["metadata"]["name"] for o in verbs.get("cm", all_namespaces=True, selector="app")[1]] == []
 
 
