@@ -29,6 +29,11 @@ class Conflict(MinipodError):
     read it (its resourceVersion differs); the API's 409 Conflict."""
 
 
+class Forbidden(MinipodError):
+    """The request is well formed but may not be done now (a new object in
+    a namespace being deleted); the API's 403."""
+
+
 class InUse(MinipodError):
     """The object is still used (image by a container, pod by containers,
     network by pods, host port by another pod) and cannot be changed."""

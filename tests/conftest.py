@@ -33,6 +33,8 @@ TEST_ENV = {
     # The ingress nginx's ports on the node (80 and 443 outside the suite).
     "MINIPOD_INGRESS_HTTP_PORT": "18480",
     "MINIPOD_INGRESS_HTTPS_PORT": "18443",
+    # The Kubernetes API's port (6443 outside the suite).
+    "MINIPOD_API_PORT": "16443",
 }
 os.environ.update(TEST_ENV)
 

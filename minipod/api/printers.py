@@ -47,7 +47,7 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
     """kubectl get's columns for ``kind`` (headers, rows)."""
     if kind.kind == "Namespace":
         headers = ["NAME", "STATUS", "AGE"]
-        rows = [[o["metadata"]["name"], "Active", k8s_age(o)] for o in objs]
+        rows = [[o["metadata"]["name"], (o.get("status") or {}).get("phase", "Active"), k8s_age(o)] for o in objs]
     elif kind.kind == "Pod":
         headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + (["IP", "NODE"] if wide else [])
         rows = [_pod_row(o, wide) for o in objs]

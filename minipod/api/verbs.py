@@ -5,7 +5,7 @@ with what depends on the object, scale.
     results = apply(objs)   # [(kind, namespace, name, created|configured|unchanged)]
 """
 
-from minipod.errors import InvalidArgument, NotFound
+from minipod.errors import Forbidden, InvalidArgument, NotFound
 from minipod.objects import kinds, store, workloads
 
 def _check_pod_update(obj: dict) -> None:
@@ -62,6 +62,9 @@ def write(objs, must_exist=None, expect_version=None) -> list:
         ns = obj["metadata"].get("namespace")
         if ns and not _namespace_exists(ns, pending):
             raise NotFound(f'namespaces "{ns}" not found ({kind.kind} {obj["metadata"]["name"]})')
+        if ns and must_exist is not True and _terminating(ns) and store.get(kind, ns, obj["metadata"]["name"]) is None:
+            raise Forbidden(f'{kind.plural} "{obj["metadata"]["name"]}" is forbidden: unable to create new content '
+                            f"in namespace {ns} because it is being terminated")
     for kind, obj in objs:
         if kind is kinds.POD:
             _check_pod_update(obj)
@@ -184,6 +187,29 @@ def delete(kind, namespace, name, expect_uid=None) -> dict:
         raise NotFound(f'{kind.plural} "{name}" not found')
     _delete_dependents(kind, obj)
     return obj
+
+
+def terminate_namespace(name: str) -> dict:
+    """The first half of a namespace's deletion through the API: the
+    namespace marked Terminating (no new object may go in); the namespace
+    controller's part (delete) follows. Returns the namespace as marked."""
+    if name in kinds.DEFAULT_NAMESPACES:
+        raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
+    import datetime
+    obj = store.get(kinds.NAMESPACE, None, name)
+    if obj is None:
+        raise NotFound(f'namespaces "{name}" not found')
+    if not obj["metadata"].get("deletionTimestamp"):
+        obj["metadata"]["deletionTimestamp"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        obj["status"] = {"phase": "Terminating"}
+        obj, _ = store.put(kinds.NAMESPACE, obj, must_exist=True)
+    return obj
+
+
+def _terminating(namespace: str) -> bool:
+    obj = store.get(kinds.NAMESPACE, None, namespace) if namespace not in kinds.DEFAULT_NAMESPACES else None
+    return bool(obj and obj["metadata"].get("deletionTimestamp"))
 
 
 def _empty_namespace(name: str) -> None:

@@ -12,7 +12,7 @@ from minipod.api import manifests, verbs
 from minipod.apiserver import patches, virtual
 from minipod.apiserver.resources import Resource
 from minipod.apiserver.status import APIError, of_error, status
-from minipod.objects import selectors, store
+from minipod.objects import kinds, selectors, store
 
 LIVE_KINDS = ("Pod", "Deployment", "Service", "Endpoints", "Ingress")  # writes the agent acts on
 
@@ -268,6 +268,16 @@ def delete(resource: Resource, namespace, name, options: dict) -> tuple:
         raise APIError(422, "minipod does not orphan dependents: propagationPolicy Orphan is not supported",
                        "Invalid")
     uid = (options.get("preconditions") or {}).get("uid")
+    if resource.kind == "Namespace":
+        try:
+            obj = verbs.terminate_namespace(name)
+        except errors.NotFound:
+            raise _not_found(resource, name) from None
+        except errors.MinipodError as e:
+            raise of_error(e, resource.plural, name) from None
+        import threading
+        threading.Thread(target=_finish_namespace, args=(name,), daemon=True).start()
+        return 200, _with_kind(resource, obj), []
     try:
         obj = verbs.delete(resource.stored, namespace, name, uid)
     except errors.NotFound:
@@ -275,6 +285,24 @@ def delete(resource: Resource, namespace, name, options: dict) -> tuple:
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, name) from None
     return 200, _with_kind(resource, obj), []
+
+
+NAMESPACE_PASS = 1.0  # the namespace controller's pass comes this long after the deletion's request
+
+
+def _finish_namespace(name: str) -> None:
+    """The namespace controller: what the namespace holds goes, then the
+    namespace (its watchers see it DELETED). Like the real one, it comes a
+    moment later, so a client deleting a file's objects one by one after
+    its Namespace (as `kubectl delete -f` does) still finds them."""
+    import time
+    time.sleep(NAMESPACE_PASS)
+    try:
+        verbs.delete(kinds.NAMESPACE, None, name)
+    except errors.NotFound:
+        pass
+    except errors.MinipodError as e:
+        print(f"minipod.apiserver: deleting namespace {name}: {e}", flush=True)
 
 
 def scale_of(resource: Resource, obj: dict) -> dict:

@@ -40,6 +40,8 @@ def of_error(e: Exception, kind: str = None, name: str = None) -> APIError:
         return APIError(409, str(e), "AlreadyExists", details)
     if isinstance(e, errors.Conflict):
         return APIError(409, str(e), "Conflict", details)
+    if isinstance(e, errors.Forbidden):
+        return APIError(403, str(e), "Forbidden", details)
     if isinstance(e, errors.InUse):
         return APIError(409, str(e), "Conflict", details)
     if isinstance(e, errors.InvalidArgument):

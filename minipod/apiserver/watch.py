@@ -126,14 +126,14 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             and keep_labels(obj) and keep_fields(obj)
 
     journal = Journal()
-    sent = {}  # (namespace, name) -> comparable text of what the client has
+    sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
     try:
         if resource.stored is None or start is None:
             objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
             revision = store.revision()
             backlog = await asyncio.to_thread(journal.read_from, revision) if resource.stored else []
             for obj in objs:
-                sent[_key(obj)] = _comparable(obj)
+                sent[_key(obj)] = (_comparable(obj), obj)
                 yield {"type": "ADDED", "object": obj}
         else:
             oldest = journal.oldest()
@@ -150,7 +150,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             for obj in await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector,
                                                field_selector):
                 if _key(obj) not in changed:
-                    sent[_key(obj)] = _comparable(obj)
+                    sent[_key(obj)] = (_comparable(obj), obj)
         last_status = loop.time()
         last_bookmark = loop.time()
         while loop.time() < deadline:
@@ -187,8 +187,9 @@ async def _journal_event(resource, entry, matches, sent):
     key = _key(obj)
     if entry["type"] == "DELETED":
         if key in sent:
-            del sent[key]
-            yield {"type": "DELETED", "object": obj}
+            _text, last = sent.pop(key)
+            # as last seen (its status too), at the revision of its deletion
+            yield {"type": "DELETED", "object": {**last, "metadata": obj["metadata"]}}
         return
     try:
         shown = await asyncio.to_thread(rest.read, resource, key[0], key[1])
@@ -198,7 +199,7 @@ async def _journal_event(resource, entry, matches, sent):
         shown = {**shown, "metadata": obj["metadata"], "spec": obj.get("spec", shown.get("spec"))}
     if matches(shown):
         kind = "MODIFIED" if key in sent else "ADDED"
-        sent[key] = _comparable(shown)
+        sent[key] = (_comparable(shown), shown)
         yield {"type": kind, "object": shown}
     elif key in sent:
         del sent[key]
@@ -212,11 +213,11 @@ async def _status_changes(resource, namespace, label_selector, field_selector, s
     now = {_key(o): o for o in objs}
     for key, obj in now.items():
         text = _comparable(obj)
-        if key in sent and sent[key] != text:
-            sent[key] = text
+        if key in sent and sent[key][0] != text:
+            sent[key] = (text, obj)
             yield {"type": "MODIFIED", "object": obj}
         elif key not in sent and resource.stored is None:
-            sent[key] = text
+            sent[key] = (text, obj)
             yield {"type": "ADDED", "object": obj}
     if resource.stored is None:
         for key in [k for k in sent if k not in now]:

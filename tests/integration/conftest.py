@@ -101,6 +101,7 @@ def leaks():
         found += [f"mount {l.split()[1]}" for l in f if str(TEST_ROOT) in l]
     found += [f"cgroup {d}" for d in leftover_cgroups()]
     found += [f"agent process {pid}" for pid in agent_processes()]
+    found += [f"API server process {pid}" for pid in agent_processes(b"minipod.apiserver")]
     for table in ("nat", "filter"):
         found += [f"{table} chain {l}" for l in sh(f"iptables-save -t {table}").stdout.splitlines()
                   if l.startswith(":MPTK-") or "-j MPTK-" in l]
@@ -129,13 +130,13 @@ def leftover_cgroups():
     return out
 
 
-def agent_processes():
-    """Agents of this test root still alive (by their environment)."""
+def agent_processes(module=b"minipod.agent"):
+    """Agents (or API servers) of this test root still alive (by their environment)."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"minipod.agent" not in f.read():
+                if module not in f.read():
                     continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 if f"MINIPOD_ROOT={TEST_ROOT}".encode() in f.read().split(b"\0"):
@@ -180,6 +181,7 @@ def busybox_image():
                    check=True, capture_output=True)
     mp("image", "import", tarball, "busybox")
     yield "busybox"
+    mp("api", "stop", check=False)
     remove_everything()
     for line in mp("network", "ls").stdout.splitlines()[1:]:
         mp("network", "rm", line.split()[1], check=False)

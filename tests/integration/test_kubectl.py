@@ -1,0 +1,231 @@
+"""The real kubectl, unchanged, against minipod's Kubernetes API: the
+course's Service and Ingress (docs/examples/tutorial.yaml), exec, logs -f,
+port-forward carrying real bytes, scale and rollout status, get -w, the
+creation helpers, explain, strict field validation and optimistic
+concurrency. Every test runs once per kubectl generation: the one on PATH
+(current on the development machines) and Debian's 1.20 (what a learner's
+Debian 12 VM gets), unpacked by scripts/setup-kubectl."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+from tests.integration.conftest import mp, sh, wait_for
+
+KUBECONFIG = TEST_ROOT / "etc" / "admin.kubeconfig"
+DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
+# The course's ClusterIP, moved into the suite's own service range.
+COURSE_IP, TEST_IP = "10.107.35.208", "10.234.35.208"
+FORWARD_PORT = 18556
+
+
+def _binaries() -> list:
+    """(id, path) of each kubectl generation, once each."""
+    out, seen = [], set()
+    for label, path in (("path", shutil.which("kubectl")), ("debian-1.20", DEBIAN_KUBECTL)):
+        if path is None:
+            path = f"<no kubectl on PATH: scripts/setup-kubectl installs one>"
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(pytest.param(path, id=label))
+    return out
+
+
+@pytest.fixture(scope="module")
+def api():
+    """minipod's API server for the suite's root, and its kubeconfig; the
+    nginx image of the course's Deployment."""
+    from tests.integration.test_image_formats import _built
+    mp("image", "import", _built("nginx"))
+    mp("kubeconfig")  # starts the server and writes the kubeconfig
+    yield KUBECONFIG
+    mp("api", "stop")
+    mp("image", "rm", "nginx", check=False)
+
+
+@pytest.fixture(params=_binaries())
+def kubectl(request, api, tmp_path):
+    binary = request.param
+    assert os.access(binary, os.X_OK), f"{binary}: not there (scripts/test runs scripts/setup-kubectl)"
+    env = {**os.environ, **TEST_ENV, "KUBECONFIG": str(api), "HOME": str(tmp_path)}  # its own discovery cache
+
+    def run(*args, check=True, timeout=90, input=None):
+        proc = subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                              input=input, cwd=tmp_path)
+        assert not check or proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc
+    run.binary, run.env = binary, env
+    return run
+
+
+def _tutorial(tmp_path):
+    path = tmp_path / "tutorial.yaml"
+    path.write_text((REPO / "docs" / "examples" / "tutorial.yaml").read_text().replace(COURSE_IP, TEST_IP))
+    return path
+
+
+def _spawn(kubectl, *args):
+    return subprocess.Popen([kubectl.binary, *args], env=kubectl.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_the_course_service_and_ingress_through_kubectl(kubectl, tmp_path):
+    manifest = _tutorial(tmp_path)
+    out = kubectl("apply", "-f", str(manifest)).stdout
+    assert out.splitlines() == ["namespace/tutorial created", "deployment.apps/nginx created",
+                                "service/nginx created", "ingress.networking.k8s.io/nginx created"]
+    kubectl("rollout", "status", "deployment/nginx", "-n", "tutorial", "--timeout=90s", timeout=120)
+    rows = kubectl("get", "pods", "-o", "wide", "-n", "tutorial").stdout.splitlines()
+    assert rows[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"], rows
+    pods = [r.split() for r in rows[1:]]
+    assert len(pods) == 2 and all(p[1] == "1/1" and p[2] == "Running" for p in pods), rows
+    ips = sorted(p[5] for p in pods)
+    assert all(ip.startswith("10.231.0.") for ip in ips)
+    wait_for(lambda: f"{ips[0]}:80,{ips[1]}:80" in kubectl("describe", "svc", "nginx", "-n", "tutorial").stdout
+             or f"{ips[1]}:80,{ips[0]}:80" in kubectl("describe", "svc", "nginx", "-n", "tutorial").stdout,
+             timeout=30, what="both endpoints")
+    described = kubectl("describe", "svc", "nginx", "-n", "tutorial").stdout
+    assert re.search(rf"^IP:\s+{re.escape(TEST_IP)}$", described, re.M), described
+    assert re.search(r"^Port:\s+<unset>\s+8080/TCP$", described, re.M), described
+    assert re.search(r"^TargetPort:\s+80/TCP$", described, re.M), described
+    ingress = kubectl("get", "ingress", "-n", "tutorial").stdout.splitlines()
+    assert ingress[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
+    assert ingress[1].split()[:3] == ["nginx", "nginx", "hello-world.info"]
+    # into a pod, and the Service by its name through cluster DNS
+    page = kubectl("exec", "-n", "tutorial", "deploy/nginx", "--", "wget", "-qO-", "http://nginx:8080/").stdout
+    assert "Welcome to nginx" in page
+    # port-forward to the Service: real bytes from a pod behind it
+    forward = _spawn(kubectl, "port-forward", "-n", "tutorial", "svc/nginx", f"{FORWARD_PORT}:8080")
+    try:
+        def fetched():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{FORWARD_PORT}/", timeout=3) as r:
+                    return "Welcome to nginx" in r.read().decode()
+            except OSError:
+                return False
+        wait_for(fetched, timeout=20, what="a page through port-forward")
+        assert fetched()  # a second connection through the same session
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    # scale, and follow the rollout
+    assert kubectl("scale", "deployment/nginx", "-n", "tutorial", "--replicas=3").stdout.strip() == \
+        "deployment.apps/nginx scaled"
+    kubectl("rollout", "status", "deployment/nginx", "-n", "tutorial", "--timeout=90s", timeout=120)
+    assert len(kubectl("get", "pods", "-n", "tutorial", "-o", "name").stdout.split()) == 3
+    deleted = kubectl("delete", "-f", str(manifest), timeout=120).stdout
+    assert 'namespace "tutorial" deleted' in deleted
+    assert "tutorial" not in kubectl("get", "ns").stdout
+    assert mp("pod", "ls", "-q").stdout == ""  # the pods went with the namespace
+
+
+def test_get_watch_sees_a_pod_come_and_go(kubectl):
+    watch = _spawn(kubectl, "get", "pods", "--watch", "--output-watch-events")
+    try:
+        time.sleep(1.5)  # the watch is established (its list answered) before the pod exists
+        kubectl("run", "blink", "--image=busybox", "--restart=Never", "--", "sleep", "300")
+        wait_for(lambda: kubectl("get", "pod", "blink", "-o", "jsonpath={.status.phase}").stdout == "Running",
+                 timeout=30, what="blink running")
+        time.sleep(2)  # the server tells watchers of a status it sees every half second
+        kubectl("delete", "pod", "blink", "--grace-period=1", timeout=60)
+        time.sleep(1.5)
+    finally:
+        watch.terminate()
+        out, _ = watch.communicate(timeout=10)
+    events = [l.split()[:2] for l in out.splitlines() if "blink" in l]
+    kinds = [e[0] for e in events]
+    assert kinds[0] == "ADDED" and "DELETED" in kinds, out
+    assert any("Running" in l for l in out.splitlines() if l.startswith("MODIFIED")), out
+
+
+def test_logs_follow_and_exec_exit_codes(kubectl):
+    kubectl("run", "talker", "--image=busybox", "--", "sh", "-c",
+            "echo first; i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done")
+    wait_for(lambda: kubectl("get", "pod", "talker", "-o", "jsonpath={.status.phase}").stdout == "Running",
+             timeout=30, what="talker running")
+    follow = _spawn(kubectl, "logs", "-f", "talker")
+    try:
+        lines = [follow.stdout.readline() for _ in range(4)]
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    assert lines[0] == "first\n" and lines[3].startswith("line "), lines
+    assert kubectl("logs", "talker", "--tail=1").stdout.startswith("line ")
+    proc = kubectl("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (proc.returncode, proc.stdout, "err" in proc.stderr) == (3, "out\n", True), proc.stderr
+    assert kubectl("exec", "-i", "talker", "--", "cat", input="through stdin\n").stdout == "through stdin\n"
+    # a terminal: what the shell sees is a tty
+    tty = subprocess.run(["script", "-qec", f"{kubectl.binary} exec -it talker -- sh -c 'tty; echo done'",
+                          "/dev/null"], env=kubectl.env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)
+    assert "/dev/pts/" in tty.stdout and "done" in tty.stdout, tty.stdout + tty.stderr
+    missing = kubectl("exec", "nosuchpod", "--", "true", check=False)
+    assert missing.returncode == 1 and 'pods "nosuchpod" not found' in missing.stderr
+
+
+def test_creation_helpers_rollout_restart_and_expose(kubectl, tmp_path):
+    kubectl("create", "namespace", "helpers")
+    kubectl("create", "configmap", "settings", "-n", "helpers", "--from-literal=mode=fast")
+    assert json.loads(kubectl("get", "cm", "settings", "-n", "helpers", "-o", "json").stdout)["data"] == \
+        {"mode": "fast"}
+    key, crt = tmp_path / "tls.key", tmp_path / "tls.crt"
+    sh(f"openssl req -x509 -newkey rsa:2048 -nodes -keyout {key} -out {crt} -days 1 -subj /CN=helpers.test")
+    kubectl("create", "secret", "tls", "site", "-n", "helpers", f"--cert={crt}", f"--key={key}")
+    assert kubectl("get", "secret", "site", "-n", "helpers").stdout.split()[5:7] == ["kubernetes.io/tls", "2"]
+    kubectl("create", "deployment", "web", "-n", "helpers", "--image=busybox", "--",
+            "sh", "-c", "mkdir -p /w && hostname > /w/index.html && exec httpd -f -p 8080 -h /w")
+    kubectl("rollout", "status", "deployment/web", "-n", "helpers", "--timeout=90s", timeout=120)
+    kubectl("expose", "deployment", "web", "-n", "helpers", "--port=8080")
+    svc = json.loads(kubectl("get", "svc", "web", "-n", "helpers", "-o", "json").stdout)
+    assert svc["spec"]["selector"] == {"app": "web"} and svc["spec"]["ports"][0]["port"] == 8080
+    before = kubectl("get", "pods", "-n", "helpers", "-o", "name").stdout.split()
+    kubectl("rollout", "restart", "deployment/web", "-n", "helpers")
+    kubectl("rollout", "status", "deployment/web", "-n", "helpers", "--timeout=90s", timeout=120)
+    wait_for(lambda: set(kubectl("get", "pods", "-n", "helpers", "-o", "name").stdout.split()).isdisjoint(before),
+             timeout=60, what="every pod replaced")
+    kubectl("delete", "namespace", "helpers", timeout=120)
+
+
+def test_explain_strict_fields_and_conflicts(kubectl, tmp_path):
+    explained = kubectl("explain", "pod.spec.containers").stdout
+    assert "containers" in explained and "image" in explained
+    assert "deployments" in kubectl("api-resources").stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  colour: blue\n"
+                   "  containers:\n  - name: a\n    image: busybox\n")
+    refused = kubectl("apply", "-f", str(bad), check=False)
+    assert refused.returncode == 1 and 'unknown field "' in refused.stderr and "colour" in refused.stderr
+    assert "bad" not in kubectl("get", "pods").stdout
+    kubectl("create", "configmap", "versioned", "--from-literal=a=1")
+    stale = json.loads(kubectl("get", "cm", "versioned", "-o", "json").stdout)
+    kubectl("patch", "cm", "versioned", "--type=merge", "-p", '{"data":{"a":"2"}}')
+    stale["data"]["a"] = "3"
+    path = tmp_path / "stale.json"
+    path.write_text(json.dumps(stale))
+    conflict = kubectl("replace", "-f", str(path), check=False)
+    assert conflict.returncode == 1 and "the object has been modified" in conflict.stderr, conflict.stderr
+    assert json.loads(kubectl("get", "cm", "versioned", "-o", "json").stdout)["data"] == {"a": "2"}
+    kubectl("patch", "cm", "versioned", "--type=json", "-p", '[{"op":"replace","path":"/data/a","value":"4"}]')
+    assert kubectl("get", "cm", "versioned", "-o", "jsonpath={.data.a}").stdout == "4"
+    kubectl("delete", "cm", "versioned")
+
+
+def test_node_and_events(kubectl):
+    node = kubectl("get", "nodes").stdout.splitlines()
+    assert node[1].split()[:2] == [socket.gethostname(), "Ready"], node
+    kubectl("run", "noimage", "--image=no-such-image-here", "--restart=Never")
+    wait_for(lambda: "ErrImagePull" in kubectl("get", "pod", "noimage").stdout
+             or "ImagePullBackOff" in kubectl("get", "pod", "noimage").stdout, timeout=30, what="pull error")
+    described = kubectl("describe", "pod", "noimage").stdout
+    assert re.search(r"Warning\s+Failed\s+.*kubelet", described), described
+    assert "noimage" in kubectl("get", "events").stdout
+    kubectl("delete", "pod", "noimage")
