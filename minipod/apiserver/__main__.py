@@ -11,7 +11,7 @@ import sys
 
 def main() -> int:
     from minipod import apiserver, state
-    from minipod.apiserver import pki, server
+    from minipod.apiserver import pki, rest, server
     parser = argparse.ArgumentParser(prog="minipod.apiserver")
     parser.add_argument("--address", default=apiserver.address())
     parser.add_argument("--port", type=int, default=apiserver.port())
@@ -26,6 +26,7 @@ def main() -> int:
     files = pki.ensure(args.address)
     pki.write_kubeconfig(apiserver.server_url(args.address, args.port), files)
     info = {"pid": os.getpid(), "address": args.address, "port": args.port}
+    rest.finish_terminating_namespaces()  # a server killed between a namespace's two halves of deletion
 
     def ready():
         state.write_json(apiserver.pid_path(), {**info, "listening": True}, mode=0o600)

@@ -305,6 +305,15 @@ def _finish_namespace(name: str) -> None:
         print(f"minipod.apiserver: deleting namespace {name}: {e}", flush=True)
 
 
+def finish_terminating_namespaces() -> None:
+    """The namespace controller's pass for namespaces a killed server left
+    Terminating."""
+    import threading
+    for ns in store.list_objects(kinds.NAMESPACE):
+        if ns["metadata"].get("deletionTimestamp"):
+            threading.Thread(target=_finish_namespace, args=(ns["metadata"]["name"],), daemon=True).start()
+
+
 def scale_of(resource: Resource, obj: dict) -> dict:
     spec = obj.get("spec") or {}
     st = obj.get("status") or {}
