@@ -5,13 +5,20 @@ never touch a user's state); MINIPOD_RUN_ROOT / MINIPOD_LIB_ROOT move the
 runtime and the persistent roots separately.
 """
 
+import functools
 import os
 from pathlib import Path
 
 
 def _env_path(name, default):
-    value = os.environ.get(name)
-    return Path(value) if value else Path(default)
+    return _path(os.environ.get(name) or default)
+
+
+@functools.lru_cache(maxsize=64)
+def _path(text: str) -> Path:
+    """One Path per distinct text (paths are asked for thousands of times a
+    second by the API server; a Path is immutable, so sharing is safe)."""
+    return Path(text)
 
 
 def run_root() -> Path:

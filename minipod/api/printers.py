@@ -32,15 +32,22 @@ def _pod_row(o: dict, wide: bool) -> list:
     row = [o["metadata"]["name"], ready, pods.display_status(o), sum(c.get("restartCount", 0) for c in ctrs),
            k8s_age(o)]
     if wide:
-        row += [st.get("podIP") or "<none>", pods.node_name() if st.get("podIP") or ctrs else "<none>"]
+        row += [st.get("podIP") or "<none>", pods.node_name() if st.get("podIP") or ctrs else "<none>", "<none>",
+                "<none>"]
     return row
 
 
-def _deployment_row(o: dict) -> list:
+def _deployment_row(o: dict, wide: bool = False) -> list:
     st = o.get("status") or {}
     want = o["spec"].get("replicas", 1)
-    return [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{want}", st.get("updatedReplicas", 0),
-            st.get("availableReplicas", 0), k8s_age(o)]
+    row = [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{want}", st.get("updatedReplicas", 0),
+           st.get("availableReplicas", 0), k8s_age(o)]
+    if wide:
+        ctrs = o["spec"]["template"]["spec"]["containers"]
+        match = o["spec"]["selector"].get("matchLabels") or {}
+        row += [",".join(c["name"] for c in ctrs), ",".join(c["image"] for c in ctrs),
+                ",".join(f"{k}={v}" for k, v in match.items())]
+    return row
 
 
 def object_rows(kind, objs, all_namespaces=False, wide=False):
@@ -49,11 +56,13 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
         headers = ["NAME", "STATUS", "AGE"]
         rows = [[o["metadata"]["name"], (o.get("status") or {}).get("phase", "Active"), k8s_age(o)] for o in objs]
     elif kind.kind == "Pod":
-        headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + (["IP", "NODE"] if wide else [])
+        headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"] + \
+            (["IP", "NODE", "NOMINATED NODE", "READINESS GATES"] if wide else [])
         rows = [_pod_row(o, wide) for o in objs]
     elif kind.kind == "Deployment":
-        headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        rows = [_deployment_row(o) for o in objs]
+        headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] + \
+            (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
+        rows = [_deployment_row(o, wide) for o in objs]
     elif kind.kind == "Service":
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
         rows = [_service_row(o, wide) for o in objs]

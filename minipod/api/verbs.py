@@ -148,6 +148,8 @@ def _with_status(kind, objs, name, ns) -> list:
     if kind is kinds.POD:
         from minipod.workloads import pods
         objs = pods.with_status(objs)
+        if name and objs:
+            return objs  # a stored Pod of that name: no `pod create` pod can have it (apply refuses)
         stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
         local = [o for o in pods.local_pod_objects(stored) if (not name or o["metadata"]["name"] == name)
                  and ns in (None, o["metadata"]["namespace"])]

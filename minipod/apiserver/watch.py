@@ -14,7 +14,7 @@ from minipod.apiserver import rest, virtual
 from minipod.apiserver.status import APIError, status
 from minipod.objects import store
 
-POLL = 0.1
+POLL = 0.02  # a read of the journal's open file at its end: next to free
 STATUS_PERIOD = 0.5
 BOOKMARK_PERIOD = 30.0
 LIVE_STATUS = ("Pod", "Deployment", "Ingress", "Service")
@@ -110,8 +110,14 @@ class Journal:
             self.file.close()
 
 
-def _comparable(obj: dict) -> str:
+def _comparable(obj) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def _seen(resource, obj) -> str:
+    """What later status passes compare: the status of a stored kind's
+    object (the journal tells of the rest), the whole of a virtual one."""
+    return _comparable(obj if resource.stored is None else obj.get("status"))
 
 
 async def events(resource, namespace, label_selector, field_selector, resource_version, bookmarks: bool,
@@ -129,11 +135,13 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
     sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
     try:
         if resource.stored is None or start is None:
-            objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
+            # the revision first: a change made while the list is read is in the backlog (and skipped there
+            # if the list already had it), never lost
             revision = store.revision()
+            objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
             backlog = await asyncio.to_thread(journal.read_from, revision) if resource.stored else []
             for obj in objs:
-                sent[_key(obj)] = (_comparable(obj), obj)
+                sent[_key(obj)] = (_seen(resource, obj), obj)
                 yield {"type": "ADDED", "object": obj}
         else:
             oldest = journal.oldest()
@@ -145,12 +153,19 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             # what the client has: the objects as they were at its revision are unknown, so those that exist
             # now and did not change since are taken as known
             backlog = await asyncio.to_thread(journal.read_from, start)
-            changed = {(e["object"]["metadata"].get("namespace"), e["object"]["metadata"]["name"])
-                       for e in backlog if e["plural"] == resource.plural}
+            changed = {}
+            for e in backlog:
+                if e["plural"] == resource.plural:
+                    changed.setdefault(_key(e["object"]), e)
+            for key, first in changed.items():
+                if first["type"] != "ADDED":  # it existed at the client's version: as it was then
+                    known = rest._with_kind(resource, first.get("prev") or first["object"])
+                    if matches(known):
+                        sent[key] = (None, {**known, "metadata": {**known["metadata"], "resourceVersion": str(start)}})
             for obj in await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector,
                                                field_selector):
                 if _key(obj) not in changed:
-                    sent[_key(obj)] = (_comparable(obj), obj)
+                    sent[_key(obj)] = (_seen(resource, obj), obj)
         last_status = loop.time()
         last_bookmark = loop.time()
         while loop.time() < deadline:
@@ -175,31 +190,45 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
         journal.close()
 
 
+def _version(obj) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
 def _key(obj):
     return obj["metadata"].get("namespace"), obj["metadata"]["name"]
 
 
 async def _journal_event(resource, entry, matches, sent):
     """The event one journal entry makes for this watch: the object as the
-    client sees it (with its live status), ADDED/MODIFIED/DELETED as it
-    enters, changes in or leaves the selection."""
+    entry has it, with the live status it has now, ADDED/MODIFIED/DELETED
+    as it enters, changes in or leaves the selection."""
     obj = rest._with_kind(resource, entry["object"])
     key = _key(obj)
+    if key in sent and entry["rv"] <= _version(sent[key][1]):
+        return  # the client has this version (or a newer one) already
     if entry["type"] == "DELETED":
         if key in sent:
             _text, last = sent.pop(key)
             # as last seen (its status too), at the revision of its deletion
             yield {"type": "DELETED", "object": {**last, "metadata": obj["metadata"]}}
         return
-    try:
-        shown = await asyncio.to_thread(rest.read, resource, key[0], key[1])
-    except APIError:
-        shown = obj  # deleted meanwhile: its DELETED entry follows
-    if shown["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
-        shown = {**shown, "metadata": obj["metadata"], "spec": obj.get("spec", shown.get("spec"))}
+    shown = obj
+    if resource.kind in LIVE_STATUS:
+        if key in sent and "status" in sent[key][1]:
+            # the status as last sent: a change of it is the status pass's to tell
+            shown = {**obj, "status": sent[key][1]["status"]}
+        else:
+            try:
+                now = await asyncio.to_thread(rest.read, resource, key[0], key[1])
+                shown = {**obj, **({"status": now["status"]} if "status" in now else {})}
+            except APIError:
+                pass  # deleted meanwhile: its DELETED entry follows
     if matches(shown):
         kind = "MODIFIED" if key in sent else "ADDED"
-        sent[key] = (_comparable(shown), shown)
+        sent[key] = (_comparable(shown.get("status")), shown)
         yield {"type": kind, "object": shown}
     elif key in sent:
         del sent[key]
@@ -207,19 +236,23 @@ async def _journal_event(resource, entry, matches, sent):
 
 
 async def _status_changes(resource, namespace, label_selector, field_selector, sent):
-    """MODIFIED for every object the client has whose live view changed
-    (ADDED/DELETED too for the kinds no journal tells of: Node, Event)."""
+    """MODIFIED for every object the client has whose live status changed
+    (what the journal tells of is left to the journal: only the status is
+    compared); for the kinds no journal tells of (Node, Event,
+    EndpointSlice), ADDED, MODIFIED and DELETED from the whole object."""
     objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
     now = {_key(o): o for o in objs}
+    virtual_kind = resource.stored is None
     for key, obj in now.items():
-        text = _comparable(obj)
+        text = _comparable(obj if virtual_kind else obj.get("status"))
         if key in sent and sent[key][0] != text:
-            sent[key] = (text, obj)
-            yield {"type": "MODIFIED", "object": obj}
-        elif key not in sent and resource.stored is None:
+            shown = obj if virtual_kind else {**sent[key][1], "status": obj.get("status")}
+            sent[key] = (text, shown)
+            yield {"type": "MODIFIED", "object": shown}
+        elif key not in sent and virtual_kind:
             sent[key] = (text, obj)
             yield {"type": "ADDED", "object": obj}
-    if resource.stored is None:
+    if virtual_kind:
         for key in [k for k in sent if k not in now]:
             del sent[key]
             yield {"type": "DELETED", "object": {"kind": resource.kind, "apiVersion": resource.group_version,

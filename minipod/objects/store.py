@@ -7,7 +7,7 @@ deliberately small (get, list, put, delete) so that a store on etcd can
 replace this one without touching its callers.
 
 Every change is also appended to a journal (one JSON line: revision,
-ADDED/MODIFIED/DELETED, the object as stored), which is what the API's
+ADDED/MODIFIED/DELETED, the object as stored and as it was), which is what the API's
 watches replay and follow, as etcd's watch is for kube-apiserver. The
 journal keeps the last JOURNAL_BYTES or so (the previous file is kept
 beside it once, then dropped): a watch from an older revision is told
@@ -157,11 +157,16 @@ def journal_path():
     return root() / "journal"
 
 
-def _journal(event: str, kind, obj: dict) -> None:
-    """Append one change (under the store's lock); rotate a full journal."""
+def _journal(event: str, kind, obj: dict, prev=None) -> None:
+    """Append one change (under the store's lock), with the object as it
+    was before a modification (etcd's prevKV: what a watch from an older
+    revision needs to know whether its client had the object); rotate a
+    full journal."""
     path = journal_path()
-    line = json.dumps({"rv": int(obj["metadata"]["resourceVersion"]), "type": event, "plural": kind.plural,
-                       "object": obj}, sort_keys=True, separators=(",", ":")) + "\n"
+    entry = {"rv": int(obj["metadata"]["resourceVersion"]), "type": event, "plural": kind.plural, "object": obj}
+    if prev is not None:
+        entry["prev"] = prev
+    line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     try:
         if path.stat().st_size > JOURNAL_BYTES:
             os.replace(path, path.with_name("journal.old"))
@@ -215,7 +220,7 @@ def put(kind, obj: dict, must_exist=None, expect_version=None):
         path = _path(kind, meta.get("namespace"), meta["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         state.write_json(path, stored, mode=0o600)
-        _journal("MODIFIED" if old else "ADDED", kind, stored)
+        _journal("MODIFIED" if old else "ADDED", kind, stored, old)
         return stored, "configured" if old else "created"
 
 
