@@ -281,7 +281,7 @@ def _start(rec, opts, p, img, keep, program):
     exits = paths.pod_run_dir(p["id"]) / "exits"
     rec["exits_offset"] = exits.stat().st_size if exits.exists() else 0
     proc = {"argv": rec["command"], "env": env, "cwd": rec["workdir"], "uid": opts.user[0],
-            "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty and not opts.detach,
+            "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty,
             "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program}
     if program:  # exec gets the same filter, whatever happens to the profile file
         _seccomp_file(rec).write_bytes(program)
@@ -303,10 +303,36 @@ def _start(rec, opts, p, img, keep, program):
         for fd in to_close:
             os.close(fd)
     fault_point("container-started")
+    if opts.detach and "master" in info:  # a detached terminal: held by its console (attach, logs)
+        _start_console(rec, info.pop("master"))
     out = with_status(rec)
     if "master" in info:
         out["master"] = info["master"]
     return out
+
+
+def console_socket(rec: dict):
+    """Where a detached container's terminal is attached to (short: a unix
+    socket's path has at most 107 bytes)."""
+    return paths.run_root() / "consoles" / f"{rec['id'][:16]}.sock"
+
+
+def _start_console(rec: dict, master: int) -> None:
+    """Hand the pty master of a detached container to its console process
+    (minipod/console.py), which outlives us and the container's starter."""
+    import subprocess
+    import sys
+    sock = console_socket(rec)
+    sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        with open(os.devnull, "r+b") as null:
+            proc = subprocess.Popen([sys.executable, "-m", "minipod.console", str(master), rec["log_path"], str(sock)],
+                                    pass_fds=[master], stdin=null, stdout=null, stderr=null,
+                                    start_new_session=True, cwd="/")
+    finally:
+        os.close(master)
+    rec["console"] = {"socket": str(sock), "pid": proc.pid, "start": procfs.start_time(proc.pid)}
+    store().save(rec)
 
 
 def attach_until_exit(rec: dict, interactive: bool, auto_remove: bool):
@@ -383,6 +409,11 @@ def _kill(rec: dict, timeout: float = 0.0) -> None:
 
 
 def _delete_files(rec: dict) -> None:
+    console = rec.get("console")
+    if console:  # it ends with the container's terminal; one that did not is stopped here
+        procfs.send_signal(console["pid"], console.get("start"), 9)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(console["socket"])
     if rec.get("cgroup"):
         with contextlib.suppress(OSError):  # a leftover is reported by gc --dry-run
             cgroup.remove(rec["cgroup"])
@@ -483,7 +514,7 @@ def _options_from_record(rec: dict) -> RunOptions:
     them (command, env and user already merged with the image's config)."""
     return RunOptions(image=rec["image"], command=rec["command"], env=rec.get("env", {}),
                       workdir=rec.get("workdir"), user=tuple(rec.get("user", (0, 0))),
-                      interactive=rec.get("interactive", False), detach=True,
+                      interactive=rec.get("interactive", False), detach=True, tty=rec.get("tty", False),
                       limits=Limits(**rec.get("limits", {})), privileged=rec.get("privileged", False),
                       mounts=rec.get("mounts", []))
 

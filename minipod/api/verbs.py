@@ -168,7 +168,7 @@ def _builtin_namespaces(objs) -> list:
     return sorted(objs + extra, key=lambda o: o["metadata"]["name"])
 
 
-def delete(kind, namespace, name, expect_uid=None) -> dict:
+def delete(kind, namespace, name, expect_uid=None, grace=None) -> dict:
     """Delete one object (only the one with ``expect_uid``, if given) and
     what depends on it; a namespace with everything in it.
     Returns the object as it was."""
@@ -187,7 +187,7 @@ def delete(kind, namespace, name, expect_uid=None) -> dict:
                                   "remove it with `minipod pod rm -f`")
     if obj is None or not store.delete(kind, ns, name, expect_uid):
         raise NotFound(f'{kind.plural} "{name}" not found')
-    _delete_dependents(kind, obj)
+    _delete_dependents(kind, obj, grace)
     return obj
 
 
@@ -226,10 +226,10 @@ def _empty_namespace(name: str) -> None:
                 pass  # went with its owner
 
 
-def _delete_dependents(kind, obj) -> None:
+def _delete_dependents(kind, obj, grace=None) -> None:
     """What the garbage collector and the kubelet do after a delete, done
     before returning (as kubectl delete waits): a Deployment's pods go, and
-    a Pod's containers, pause and network."""
+    a Pod's containers, pause and network (``grace``: seconds to stop)."""
     from minipod.workloads import deployments, pods
     gone = []
     if kind is kinds.DEPLOYMENT:
@@ -239,7 +239,7 @@ def _delete_dependents(kind, obj) -> None:
     elif kind is kinds.POD:
         gone.append(obj)
     for p in gone:
-        pods.remove_for_object(p)
+        pods.remove_for_object(p, grace)
 
 
 

@@ -261,8 +261,9 @@ def patch(resource: Resource, namespace, name, content_type: str, body, dry_run=
 
 
 def delete(resource: Resource, namespace, name, options: dict) -> tuple:
-    """DELETE with DeleteOptions (preconditions.uid; a Deployment's pods go
-    with it whatever the propagation policy but Orphan, which is refused)."""
+    """DELETE with DeleteOptions (gracePeriodSeconds for a Pod's containers;
+    preconditions.uid; a Deployment's pods go with it whatever the
+    propagation policy but Orphan, which is refused)."""
     _read_only(resource)
     if options.get("propagationPolicy") == "Orphan":
         raise APIError(422, "minipod does not orphan dependents: propagationPolicy Orphan is not supported",
@@ -278,8 +279,13 @@ def delete(resource: Resource, namespace, name, options: dict) -> tuple:
         import threading
         threading.Thread(target=_finish_namespace, args=(name,), daemon=True).start()
         return 200, _with_kind(resource, obj), []
+    grace = options.get("gracePeriodSeconds")
     try:
-        obj = verbs.delete(resource.stored, namespace, name, uid)
+        grace = None if grace is None else max(0.0, min(float(grace), 3600.0))
+    except (TypeError, ValueError):
+        raise APIError(400, f"gracePeriodSeconds must be a number, not {grace!r}") from None
+    try:
+        obj = verbs.delete(resource.stored, namespace, name, uid, grace)
     except errors.NotFound:
         raise _not_found(resource, name) from None
     except errors.MinipodError as e:

@@ -278,9 +278,9 @@ def _chosen(request, offered_ok) -> str:
 
 # ------------------------------------------------------------------ exec
 
-async def serve_exec(request, namespace, name):
+async def serve_exec(request, namespace, name, attach=False):
     from minipod.apiserver import streams
-    opts = streams.exec_options(request.query)
+    opts = streams.exec_options(request.query, attach)
     rec = await asyncio.to_thread(streams._target, namespace, name, opts["container"])
     protocol = _chosen(request, EXEC_PROTOCOLS)
     wanted = {"error"} | {k for k in ("stdin", "stdout", "stderr") if opts[k]} | ({"resize"} if opts["tty"] else set())
@@ -302,7 +302,7 @@ async def serve_exec(request, namespace, name):
         except asyncio.TimeoutError:
             runner.cancel()
             return
-        proc = streams.Process(rec, opts)
+        proc = streams.session(rec, opts, attach)
         try:
             await proc.start()
             tasks = []

@@ -1,5 +1,7 @@
 """The pod subresources that stream: log (`kubectl logs [-f] [--tail]
-[-c]`), exec (`kubectl exec [-it] POD -- CMD`) and port-forward.
+[-c]`), exec (`kubectl exec [-it] POD -- CMD`), attach (`kubectl attach`,
+`kubectl run -it`: the container's own terminal, held by its console) and
+port-forward.
 
 exec speaks the WebSocket channel protocol of current kubectl
 (v5.channel.k8s.io, and v4): one binary message per chunk, its first byte
@@ -49,14 +51,12 @@ async def serve(request, sub: str, namespace: str, name: str):
     if sub == "portforward":
         from minipod.apiserver import spdy
         return await spdy.serve_portforward(request, namespace, name)
-    if sub == "attach":
-        raise APIError(400, "minipod's containers run detached from a terminal: attach is not supported; "
-                            "use kubectl exec -it POD -- sh")
+    attach = sub == "attach"
     if upgrade == "websocket":
-        return await exec_websocket(request, namespace, name)
+        return await exec_websocket(request, namespace, name, attach)
     if upgrade.startswith("spdy/"):
         from minipod.apiserver import spdy
-        return await spdy.serve_exec(request, namespace, name)
+        return await spdy.serve_exec(request, namespace, name, attach)
     raise APIError(400, "Upgrade request required")
 
 
@@ -122,9 +122,9 @@ async def logs(request, namespace, name):
 
 # ------------------------------------------------------------------ exec
 
-def exec_options(q) -> dict:
+def exec_options(q, attach=False) -> dict:
     command = q.getall("command", [])
-    if not command:
+    if not command and not attach:
         raise APIError(400, "you must specify at least one command for the container")
     flags = {k: q.get(k, "").lower() in ("1", "true") for k in ("stdin", "stdout", "stderr", "tty")}
     return {"command": command, "container": q.get("container"), **flags}
@@ -258,15 +258,111 @@ def _write_all(fd, data):
         data = data[n:]
 
 
-async def exec_websocket(request, namespace, name):
-    opts = exec_options(request.query)
+class Attachment:
+    """`kubectl attach` (and `run -it`) to a container's own stdio, with the
+    interface of Process: its terminal through its console's socket
+    (minipod/console.py), or, without a terminal, its stdin fifo and its
+    log from now on."""
+
+    def __init__(self, rec: dict, opts: dict):
+        self.rec, self.opts = rec, opts
+        self.reader = self.writer = None
+        self.fifo = None
+
+    async def start(self):
+        console = self.rec.get("console")
+        if console:
+            deadline = asyncio.get_running_loop().time() + 5
+            while True:  # the console binds its socket just after the container starts
+                try:
+                    self.reader, self.writer = await asyncio.open_unix_connection(console["socket"])
+                    return
+                except (FileNotFoundError, ConnectionRefusedError):
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise APIError(400, f"container {self.rec['name']}'s terminal is gone") from None
+                    await asyncio.sleep(0.05)
+        if self.opts["stdin"]:
+            if not self.rec.get("interactive"):
+                raise APIError(400, "the container was not made with stdin: true; attach without -i")
+            from minipod import container
+            path = container.store().dir(self.rec["id"]) / "stdin"
+            self.fifo = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_CLOEXEC)
+
+    def _frame(self, kind: bytes, payload: bytes = b""):
+        from minipod import console
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(console.frame(kind, payload))
+
+    async def write(self, data: bytes):
+        if self.writer is not None:
+            self._frame(b"i", data)
+            await self.writer.drain()
+        elif self.fifo is not None:
+            await asyncio.to_thread(_write_all, self.fifo, data)
+
+    def close_stdin(self):
+        if self.writer is not None:
+            self._frame(b"c")
+        elif self.fifo is not None:
+            os.close(self.fifo)  # the container itself holds the fifo open: it reads on
+            self.fifo = None
+
+    def resize(self, width, height):
+        try:
+            self._frame(b"r", json.dumps({"Width": int(width), "Height": int(height)}).encode())
+        except (TypeError, ValueError):
+            pass
+
+    async def outputs(self, send):
+        if self.reader is not None:
+            while True:
+                data = await self.reader.read(65536)
+                if not data:
+                    return 0
+                await send(STDOUT, data)
+        from minipod import container
+        try:
+            f = open(self.rec["log_path"], "rb")
+        except FileNotFoundError:
+            return 0
+        with f:
+            f.seek(0, os.SEEK_END)  # what the container writes from now on
+            while True:
+                data = f.read(65536)
+                if data:
+                    await send(STDOUT, data)
+                    continue
+                if not await asyncio.to_thread(lambda: container.status(container.load(self.rec["id"])) == "running"):
+                    rest = f.read()
+                    if rest:
+                        await send(STDOUT, rest)
+                    return 0
+                await asyncio.sleep(0.1)
+
+    def kill(self):
+        pass  # the container is not ours to stop: the session only ends
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        if self.fifo is not None:
+            os.close(self.fifo)
+            self.fifo = None
+
+
+def session(rec: dict, opts: dict, attach: bool):
+    return Attachment(rec, opts) if attach else Process(rec, opts)
+
+
+async def exec_websocket(request, namespace, name, attach=False):
+    opts = exec_options(request.query, attach)
     rec = await asyncio.to_thread(_target, namespace, name, opts["container"])
     if rec.get("status") != "running" and not await asyncio.to_thread(_running, rec):
         raise APIError(400, f"container {opts['container'] or ''} is not running".replace("  ", " "))
     ws = web.WebSocketResponse(protocols=WS_PROTOCOLS, max_msg_size=MAX_MESSAGE, autoping=True, heartbeat=None)
     await ws.prepare(request)
     v5 = ws.ws_protocol == "v5.channel.k8s.io"
-    proc = Process(rec, opts)
+    proc = session(rec, opts, attach)
     try:
         await proc.start()
 

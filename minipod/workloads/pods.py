@@ -119,7 +119,7 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.Ru
         env={**(service_env.for_namespace(meta["namespace"]) if obj["spec"].get("enableServiceLinks", True) else {}),
              **{e["name"]: e.get("value", "") for e in ctr.get("env", [])}}, workdir=ctr.get("workingDir"),
         labels={POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"], CONTAINER_LABEL: ctr["name"]},
-        detach=True, mounts=_mounts(ctr, volumes, obj),
+        detach=True, tty=bool(ctr.get("tty")), interactive=bool(ctr.get("stdin")), mounts=_mounts(ctr, volumes, obj),
         restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0})
 
 
@@ -179,10 +179,12 @@ def grace_of(obj) -> float:
     return float((obj or {}).get("spec", {}).get("terminationGracePeriodSeconds", 30))
 
 
-def remove_for_object(obj: dict) -> list:
-    """Remove the realised pod of a deleted Pod object (by uid)."""
+def remove_for_object(obj: dict, grace=None) -> list:
+    """Remove the realised pod of a deleted Pod object (by uid), its
+    containers given ``grace`` seconds (the delete's gracePeriodSeconds;
+    else the pod's own, at most 10) to stop before SIGKILL."""
     rec = realised().get(obj["metadata"].get("uid"))
-    return destroy(rec, min(grace_of(obj), 10.0)) if rec else []
+    return destroy(rec, min(grace_of(obj), 10.0) if grace is None else grace) if rec else []
 
 
 # ------------------------------------------------------------------- status

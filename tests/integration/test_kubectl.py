@@ -172,6 +172,20 @@ def test_logs_follow_and_exec_exit_codes(kubectl):
     assert missing.returncode == 1 and 'pods "nosuchpod" not found' in missing.stderr
 
 
+def test_run_it_rm_attaches_to_the_containers_own_terminal(kubectl):
+    typed = "sleep 4; printf 'echo inside-$((6*7))\\n'; sleep 1; printf 'exit 3\\n'; sleep 2"
+    proc = subprocess.run(f"({typed}) | script -qec '{kubectl.binary} run -it --rm tryit --image=busybox "
+                          f"--restart=Never -- sh' /dev/null", shell=True, env=kubectl.env, capture_output=True,
+                          text=True, timeout=90)
+    assert "inside-42" in proc.stdout and 'pod "tryit" deleted' in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 3  # the shell's own exit code, as kubectl reports it
+    assert "tryit" not in kubectl("get", "pods").stdout
+    # without a terminal: stdin through, the output back
+    piped = kubectl("run", "-i", "--rm", "tryi", "--image=busybox", "--restart=Never", "--",
+                    "sh", "-c", "read x; echo got:$x", input="hello-stdin\n", timeout=90)
+    assert "got:hello-stdin" in piped.stdout
+
+
 def test_creation_helpers_rollout_restart_and_expose(kubectl, tmp_path):
     kubectl("create", "namespace", "helpers")
     kubectl("create", "configmap", "settings", "-n", "helpers", "--from-literal=mode=fast")

@@ -1,0 +1,132 @@
+"""A detached container's terminal, held for it (what conmon does for
+podman and CRI-O): `python -m minipod.console MASTER_FD LOG SOCKET`.
+
+The container runs on the slave side of a pty; this process holds the
+master for as long as the container lives: what the container writes goes
+to its log (so `logs` works as for any detached container) and to every
+client attached on the unix socket (`kubectl attach`, `kubectl run -it`);
+what a client sends is typed into the terminal. It ends when the container
+does (the master reads EOF/EIO once every slave fd is closed).
+
+Client frames: one type byte, a 4-byte big-endian length, the payload:
+  i  input bytes for the terminal
+  r  a resize, JSON {"Width": w, "Height": h}
+  c  the client's stdin closed (^D is typed, as a terminal's user would)
+The holder sends clients the terminal's output as a plain byte stream.
+"""
+
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import termios
+
+FRAME = struct.Struct(">cI")
+MAX_FRAME = 1 << 20
+
+
+def frame(kind: bytes, payload: bytes = b"") -> bytes:
+    return FRAME.pack(kind, len(payload)) + payload
+
+
+class _Client:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b""
+
+    def frames(self, data: bytes):
+        self.buffer += data
+        while len(self.buffer) >= FRAME.size:
+            kind, size = FRAME.unpack_from(self.buffer)
+            if size > MAX_FRAME:
+                raise ValueError("frame too large")
+            if len(self.buffer) < FRAME.size + size:
+                return
+            payload = self.buffer[FRAME.size:FRAME.size + size]
+            self.buffer = self.buffer[FRAME.size + size:]
+            yield kind, payload
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        data = data[n:]
+
+
+def serve(master: int, log_path: str, sock_path: str) -> None:
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(sock_path)
+    except FileNotFoundError:
+        pass
+    listener.bind(sock_path)
+    os.chmod(sock_path, 0o600)
+    listener.listen(8)
+    clients = {}
+    try:
+        while True:
+            readable = select.select([master, listener] + list(clients), [], [])[0]
+            if master in readable:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the container and everything on its terminal are gone
+                    data = b""
+                if not data:
+                    return
+                _write_all(log, data)
+                for sock in list(clients):
+                    try:
+                        sock.sendall(data)
+                    except OSError:
+                        clients.pop(sock).sock.close()
+            if listener in readable:
+                sock, _ = listener.accept()
+                clients[sock] = _Client(sock)
+            for sock in [s for s in readable if s in clients]:
+                client = clients[sock]
+                try:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionResetError
+                    for kind, payload in client.frames(data):
+                        if kind == b"i":
+                            _write_all(master, payload)
+                        elif kind == b"r":
+                            size = json.loads(payload)
+                            fcntl.ioctl(master, termios.TIOCSWINSZ,
+                                        struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0))
+                        elif kind == b"c":
+                            _write_all(master, b"\x04")
+                except (OSError, ValueError, KeyError, TypeError):
+                    clients.pop(sock).sock.close()
+    finally:
+        for c in clients.values():
+            c.sock.close()
+        listener.close()
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        os.close(log)
+
+
+def main() -> int:
+    master, log_path, sock_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    os.set_blocking(master, True)
+    serve(master, log_path, sock_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
