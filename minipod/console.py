@@ -51,7 +51,8 @@ class _Client:
             yield kind, payload
 
 
-def _write_all(fd, data):
+def write_all(fd, data):
+    """Write all of ``data`` to ``fd``, blocking or not."""
     while data:
         try:
             n = os.write(fd, data)
@@ -82,7 +83,7 @@ def serve(master: int, log_path: str, sock_path: str) -> None:
                     data = b""
                 if not data:
                     return
-                _write_all(log, data)
+                write_all(log, data)
                 for sock in list(clients):
                     try:
                         sock.sendall(data)
@@ -99,13 +100,13 @@ def serve(master: int, log_path: str, sock_path: str) -> None:
                         raise ConnectionResetError
                     for kind, payload in client.frames(data):
                         if kind == b"i":
-                            _write_all(master, payload)
+                            write_all(master, payload)
                         elif kind == b"r":
                             size = json.loads(payload)
                             fcntl.ioctl(master, termios.TIOCSWINSZ,
                                         struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0))
                         elif kind == b"c":
-                            _write_all(master, b"\x04")
+                            write_all(master, b"\x04")
                 except (OSError, ValueError, KeyError, TypeError):
                     clients.pop(sock).sock.close()
     finally:

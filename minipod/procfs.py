@@ -112,6 +112,18 @@ def oom_score_adj(pid: int):
         return None
 
 
+def boot_time() -> float:
+    """When the machine booted (epoch seconds; /proc/stat's btime)."""
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
+
+
 def boot_id() -> str:
     """The kernel's boot id: records from an earlier boot name dead processes."""
     try:

@@ -1,7 +1,7 @@
 """The node agent's event loop: one process per host, woken only by
 events, never by a polling interval:
 
-- inotify on the object store (every write renames its revision file),
+- inotify on the object store (every write bumps its revision counter),
   on the container and pod record directories (made or removed);
 - a pidfd per watched process (a container with a restart policy, the
   pause of a pod made from a Pod object): readable when it exits;
@@ -25,7 +25,7 @@ import traceback
 
 from minipod import container, fsutil, paths, pod, procfs, state
 from minipod.agent import agent_dir, lock_path, pid_path
-from minipod.agent.inotify import Inotify
+from minipod.agent.inotify import CHANGES, IN_MODIFY, Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name
@@ -273,7 +273,9 @@ def _take_lock():
 
 
 def _watch_dirs(ino) -> None:
-    for d in (store.root(), paths.containers_dir(), paths.pods_dir()):
+    store.root().mkdir(parents=True, exist_ok=True)
+    ino.watch(store.root(), CHANGES | IN_MODIFY)  # the revision counter is written in place
+    for d in (paths.containers_dir(), paths.pods_dir()):
         d.mkdir(parents=True, exist_ok=True)
         ino.watch(d)
 

@@ -162,9 +162,12 @@ def _with_status(kind, objs, name, ns) -> list:
 
 def _builtin_namespaces(objs) -> list:
     """default, kube-system and kube-public exist whether applied or not."""
+    import time
+    from minipod import procfs
     have = {o["metadata"]["name"] for o in objs}
-    extra = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
-             for n in kinds.DEFAULT_NAMESPACES if n not in have]
+    born = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(procfs.boot_time() or time.time()))  # with the node
+    extra = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "creationTimestamp": born},
+              "status": {"phase": "Active"}} for n in kinds.DEFAULT_NAMESPACES if n not in have]
     return sorted(objs + extra, key=lambda o: o["metadata"]["name"])
 
 

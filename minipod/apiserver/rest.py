@@ -211,6 +211,21 @@ def create(resource: Resource, namespace, doc, dry_run=False) -> tuple:
     return 201, read(resource, namespace, stored["metadata"]["name"]), warnings
 
 
+def _update(resource: Resource, namespace, name, obj) -> tuple:
+    """Store ``obj`` as an update of the named object: (200, it as `get`
+    shows it, warnings); Conflict propagates (a patch tries again)."""
+    try:
+        _stored, action = verbs.update(resource.stored, obj)
+    except errors.Conflict:
+        raise
+    except errors.NotFound:
+        raise _not_found(resource, name) from None
+    except errors.MinipodError as e:
+        raise of_error(e, resource.plural, name) from None
+    _ensure_agent(resource)
+    return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
+
+
 def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:
     """PUT: (200, object, warnings)."""
     _read_only(resource)
@@ -218,13 +233,9 @@ def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:
     if dry_run:
         return 200, _with_kind(resource, obj), []
     try:
-        _stored, action = verbs.update(resource.stored, obj)
-    except errors.NotFound:
-        raise _not_found(resource, name) from None
-    except errors.MinipodError as e:
+        return _update(resource, namespace, name, obj)
+    except errors.Conflict as e:
         raise of_error(e, resource.plural, name) from None
-    _ensure_agent(resource)
-    return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
 
 
 def patch(resource: Resource, namespace, name, content_type: str, body, dry_run=False) -> tuple:
@@ -246,17 +257,11 @@ def patch(resource: Resource, namespace, name, content_type: str, body, dry_run=
         if dry_run:
             return 200, _with_kind(resource, obj), []
         try:
-            _stored, action = verbs.update(resource.stored, obj)
-        except errors.Conflict:
-            if pinned:
-                raise
-            continue  # someone wrote between our read and our write: patch the newer object
-        except errors.NotFound:
-            raise _not_found(resource, name) from None
-        except errors.MinipodError as e:
-            raise of_error(e, resource.plural, name) from None
-        _ensure_agent(resource)
-        return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
+            return _update(resource, namespace, name, obj)
+        except errors.Conflict as e:
+            if pinned:  # the patch itself named a version: its conflict is the client's
+                raise of_error(e, resource.plural, name) from None
+            # someone wrote between our read and our write: patch the newer object
     raise APIError(409, f'{resource.plural} "{name}": too many concurrent writes, try again', "Conflict")
 
 

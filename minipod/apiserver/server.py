@@ -172,9 +172,10 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
         if name is None:
             if _query_bool(request, "watch"):
                 return await _watch(request, resource, namespace)
+            revision = str(store.revision())  # before the list: what changes meanwhile is after it
             objs = await asyncio.to_thread(rest.list_objects, resource, namespace, q.get("labelSelector"),
                                            q.get("fieldSelector"))
-            revision = str(store.revision())
+            watch.RECORDER.touch(resource, objs)
             if _wants(request, "as=Table"):
                 return _json(tables.table(resource.kind, resource.stored, objs, revision,
                                           q.get("includeObject", "Metadata")))
@@ -190,23 +191,18 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
         doc, _ = await _body(request, WRITE_TYPES)
         code, obj, warnings = await asyncio.to_thread(rest.create, resource, namespace, doc, dry_run)
         return _warned(_json(obj, code), warnings)
-    if method == "PUT" and name is not None:
-        doc, _ = await _body(request, WRITE_TYPES)
+    if method in ("PUT", "PATCH") and name is not None:
+        doc, ctype = await _body(request, WRITE_TYPES if method == "PUT" else PATCH_TYPES)
+        patch_type = ctype if method == "PATCH" else None
         if sub == "scale":
-            code, obj, warnings = await asyncio.to_thread(rest.write_scale, resource, namespace, name, None, doc)
+            call = (rest.write_scale, resource, namespace, name, patch_type, doc)
+        elif sub is None and method == "PUT":
+            call = (rest.replace, resource, namespace, name, doc, dry_run)
         elif sub is None:
-            code, obj, warnings = await asyncio.to_thread(rest.replace, resource, namespace, name, doc, dry_run)
+            call = (rest.patch, resource, namespace, name, ctype, doc, dry_run)
         else:
             raise APIError(405, f"{resource.plural}/{sub} cannot be written here", "MethodNotAllowed")
-        return _warned(_json(obj, code), warnings)
-    if method == "PATCH" and name is not None:
-        doc, ctype = await _body(request, PATCH_TYPES)
-        if sub == "scale":
-            code, obj, warnings = await asyncio.to_thread(rest.write_scale, resource, namespace, name, ctype, doc)
-        elif sub is None:
-            code, obj, warnings = await asyncio.to_thread(rest.patch, resource, namespace, name, ctype, doc, dry_run)
-        else:
-            raise APIError(405, f"{resource.plural}/{sub} cannot be written here", "MethodNotAllowed")
+        code, obj, warnings = await asyncio.to_thread(*call)
         return _warned(_json(obj, code), warnings)
     if method == "DELETE" and sub is None:
         options = {}
@@ -291,9 +287,11 @@ async def serve(address: str, port: int, files: dict, ready=None) -> None:
     await runner.setup()
     site = web.TCPSite(runner, address, port, ssl_context=tls_context(files), reuse_address=True)
     await site.start()
+    recorder = asyncio.ensure_future(watch.RECORDER.run())
     if ready:
         ready()
     try:
         await asyncio.Event().wait()
     finally:
+        recorder.cancel()
         await runner.cleanup()

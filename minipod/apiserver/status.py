@@ -29,23 +29,18 @@ def status(code: int, message: str, reason: str = None, details: dict = None) ->
     return out
 
 
+# The API's answer to each kind of MinipodError, most specific first.
+_CODES = ((errors.NotFound, 404, "NotFound"), (errors.AlreadyExists, 409, "AlreadyExists"),
+          (errors.Conflict, 409, "Conflict"), (errors.Forbidden, 403, "Forbidden"), (errors.InUse, 409, "Conflict"),
+          (errors.InvalidArgument, 422, "Invalid"), (errors.MinipodError, 500, "InternalError"))
+
+
 def of_error(e: Exception, kind: str = None, name: str = None) -> APIError:
     """The APIError for a MinipodError raised by the verbs."""
     details = {k: v for k, v in (("name", name), ("kind", kind)) if v}
     if isinstance(e, APIError):
         return e
-    if isinstance(e, errors.NotFound):
-        return APIError(404, str(e), details=details)
-    if isinstance(e, errors.AlreadyExists):
-        return APIError(409, str(e), "AlreadyExists", details)
-    if isinstance(e, errors.Conflict):
-        return APIError(409, str(e), "Conflict", details)
-    if isinstance(e, errors.Forbidden):
-        return APIError(403, str(e), "Forbidden", details)
-    if isinstance(e, errors.InUse):
-        return APIError(409, str(e), "Conflict", details)
-    if isinstance(e, errors.InvalidArgument):
-        return APIError(422, str(e), "Invalid", details)
-    if isinstance(e, errors.MinipodError):
-        return APIError(500, str(e), "InternalError", details)
+    for cls, code, reason in _CODES:
+        if isinstance(e, cls):
+            return APIError(code, str(e), reason, details)
     return APIError(500, f"internal error (a bug in minipod): {type(e).__name__}: {e}", "InternalError")

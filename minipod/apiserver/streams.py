@@ -248,14 +248,8 @@ class Process:
 
 
 def _write_all(fd, data):
-    import select
-    while data:
-        try:
-            n = os.write(fd, data)
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-            continue
-        data = data[n:]
+    from minipod.console import write_all
+    write_all(fd, data)
 
 
 class Attachment:

@@ -20,14 +20,6 @@ def _iso(t) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
-def _boot_time() -> float:
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    return time.time()
-
-
 def _node_address() -> str:
     """The address of the interface of the default route (no packet is
     sent: a UDP connect only picks a source), else 127.0.0.1."""
@@ -69,7 +61,8 @@ def node() -> dict:
     capacity = {"cpu": str(os.cpu_count() or 1), "memory": f"{_memory_kib()}Ki", "pods": "110",
                 "ephemeral-storage": "0"}
     subnet = network._default_params()[1]
-    boot = _boot_time()
+    from minipod import procfs
+    boot = procfs.boot_time() or time.time()
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "uid": str(_uid(name)), "creationTimestamp": _iso(boot),
@@ -86,7 +79,7 @@ def node() -> dict:
             "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
                          "osImage": _os_image(), "kernelVersion": platform.release(), "operatingSystem": "linux",
                          "architecture": arch, "containerRuntimeVersion": f"minipod://{__version__}",
-                         "machineID": _machine_id(), "systemUUID": _machine_id(), "bootID": _boot_id()},
+                         "machineID": _machine_id(), "systemUUID": _machine_id(), "bootID": procfs.boot_id()},
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
         },
     }
@@ -100,14 +93,6 @@ def _uid(text: str) -> str:
 def _machine_id() -> str:
     try:
         with open("/etc/machine-id") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
     except OSError:
         return ""

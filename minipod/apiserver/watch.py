@@ -2,9 +2,12 @@
 follow. Changes of the stored objects come from the store's journal, in
 order and none lost, from the resourceVersion the client names (410 Gone
 when the journal no longer reaches back that far, as after etcd's
-compaction); a live status that changes (a pod that starts, turns Ready,
-crashes; a Deployment's counts) is sent as MODIFIED when the server sees
-it, every STATUS_PERIOD. Bookmarks carry the store's revision."""
+compaction). A live status is not stored (it is read from the runtime),
+so the server's status recorder journals its changes (a pod that starts,
+turns Ready, crashes; a Deployment's counts) with revisions of their own
+while anyone lists or watches the kind: a watch from the revision of a
+list then misses no status change since that list, in order with every
+other change. Bookmarks carry the store's revision."""
 
 import asyncio
 import json
@@ -18,6 +21,71 @@ POLL = 0.02  # a read of the journal's open file at its end: next to free
 STATUS_PERIOD = 0.5
 BOOKMARK_PERIOD = 30.0
 LIVE_STATUS = ("Pod", "Deployment", "Ingress", "Service")
+RECORDER_GRACE = 300.0  # the recorder of a kind keeps going this long after its last list or watch
+
+
+class StatusRecorder:
+    """Journals the live status changes of the kinds that someone lists or
+    watches (store.journal_status), against what the lists served: a list
+    seeds what clients have seen, the recorder journals what differs."""
+
+    def __init__(self):
+        self.seen = {}      # plural -> {(namespace, name): status text}
+        self.until = {}     # plural -> loop time until which it is recorded
+        self.watching = {}  # plural -> open watches
+        self.resources = {}
+
+    def touch(self, resource, objs) -> None:
+        """A list or watch of ``resource`` served ``objs`` (from any thread)."""
+        if resource.kind not in LIVE_STATUS or resource.stored is None:
+            return
+        seen = self.seen.setdefault(resource.plural, {})
+        for obj in objs:
+            seen.setdefault(_key(obj), _comparable(obj.get("status")))
+        self.resources[resource.plural] = resource
+        self.until[resource.plural] = None  # refreshed by the loop (loop time is the loop's)
+
+    def watch_started(self, resource, objs) -> None:
+        self.touch(resource, objs)
+        self.watching[resource.plural] = self.watching.get(resource.plural, 0) + 1
+
+    def watch_ended(self, resource) -> None:
+        if resource.plural in self.watching:
+            self.watching[resource.plural] -= 1
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(STATUS_PERIOD)
+            for plural in list(self.resources):
+                if self.until.get(plural) is None or self.watching.get(plural):
+                    self.until[plural] = loop.time() + RECORDER_GRACE
+                if loop.time() > self.until[plural]:
+                    del self.resources[plural], self.until[plural]
+                    self.seen.pop(plural, None)
+                    continue
+                try:
+                    await asyncio.to_thread(self._pass, self.resources[plural])
+                except Exception as e:  # noqa: BLE001  (the recorder must outlive one bad pass)
+                    print(f"minipod.apiserver: status pass of {plural}: {e}", flush=True)
+
+    def _pass(self, resource) -> None:
+        seen = self.seen.setdefault(resource.plural, {})
+        objs = rest.list_objects(resource, None)
+        now = {}
+        for obj in objs:
+            key, text = _key(obj), _comparable(obj.get("status"))
+            now[key] = text
+            # an object no list served (made since): its status as first seen is news too
+            if seen.get(key) != text:
+                if not store.journal_status(resource.stored, obj):
+                    continue  # changed meanwhile: the next pass compares with the newer object
+            seen[key] = text
+        for key in [k for k in seen if k not in now]:
+            del seen[key]
+
+
+RECORDER = StatusRecorder()
 
 
 def parse_version(text):
@@ -133,6 +201,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
 
     journal = Journal()
     sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
+    started = False
     try:
         if resource.stored is None or start is None:
             # the revision first: a change made while the list is read is in the backlog (and skipped there
@@ -140,6 +209,8 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             revision = store.revision()
             objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
             backlog = await asyncio.to_thread(journal.read_from, revision) if resource.stored else []
+            RECORDER.watch_started(resource, objs)
+            started = True
             for obj in objs:
                 sent[_key(obj)] = (_seen(resource, obj), obj)
                 yield {"type": "ADDED", "object": obj}
@@ -162,8 +233,10 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
                     known = rest._with_kind(resource, first.get("prev") or first["object"])
                     if matches(known):
                         sent[key] = (None, {**known, "metadata": {**known["metadata"], "resourceVersion": str(start)}})
-            for obj in await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector,
-                                               field_selector):
+            listed = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
+            RECORDER.watch_started(resource, [])  # what the client saw was seeded by its own list
+            started = True
+            for obj in listed:
                 if _key(obj) not in changed:
                     sent[_key(obj)] = (_seen(resource, obj), obj)
         last_status = loop.time()
@@ -176,7 +249,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
                     yield ev
             backlog = []
             now = loop.time()
-            if now - last_status >= STATUS_PERIOD and (resource.kind in LIVE_STATUS or resource.stored is None):
+            if now - last_status >= STATUS_PERIOD and resource.stored is None:  # the stored kinds': the recorder's
                 last_status = now
                 async for ev in _status_changes(resource, namespace, label_selector, field_selector, sent):
                     yield ev
@@ -188,6 +261,8 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             backlog = journal.tail() if resource.stored is not None else []
     finally:
         journal.close()
+        if started:
+            RECORDER.watch_ended(resource)
 
 
 def _version(obj) -> int:
@@ -216,7 +291,9 @@ async def _journal_event(resource, entry, matches, sent):
             yield {"type": "DELETED", "object": {**last, "metadata": obj["metadata"]}}
         return
     shown = obj
-    if resource.kind in LIVE_STATUS:
+    if entry.get("status_only"):
+        pass  # the recorder's entry: the object with the status it changed to
+    elif resource.kind in LIVE_STATUS:
         if key in sent and "status" in sent[key][1]:
             # the status as last sent: a change of it is the status pass's to tell
             shown = {**obj, "status": sent[key][1]["status"]}

@@ -141,13 +141,37 @@ def desired(obj: dict) -> dict:
 
 
 def _next_revision() -> str:
-    counter = root() / "revision"
+    """The next revision, counted in place under the store's lock (a
+    rename per write costs as much as the object's own; the agent wakes on
+    the counter's IN_MODIFY). A counter that cannot be read (a torn write,
+    in theory: it is one small write) is recovered from the journal, so a
+    revision never goes back."""
+    fd = os.open(root() / "revision", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        value = int(counter.read_text()) + 1
-    except (FileNotFoundError, ValueError):
-        value = 1
-    state.write_json(counter, value)
+        try:
+            value = int(os.pread(fd, 64, 0).decode().strip() or 0) + 1
+        except ValueError:
+            value = _journal_revision() + 1
+        os.pwrite(fd, f"{value:020d}\n".encode(), 0)
+    finally:
+        os.close(fd)
     return str(value)
+
+
+def _journal_revision() -> int:
+    """The revision of the journal's last complete line (0 if none)."""
+    try:
+        with open(journal_path(), "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - (4 << 20)))
+            lines = f.read().split(b"\n")
+    except FileNotFoundError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["rv"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
 
 
 JOURNAL_BYTES = 8 << 20
@@ -157,13 +181,17 @@ def journal_path():
     return root() / "journal"
 
 
-def _journal(event: str, kind, obj: dict, prev=None) -> None:
+def _journal(event: str, kind, obj: dict, prev=None, rv=None) -> None:
     """Append one change (under the store's lock), with the object as it
     was before a modification (etcd's prevKV: what a watch from an older
     revision needs to know whether its client had the object); rotate a
-    full journal."""
+    full journal. ``rv``: the entry's revision when it is not the object's
+    own (a status change, see journal_status)."""
     path = journal_path()
-    entry = {"rv": int(obj["metadata"]["resourceVersion"]), "type": event, "plural": kind.plural, "object": obj}
+    entry = {"rv": rv or int(obj["metadata"]["resourceVersion"]), "type": event, "plural": kind.plural,
+             "object": obj}
+    if rv:
+        entry["status_only"] = True
     if prev is not None:
         entry["prev"] = prev
     line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
@@ -182,9 +210,11 @@ def _journal(event: str, kind, obj: dict, prev=None) -> None:
 def revision() -> int:
     """The store's current revision (the last change's resourceVersion)."""
     try:
-        return int((root() / "revision").read_text())
-    except (FileNotFoundError, ValueError):
+        return int((root() / "revision").read_text().strip() or 0)
+    except FileNotFoundError:
         return 0
+    except ValueError:
+        return _journal_revision()
 
 
 def put(kind, obj: dict, must_exist=None, expect_version=None):
@@ -222,6 +252,22 @@ def put(kind, obj: dict, must_exist=None, expect_version=None):
         state.write_json(path, stored, mode=0o600)
         _journal("MODIFIED" if old else "ADDED", kind, stored, old)
         return stored, "configured" if old else "created"
+
+
+def journal_status(kind, obj: dict) -> bool:
+    """Record that the live status of ``obj`` (as stored, with its status
+    computed) changed: a journal entry of its own revision, so that a
+    watch from any revision replays status changes in order with the
+    rest. Nothing if the object changed or went meanwhile (the next
+    status pass sees the newer one). The object file is not rewritten:
+    status is live, not stored."""
+    meta = obj["metadata"]
+    with lock():
+        current = get(kind, meta.get("namespace"), meta["name"])
+        if current is None or current["metadata"].get("resourceVersion") != meta.get("resourceVersion"):
+            return False
+        _journal("MODIFIED", kind, obj, rv=int(_next_revision()))
+        return True
 
 
 def delete(kind, namespace, name, expect_uid=None):

@@ -150,8 +150,8 @@ def test_get_watch_sees_a_pod_come_and_go(kubectl):
 def test_logs_follow_and_exec_exit_codes(kubectl):
     kubectl("run", "talker", "--image=busybox", "--", "sh", "-c",
             "echo first; i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done")
-    wait_for(lambda: kubectl("get", "pod", "talker", "-o", "jsonpath={.status.phase}").stdout == "Running",
-             timeout=30, what="talker running")
+    assert kubectl("wait", "--for=condition=Ready", "pod", "-l", "run=talker", "--timeout=60s",
+                   timeout=90).stdout.strip() == "pod/talker condition met"
     follow = _spawn(kubectl, "logs", "-f", "talker")
     try:
         lines = [follow.stdout.readline() for _ in range(4)]
@@ -170,6 +170,11 @@ def test_logs_follow_and_exec_exit_codes(kubectl):
     assert "/dev/pts/" in tty.stdout and "done" in tty.stdout, tty.stdout + tty.stderr
     missing = kubectl("exec", "nosuchpod", "--", "true", check=False)
     assert missing.returncode == 1 and 'pods "nosuchpod" not found' in missing.stderr
+    waiter = _spawn(kubectl, "wait", "--for=delete", "pod/talker", "--timeout=60s")
+    time.sleep(1.5)  # waiting before the pod goes (minipod's delete returns once it is gone)
+    kubectl("delete", "pod", "talker", "--grace-period=1")
+    out, err = waiter.communicate(timeout=90)
+    assert waiter.returncode == 0 and "condition met" in out, out + err
 
 
 def test_run_it_rm_attaches_to_the_containers_own_terminal(kubectl):
