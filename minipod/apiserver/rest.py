@@ -38,7 +38,7 @@ def decode(body: bytes, content_type: str):
         import yaml
         try:
             return yaml.safe_load(text)
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, RecursionError, ValueError) as e:
             raise APIError(400, f"the body is not valid YAML: {getattr(e, 'problem', e)}") from None
     try:
         return json.loads(text)
@@ -47,8 +47,9 @@ def decode(body: bytes, content_type: str):
 
 
 def _field_value(obj: dict, path: str):
-    if path == "spec.nodeName" and obj.get("kind", "Pod") == "Pod":
-        return (obj.get("spec") or {}).get("nodeName") or virtual.node()["metadata"]["name"]
+    if path == "spec.nodeName" and obj.get("kind", "Pod") == "Pod":  # every pod is on this node
+        from minipod.workloads import pods
+        return (obj.get("spec") or {}).get("nodeName") or pods.node_name()
     value = obj
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None

@@ -75,6 +75,10 @@ def _tail(data: bytes, lines: int) -> bytes:
 async def logs(request, namespace, name):
     q = request.query
     rec = await asyncio.to_thread(_target, namespace, name, q.get("container"))
+    if q.get("previous", "").lower() in ("1", "true"):
+        # one log per container, across its restarts: the earlier runs' output is in it, before the current's
+        raise APIError(400, f'minipod keeps one log per container across restarts: `kubectl logs {name}` shows '
+                            "the previous runs' output too")
     follow = q.get("follow", "").lower() in ("1", "true")
     try:
         tail = int(q["tailLines"]) if "tailLines" in q else None

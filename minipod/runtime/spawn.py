@@ -73,6 +73,22 @@ def _setup_stdio(sock, proc):
             os.dup2(fd, target)
 
 
+def _default_signals():
+    """Every signal's default disposition and none blocked, as a container
+    gets from runc: an ignored disposition survives exec, and ours are not
+    the container's (Python ignores SIGPIPE and SIGXFSZ; a shell's
+    background job ignores SIGINT and SIGQUIT, so `trap ... INT` and ^C
+    would do nothing in the container)."""
+    import signal
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass  # the few the kernel reserves (32, 33 for the C library's threads)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
 def _become_user_and_exec(sock, proc):
     """Last steps before exec, in the order the kernel requires: bounding set
     while still root, then ids, then the remaining capability sets."""
@@ -98,6 +114,7 @@ def _become_user_and_exec(sock, proc):
             _child_fail(sock, f"cannot install the seccomp filter: {e.strerror}")
     env = proc["env"]
     argv = proc["argv"]
+    _default_signals()
     try:
         os.execvpe(argv[0], argv, env)
     except OSError as e:

@@ -27,10 +27,25 @@ COURSE_IP, TEST_IP = "10.107.35.208", "10.234.35.208"
 FORWARD_PORT = 18556
 
 
+def _newest_beside(path):
+    """The newest kubectl.1.N beside ``path`` (the development machines
+    keep 1.27 … 1.33 there), or None."""
+    if not path:
+        return None
+    folder = os.path.dirname(os.path.realpath(path))
+    found = [(int(m.group(1)), os.path.join(folder, f)) for f in os.listdir(folder)
+             if (m := re.fullmatch(r"kubectl\.1\.(\d+)", f))]
+    return max(found)[1] if found else None
+
+
 def _binaries() -> list:
-    """(id, path) of each kubectl generation, once each."""
+    """(id, path) of each kubectl generation, once each: the one on PATH,
+    the newest beside it, and Debian's 1.20."""
     out, seen = [], set()
-    for label, path in (("path", shutil.which("kubectl")), ("debian-1.20", DEBIAN_KUBECTL)):
+    on_path = shutil.which("kubectl")
+    for label, path in (("path", on_path), ("newest", _newest_beside(on_path)), ("debian-1.20", DEBIAN_KUBECTL)):
+        if label == "newest" and path is None:
+            continue
         if path is None:
             path = f"<no kubectl on PATH: scripts/setup-kubectl installs one>"
         real = os.path.realpath(path)

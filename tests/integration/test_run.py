@@ -339,3 +339,16 @@ def test_a_container_nested_deeper_than_python_recursion_is_removed_whole():
     proc = mp("rm", "deep")
     assert proc.stderr == ""
     assert not (TEST_ROOT / "lib" / "containers" / cid).exists()
+
+
+def test_a_container_gets_default_signal_dispositions_whatever_its_caller_ignores():
+    """Python ignores SIGPIPE and SIGXFSZ, a shell's background job SIGINT
+    and SIGQUIT: none of that reaches the container (`trap ... INT`, ^C and
+    `yes | head` behave as under docker)."""
+    def ignoring():
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+    proc = subprocess.run([sys.executable, "-m", "minipod", "run", "--rm", "busybox", "grep", "-E",
+                           "^Sig(Ign|Blk)", "/proc/self/status"], env={**os.environ, **TEST_ENV},
+                          capture_output=True, text=True, preexec_fn=ignoring, timeout=60)
+    assert proc.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"], proc.stderr
