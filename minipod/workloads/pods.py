@@ -196,7 +196,8 @@ def _container_status(spec_ctr: dict, rec) -> dict:
     out = {"name": spec_ctr["name"], "image": spec_ctr["image"], "restartCount": rec.get("restart_count", 0),
            "containerID": f"minipod://{rec['id']}", "ready": probes.is_ready(rec, spec_ctr),
            "started": rec["status"] == "running"}
-    if rec["status"] == "running":
+    if rec["status"] == "running" or (rec["status"] == "exited" and rec.get("exit_code") is None):
+        # (an exit whose code pause has not logged yet is not reported: a terminated state carries its code)
         out["state"] = {"running": {"startedAt": _iso(rec.get("started"))}}
     elif rec["status"] == "exited":
         term = {"exitCode": rec.get("exit_code"), "finishedAt": _iso(rec.get("finished")),

@@ -47,7 +47,7 @@ def _binaries() -> list:
         if label == "newest" and path is None:
             continue
         if path is None:
-            path = f"<no kubectl on PATH: scripts/setup-kubectl installs one>"
+            path = "<no kubectl on PATH: scripts/setup-kubectl installs one>"
         real = os.path.realpath(path)
         if real not in seen:
             seen.add(real)
