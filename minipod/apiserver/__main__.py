@@ -32,7 +32,9 @@ def main() -> int:
         state.write_json(apiserver.pid_path(), {**info, "listening": True}, mode=0o600)
         print(f"minipod.apiserver: serving {apiserver.server_url(args.address, args.port)}", flush=True)
 
-    loop = asyncio.new_event_loop()
+    # uvloop: libuv's event loop, with TLS in C (asyncio's own TLS layer was a tenth of a PATCH's time)
+    import uvloop
+    loop = uvloop.new_event_loop()
     task = loop.create_task(server.serve(args.address, args.port, files, ready))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)

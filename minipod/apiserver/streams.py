@@ -169,8 +169,11 @@ class Process:
             self.master, slave = os.openpty()
             os.set_blocking(self.master, False)
             try:
-                self.proc = await asyncio.create_subprocess_exec(*argv, stdin=slave, stdout=slave, stderr=slave,
-                                                                 preexec_fn=_set_ctty, close_fds=True, cwd="/")
+                # the standard library's spawn: the slave as all three fds and a controlling terminal
+                # (uvloop's does not take preexec_fn's setsid and TIOCSCTTY as the stdlib does)
+                import subprocess
+                self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=_set_ctty,
+                                             close_fds=True, cwd="/")
             finally:
                 os.close(slave)
         else:
@@ -206,28 +209,12 @@ class Process:
 
     async def outputs(self, send):
         if self.master is not None:
-            loop = asyncio.get_running_loop()
-            queue = asyncio.Queue()
-
-            def readable():
-                try:
-                    data = os.read(self.master, 65536)
-                except BlockingIOError:
-                    return
-                except OSError:
-                    data = b""
-                queue.put_nowait(data)
+            # read in a thread, not through the event loop's fd polling: a pty master is not a socket
+            while True:
+                data = await asyncio.to_thread(self._read_master)
                 if not data:
-                    loop.remove_reader(self.master)
-            loop.add_reader(self.master, readable)
-            try:
-                while True:
-                    data = await queue.get()
-                    if not data:
-                        break
-                    await send(STDOUT, data)
-            finally:
-                loop.remove_reader(self.master)
+                    break
+                await send(STDOUT, data)
         else:
             async def pump(stream, n):
                 while True:
@@ -236,7 +223,26 @@ class Process:
                         return
                     await send(n, data)
             await asyncio.gather(pump(self.proc.stdout, STDOUT), pump(self.proc.stderr, STDERR))
+        if self.master is not None:
+            return await asyncio.to_thread(self.proc.wait)
         return await self.proc.wait()
+
+    def _read_master(self) -> bytes:
+        """The terminal's next output; b"" once every slave end is closed."""
+        import select
+        while True:
+            if self.master is None:
+                return b""
+            if not select.select([self.master], [], [], 1.0)[0]:
+                if self.proc.returncode is not None:
+                    continue  # exited: what is left is drained until EIO
+                continue
+            try:
+                return os.read(self.master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO: the command and everything on its terminal are gone
+                return b""
 
     def kill(self):
         if self.proc and self.proc.returncode is None:
