@@ -90,6 +90,8 @@ def _allocation_lock(objs):
 def _allocate_all(objs) -> None:
     """What the API server assigns to each Service of the input, against
     every other service as it will be (stored, or earlier in the input)."""
+    if not any(kind is kinds.SERVICE for kind, _ in objs):
+        return  # nothing to allocate: no need to read every Service's summary
     from minipod.objects import allocations, services
     current = allocations.stored()  # summaries, not whole objects: one stat per Service
     taken = allocations.Taken(current.values())

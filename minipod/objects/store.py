@@ -15,6 +15,7 @@ that its revision is gone, as etcd's compaction does.
 """
 
 import datetime
+import functools
 import json
 import os
 import re
@@ -29,7 +30,12 @@ SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "m
 
 
 def root():
-    return paths.lib_root() / "objects"
+    return _root_of(paths.lib_root())
+
+
+@functools.lru_cache(maxsize=8)
+def _root_of(lib):
+    return lib / "objects"  # one Path per root: the API server asks for it ten times per write
 
 
 def lock():
