@@ -169,8 +169,8 @@ def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
         raise APIError(400, f"the name of the object ({meta.get('name')}) does not match the name on the URL "
                             f"({name})")
     if not meta.get("name") and meta.get("generateName"):
-        import os
-        meta["name"] = meta["generateName"] + "".join("bcdfghjklmnpqrstvwxz2456789"[b % 27] for b in os.urandom(5))
+        from minipod.workloads import deployments
+        meta["name"] = meta["generateName"] + deployments.suffix()
     doc["metadata"] = meta
     try:
         [(_kind, obj)] = manifests.check([("", doc)])

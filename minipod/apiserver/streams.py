@@ -230,12 +230,8 @@ class Process:
     def _read_master(self) -> bytes:
         """The terminal's next output; b"" once every slave end is closed."""
         import select
-        while True:
-            if self.master is None:
-                return b""
+        while self.master is not None:
             if not select.select([self.master], [], [], 1.0)[0]:
-                if self.proc.returncode is not None:
-                    continue  # exited: what is left is drained until EIO
                 continue
             try:
                 return os.read(self.master, 65536)
@@ -243,6 +239,7 @@ class Process:
                 continue
             except OSError:  # EIO: the command and everything on its terminal are gone
                 return b""
+        return b""
 
     def kill(self):
         if self.proc and self.proc.returncode is None:

@@ -290,10 +290,8 @@ async def _journal_event(resource, entry, matches, sent):
             # as last seen (its status too), at the revision of its deletion
             yield {"type": "DELETED", "object": {**last, "metadata": obj["metadata"]}}
         return
-    shown = obj
-    if entry.get("status_only"):
-        pass  # the recorder's entry: the object with the status it changed to
-    elif resource.kind in LIVE_STATUS:
+    shown = obj  # a status_only entry (the recorder's) carries the status it changed to
+    if resource.kind in LIVE_STATUS and not entry.get("status_only"):
         if key in sent and "status" in sent[key][1]:
             # the status as last sent: a change of it is the status pass's to tell
             shown = {**obj, "status": sent[key][1]["status"]}
@@ -313,27 +311,22 @@ async def _journal_event(resource, entry, matches, sent):
 
 
 async def _status_changes(resource, namespace, label_selector, field_selector, sent):
-    """MODIFIED for every object the client has whose live status changed
-    (what the journal tells of is left to the journal: only the status is
-    compared); for the kinds no journal tells of (Node, Event,
-    EndpointSlice), ADDED, MODIFIED and DELETED from the whole object."""
+    """For the kinds no journal tells of (Node, Event, EndpointSlice): ADDED,
+    MODIFIED and DELETED from comparing the whole objects with what the
+    client has (the stored kinds' status changes come from the recorder's
+    journal entries)."""
     objs = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)
     now = {_key(o): o for o in objs}
-    virtual_kind = resource.stored is None
     for key, obj in now.items():
-        text = _comparable(obj if virtual_kind else obj.get("status"))
-        if key in sent and sent[key][0] != text:
-            shown = obj if virtual_kind else {**sent[key][1], "status": obj.get("status")}
-            sent[key] = (text, shown)
-            yield {"type": "MODIFIED", "object": shown}
-        elif key not in sent and virtual_kind:
+        text = _comparable(obj)
+        if key not in sent or sent[key][0] != text:
+            kind = "MODIFIED" if key in sent else "ADDED"
             sent[key] = (text, obj)
-            yield {"type": "ADDED", "object": obj}
-    if virtual_kind:
-        for key in [k for k in sent if k not in now]:
-            del sent[key]
-            yield {"type": "DELETED", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
-                                                 "metadata": {"name": key[1], "namespace": key[0]}}}
+            yield {"type": kind, "object": obj}
+    for key in [k for k in sent if k not in now]:
+        del sent[key]
+        yield {"type": "DELETED", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
+                                             "metadata": {"name": key[1], "namespace": key[0]}}}
 
 
 __all__ = ["events", "parse_version", "virtual"]

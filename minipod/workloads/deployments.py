@@ -23,14 +23,15 @@ def owned_pods(dep: dict) -> list:
             if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])]
 
 
-def _suffix() -> str:
+def suffix() -> str:
+    """Five random characters of Kubernetes' alphabet (a generated name's end)."""
     return "".join(SUFFIX_ALPHABET[b % len(SUFFIX_ALPHABET)] for b in os.urandom(5))
 
 
 def new_pod(dep: dict, tpl_hash: str) -> dict:
     meta, tpl = dep["metadata"], dep["spec"]["template"]
     tmeta = tpl.get("metadata") or {}
-    pod_meta = {"name": f"{meta['name']}-{tpl_hash}-{_suffix()}", "namespace": meta["namespace"],
+    pod_meta = {"name": f"{meta['name']}-{tpl_hash}-{suffix()}", "namespace": meta["namespace"],
                 "labels": {**(tmeta.get("labels") or {}), TEMPLATE_HASH_LABEL: tpl_hash},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
                                      "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]}
