@@ -219,6 +219,29 @@ def reconcile(log) -> None:
                 _reload(rec, text)
                 log(f"ingress: configuration reloaded ({len(objs)} ingresses)")
     _ensure_pod(log)
+    _publish_status(objs)
+
+
+def _publish_status(objs: list) -> None:
+    """Write each Ingress's status.loadBalancer as ingress-nginx's status
+    sync does: the node's address once nginx serves it, none before, so
+    that `kubectl wait --for=jsonpath='{.status.loadBalancer.ingress}'`
+    and every client that reads the object (not only `get`'s table) see it.
+    A write that lost a race with the user's is dropped: the next pass
+    publishes again."""
+    from minipod.errors import Conflict, NotFound
+    from minipod.ingress import health
+    of_controller = health.controller_problems()
+    for obj in objs:
+        ip = health.address(obj, of_controller)
+        wanted = {"loadBalancer": {"ingress": [{"ip": ip}]} if ip else {}}
+        if (obj.get("status") or {"loadBalancer": {}}) == wanted:
+            continue
+        try:
+            store.put(kinds.INGRESS, {**obj, "status": wanted}, must_exist=True,
+                      expect_version=obj["metadata"]["resourceVersion"])
+        except (Conflict, NotFound):
+            pass
 
 
 def _render(objs: list, log) -> str:

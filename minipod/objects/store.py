@@ -252,7 +252,9 @@ def put(kind, obj: dict, must_exist=None, expect_version=None):
             creationTimestamp=old["metadata"]["creationTimestamp"] if old else
             datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             resourceVersion=_next_revision(),
-            generation=(old["metadata"].get("generation", 1) + 1) if old else 1)
+            # as the API's: a write of status alone (an Ingress's address) is no new generation
+            generation=1 if old is None else old["metadata"].get("generation", 1) +
+            (desired(old) != desired(obj)))
         path = _path(kind, meta.get("namespace"), meta["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         state.write_json(path, stored, mode=0o600)

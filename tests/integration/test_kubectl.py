@@ -112,9 +112,14 @@ def test_the_course_service_and_ingress_through_kubectl(kubectl, tmp_path):
     assert re.search(rf"^IP:\s+{re.escape(TEST_IP)}$", described, re.M), described
     assert re.search(r"^Port:\s+<unset>\s+8080/TCP$", described, re.M), described
     assert re.search(r"^TargetPort:\s+80/TCP$", described, re.M), described
+    # the controller publishes the node's address in the object's status, as ingress-nginx does:
+    # what `kubectl wait --for=jsonpath` and every client reading the object see (no new generation)
+    published = "{.status.loadBalancer.ingress[0].ip} {.metadata.generation}"
+    wait_for(lambda: kubectl("get", "ingress", "nginx", "-n", "tutorial", "-o", f"jsonpath={published}").stdout
+             == "10.231.0.1 1", timeout=30, what="the Ingress's published address")
     ingress = kubectl("get", "ingress", "-n", "tutorial").stdout.splitlines()
     assert ingress[0].split() == ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
-    assert ingress[1].split()[:3] == ["nginx", "nginx", "hello-world.info"]
+    assert ingress[1].split()[:4] == ["nginx", "nginx", "hello-world.info", "10.231.0.1"]
     # into a pod, and the Service by its name through cluster DNS
     page = kubectl("exec", "-n", "tutorial", "deploy/nginx", "--", "wget", "-qO-", "http://nginx:8080/").stdout
     assert "Welcome to nginx" in page
