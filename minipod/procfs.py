@@ -124,13 +124,19 @@ def boot_time() -> float:
     return 0.0
 
 
+_BOOT_ID = []
+
+
 def boot_id() -> str:
-    """The kernel's boot id: records from an earlier boot name dead processes."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+    """The kernel's boot id: records from an earlier boot name dead processes.
+    Read once per process (no process outlives the boot it started in)."""
+    if not _BOOT_ID:
+        try:
+            with open("/proc/sys/kernel/random/boot_id") as f:
+                _BOOT_ID.append(f.read().strip())
+        except OSError:
+            return ""
+    return _BOOT_ID[0]
 
 
 @contextlib.contextmanager

@@ -26,16 +26,28 @@ def write_json(path: Path, data, mode=0o644, durable=False) -> None:
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{_writer_id()}.tmp")
+    text = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
+        try:
+            # ext4 flushes a file's not yet allocated blocks when it replaces another by rename
+            # (auto_da_alloc): blocks allocated up front leave nothing to flush there, which
+            # halves the cost of a store write (the API's hot path). Not needed for correctness.
+            os.posix_fallocate(fd, 0, len(text))
+        except OSError:
+            pass
+        view = memoryview(text)
+        while view:
+            view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
+        os.close(fd)
+        fd = None
         os.replace(tmp, path)
     except BaseException:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

@@ -140,6 +140,12 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
     return kind, [o for o in objs if selectors.matches(reqs, o["metadata"].get("labels"))]
 
 
+def shown(kind, obj: dict) -> dict:
+    """One stored object (as put returned it) as `get` shows it: what a
+    write answers with, without reading it back."""
+    return _with_status(kind, [obj], obj["metadata"]["name"], obj["metadata"].get("namespace"))[0]
+
+
 def _with_status(kind, objs, name, ns) -> list:
     """Pods and Deployments as the cluster reports them: live status; and
     the pods of `minipod pod create` / `run` (namespace default) among them;

@@ -188,10 +188,10 @@ def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
     return obj
 
 
-def _warnings(results) -> list:
+def _warnings(results, known=None) -> list:
     from minipod.api import admission
     try:
-        return admission.warnings(results)
+        return admission.warnings(results, known)
     except errors.MinipodError:
         return []
 
@@ -208,15 +208,15 @@ def create(resource: Resource, namespace, doc, dry_run=False) -> tuple:
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, obj["metadata"]["name"]) from None
     _ensure_agent(resource)
-    warnings = _warnings([(resource.stored, namespace, stored["metadata"]["name"], "created")])
-    return 201, read(resource, namespace, stored["metadata"]["name"]), warnings
+    warnings = _warnings([(resource.stored, namespace, stored["metadata"]["name"], "created")], stored)
+    return 201, _with_kind(resource, verbs.shown(resource.stored, stored)), warnings
 
 
 def _update(resource: Resource, namespace, name, obj) -> tuple:
     """Store ``obj`` as an update of the named object: (200, it as `get`
     shows it, warnings); Conflict propagates (a patch tries again)."""
     try:
-        _stored, action = verbs.update(resource.stored, obj)
+        stored, action = verbs.update(resource.stored, obj)
     except errors.Conflict:
         raise
     except errors.NotFound:
@@ -224,7 +224,8 @@ def _update(resource: Resource, namespace, name, obj) -> tuple:
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, name) from None
     _ensure_agent(resource)
-    return 200, read(resource, namespace, name), _warnings([(resource.stored, namespace, name, action)])
+    return 200, _with_kind(resource, verbs.shown(resource.stored, stored)), \
+        _warnings([(resource.stored, namespace, name, action)], stored)
 
 
 def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:

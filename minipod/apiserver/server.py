@@ -190,6 +190,7 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
     if method == "POST" and name is None:
         doc, _ = await _body(request, WRITE_TYPES)
         code, obj, warnings = await asyncio.to_thread(rest.create, resource, namespace, doc, dry_run)
+        watch.kick()
         return _warned(_json(obj, code), warnings)
     if method in ("PUT", "PATCH") and name is not None:
         doc, ctype = await _body(request, WRITE_TYPES if method == "PUT" else PATCH_TYPES)
@@ -203,6 +204,7 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
         else:
             raise APIError(405, f"{resource.plural}/{sub} cannot be written here", "MethodNotAllowed")
         code, obj, warnings = await asyncio.to_thread(*call)
+        watch.kick()
         return _warned(_json(obj, code), warnings)
     if method == "DELETE" and sub is None:
         options = {}
@@ -222,8 +224,10 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
             for o in objs:
                 await asyncio.to_thread(rest.delete, resource, o["metadata"].get("namespace"),
                                         o["metadata"]["name"], options)
+            watch.kick()
             return _json(rest.list_body(resource, objs, store.revision()))
         code, obj, _ = await asyncio.to_thread(rest.delete, resource, namespace, name, options)
+        watch.kick()
         return _json(obj, code)
     raise APIError(405, f"{method} is not allowed here", "MethodNotAllowed")
 

@@ -87,6 +87,27 @@ class StatusRecorder:
 
 RECORDER = StatusRecorder()
 
+_WAKE = set()  # an asyncio.Event per open watch, set by kick()
+
+
+def kick() -> None:
+    """A write through this server has landed (call on the loop): every
+    watch reads the journal now instead of at its next poll, so a client
+    of this server sees its own writes at once (other processes' writes,
+    the agent's and the CLI's, are seen at the poll)."""
+    for wake in _WAKE:
+        wake.set()
+
+
+async def _nap(wake: asyncio.Event) -> None:
+    """Until the next poll, or a kick() before it."""
+    handle = asyncio.get_running_loop().call_later(POLL, wake.set)
+    try:
+        await wake.wait()
+    finally:
+        handle.cancel()
+        wake.clear()
+
 
 def parse_version(text):
     """A watch's resourceVersion: None for "now, with the current objects
@@ -200,6 +221,8 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             and keep_labels(obj) and keep_fields(obj)
 
     journal = Journal()
+    wake = asyncio.Event()
+    _WAKE.add(wake)
     sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
     started = False
     try:
@@ -257,9 +280,10 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
                 last_bookmark = now
                 yield {"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
                                                       "metadata": {"resourceVersion": str(store.revision())}}}
-            await asyncio.sleep(POLL)
+            await _nap(wake)
             backlog = journal.tail() if resource.stored is not None else []
     finally:
+        _WAKE.discard(wake)
         journal.close()
         if started:
             RECORDER.watch_ended(resource)
