@@ -248,6 +248,15 @@ def containers_of(pod_id: str) -> list:
     return [r for r in _container_records() if r.get("pod") == pod_id]
 
 
+def containers_by_pod() -> dict:
+    """{pod id: its container records}, from one read of every record (the
+    status of many pods at once: not one read of all per pod)."""
+    out = {}
+    for r in _container_records():
+        out.setdefault(r.get("pod"), []).append(r)
+    return out
+
+
 def _stop_containers(rec: dict, timeout: float) -> None:
     for ctr in containers_of(rec["id"]):
         if ctr.get("pid"):

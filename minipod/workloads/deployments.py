@@ -10,6 +10,7 @@ kubelet's part (pods.py) realises them like any other Pod object.
 
 import os
 
+from minipod import pod
 from minipod.objects import kinds, store
 from minipod.objects.workloads import TEMPLATE_HASH_LABEL, template_hash
 from minipod.workloads import pods
@@ -40,8 +41,8 @@ def new_pod(dep: dict, tpl_hash: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": tpl["spec"]}
 
 
-def _is_ready(pod_obj: dict, live: dict) -> bool:
-    st = pods.status_of(pod_obj, live.get(pod_obj["metadata"]["uid"]))
+def _is_ready(pod_obj: dict, live: dict, containers: dict) -> bool:
+    st = pods.status_of(pod_obj, live.get(pod_obj["metadata"]["uid"]), containers=containers)
     return st["phase"] == "Running" and st["conditions"][0]["status"] == "True"
 
 
@@ -64,13 +65,14 @@ def plan(replicas: int, current: list, old: list, ready_current: int) -> tuple:
 def reconcile(log) -> None:
     """One pass over every Deployment."""
     live = pods.realised()
+    containers = pod.containers_by_pod()  # once for every pod of the pass
     for dep in store.list_objects(kinds.DEPLOYMENT):
         tpl_hash = template_hash(dep["spec"]["template"])
         mine = sorted(owned_pods(dep), key=lambda p: (p["metadata"]["creationTimestamp"],
                                                      int(p["metadata"]["resourceVersion"])))
         current = [p for p in mine if p["metadata"]["labels"].get(TEMPLATE_HASH_LABEL) == tpl_hash]
         old = [p for p in mine if p not in current]
-        ready = sum(1 for p in current if _is_ready(p, live))
+        ready = sum(1 for p in current if _is_ready(p, live, containers))
         create, delete = plan(dep["spec"].get("replicas", 1), current, old, ready)
         for _ in range(create):
             obj, _action = store.put(kinds.POD, new_pod(dep, tpl_hash))
@@ -95,7 +97,8 @@ def status(dep: dict) -> dict:
     live = pods.realised()
     tpl_hash = template_hash(dep["spec"]["template"])
     mine = owned_pods(dep)
-    ready = sum(1 for p in mine if _is_ready(p, live))
+    containers = pod.containers_by_pod() if mine else {}
+    ready = sum(1 for p in mine if _is_ready(p, live, containers))
     updated = sum(1 for p in mine if p["metadata"]["labels"].get(TEMPLATE_HASH_LABEL) == tpl_hash)
     return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": updated,
             "availableReplicas": ready, "observedGeneration": dep["metadata"].get("generation", 1)}

@@ -222,8 +222,9 @@ def _iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else None
 
 
-def status_of(obj: dict, rec, errors=None) -> dict:
-    """The status block of a Pod object, from its realised pod (or None)."""
+def status_of(obj: dict, rec, errors=None, containers=None) -> dict:
+    """The status block of a Pod object, from its realised pod (or None).
+    ``containers``: pod.containers_by_pod(), when the caller has it."""
     if rec is None:
         reason = (errors or {}).get("pod")
         st = {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}
@@ -231,7 +232,8 @@ def status_of(obj: dict, rec, errors=None) -> dict:
             st.update(reason="FailedCreatePodSandBox", message=reason)
         return st
     rec = pod.with_status(rec)
-    ctrs = {c["name"]: container.with_status(c) for c in pod.containers_of(rec["id"])}
+    records = pod.containers_of(rec["id"]) if containers is None else containers.get(rec["id"], [])
+    ctrs = {c["name"]: container.with_status(c) for c in records}
     statuses = [_container_status(c, ctrs.get(local_container_name(rec["name"], c["name"])))
                 for c in obj["spec"]["containers"]]
     for s in statuses:
@@ -289,11 +291,14 @@ def local_pod_objects(stored_uids=None) -> list:
     the uids of the stored Pod objects, the pods of deleted objects that
     are still being torn down (shown as Terminating, as kubectl does)."""
     out = []
+    containers = None
     for rec in pod.list_pods():
         k8s = rec.get("k8s")
         if k8s and (stored_uids is None or k8s["uid"] in stored_uids):
             continue
-        ctrs = [container.with_status(c) for c in pod.containers_of(rec["id"])]
+        if containers is None:
+            containers = pod.containers_by_pod()  # read once, only when some pod is shown
+        ctrs = [container.with_status(c) for c in containers.get(rec["id"], [])]
         meta = {"name": rec["name"], "namespace": "default", "uid": rec["id"],
                 "labels": rec.get("labels") or {}, "creationTimestamp": _iso(rec.get("created"))}
         if k8s:
@@ -318,7 +323,8 @@ def local_pod_objects(stored_uids=None) -> list:
 def with_status(objs: list) -> list:
     """Pod objects with their live status."""
     live = realised()
-    return [{**o, "status": status_of(o, live.get(o["metadata"].get("uid")))} for o in objs]
+    containers = pod.containers_by_pod() if objs else {}
+    return [{**o, "status": status_of(o, live.get(o["metadata"].get("uid")), containers=containers)} for o in objs]
 
 
 
