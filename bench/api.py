@@ -40,7 +40,7 @@ from common import record, runner
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbapi-"))
 MP_PORT, KUBE_PORT, ETCD_PORT = 18643, 18644, 18679
-WATCH_ROUNDS = 6
+WATCH_ROUNDS = 10
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
        "MINIPOD_CGROUP_PARENT": "minipod-bench-api", "MINIPOD_NETNS_PREFIX": "mpba-",
        "MINIPOD_DEFAULT_NETWORK": "mpbapi", "MINIPOD_DEFAULT_BRIDGE": "mpbapi0",
@@ -52,6 +52,15 @@ MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 KUBECTL = shutil.which("kubectl")
 POD = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{n: \"0\"}}\nspec:\n  containers:\n"
        "  - name: c\n    image: busybox\n    command: [sleep, \"3600\"]\n")
+
+
+def cpu_seconds(pid) -> float:
+    """User and system CPU time of ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(argv, env, repeat) -> list:
@@ -215,10 +224,17 @@ def main():
                 if s.name == "minipod":  # its pods really start: let them, and go, outside the timing
                     sh(MINIPOD + ["rollout", "status", f"deployment/nginx", "-n", f"bench{r}", "--timeout", "120"])
                     s.kubectl("delete", "namespace", f"bench{r}")
-        watch = {}
+        watch, cpu = {}, {}
+        # the CPU the server side spends on a watch round: minipod's API server and agent (it wakes on
+        # every write), kube-apiserver and etcd
+        server_pids = {"minipod": [json.loads((ROOT / "run" / "apiserver" / "pid").read_text())["pid"],
+                                   int((ROOT / "run" / "agent" / "pid").read_text())],
+                       servers[1].name: [p.pid for p in procs]}
         for r in range(WATCH_ROUNDS):
             for s in turns(r):
+                before = sum(cpu_seconds(p) for p in server_pids[s.name])
                 ms, ok, n = watch_changes(s, 100, 1000 * (r + 1))
+                cpu.setdefault(s.name, []).append((sum(cpu_seconds(p) for p in server_pids[s.name]) - before) * 1000)
                 rows.setdefault("watch of 100 pod changes", {}).setdefault(s.name, []).append(ms)
                 was_ok, counts = watch.get(s.name, (True, []))
                 watch[s.name] = was_ok and ok, counts + [n]
@@ -252,6 +268,9 @@ def main():
         lines.append(f"| {op} | {fmt(mine) if mine else '–'} | {fmt(ref) if ref else '–'} | {ratio} |")
     mg, mp_get = statistics.median(rows["kubectl get pods"]["minipod"]), statistics.median(rows["minipod get pods"]["minipod"])
     lines += ["", f"`kubectl get pods` / `minipod get pods` on minipod: {mg / mp_get:.2f}x.",
+              "Server-side CPU per watch round, median: " + ", ".join(
+                  f"{k} {statistics.median(v):.0f} ms" for k, v in cpu.items()) +
+              " (minipod: API server and agent; kube-apiserver: it and etcd).",
               f"Watch, every change in order: " + ", ".join(f"{k}: {'yes' if ok else 'NO'} (seen {n})"
                                                            for k, (ok, n) in watch.items()), ""]
     report = "\n".join(lines)
