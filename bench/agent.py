@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import record
+from common import cpu_seconds, record
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbagent-"))
@@ -28,7 +28,6 @@ ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT
        "MINIPOD_DEFAULT_NETWORK": "mpbagent", "MINIPOD_DEFAULT_BRIDGE": "mpbagent0",
        "MINIPOD_DEFAULT_SUBNET": "10.241.0.0/16", "MINIPOD_BACKOFF_BASE": "1", "MINIPOD_BACKOFF_MAX": "4"}
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def sh(cmd, check=True):
@@ -49,12 +48,6 @@ def agent_pid() -> int:
 def rss_kb(pid) -> int:
     with open(f"/proc/{pid}/status") as f:
         return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
-
-
-def cpu_seconds(pid) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def wait_running(n, selector, timeout=300):

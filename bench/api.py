@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import record, runner
+from common import cpu_seconds, record, runner
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbapi-"))
@@ -52,15 +52,6 @@ MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 KUBECTL = shutil.which("kubectl")
 POD = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{n: \"0\"}}\nspec:\n  containers:\n"
        "  - name: c\n    image: busybox\n    command: [sleep, \"3600\"]\n")
-
-
-def cpu_seconds(pid) -> float:
-    """User and system CPU time of ``pid`` so far (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(argv, env, repeat) -> list:

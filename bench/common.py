@@ -1,6 +1,7 @@
 """What the benches share: running a command in a bench's own environment,
-and appending a report to bench/RESULTS.md."""
+a process's CPU time, and appending a report to bench/RESULTS.md."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,16 @@ def runner(env: dict):
             raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
         return proc
     return sh
+
+
+def cpu_seconds(pid) -> float:
+    """User and system CPU time of ``pid`` so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def record(text: str) -> None:
