@@ -14,20 +14,21 @@ from minipod.ingress import controller, health
 from minipod.objects import kinds, store
 
 
-def warnings(results, known=None) -> list:
+def warnings(results, stored=None) -> list:
     """What keeps the applied objects from working: images this node lacks
     (their pods would wait in ErrImagePull), what keeps the applied Ingresses
     from being served (ingress/health.py), and nginx -t's refusal.
-    ``known``: the one object of ``results`` as just stored (not read again)."""
-    return _image_warnings(results, known) + _ingress_warnings(results)
+    ``stored``: {(plural, namespace, name): object} of those the caller has
+    just written (the rest are read from the store)."""
+    return _image_warnings(results, stored or {}) + _ingress_warnings(results)
 
 
-def _image_warnings(results, known=None) -> list:
+def _image_warnings(results, stored: dict) -> list:
     out = []
     for kind, ns, name, _a in results:
         if kind.kind not in ("Pod", "Deployment"):
             continue
-        obj = known if known is not None and len(results) == 1 else store.get(kind, ns, name)
+        obj = stored.get((kind.plural, ns, name)) or store.get(kind, ns, name)
         spec = (obj or {}).get("spec") or {}
         spec = spec.get("template", {}).get("spec", spec) if kind.kind == "Deployment" else spec
         for c in spec.get("containers", []):

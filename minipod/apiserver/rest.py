@@ -188,10 +188,10 @@ def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
     return obj
 
 
-def _warnings(results, known=None) -> list:
+def _warnings(results, stored=None) -> list:
     from minipod.api import admission
     try:
-        return admission.warnings(results, known)
+        return admission.warnings(results, stored)
     except errors.MinipodError:
         return []
 
@@ -208,7 +208,8 @@ def create(resource: Resource, namespace, doc, dry_run=False) -> tuple:
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, obj["metadata"]["name"]) from None
     _ensure_agent(resource)
-    warnings = _warnings([(resource.stored, namespace, stored["metadata"]["name"], "created")], stored)
+    name = stored["metadata"]["name"]
+    warnings = _warnings([(resource.stored, namespace, name, "created")], {(resource.plural, namespace, name): stored})
     return 201, _with_kind(resource, verbs.shown(resource.stored, stored)), warnings
 
 
@@ -225,7 +226,7 @@ def _update(resource: Resource, namespace, name, obj) -> tuple:
         raise of_error(e, resource.plural, name) from None
     _ensure_agent(resource)
     return 200, _with_kind(resource, verbs.shown(resource.stored, stored)), \
-        _warnings([(resource.stored, namespace, name, action)], stored)
+        _warnings([(resource.stored, namespace, name, action)], {(resource.plural, namespace, name): stored})
 
 
 def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:
