@@ -52,7 +52,7 @@ def stored() -> dict:
             hit = cache.get(key)
             if hit is None or hit["stamp"] != stamp:
                 try:
-                    hit = {"stamp": stamp, **summary(state.read_json(entry.path))}
+                    hit = {"stamp": stamp, **summary(state.read_recycled_json(entry.path))}
                 except FileNotFoundError:
                     continue
                 changed = True

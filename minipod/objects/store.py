@@ -2,7 +2,9 @@
 file each under <lib root>/objects/<plural>/<namespace>/<name>.json, with
 a uid, a creationTimestamp and a resourceVersion from one counter.
 
-Writes are atomic (temp file + rename) under one lock. The interface is
+Writes are atomic under one lock: each object file is rewritten through a
+spare inode swapped in by one rename (state.write_json's ``recycle``), so
+it is read with state.read_recycled_json. The interface is
 deliberately small (get, list, put, delete) so that a store on etcd can
 replace this one without touching its callers.
 
@@ -63,7 +65,7 @@ def _path(kind, namespace, name):
 
 def get(kind, namespace, name):
     try:
-        return state.read_json(_path(kind, namespace, name))
+        return state.read_recycled_json(_path(kind, namespace, name))
     except FileNotFoundError:
         return None
 
@@ -108,13 +110,13 @@ def list_objects(kind, namespace=None, shared=False) -> list:
         for e in entries:
             try:
                 if cache is None:
-                    out.append(state.read_json(e.path))
+                    out.append(state.read_recycled_json(e.path))
                     continue
                 st = e.stat()
                 stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
                 hit = cache.get(e.path)
                 if hit is None or hit[0] != stamp:
-                    hit = (stamp, state.read_json(e.path))
+                    hit = (stamp, state.read_recycled_json(e.path))
                     if settled(st):
                         cache[e.path] = hit
                     else:
@@ -257,7 +259,7 @@ def put(kind, obj: dict, must_exist=None, expect_version=None):
             (desired(old) != desired(obj)))
         path = _path(kind, meta.get("namespace"), meta["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        state.write_json(path, stored, mode=0o600)
+        state.write_json(path, stored, mode=0o600, recycle=True)
         _journal("MODIFIED" if old else "ADDED", kind, stored, old)
         return stored, "configured" if old else "created"
 
@@ -294,6 +296,7 @@ def delete(kind, namespace, name, expect_uid=None):
             os.unlink(path)
         except FileNotFoundError:
             return None
+        state.spare_of(path).unlink(missing_ok=True)
         # watchers (the agent) see every change on the counter
         old["metadata"]["resourceVersion"] = _next_revision()
         _journal("DELETED", kind, old)

@@ -105,3 +105,82 @@ def test_stale_temp_files_are_those_of_dead_writers(tmp_path):
     state.write_json(sub / "record.json", {"id": "pod1"})
     assert state.stale_temp_files(tmp_path) == sorted([stale, reused])
     assert state.stale_temp_files(tmp_path / "absent") == []
+
+
+def _rewrite(target, rounds):
+    for n in range(rounds):
+        # sizes that grow and shrink, so a torn or mixed read cannot pass for a whole one
+        state.write_json(target, {"n": n, "pad": "x" * (n % 7) * 700}, mode=0o600, recycle=True)
+
+
+def _read_all(target, stop, bad):
+    seen = 0
+    while not stop.is_set():
+        try:
+            obj = state.read_recycled_json(target)
+        except ValueError as e:
+            bad.put(f"torn: {e}")
+            return
+        if obj["pad"] != "x" * (obj["n"] % 7) * 700:
+            bad.put(f"mixed: {obj['n']}")
+            return
+        if obj["n"] < seen:
+            bad.put(f"went back: {obj['n']} after {seen}")
+            return
+        seen = obj["n"]
+
+
+def test_recycled_writes_are_read_whole_and_in_order_by_concurrent_readers(tmp_path):
+    """The object store's writes reuse a spare inode in place: readers in
+    other processes, reading all along, only ever see whole versions, never
+    an older one after a newer."""
+    target = tmp_path / "o.json"
+    state.write_json(target, {"n": 0, "pad": ""}, mode=0o600, recycle=True)
+    stop, bad = multiprocessing.Event(), multiprocessing.Queue()
+    readers = [multiprocessing.Process(target=_read_all, args=(target, stop, bad)) for _ in range(3)]
+    writers = [multiprocessing.Process(target=_rewrite, args=(target, 3000))]
+    for p in readers + writers:
+        p.start()
+    for p in writers:
+        p.join(120)
+    stop.set()
+    for p in readers:
+        p.join(30)
+    assert bad.empty(), bad.get()
+    assert state.read_recycled_json(target)["n"] == 2999
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".o.json.spare", "o.json"]
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_recycled_write_swaps_inodes_and_a_torn_spare_is_never_read(tmp_path):
+    target = tmp_path / "o.json"
+    state.write_json(target, {"v": 1}, recycle=True)  # no file yet: written the usual way
+    state.write_json(target, {"v": 2}, recycle=True)  # the spare made, then swapped in
+    first = target.stat().st_ino
+    state.write_json(target, {"v": 3}, recycle=True)
+    spare = state.spare_of(target)
+    assert spare.stat().st_ino == first and target.stat().st_ino != first
+    assert state.read_recycled_json(target) == {"v": 3}
+    spare.write_text('{"v": 4, "to')  # a writer killed half-way through the spare
+    assert state.read_recycled_json(target) == {"v": 3}
+    state.write_json(target, {"v": 5}, recycle=True)  # the torn spare is overwritten whole
+    assert state.read_recycled_json(target) == {"v": 5}
+    assert json.loads(spare.read_text()) == {"v": 3}
+
+
+def test_a_spare_held_by_a_reader_is_not_rewritten(tmp_path):
+    """A reader that opened the file just before it became the spare holds
+    it under a shared lock: the writer writes a new file instead."""
+    import fcntl
+    target = tmp_path / "o.json"
+    for v in (1, 2, 3):
+        state.write_json(target, {"v": v}, recycle=True)
+    spare = state.spare_of(target)
+    fd = os.open(spare, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        state.write_json(target, {"v": 4}, recycle=True)
+        assert os.pread(fd, 100, 0) == b'{\n  "v": 2\n}\n'  # what the reader had opened, untouched
+    finally:
+        os.close(fd)
+    assert state.read_recycled_json(target) == {"v": 4}
