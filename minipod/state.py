@@ -127,10 +127,10 @@ def read_recycled_json(path: Path):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            size = os.fstat(fd).st_size
-            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+            st = os.fstat(fd)
+            if os.stat(path).st_ino != st.st_ino:
                 continue  # swapped since it was opened: read the one there now
-            data = os.pread(fd, size + 1, 0)
+            data = os.pread(fd, st.st_size + 1, 0)
         finally:
             os.close(fd)
         return json.loads(data)

@@ -154,13 +154,18 @@ def _with_status(kind, objs, name, ns) -> list:
     from minipod.api import defaults
     objs = [defaults.apply(kind.kind, o) for o in objs]
     if kind is kinds.POD:
+        from minipod import pod
         from minipod.workloads import pods
-        objs = pods.with_status(objs)
+        records = pod.store().all()  # one read of the pod records and one of the containers', for both
+        containers = pod.containers_by_pod() if records else {}
+        objs = pods.with_status(objs, records, containers)
         if name and objs:
             return objs  # a stored Pod of that name: no `pod create` pod can have it (apply refuses)
-        stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
-        local = [o for o in pods.local_pod_objects(stored) if (not name or o["metadata"]["name"] == name)
-                 and ns in (None, o["metadata"]["namespace"])]
+        # The uids of the objects listed tell which records are of stored Pods: every stored Pod of
+        # ``ns`` (or of all, ns None) is among them, and what is of another namespace is not shown.
+        stored = {o["metadata"]["uid"] for o in objs}
+        local = [o for o in pods.local_pod_objects(stored, records, containers)
+                 if (not name or o["metadata"]["name"] == name) and ns in (None, o["metadata"]["namespace"])]
         objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     elif kind is kinds.DEPLOYMENT:
         from minipod.workloads import deployments

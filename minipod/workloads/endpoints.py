@@ -8,6 +8,7 @@ Pods made by `minipod pod create` / `run` (namespace default) count too,
 by their labels; they have no named ports.
 """
 
+from minipod import pod
 from minipod.objects import kinds, selectors, store
 from minipod.workloads import pods
 
@@ -71,7 +72,10 @@ def desired(svc: dict, pod_objs: list) -> dict:
 
 def all_pods() -> list:
     """Every pod with its live status: Pod objects and local pods."""
-    return pods.with_status(store.list_objects(kinds.POD)) + pods.local_pod_objects()
+    records = pod.store().all()  # one read of the pod records and one of the containers', for both
+    containers = pod.containers_by_pod() if records else {}
+    return pods.with_status(store.list_objects(kinds.POD), records, containers) + \
+        pods.local_pod_objects(None, records, containers)
 
 
 def reconcile(log) -> None:

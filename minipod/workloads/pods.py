@@ -285,14 +285,15 @@ def display_status(obj: dict) -> str:
     return st.get("phase", "Unknown")
 
 
-def local_pod_objects(stored_uids=None) -> list:
+def local_pod_objects(stored_uids=None, records=None, containers=None) -> list:
     """Pods made by `minipod pod create` / `run`, as Pod objects in
     namespace default (their containers as spec.containers); and, given
     the uids of the stored Pod objects, the pods of deleted objects that
-    are still being torn down (shown as Terminating, as kubectl does)."""
+    are still being torn down (shown as Terminating, as kubectl does).
+    ``records``, ``containers``: the pod records and
+    pod.containers_by_pod(), when the caller has read them already."""
     out = []
-    containers = None
-    for rec in pod.list_pods():
+    for rec in (pod.list_pods() if records is None else [pod.with_status(r) for r in records]):
         k8s = rec.get("k8s")
         if k8s and (stored_uids is None or k8s["uid"] in stored_uids):
             continue
@@ -320,10 +321,14 @@ def local_pod_objects(stored_uids=None) -> list:
     return out
 
 
-def with_status(objs: list) -> list:
-    """Pod objects with their live status."""
-    live = realised()
-    containers = pod.containers_by_pod() if objs else {}
+def with_status(objs: list, records=None, containers=None) -> list:
+    """Pod objects with their live status. ``records``, ``containers``: the
+    pod records and pod.containers_by_pod(), when the caller has them."""
+    if not objs:
+        return []
+    live = realised() if records is None else {r["k8s"]["uid"]: r for r in records if r.get("k8s")}
+    if containers is None:
+        containers = pod.containers_by_pod()
     return [{**o, "status": status_of(o, live.get(o["metadata"].get("uid")), containers=containers)} for o in objs]
 
 
