@@ -121,13 +121,16 @@ def parse_version(text):
 
 class Journal:
     """The store's journal read from a revision on: complete lines only, and
-    across one rotation (journal.old, then journal)."""
+    across one rotation (journal.old, then journal); only the entries of
+    ``plural``, each parsed only if it is one."""
 
-    def __init__(self):
+    def __init__(self, plural: str):
         self.path = store.journal_path()
         self.file = None
         self.inode = None
         self.partial = b""
+        # an entry of that kind holds this, at its top level; a line that does not is skipped unparsed
+        self.mark = f'"plural":{json.dumps(plural)}'.encode()
 
     def _open(self, path):
         try:
@@ -145,7 +148,7 @@ class Journal:
             with f:
                 line = f.readline()
             try:
-                return json.loads(line)["rv"]
+                return json.loads(line.partition(b"\t")[0])["rv"]
             except (ValueError, KeyError):
                 continue
         return None
@@ -157,23 +160,32 @@ class Journal:
         old = self._open(self.path.with_name("journal.old"))
         if old is not None:
             with old:
-                out += [e for e in self._lines(old.read()) if e["rv"] > after]
+                out += self._lines(old.read(), after)
+            self.partial = b""
         self.file = self._open(self.path)
         if self.file is not None:
             self.inode = os.fstat(self.file.fileno()).st_ino
-            out += [e for e in self._lines(self.file.read()) if e["rv"] > after]
+            out += self._lines(self.file.read(), after)
         return out
 
-    def _lines(self, data: bytes) -> list:
+    def _lines(self, data: bytes, after: int = 0) -> list:
+        """The entries of the complete lines of ``data`` after revision
+        ``after``; a previous object stays text (see previous())."""
         data = self.partial + data
         lines = data.split(b"\n")
         self.partial = lines.pop()  # a line still being written
         out = []
         for line in lines:
+            head, _tab, prev = line.partition(b"\t")
+            if self.mark not in head or after and _revision(head) <= after:
+                continue
             try:
-                out.append(json.loads(line))
+                entry = json.loads(head)
             except ValueError:
                 continue
+            if prev:
+                entry["prev_text"] = prev
+            out.append(entry)
         return out
 
     def tail(self) -> list:
@@ -199,6 +211,24 @@ class Journal:
             self.file.close()
 
 
+def _revision(head: bytes) -> int:
+    """An entry's revision without parsing it: its last '"rv":' is the top
+    level's (only "status_only" and "type", which hold none, sort after it)."""
+    at = head.rfind(b'"rv":')
+    end = head.find(b",", at)
+    try:
+        return int(head[at + 5:end if end >= 0 else len(head) - 1])
+    except ValueError:
+        return 0
+
+
+def previous(entry: dict):
+    """The object as it was before the change of ``entry`` (None if new)."""
+    if "prev_text" in entry:
+        return json.loads(entry["prev_text"])
+    return entry.get("prev")  # the journal's older form: within the entry
+
+
 def _comparable(obj) -> str:
     return json.dumps(obj, sort_keys=True)
 
@@ -220,7 +250,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
         return (namespace is None or obj["metadata"].get("namespace") == namespace or not resource.namespaced) \
             and keep_labels(obj) and keep_fields(obj)
 
-    journal = Journal()
+    journal = Journal(resource.plural)
     wake = asyncio.Event()
     _WAKE.add(wake)
     sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
@@ -253,7 +283,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
                     changed.setdefault(_key(e["object"]), e)
             for key, first in changed.items():
                 if first["type"] != "ADDED":  # it existed at the client's version: as it was then
-                    known = rest._with_kind(resource, first.get("prev") or first["object"])
+                    known = rest._with_kind(resource, previous(first) or first["object"])
                     if matches(known):
                         sent[key] = (None, {**known, "metadata": {**known["metadata"], "resourceVersion": str(start)}})
             listed = await asyncio.to_thread(rest.list_objects, resource, namespace, label_selector, field_selector)

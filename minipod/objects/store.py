@@ -8,8 +8,9 @@ it is read with state.read_recycled_json. The interface is
 deliberately small (get, list, put, delete) so that a store on etcd can
 replace this one without touching its callers.
 
-Every change is also appended to a journal (one JSON line: revision,
-ADDED/MODIFIED/DELETED, the object as stored and as it was), which is what the API's
+Every change is also appended to a journal (one line: a JSON entry with the
+revision, ADDED/MODIFIED/DELETED and the object as stored; then, after a
+tab, the object as it was, as JSON), which is what the API's
 watches replay and follow, as etcd's watch is for kube-apiserver. The
 journal keeps the last JOURNAL_BYTES or so (the previous file is kept
 beside it once, then dropped): a watch from an older revision is told
@@ -176,7 +177,7 @@ def _journal_revision() -> int:
         return 0
     for line in reversed(lines):
         try:
-            return int(json.loads(line)["rv"])
+            return int(json.loads(line.partition(b"\t")[0])["rv"])
         except (ValueError, KeyError, TypeError):
             continue
     return 0
@@ -200,9 +201,12 @@ def _journal(event: str, kind, obj: dict, prev=None, rv=None) -> None:
              "object": obj}
     if rv:
         entry["status_only"] = True
+    line = json.dumps(entry, sort_keys=True, separators=(",", ":"))
     if prev is not None:
-        entry["prev"] = prev
-    line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+        # apart, after a tab (compact JSON never holds a raw one): a watch that follows the journal
+        # needs only the entry, and parses the previous object only to resume from an old revision
+        line += "\t" + json.dumps(prev, sort_keys=True, separators=(",", ":"))
+    line += "\n"
     try:
         if path.stat().st_size > JOURNAL_BYTES:
             os.replace(path, path.with_name("journal.old"))

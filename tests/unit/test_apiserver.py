@@ -141,3 +141,26 @@ def test_discovery_and_openapi_cover_every_kind():
     patch_op = doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"]
     assert "fieldValidation" in [p["name"] for p in patch_op["parameters"]]
     json.dumps(openapi.swagger_v2())  # serialisable
+
+
+def test_a_watch_reads_the_journals_older_form_and_only_its_kinds_entries(tmp_path, monkeypatch):
+    """Entries written before the previous object moved after a tab (it was
+    a key of the entry) still resume a watch; an entry of another kind that
+    merely mentions the watched kind's plural in its data is not taken."""
+    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
+    verbs.apply(_cm("a", app="web"))
+    start = store.revision()
+    moved = _cm("a", app="db")[0][1]
+    verbs.apply([(kinds.CONFIGMAP, moved)])  # leaves app=web: the watch needs what the client had
+    lines = store.journal_path().read_bytes().splitlines()
+    head, _tab, prev = lines[-1].partition(b"\t")
+    entry = {**json.loads(head), "prev": json.loads(prev)}
+    lines[-1] = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()  # as written before
+    store.journal_path().write_bytes(b"\n".join(lines) + b"\n")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+              "stringData": {"plural": "configmaps", "rv": "1"}}
+    verbs.apply(manifests.check([("t", secret)]))
+    assert b'"plural":"configmaps"' in store.journal_path().read_bytes().splitlines()[-1]
+    events = _watch(str(start), "app=web")
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("DELETED", "a")]
+    assert all(e["object"]["kind"] == "ConfigMap" for e in events)
