@@ -51,8 +51,8 @@ def sync(log=None, force=False, keep_routes=False) -> bool:
     services = store.list_objects(kinds.SERVICE, shared=True)  # read only
     current = mode()
     if not services:
-        if force or not _done["clean"] or (host.has_device() and not keep_routes):
-            found = leftovers() or (host.has_device() and not keep_routes)
+        if force or not _done["clean"] or (not keep_routes and host.has_device()):
+            found = leftovers() or (not keep_routes and host.has_device())
             cleanup(routes=not keep_routes)
             return bool(found)
         return False

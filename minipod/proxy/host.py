@@ -11,6 +11,7 @@
 """
 
 import os
+import socket
 import subprocess
 
 from minipod.errors import MinipodError
@@ -57,7 +58,13 @@ def remove_routes() -> None:
 
 
 def has_device() -> bool:
-    return run(["ip", "link", "show", device()], check=False).returncode == 0
+    """Whether the service device exists in this network namespace (asked
+    of the kernel directly: the agent asks on every pass)."""
+    try:
+        socket.if_nametoindex(device())
+    except OSError:
+        return False
+    return True
 
 
 def route_device(ip: str):
