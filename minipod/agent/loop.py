@@ -95,11 +95,12 @@ class Agent:
         """Run the readiness probes that are due; return the next due time."""
         next_at, seen = None, set()
         objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
+        by_pod = pod.containers_by_pod()  # one read of the container records for every pod
         for uid, rec in pods.realised().items():
             obj = objs.get(uid)
             if obj is None or not rec.get("ip") and not obj["spec"].get("hostNetwork"):
                 continue
-            ctrs = {c["name"]: container.with_status(c) for c in pod.containers_of(rec["id"])}
+            ctrs = {c["name"]: container.with_status(c) for c in by_pod.get(rec["id"], [])}
             for spec in obj["spec"]["containers"]:
                 crec = ctrs.get(local_container_name(rec['name'], spec['name']))
                 if not spec.get("readinessProbe") or not crec or crec["status"] != "running":
@@ -117,6 +118,7 @@ class Agent:
         before anything new is made: a pod whose making was cut is torn down
         (and made again below), one whose pause or network is not whole is
         started again, a container never started is removed (and made again)."""
+        by_pod = pod.containers_by_pod()  # one read for every pod: a pod's own are all it changes
         for uid, rec in list(live.items()):
             obj = objs.get(uid)
             if obj is None:
@@ -144,7 +146,7 @@ class Agent:
                     del live[uid]
                     self.unwhole.add(uid)
                     continue
-            for crec in pod.containers_of(rec["id"]):
+            for crec in by_pod.get(rec["id"], []):
                 verdict = recovery.container_action(crec, state.is_locked("container", crec["id"]))
                 if verdict == recovery.RECREATE:
                     log(f"container {crec['name']}: recorded but never started; making it again")
@@ -173,6 +175,7 @@ class Agent:
         self.unwhole = set()
         self._drop_orphan_containers({r["id"] for r in pod.store().all()})
         self._recover(objs, live, now)
+        by_pod = pod.containers_by_pod()  # after recovery's removals; each pod below adds only its own
         for uid, obj in objs.items():
             name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
             if uid in self.unwhole:
@@ -193,7 +196,7 @@ class Agent:
             if not self._retry_due(("containers", uid), now):
                 continue
             try:
-                errors = pods.sync_containers(obj, rec)
+                errors = pods.sync_containers(obj, rec, by_pod.get(rec["id"], []))
             except MinipodError as e:
                 errors = [("*", str(e), pods.CREATE)]
             for ctr, message, reason in errors:

@@ -143,12 +143,13 @@ IMAGE_PULL = "ErrImagePull"
 CREATE = "CreateContainerError"
 
 
-def sync_containers(obj: dict, rec: dict) -> list:
+def sync_containers(obj: dict, rec: dict, records=None) -> list:
     """Create the containers of ``obj`` that its pod lacks; returns
     [(container name, error text, reason)] for those that could not be made:
     ErrImagePull when their image is not there (nor could be pulled), else
-    CreateContainerError, as the kubelet names them."""
-    have = {c["name"] for c in pod.containers_of(rec["id"])}
+    CreateContainerError, as the kubelet names them. ``records``: the pod's
+    container records, when the caller has read them."""
+    have = {c["name"] for c in (pod.containers_of(rec["id"]) if records is None else records)}
     missing = [c for c in obj["spec"]["containers"] if local_container_name(rec["name"], c["name"]) not in have]
     if not missing:
         return []
