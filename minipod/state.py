@@ -9,7 +9,9 @@ from the kernel each time it is read.
 import contextlib
 import fcntl
 import json
+import marshal
 import os
+import time
 from pathlib import Path
 
 from minipod import procfs
@@ -231,6 +233,34 @@ def drop_object_lock(kind: str, obj_id: str) -> None:
         os.unlink(run_root() / "locks" / f"{kind}-{obj_id}.lock")
 
 
+# A file's stamp (inode, mtime, size) tells one version from another only once
+# the file is older than this: a filesystem with coarse timestamps (ext4 on
+# kernels before 6.13: one jiffy) gives two writes within a tick the same
+# mtime, and inode numbers are reused, so a fresh file is read again until
+# it has settled (git's "racy clean" rule).
+SETTLED_NS = 50_000_000
+
+
+def settled(st) -> bool:
+    """Whether a file with stat ``st`` is old enough for its stamp to tell
+    every later write apart."""
+    return time.time_ns() - st.st_mtime_ns > SETTLED_NS
+
+
+_CACHING = []
+_RECORDS = {}  # store root -> {id: ((inode, mtime, size), marshalled record)}, while caching
+
+
+def cache_records() -> None:
+    """From now on this process keeps what it read of the records
+    (Store.load/all): a record whose file is unchanged since (same stamp,
+    settled) is not read and parsed again, and each caller still gets a
+    copy of its own. For the long-running processes (the agent, the API
+    server), which read every record on every pass or request; a one-shot
+    CLI call would only pay for filling it."""
+    _CACHING.append(True)
+
+
 class Store:
     """Records of one kind of object, one directory per object id."""
 
@@ -249,13 +279,38 @@ class Store:
 
     def load(self, obj_id: str):
         """The record, or None if it vanished (removed concurrently)."""
+        if _CACHING:
+            return self._cached(_RECORDS.setdefault(str(self.root), {}), obj_id)
         try:
             return read_json(self.dir(obj_id) / RECORD)
         except (FileNotFoundError, NotADirectoryError):
             return None
 
+    def _cached(self, cache: dict, obj_id: str):
+        path = os.path.join(self.root, obj_id, RECORD)
+        try:
+            st = os.stat(path)
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            hit = cache.get(obj_id)
+            if hit is not None and hit[0] == stamp:
+                return marshal.loads(hit[1])
+            record = read_json(path)
+        except (FileNotFoundError, NotADirectoryError):
+            cache.pop(obj_id, None)
+            return None
+        if settled(st):  # if it changed since the stat, the stamp kept is older than what was read: read again
+            cache[obj_id] = (stamp, marshal.dumps(record))
+        else:
+            cache.pop(obj_id, None)
+        return record
+
     def all(self) -> list:
-        return [r for r in (self.load(i) for i in self.ids()) if r is not None]
+        ids = self.ids()
+        if _CACHING:
+            cache = _RECORDS.setdefault(str(self.root), {})
+            for gone in cache.keys() - set(ids):
+                cache.pop(gone, None)  # the API server's threads share it
+        return [r for r in (self.load(i) for i in ids) if r is not None]
 
     def save(self, record: dict) -> None:
         d = self.dir(record["id"])

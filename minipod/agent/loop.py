@@ -302,6 +302,7 @@ def main() -> int:
     lock = _take_lock()
     if lock is None:
         return 0  # another agent holds the lock: it does the job
+    state.cache_records()  # every pass reads every pod and container record, several times
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a pidfd per process it watches
     stopping = []

@@ -23,6 +23,7 @@ def main() -> int:
     except BlockingIOError:
         print("minipod.apiserver: another API server runs", file=sys.stderr)
         return 1
+    state.cache_records()  # every request reads the pod and container records
     files = pki.ensure(args.address)
     pki.write_kubeconfig(apiserver.server_url(args.address, args.port), files)
     info = {"pid": os.getpid(), "address": args.address, "port": args.port}

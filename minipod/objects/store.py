@@ -22,7 +22,6 @@ import functools
 import json
 import os
 import re
-import time
 import uuid
 
 from minipod import paths, state
@@ -72,17 +71,7 @@ def get(kind, namespace, name):
 
 
 _shared = {}  # kind plural -> {path: ((inode, mtime, size), object)}: list_objects(shared=True)
-# A file's stamp is trusted only once it is older than this: a filesystem
-# with coarse timestamps (ext4 on kernels before 6.13: one jiffy) gives two
-# writes within a tick the same mtime, and inode numbers are reused, so a
-# fresh file is read again until it has settled (git's "racy clean" rule).
-SETTLED_NS = 50_000_000
-
-
-def settled(st) -> bool:
-    """Whether a file with stat ``st`` is old enough for its stamp to tell
-    every later write apart."""
-    return time.time_ns() - st.st_mtime_ns > SETTLED_NS
+settled = state.settled  # a file's stamp is trusted only once it has settled (see state.SETTLED_NS)
 
 
 def list_objects(kind, namespace=None, shared=False) -> list:
@@ -92,7 +81,7 @@ def list_objects(kind, namespace=None, shared=False) -> list:
     proxy, DNS and endpoint passes run every few milliseconds over every
     Service): objects whose file is unchanged since this process last read
     it come from memory, the same dicts each time. A file's (inode, mtime,
-    size) tells a change once the file has settled (see SETTLED_NS).
+    size) tells a change once the file has settled (see state.SETTLED_NS).
     Callers must not change what they get."""
     if namespace and kind.namespaced:
         _check(kind, "namespace", namespace)

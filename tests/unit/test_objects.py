@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from minipod.api import manifests, verbs
 from minipod.errors import InvalidArgument, MinipodError, NotFound
+from minipod import state
 from minipod.objects import kinds, selectors, store
 
 from tests.unit.test_properties import ARGV_TEXT, JSON
@@ -155,7 +156,7 @@ def test_shaped_documents_are_checked_without_crashing(doc):
 
 def test_shared_listing_reuses_unchanged_objects_and_sees_every_write(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
-    monkeypatch.setattr(store, "SETTLED_NS", 0)  # every file counts as settled at once
+    monkeypatch.setattr(state, "SETTLED_NS", 0)  # every file counts as settled at once
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"},
            "data": {"k": "1"}}
     store.put(kinds.CONFIGMAP, obj)
@@ -165,7 +166,7 @@ def test_shared_listing_reuses_unchanged_objects_and_sees_every_write(tmp_path, 
     again = store.list_objects(kinds.CONFIGMAP, shared=True)
     assert again[0] is not first[0] and again[0]["data"] == {"k": "2"}
     # a file younger than SETTLED_NS is read every time, never trusted by its stamp
-    monkeypatch.setattr(store, "SETTLED_NS", 10 ** 12)
+    monkeypatch.setattr(state, "SETTLED_NS", 10 ** 12)
     store.put(kinds.CONFIGMAP, {**obj, "data": {"k": "3"}})
     one, two = store.list_objects(kinds.CONFIGMAP, shared=True), store.list_objects(kinds.CONFIGMAP, shared=True)
     assert one[0] is not two[0] and two[0]["data"] == {"k": "3"}
@@ -176,7 +177,7 @@ def test_shared_listing_reuses_unchanged_objects_and_sees_every_write(tmp_path, 
 def test_allocation_summaries_follow_the_service_files(tmp_path, monkeypatch):
     from minipod.objects import allocations
     monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))
-    monkeypatch.setattr(store, "SETTLED_NS", 0)
+    monkeypatch.setattr(state, "SETTLED_NS", 0)
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
            "spec": {"clusterIP": "10.96.0.11", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}]}}
     store.put(kinds.SERVICE, svc)

@@ -184,3 +184,29 @@ def test_a_spare_held_by_a_reader_is_not_rewritten(tmp_path):
     finally:
         os.close(fd)
     assert state.read_recycled_json(target) == {"v": 4}
+
+
+def test_cached_records_are_copies_and_follow_every_write(tmp_path, monkeypatch):
+    """A long-running process's record cache (state.cache_records): an
+    unchanged record is not read again, every caller gets its own copy,
+    and a write, a removal or a record still settling is always seen."""
+    monkeypatch.setattr(state, "_CACHING", [True])
+    monkeypatch.setattr(state, "_RECORDS", {})
+    monkeypatch.setattr(state, "SETTLED_NS", 0)
+    s = state.Store(tmp_path, "thing")
+    s.save({"id": "a1", "name": "one", "n": 1})
+    first = s.load("a1")
+    first["n"] = 99  # a caller changing its copy changes nobody else's
+    assert s.load("a1") == {"id": "a1", "name": "one", "n": 1}
+    path = tmp_path / "a1" / state.RECORD
+    path.write_text('{"id": "a1", "name": "one", "n": 2}')  # in place, another size: a new stamp
+    assert s.load("a1")["n"] == 2
+    monkeypatch.setattr(state, "SETTLED_NS", 10 ** 12)  # still settling: read every time, never kept
+    s.save({"id": "a1", "name": "one", "n": 3})
+    assert s.load("a1")["n"] == 3 and "a1" not in state._RECORDS[str(tmp_path)]
+    s.save({"id": "b2", "name": "two"})
+    assert [r["id"] for r in s.all()] == ["a1", "b2"]
+    import shutil
+    shutil.rmtree(tmp_path / "b2")
+    assert [r["id"] for r in s.all()] == ["a1"] and "b2" not in state._RECORDS[str(tmp_path)]
+    assert s.load("b2") is None
