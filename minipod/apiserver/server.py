@@ -159,6 +159,15 @@ def _query_bool(request, name) -> bool:
     return request.query.get(name, "").lower() in ("1", "true")
 
 
+async def _written(*call):
+    """Run a write (in a thread, as every store access), then wake the
+    watches so that they tell of it at once (watch.kick)."""
+    try:
+        return await asyncio.to_thread(*call)
+    finally:
+        watch.kick()
+
+
 async def _resource_request(request, group, version, parts) -> web.StreamResponse:
     resource, namespace, name, sub = _split_resource_path(group, version, parts)
     method = request.method
@@ -189,8 +198,7 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
         return _json(obj)
     if method == "POST" and name is None:
         doc, _ = await _body(request, WRITE_TYPES)
-        code, obj, warnings = await asyncio.to_thread(rest.create, resource, namespace, doc, dry_run)
-        watch.kick()
+        code, obj, warnings = await _written(rest.create, resource, namespace, doc, dry_run)
         return _warned(_json(obj, code), warnings)
     if method in ("PUT", "PATCH") and name is not None:
         doc, ctype = await _body(request, WRITE_TYPES if method == "PUT" else PATCH_TYPES)
@@ -203,8 +211,7 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
             call = (rest.patch, resource, namespace, name, ctype, doc, dry_run)
         else:
             raise APIError(405, f"{resource.plural}/{sub} cannot be written here", "MethodNotAllowed")
-        code, obj, warnings = await asyncio.to_thread(*call)
-        watch.kick()
+        code, obj, warnings = await _written(*call)
         return _warned(_json(obj, code), warnings)
     if method == "DELETE" and sub is None:
         options = {}
@@ -222,12 +229,9 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
             objs = await asyncio.to_thread(rest.list_objects, resource, namespace, q.get("labelSelector"),
                                            q.get("fieldSelector"))
             for o in objs:
-                await asyncio.to_thread(rest.delete, resource, o["metadata"].get("namespace"),
-                                        o["metadata"]["name"], options)
-            watch.kick()
+                await _written(rest.delete, resource, o["metadata"].get("namespace"), o["metadata"]["name"], options)
             return _json(rest.list_body(resource, objs, store.revision()))
-        code, obj, _ = await asyncio.to_thread(rest.delete, resource, namespace, name, options)
-        watch.kick()
+        code, obj, _ = await _written(rest.delete, resource, namespace, name, options)
         return _json(obj, code)
     raise APIError(405, f"{method} is not allowed here", "MethodNotAllowed")
 
