@@ -102,6 +102,7 @@ def leaks():
     found += [f"cgroup {d}" for d in leftover_cgroups()]
     found += [f"agent process {pid}" for pid in agent_processes()]
     found += [f"API server process {pid}" for pid in agent_processes(b"minipod.apiserver")]
+    found += [f"CRI server process {pid}" for pid in agent_processes(b"minipod.cri")]
     for table in ("nat", "filter"):
         found += [f"{table} chain {l}" for l in sh(f"iptables-save -t {table}").stdout.splitlines()
                   if l.startswith(":MPTK-") or "-j MPTK-" in l]
@@ -182,6 +183,7 @@ def busybox_image():
     mp("image", "import", tarball, "busybox")
     yield "busybox"
     mp("api", "stop", check=False)
+    mp("cri", "stop", check=False)
     remove_everything()
     for line in mp("network", "ls").stdout.splitlines()[1:]:
         mp("network", "rm", line.split()[1], check=False)

@@ -1,0 +1,55 @@
+"""`python -m minipod.cri`: the CRI server's process (started by
+minipod.cri.ensure_running). gRPC with a thread pool on a unix socket
+that only root may open; both CRI versions from one implementation."""
+
+import fcntl
+import os
+import signal
+import sys
+import threading
+
+
+def main() -> int:
+    from minipod import cri, state
+    cri.cri_dir().mkdir(parents=True, exist_ok=True)
+    fd = os.open(cri.lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("minipod.cri: another CRI server runs", file=sys.stderr)
+        return 1
+    from concurrent import futures
+
+    import grpc
+
+    from minipod.cri import service
+    state.cache_records()  # every List and Status reads the pod and container records
+    sock = cri.socket_path()
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    sock.unlink(missing_ok=True)  # a killed server's
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    service.add_to(server)
+    old = os.umask(0o177)  # the socket is made 0600: only root may dial it
+    try:
+        server.add_insecure_port(f"unix://{sock}")
+        server.start()
+    finally:
+        os.umask(old)
+    os.chmod(sock, 0o600)
+    info = {"pid": os.getpid(), "socket": str(sock), "serving": True}
+    state.write_json(cri.pid_path(), info, mode=0o600)
+    print(f"minipod.cri: serving {cri.endpoint()}", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        done.wait()
+    finally:
+        server.stop(grace=2).wait()
+        cri.pid_path().unlink(missing_ok=True)
+        sock.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

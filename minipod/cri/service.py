@@ -1,0 +1,218 @@
+"""The CRI's RuntimeService and ImageService over minipod's pods, containers
+and images, served in both API versions (runtime.v1 and runtime.v1alpha2:
+kubelet 1.20 speaks only v1alpha2, current tools only v1) by one
+implementation: every message used here has the same fields in both.
+
+Each RPC runs in one of the gRPC server's threads; minipod's own locks
+keep it consistent with the CLI and the agent. A minipod error becomes the
+gRPC status that says what it is (NotFound, InvalidArgument, ...)."""
+
+import functools
+import time
+
+import grpc
+
+from minipod import __version__, image, network, paths, pod
+from minipod.cri import images, sandboxes
+from minipod.errors import (AlreadyExists, InUse, InvalidArgument, InvalidState, MinipodError, NotFound)
+
+CODES = [(NotFound, grpc.StatusCode.NOT_FOUND), (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+         (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS), (InvalidState, grpc.StatusCode.FAILED_PRECONDITION),
+         (InUse, grpc.StatusCode.FAILED_PRECONDITION)]
+
+
+def _rpc(method):
+    """A minipod error as the gRPC status of its kind; anything else is a
+    bug, said as INTERNAL with its text (and logged by the server)."""
+    @functools.wraps(method)
+    def wrapper(self, request, context):
+        try:
+            return method(self, request, context)
+        except MinipodError as e:
+            code = next((c for cls, c in CODES if isinstance(e, cls)), grpc.StatusCode.UNKNOWN)
+            context.abort(code, str(e))
+        except Exception as e:  # noqa: BLE001  (one bad call must not end the server)
+            import traceback
+            traceback.print_exc()
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {e}")
+    return wrapper
+
+
+def _ns(seconds) -> int:
+    return int((seconds or 0) * 1e9)
+
+
+def _sandbox_record(sandbox_id: str) -> dict:
+    """The pod record of a sandbox this server made (NotFound otherwise)."""
+    if not sandbox_id:
+        raise NotFound("no sandbox id given")
+    rec = pod.store().load(sandbox_id) if len(sandbox_id) == 64 else None
+    if rec is None:
+        hits = [r for r in pod.store().all() if sandboxes.is_sandbox(r) and r["id"].startswith(sandbox_id)]
+        rec = hits[0] if len(hits) == 1 else None
+    if rec is None or not sandboxes.is_sandbox(rec):
+        raise NotFound(f"pod sandbox {sandbox_id!r} not found")
+    return pod.with_status(rec)
+
+
+class Runtime:
+    """RuntimeService, over one version's messages ``pb``."""
+
+    def __init__(self, pb, api_version: str):
+        self.pb = pb
+        self.api_version = api_version
+
+    # ------------------------------------------------------------ runtime
+
+    @_rpc
+    def Version(self, request, context):
+        return self.pb.VersionResponse(version="0.1.0", runtime_name="minipod", runtime_version=__version__,
+                                       runtime_api_version=self.api_version)
+
+    @_rpc
+    def Status(self, request, context):
+        try:
+            network.load(network.default_name())
+            net_ready, reason, message = True, "", ""
+        except MinipodError as e:
+            net_ready, reason, message = False, "NetworkPluginNotReady", str(e)
+        conditions = [self.pb.RuntimeCondition(type="RuntimeReady", status=True),
+                      self.pb.RuntimeCondition(type="NetworkReady", status=net_ready, reason=reason,
+                                               message=message)]
+        return self.pb.StatusResponse(status=self.pb.RuntimeStatus(conditions=conditions))
+
+    @_rpc
+    def UpdateRuntimeConfig(self, request, context):
+        # The pod CIDR the kubelet learns from its Node: the node's CNI conflist already carries
+        # the subnet it allocates from (the multi-node issue makes the two agree).
+        return self.pb.UpdateRuntimeConfigResponse()
+
+    # ------------------------------------------------------------ sandboxes
+
+    @_rpc
+    def RunPodSandbox(self, request, context):
+        rec = pod.create(**sandboxes.create_args(request.config))
+        return self.pb.RunPodSandboxResponse(pod_sandbox_id=rec["id"])
+
+    @_rpc
+    def StopPodSandbox(self, request, context):
+        """Its containers killed, pause stopped, its network released; a
+        sandbox already stopped or gone is no error (the call is idempotent)."""
+        try:
+            rec = _sandbox_record(request.pod_sandbox_id)
+        except NotFound:
+            return self.pb.StopPodSandboxResponse()
+        pod.stop(rec["id"], timeout=0)
+        return self.pb.StopPodSandboxResponse()
+
+    @_rpc
+    def RemovePodSandbox(self, request, context):
+        try:
+            rec = _sandbox_record(request.pod_sandbox_id)
+        except NotFound:
+            return self.pb.RemovePodSandboxResponse()
+        pod.remove(rec["id"], force=True, timeout=0)
+        return self.pb.RemovePodSandboxResponse()
+
+    def _metadata(self, rec):
+        m = rec["cri"]["metadata"]
+        return self.pb.PodSandboxMetadata(name=m["name"], uid=m["uid"], namespace=m["namespace"],
+                                          attempt=m["attempt"])
+
+    def _state(self, rec):
+        return self.pb.SANDBOX_READY if sandboxes.ready(rec) else self.pb.SANDBOX_NOTREADY
+
+    @_rpc
+    def PodSandboxStatus(self, request, context):
+        rec = _sandbox_record(request.pod_sandbox_id)
+        node = self.pb.NamespaceMode.Value("NODE")
+        options = self.pb.NamespaceOption(network=node if rec["cri"].get("host_network") else 0)
+        ip = (rec.get("ip") or "").split("/")[0]
+        return self.pb.PodSandboxStatusResponse(status=self.pb.PodSandboxStatus(
+            id=rec["id"], metadata=self._metadata(rec), state=self._state(rec), created_at=_ns(rec.get("created")),
+            network=self.pb.PodSandboxNetworkStatus(ip=ip),
+            linux=self.pb.LinuxPodSandboxStatus(namespaces=self.pb.Namespace(options=options)),
+            labels=rec["cri"].get("labels") or {}, annotations=rec["cri"].get("annotations") or {}))
+
+    @_rpc
+    def ListPodSandbox(self, request, context):
+        flt = request.filter if request.HasField("filter") else None
+        items = [self.pb.PodSandbox(id=r["id"], metadata=self._metadata(r), state=self._state(r),
+                                    created_at=_ns(r.get("created")), labels=r["cri"].get("labels") or {},
+                                    annotations=r["cri"].get("annotations") or {})
+                 for r in (pod.with_status(x) for x in pod.store().all() if sandboxes.is_sandbox(x))
+                 if sandboxes.matches(r, flt)]
+        return self.pb.ListPodSandboxResponse(items=items)
+
+
+class Images:
+    """ImageService, over one version's messages ``pb``."""
+
+    def __init__(self, pb):
+        self.pb = pb
+
+    def _image(self, rec):
+        return self.pb.Image(id=rec["digest"], repo_tags=images.repo_tags(rec), size=rec.get("size", 0))
+
+    @_rpc
+    def ListImages(self, request, context):
+        want = request.filter.image.image if request.HasField("filter") else ""
+        recs = [images.find(want)] if want else image.list_images()
+        return self.pb.ListImagesResponse(images=[self._image(r) for r in recs if r is not None])
+
+    @_rpc
+    def ImageStatus(self, request, context):
+        rec = images.find(request.image.image)
+        # an absent image is no error: the response has no image
+        return self.pb.ImageStatusResponse(image=self._image(rec)) if rec else self.pb.ImageStatusResponse()
+
+    @_rpc
+    def PullImage(self, request, context):
+        return self.pb.PullImageResponse(image_ref=images.pull(request.image.image)["digest"])
+
+    @_rpc
+    def RemoveImage(self, request, context):
+        rec = images.find(request.image.image)
+        if rec is not None:  # idempotent: an image already gone is no error
+            from minipod import container
+            container.remove_image(rec["name"], force=False)
+        return self.pb.RemoveImageResponse()
+
+    @_rpc
+    def ImageFsInfo(self, request, context):
+        top = paths.images_dir()
+        used, inodes = _usage(paths.lib_root())
+        return self.pb.ImageFsInfoResponse(image_filesystems=[self.pb.FilesystemUsage(
+            timestamp=time.time_ns(), fs_id=self.pb.FilesystemIdentifier(mountpoint=str(top.parent)),
+            used_bytes=self.pb.UInt64Value(value=used), inodes_used=self.pb.UInt64Value(value=inodes))])
+
+
+def _usage(top) -> tuple:
+    """(bytes, inodes) of the images and their layers."""
+    import os
+    used = inodes = 0
+    for sub in ("images", "layers"):
+        for root, dirs, files in os.walk(top / sub):
+            for name in files + dirs:
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue
+                used += st.st_blocks * 512
+                inodes += 1
+    return used, inodes
+
+
+VERSIONS = ("v1", "v1alpha2")
+
+
+def add_to(server) -> None:
+    """Both versions' services on ``server``."""
+    import importlib
+    for version in VERSIONS:
+        pb = importlib.import_module(f"minipod_cri.{version}.api_pb2")
+        stubs = importlib.import_module(f"minipod_cri.{version}.api_pb2_grpc")
+        runtime = type(f"Runtime_{version}", (Runtime, stubs.RuntimeServiceServicer), {})(pb, version)
+        imgs = type(f"Images_{version}", (Images, stubs.ImageServiceServicer), {})(pb)
+        stubs.add_RuntimeServiceServicer_to_server(runtime, server)
+        stubs.add_ImageServiceServicer_to_server(imgs, server)
