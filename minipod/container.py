@@ -8,11 +8,12 @@ from the pod's pause, which adopts and reaps it (see runtime/pause.py).
 
 import contextlib
 import os
+import signal
 import time
 from dataclasses import dataclass, field, replace
 
 from minipod import fsutil, image, mounts, names, paths, pod, procfs, spec, state
-from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
+from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, TimedOut
 from minipod.faults import fault_point
 from minipod.runtime import caps, cgroup, seccomp, spawn
 from minipod.spec import Limits
@@ -47,6 +48,7 @@ class RunOptions:
     seccomp: str = None  # None: the default profile; "unconfined"; or a profile's path
     mounts: list = field(default_factory=list)  # parsed by mounts.parse_all
     restart: dict = None  # {"name": no|on-failure|always|unless-stopped, "max": N}: the agent's job
+    cri: dict = None  # a CRI container's metadata and log path (minipod.cri): kept in its record
 
 
 def store() -> state.Store:
@@ -129,6 +131,9 @@ def _prepare_dirs(rec: dict) -> dict:
 
 def _stdio_fds(rec: dict, opts: RunOptions):
     """(stdin, stdout, stderr) for the container, and fds to close after."""
+    if opts.detach and rec.get("cri"):
+        from minipod.cri import logs  # the kubelet reads the CRI's log format: a writer process makes it
+        return logs.container_stdio(rec)
     if opts.detach:
         log = os.open(rec["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         if opts.interactive:
@@ -163,12 +168,16 @@ def _environment(hostname: str, uid: int, tty: bool, *layers) -> dict:
     return env
 
 
-def run(opts: RunOptions) -> dict:
+def run(opts: RunOptions, start: bool = True) -> dict:
     """Create and start a container (and its own pod unless ``opts.pod``).
 
     Returns the record plus "master" (pty fd) when ``opts.tty`` and not
     detached. On failure nothing of it (nor of its own pod) remains.
+    ``start=False``: create it only (status "created"), in ``opts.pod``; start()
+    starts it (the CRI's CreateContainer, then StartContainer).
     """
+    if not start and not opts.pod:
+        raise InvalidArgument("a container created without starting it must be in a pod")
     img = image_or_pull(opts.image)
     name = names.validate_name(opts.name, "container name") if opts.name else names.generate_name()
     if opts.workdir is not None and not opts.workdir.startswith("/"):
@@ -180,7 +189,7 @@ def run(opts: RunOptions) -> dict:
     program = _seccomp_program(opts, keep)  # a bad profile fails before anything exists
     opts = replace(opts, mounts=mounts.resolve(opts.mounts))  # a missing source fails here too
     with contextlib.ExitStack() as hold:
-        return _run_locked(hold, opts, img, name, keep, program)
+        return _run_locked(hold, opts, img, name, keep, program, start)
 
 
 def image_or_pull(ref: str) -> dict:
@@ -231,7 +240,7 @@ def _seccomp_program(opts: RunOptions, keep: set):
     return seccomp.compiled(opts.seccomp, caps.names(keep), paths.lib_root() / "seccomp")
 
 
-def _run_locked(hold, opts, img, name, keep, program):
+def _run_locked(hold, opts, img, name, keep, program, start=True):
     with state.global_lock():
         if any(r["name"] == name for r in store().all()):
             raise AlreadyExists(f"container name {name!r} is already in use")
@@ -247,6 +256,9 @@ def _run_locked(hold, opts, img, name, keep, program):
                "restart_policy": opts.restart or {"name": "no"}, "restart_count": 0,
                "labels": {**img.get("config", {}).get("Labels", {}), **opts.labels}}
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
+        if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (cri/logs.py)
+            rec["cri"] = opts.cri
+            rec["log_path"] = opts.cri["log_path"] or rec["log_path"]
         # Held until started: gc leaves a container being created alone.
         hold.enter_context(state.object_lock("container", rec["id"]))
         store().save(rec)
@@ -264,6 +276,10 @@ def _run_locked(hold, opts, img, name, keep, program):
         rec["hostname"] = p["hostname"]
         rec["cgroup"] = cgroup.container_path(p["id"], rec["id"])
         store().save(rec)  # the cgroup is named before it exists: cleanup finds it
+        if program:  # exec and later starts get the same filter, whatever happens to the profile file
+            _seccomp_file(rec).write_bytes(program)
+        if not start:
+            return with_status(rec)
         result = _start(rec, opts, p, img, keep, program)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -283,8 +299,6 @@ def _start(rec, opts, p, img, keep, program):
     proc = {"argv": rec["command"], "env": env, "cwd": rec["workdir"], "uid": opts.user[0],
             "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty,
             "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program}
-    if program:  # exec gets the same filter, whatever happens to the profile file
-        _seccomp_file(rec).write_bytes(program)
     lower = ":".join(image.lowerdirs(img))
     if len(lower) > 3500:  # the whole option string must fit in a page
         raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
@@ -498,6 +512,54 @@ def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive:
                       master=info.get("master"), interactive=interactive)
     _, wait_status = os.waitpid(waiter, 0)
     return procfs.exit_code(wait_status)
+
+
+def exec_sync(ref: str, command: list, timeout: float = None) -> tuple:
+    """Run ``command`` in the container as exec_in does, its output
+    captured: (exit code, stdout, stderr). ``timeout`` seconds (None: no
+    limit): then the command is killed and TimedOut raised (the CRI's ExecSync)."""
+    import selectors
+    rec = load(ref)
+    if rec["status"] != "running":
+        raise InvalidState(f"container {rec['name']} is not running")
+    uid, gid = tuple(rec.get("user", (0, 0)))
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    proc = {"argv": command, "env": _environment(rec.get("hostname", ""), uid, False, rec.get("env", {})),
+            "cwd": rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"], "tty": False,
+            "stdio": (null, out_w, err_w), "cgroup": rec.get("cgroup"),
+            "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    try:
+        waiter, info = spawn.exec_in(rec["pid"], proc)
+    finally:
+        for fd in (null, out_w, err_w):
+            os.close(fd)
+    pid = info.get("pid")
+    started = procfs.start_time(pid) if pid else None
+    chunks = {out_r: [], err_r: []}
+    deadline = None if not timeout else time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        for fd in chunks:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map():
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                procfs.send_signal(pid, started, signal.SIGKILL)
+                os.waitpid(waiter, 0)
+                for fd in list(sel.get_map()):
+                    sel.unregister(fd)
+                    os.close(fd)
+                raise TimedOut(f"command {command[0]!r} did not finish in {timeout:g}s")
+            for key, _ in sel.select(wait):
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+    _, wait_status = os.waitpid(waiter, 0)
+    return procfs.exit_code(wait_status), b"".join(chunks[out_r]), b"".join(chunks[err_r])
 
 
 def users_of_image(ref: str) -> list:

@@ -66,9 +66,11 @@ def collect(dry_run=False) -> list:
         busy = {i for i in pods if state.is_locked("pod", i)} | owned
         live = {i for i, r in pods.items() if pod.status(r) == "running" or i in busy}
 
-        # Containers whose creator crashed, or whose pod is gone.
+        # Containers whose creator crashed, or whose pod is gone. A CRI container
+        # created and not yet started, in a sandbox that exists, is the kubelet's to start.
         for rec in container.store().all():
-            if state.is_locked("container", rec["id"]) or rec.get("pod") in owned:
+            if state.is_locked("container", rec["id"]) or rec.get("pod") in owned or \
+                    (rec.get("cri") and rec.get("pod") in pods):
                 continue
             if (not rec.get("pid") and container.status(rec) == "created") or \
                     (rec.get("pod") and rec["pod"] not in pods) or not rec.get("pod"):

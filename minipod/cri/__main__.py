@@ -20,6 +20,9 @@ def main() -> int:
         return 1
     from concurrent import futures
 
+    # gRPC's fork handlers restart its threads in a forked child; minipod forks to make containers and
+    # to exec in them, and setns() into a mount namespace refuses a multi-threaded caller (EINVAL).
+    os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "0"
     import grpc
 
     from minipod.cri import service

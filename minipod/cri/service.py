@@ -12,13 +12,13 @@ import time
 
 import grpc
 
-from minipod import __version__, image, network, paths, pod
-from minipod.cri import images, sandboxes
-from minipod.errors import (AlreadyExists, InUse, InvalidArgument, InvalidState, MinipodError, NotFound)
+from minipod import __version__, container, image, network, paths, pod
+from minipod.cri import containers, images, sandboxes
+from minipod.errors import (AlreadyExists, InUse, InvalidArgument, InvalidState, MinipodError, NotFound, TimedOut)
 
 CODES = [(NotFound, grpc.StatusCode.NOT_FOUND), (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
          (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS), (InvalidState, grpc.StatusCode.FAILED_PRECONDITION),
-         (InUse, grpc.StatusCode.FAILED_PRECONDITION)]
+         (InUse, grpc.StatusCode.FAILED_PRECONDITION), (TimedOut, grpc.StatusCode.DEADLINE_EXCEEDED)]
 
 
 def _rpc(method):
@@ -143,6 +143,117 @@ class Runtime:
                  for r in (pod.with_status(x) for x in pod.store().all() if sandboxes.is_sandbox(x))
                  if sandboxes.matches(r, flt)]
         return self.pb.ListPodSandboxResponse(items=items)
+
+
+    # ------------------------------------------------------------ containers
+
+    @_rpc
+    def CreateContainer(self, request, context):
+        sandbox = _sandbox_record(request.pod_sandbox_id)
+        if not sandboxes.ready(sandbox):
+            raise InvalidState(f"pod sandbox {sandbox['id'][:12]} is not ready: no container is created in it")
+        opts = containers.run_options(request.config, sandbox, images.find(request.config.image.image))
+        rec = container.run(opts, start=False)
+        return self.pb.CreateContainerResponse(container_id=rec["id"])
+
+    @_rpc
+    def StartContainer(self, request, context):
+        rec = _container_record(request.container_id)
+        if rec["status"] != "created":
+            raise InvalidState(f"container {rec['id'][:12]} is {rec['status']}, not created: it starts once")
+        if not sandboxes.ready(_sandbox_record(rec["cri"]["sandbox"])):
+            raise InvalidState(f"the pod sandbox of container {rec['id'][:12]} is not ready")
+        container.start(rec["id"])
+        return self.pb.StartContainerResponse()
+
+    @_rpc
+    def StopContainer(self, request, context):
+        rec = _container_record(request.container_id)
+        if rec["status"] == "running":  # a stopped (or never started) one: nothing to do, no error
+            container.stop(rec["id"], timeout=float(request.timeout))
+        return self.pb.StopContainerResponse()
+
+    @_rpc
+    def RemoveContainer(self, request, context):
+        try:
+            rec = _container_record(request.container_id)
+        except NotFound:  # idempotent: one already gone is no error
+            return self.pb.RemoveContainerResponse()
+        container.remove(rec["id"], force=True, timeout=0, remove_pod=False)
+        return self.pb.RemoveContainerResponse()
+
+    def _container_metadata(self, rec):
+        m = rec["cri"]["metadata"]
+        return self.pb.ContainerMetadata(name=m["name"], attempt=m["attempt"])
+
+    def _container_state(self, rec):
+        return {"created": self.pb.CONTAINER_CREATED, "running": self.pb.CONTAINER_RUNNING,
+                "exited": self.pb.CONTAINER_EXITED}.get(containers.settled_status(rec), self.pb.CONTAINER_UNKNOWN)
+
+    @_rpc
+    def ContainerStatus(self, request, context):
+        rec = _container_record(request.container_id)
+        img = images.find(rec["image"])
+        exited = containers.settled_status(rec) == "exited"
+        reason, message = containers.reason(rec) if exited else ("", "")
+        return self.pb.ContainerStatusResponse(status=self.pb.ContainerStatus(
+            id=rec["id"], metadata=self._container_metadata(rec), state=self._container_state(rec),
+            created_at=_ns(rec.get("created")), started_at=_ns(rec.get("started") if rec.get("pid") else 0),
+            finished_at=_ns((rec.get("finished") or time.time()) if exited else 0),
+            # no exit logged and pause gone: it died with its pid namespace, killed (SIGKILL)
+            exit_code=(137 if rec.get("exit_code") is None else rec["exit_code"]) if exited else 0,
+            image=self.pb.ImageSpec(image=rec["cri"].get("image") or rec["image"]),
+            image_ref=img["digest"] if img else rec["image"], reason=reason, message=message,
+            labels=rec["cri"].get("labels") or {}, annotations=rec["cri"].get("annotations") or {},
+            mounts=[self.pb.Mount(container_path=m["target"], host_path=m["source"], readonly=m.get("readonly", False))
+                    for m in rec.get("mounts", [])],
+            log_path=rec["log_path"]))
+
+    @_rpc
+    def ListContainers(self, request, context):
+        flt = request.filter if request.HasField("filter") else None
+        items = []
+        for rec in (container.with_status(r) for r in container.store().all() if r.get("cri")):
+            if not containers.matches(rec, flt, self.pb):
+                continue
+            img = images.find(rec["image"])
+            items.append(self.pb.Container(
+                id=rec["id"], pod_sandbox_id=rec["cri"]["sandbox"], metadata=self._container_metadata(rec),
+                image=self.pb.ImageSpec(image=rec["cri"].get("image") or rec["image"]),
+                image_ref=img["digest"] if img else rec["image"], state=self._container_state(rec),
+                created_at=_ns(rec.get("created")), labels=rec["cri"].get("labels") or {},
+                annotations=rec["cri"].get("annotations") or {}))
+        return self.pb.ListContainersResponse(containers=items)
+
+    @_rpc
+    def ExecSync(self, request, context):
+        rec = _container_record(request.container_id)
+        if not request.cmd:
+            raise InvalidArgument("ExecSync needs a command")
+        code, out, err = container.exec_sync(rec["id"], list(request.cmd), request.timeout or None)
+        return self.pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
+
+    @_rpc
+    def ReopenContainerLog(self, request, context):
+        rec = _container_record(request.container_id)
+        if rec["status"] != "running":
+            raise InvalidState(f"container {rec['id'][:12]} is not running: its log has no writer")
+        from minipod.cri import logs
+        logs.reopen(rec)
+        return self.pb.ReopenContainerLogResponse()
+
+
+def _container_record(container_id: str) -> dict:
+    """A container this server made, with its status (NotFound otherwise)."""
+    rec = None
+    if container_id and len(container_id) == 64:
+        rec = container.store().load(container_id)
+    elif container_id and len(container_id) >= 3:
+        hits = [r for r in container.store().all() if r.get("cri") and r["id"].startswith(container_id)]
+        rec = hits[0] if len(hits) == 1 else None
+    if rec is None or not rec.get("cri"):
+        raise NotFound(f"container {container_id!r} not found")
+    return container.with_status(rec)
 
 
 class Images:

@@ -146,3 +146,127 @@ def test_images_resolve_the_kubelets_names_locally(cri):
 def test_the_socket_is_roots_only(server):
     assert SOCKET.exists() and (os.stat(SOCKET).st_mode & 0o777) == 0o600
     assert "running" in mp("cri", "status").stdout
+
+
+def container_config(pb, name="app", command=("sh", "-c", "echo out; echo err >&2; printf partial; exec sleep 300"),
+                     **extra):
+    return pb.ContainerConfig(metadata=pb.ContainerMetadata(name=name, attempt=0),
+                              image=pb.ImageSpec(image="docker.io/library/busybox:latest"), command=list(command),
+                              envs=[pb.KeyValue(key="GREETING", value="hello")], log_path=f"{name}/0.log",
+                              labels={"io.kubernetes.container.name": name}, **extra)
+
+
+def wait_for_state(rt, pb, cid, state, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+        if status.state == state:
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"container {cid[:12]} never reached state {state}: {status}")
+
+
+def test_a_container_is_created_started_logged_execd_stopped_and_removed(cri):
+    import re
+    import time
+    pb, rt, _ = cri
+    config = sandbox_config(pb)
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=container_config(pb),
+                                                       sandbox_config=config)).container_id
+    status = rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
+    assert status.state == pb.CONTAINER_CREATED and status.metadata.name == "app" and status.started_at == 0
+    assert mp("gc", "--dry-run", check=False).stdout == ""  # created, not started: the kubelet's, not a leak
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    status = wait_for_state(rt, pb, cid, pb.CONTAINER_RUNNING)
+    assert status.started_at > 0 and status.log_path == f"{config.log_directory}/app/0.log"
+    assert code_of(lambda: rt.StartContainer(pb.StartContainerRequest(container_id=cid))) == \
+        grpc.StatusCode.FAILED_PRECONDITION  # it starts once
+    # ExecSync: output, exit code, the container's environment; a timeout kills the command
+    done = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", "echo $GREETING; echo no >&2; exit 3"]))
+    assert (done.stdout, done.stderr, done.exit_code) == (b"hello\n", b"no\n", 3)
+    began = time.monotonic()
+    assert code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sleep", "30"], timeout=1))) == \
+        grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - began < 10
+    # the log, in the CRI's format: full lines (F) and the unfinished one as a part (P) once the container ends
+    log = config.log_directory + "/app/0.log"
+    lines = open(log).read().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+    assert any(re.fullmatch(stamp + " stdout F out", l) for l in lines), lines
+    assert any(re.fullmatch(stamp + " stderr F err", l) for l in lines), lines
+    listed = rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(
+        pod_sandbox_id=sid, state=pb.ContainerStateValue(state=pb.CONTAINER_RUNNING))))
+    assert [c.id for c in listed.containers] == [cid] and listed.containers[0].pod_sandbox_id == sid
+    rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1))
+    status = wait_for_state(rt, pb, cid, pb.CONTAINER_EXITED)
+    assert status.exit_code in (137, 143) and status.reason == "Error" and status.finished_at >= status.started_at
+    rt.StopContainer(pb.StopContainerRequest(container_id=cid, timeout=1))  # stopped already: no error
+    deadline = time.monotonic() + 5  # the writer drains the pipes once the container is gone
+    while not open(log).read().endswith(" stdout P partial\n") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open(log).read().endswith(" stdout P partial\n")
+    rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))
+    rt.RemoveContainer(pb.RemoveContainerRequest(container_id=cid))  # idempotent
+    assert code_of(lambda: rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid))) == \
+        grpc.StatusCode.NOT_FOUND
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert not left()
+
+
+def test_containers_refused_where_they_cannot_be(cri):
+    pb, rt, _ = cri
+    config = sandbox_config(pb, name="refusals", uid="5f1c0d0e-0000-4000-8000-000000000002")
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    absent = container_config(pb, name="absent")
+    absent.image.image = "docker.io/library/absent:1.0"
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=sid, config=absent, sandbox_config=config))) == grpc.StatusCode.NOT_FOUND
+    done = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=container_config(
+        pb, name="done", command=["true"]), sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=done))
+    status = wait_for_state(rt, pb, done, pb.CONTAINER_EXITED)
+    assert (status.exit_code, status.reason) == (0, "Completed")
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid))
+    assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
+        pod_sandbox_id=sid, config=container_config(pb, name="late"), sandbox_config=config))) == \
+        grpc.StatusCode.FAILED_PRECONDITION  # no container in a stopped sandbox
+    for call in (lambda: rt.StartContainer(pb.StartContainerRequest(container_id="f" * 64)),
+                 lambda: rt.StopContainer(pb.StopContainerRequest(container_id="f" * 64)),
+                 lambda: rt.ExecSync(pb.ExecSyncRequest(container_id="f" * 64, cmd=["true"])),
+                 lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id="f" * 64,
+                                                                      config=container_config(pb)))):
+        assert code_of(call) == grpc.StatusCode.NOT_FOUND
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert not rt.ListContainers(pb.ListContainersRequest()).containers
+    assert mp("ps", "-aq").stdout.strip() == "" and not left()
+
+
+CRASH_STEPS = ["pod-create-recorded", "pod-pause-started", "pod-netns-pinned", "cni-plugin-added",
+               "pod-network-added", "container-recorded"]
+
+
+@pytest.mark.parametrize("step", CRASH_STEPS)
+def test_a_server_killed_mid_call_leaves_nothing_gc_does_not_release(step):
+    """SIGKILL of the CRI server at each step of RunPodSandbox and
+    CreateContainer (MINIPOD_FAULT's kill points): the call fails, and gc
+    releases what it left; the next server serves."""
+    mp("cri", "stop")
+    mp("cri", "start", env={"MINIPOD_FAULT": step})
+    pb = importlib.import_module("minipod_cri.v1alpha2.api_pb2")  # the kubelet 1.20's version
+    stubs = importlib.import_module("minipod_cri.v1alpha2.api_pb2_grpc")
+    with grpc.insecure_channel(f"unix://{SOCKET}") as channel:
+        rt = stubs.RuntimeServiceStub(channel)
+        config = sandbox_config(pb, name="crash", uid=f"5f1c0d0e-0000-4000-8000-{CRASH_STEPS.index(step):012d}")
+        with pytest.raises(grpc.RpcError) as e:
+            sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config), timeout=60).pod_sandbox_id
+            rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=container_config(pb),
+                                                         sandbox_config=config), timeout=60)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE  # the server died mid-call
+    mp("gc")
+    for pid in mp("pod", "ls", "-q").stdout.split():  # a whole sandbox is the kubelet's to remove, as it would
+        mp("pod", "rm", "-f", pid)
+    assert not left(), left()
+    mp("cri", "start")
+    assert "running" in mp("cri", "status").stdout

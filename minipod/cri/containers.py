@@ -1,0 +1,107 @@
+"""A CRI container is a minipod container in its sandbox's pod: this
+module translates the kubelet's ContainerConfig into minipod's RunOptions
+and a container record back into the CRI's words (pure)."""
+
+import os
+
+from minipod import container
+from minipod.errors import InvalidArgument, NotFound
+from minipod.spec import Limits
+
+MAX_NAME = 63
+
+
+def local_name(config, sandbox: dict) -> str:
+    """<sandbox's local name>_<container>_<attempt>, at most 63 characters."""
+    if not config.metadata.name:
+        raise InvalidArgument("container metadata needs a name")
+    tail = f"_{config.metadata.name}_{config.metadata.attempt}"
+    return sandbox["name"][:max(8, MAX_NAME - len(tail))] + tail[:MAX_NAME - 8]
+
+
+def _user(ctx):
+    """(uid, gid) from runAsUser/runAsGroup; None: the image's User."""
+    if not ctx.HasField("run_as_user"):
+        if ctx.run_as_username:
+            raise InvalidArgument("runAsUserName is not supported; use runAsUser")
+        return None
+    return ctx.run_as_user.value, ctx.run_as_group.value if ctx.HasField("run_as_group") else 0
+
+
+def _limits(res) -> Limits:
+    """The kubelet's resources as minipod's cgroup limits (0: none set)."""
+    return Limits(memory=res.memory_limit_in_bytes or None,
+                  cpu_quota_us=(res.cpu_quota * 100_000 // res.cpu_period) if res.cpu_quota > 0 and res.cpu_period
+                  else None,
+                  cpu_shares=res.cpu_shares or None)
+
+
+def _cap(name: str) -> str:
+    return name[4:] if name.upper().startswith("CAP_") else name
+
+
+def run_options(config, sandbox: dict, img) -> container.RunOptions:
+    """container.run's options for CreateContainer (Kubernetes' command and
+    args over the image's Entrypoint and Cmd, as for a Pod object)."""
+    if img is None:
+        raise NotFound(f"image {config.image.image!r} is not present (pull it first)")
+    if config.command:
+        entrypoint, cmd = "", list(config.command) + list(config.args)
+    else:
+        entrypoint, cmd = None, list(config.args)
+    ctx = config.linux.security_context
+    caps = ctx.capabilities
+    log_dir = sandbox["cri"].get("log_directory") or ""
+    log_path = os.path.join(log_dir, config.log_path) if config.log_path and log_dir else None
+    if log_path and not os.path.isabs(log_path):
+        raise InvalidArgument(f"log path {log_path!r} is not absolute")
+    mounts = [{"type": "bind", "source": m.host_path, "target": os.path.normpath(m.container_path),
+               "readonly": m.readonly, "subpath": None, "options": ""} for m in config.mounts]
+    return container.RunOptions(
+        image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
+        env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
+        user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=False,
+        privileged=ctx.privileged, cap_add=tuple(_cap(c) for c in caps.add_capabilities),
+        cap_drop=tuple(_cap(c) for c in caps.drop_capabilities), limits=_limits(config.linux.resources),
+        mounts=mounts,
+        cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
+             "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
+             "annotations": dict(config.annotations), "log_path": log_path})
+
+
+def settled_status(rec: dict) -> str:
+    """created | running | exited as the kubelet must see it: a container
+    whose process is gone but whose exit code pause has not logged yet is
+    still running for a moment (the kubelet keeps the first exit code it
+    sees), unless pause itself is gone and never will."""
+    if rec["status"] == "exited" and rec.get("exit_code") is None:
+        from minipod import pod
+        sandbox = pod.store().load(rec["pod"]) if rec.get("pod") else None
+        if sandbox is not None and pod.status(sandbox) == "running":
+            return "running"
+    return rec["status"]
+
+
+def reason(rec: dict) -> tuple:
+    """(reason, message) of an exited container, as the kubelet shows them."""
+    if rec["status"] != "exited":
+        return "", ""
+    if rec.get("oom_killed"):
+        return "OOMKilled", ""
+    return ("Completed", "") if rec.get("exit_code") == 0 else ("Error", "")
+
+
+def matches(rec: dict, flt, pb) -> bool:
+    """A ListContainers filter (id prefix, state, sandbox, labels: all ANDed)."""
+    if flt is None:
+        return True
+    if flt.id and not rec["id"].startswith(flt.id):
+        return False
+    if flt.pod_sandbox_id and not rec["cri"]["sandbox"].startswith(flt.pod_sandbox_id):
+        return False
+    if flt.HasField("state"):
+        states = {"created": pb.CONTAINER_CREATED, "running": pb.CONTAINER_RUNNING, "exited": pb.CONTAINER_EXITED}
+        if states.get(settled_status(rec), pb.CONTAINER_UNKNOWN) != flt.state.state:
+            return False
+    labels = rec["cri"].get("labels") or {}
+    return all(labels.get(k) == v for k, v in flt.label_selector.items())
