@@ -243,6 +243,49 @@ class Runtime:
         return self.pb.ReopenContainerLogResponse()
 
 
+    def _stats(self, rec):
+        """A running container's usage from its cgroup (cpu, memory working
+        set) and its writable layer's size; zeros once it is not running."""
+        now = time.time_ns()
+        usage = {}
+        if rec["status"] == "running" and rec.get("cgroup"):
+            from minipod.runtime import cgroup
+            try:
+                usage = cgroup.stats(rec["cgroup"])
+            except OSError:  # gone meanwhile
+                usage = {}
+        upper = paths.containers_dir() / rec["id"] / "upper"
+        used, inodes = _usage_of(upper)
+        return self.pb.ContainerStats(
+            attributes=self.pb.ContainerAttributes(id=rec["id"], metadata=self._container_metadata(rec),
+                                                   labels=rec["cri"].get("labels") or {},
+                                                   annotations=rec["cri"].get("annotations") or {}),
+            cpu=self.pb.CpuUsage(timestamp=now, usage_core_nano_seconds=self.pb.UInt64Value(
+                value=usage.get("cpu_ns", 0))),
+            memory=self.pb.MemoryUsage(timestamp=now, working_set_bytes=self.pb.UInt64Value(
+                value=usage.get("memory", 0))),
+            writable_layer=self.pb.FilesystemUsage(
+                timestamp=now, fs_id=self.pb.FilesystemIdentifier(mountpoint=_mount_point(paths.lib_root())),
+                used_bytes=self.pb.UInt64Value(value=used), inodes_used=self.pb.UInt64Value(value=inodes)))
+
+    @_rpc
+    def ContainerStats(self, request, context):
+        return self.pb.ContainerStatsResponse(stats=self._stats(_container_record(request.container_id)))
+
+    @_rpc
+    def ListContainerStats(self, request, context):
+        flt = request.filter if request.HasField("filter") else None
+        out = []
+        for rec in (container.with_status(r) for r in container.store().all() if r.get("cri")):
+            if flt is not None and (flt.id and not rec["id"].startswith(flt.id) or
+                                    flt.pod_sandbox_id and not rec["cri"]["sandbox"].startswith(flt.pod_sandbox_id)
+                                    or any((rec["cri"].get("labels") or {}).get(k) != v
+                                           for k, v in flt.label_selector.items())):
+                continue
+            out.append(self._stats(rec))
+        return self.pb.ListContainerStatsResponse(stats=out)
+
+
 def _container_record(container_id: str) -> dict:
     """A container this server made, with its status (NotFound otherwise)."""
     rec = None
@@ -291,27 +334,37 @@ class Images:
 
     @_rpc
     def ImageFsInfo(self, request, context):
-        top = paths.images_dir()
-        used, inodes = _usage(paths.lib_root())
+        used = inodes = 0
+        for sub in ("images", "layers"):
+            u, i = _usage_of(paths.lib_root() / sub)
+            used, inodes = used + u, inodes + i
+        # the mount point of their filesystem: the kubelet finds its capacity by it (image GC thresholds)
         return self.pb.ImageFsInfoResponse(image_filesystems=[self.pb.FilesystemUsage(
-            timestamp=time.time_ns(), fs_id=self.pb.FilesystemIdentifier(mountpoint=str(top.parent)),
+            timestamp=time.time_ns(), fs_id=self.pb.FilesystemIdentifier(mountpoint=_mount_point(paths.lib_root())),
             used_bytes=self.pb.UInt64Value(value=used), inodes_used=self.pb.UInt64Value(value=inodes))])
 
 
-def _usage(top) -> tuple:
-    """(bytes, inodes) of the images and their layers."""
+def _usage_of(top) -> tuple:
+    """(bytes, inodes) of everything below ``top``."""
     import os
     used = inodes = 0
-    for sub in ("images", "layers"):
-        for root, dirs, files in os.walk(top / sub):
-            for name in files + dirs:
-                try:
-                    st = os.lstat(os.path.join(root, name))
-                except OSError:
-                    continue
-                used += st.st_blocks * 512
-                inodes += 1
+    for root, dirs, files in os.walk(top):
+        for name in files + dirs:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            used += st.st_blocks * 512
+            inodes += 1
     return used, inodes
+
+
+def _mount_point(path) -> str:
+    import os
+    path = os.path.realpath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
 
 
 VERSIONS = ("v1", "v1alpha2")

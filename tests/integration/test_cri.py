@@ -190,6 +190,12 @@ def test_a_container_is_created_started_logged_execd_stopped_and_removed(cri):
     assert code_of(lambda: rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["sleep", "30"], timeout=1))) == \
         grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - began < 10
+    # stats from the container's cgroup, for the kubelet's eviction manager and `kubectl top`
+    stats = rt.ContainerStats(pb.ContainerStatsRequest(container_id=cid)).stats
+    assert stats.attributes.id == cid and stats.cpu.usage_core_nano_seconds.value > 0
+    assert stats.memory.working_set_bytes.value > 0 and stats.writable_layer.fs_id.mountpoint
+    listed = rt.ListContainerStats(pb.ListContainerStatsRequest(filter=pb.ContainerStatsFilter(pod_sandbox_id=sid)))
+    assert [s.attributes.id for s in listed.stats] == [cid]
     # the log, in the CRI's format: full lines (F) and the unfinished one as a part (P) once the container ends
     log = config.log_directory + "/app/0.log"
     lines = open(log).read().splitlines()
