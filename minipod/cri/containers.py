@@ -36,6 +36,35 @@ def _limits(res) -> Limits:
                   cpu_shares=res.cpu_shares or None)
 
 
+def _seccomp(ctx):
+    """minipod's seccomp setting for the kubelet's: None (minipod's default
+    profile, docker's), "unconfined", or a profile's path. An empty setting
+    is unconfined, as the CRI defines it (Kubernetes' default before 1.27)."""
+    if ctx.HasField("seccomp"):
+        kind = ctx.seccomp.profile_type
+        if kind == 2:  # Localhost
+            if not os.path.isabs(ctx.seccomp.localhost_ref):
+                raise InvalidArgument(f"seccomp profile {ctx.seccomp.localhost_ref!r} is not an absolute path")
+            return ctx.seccomp.localhost_ref
+        return None if kind == 0 else "unconfined"  # RuntimeDefault, Unconfined
+    path = ctx.seccomp_profile_path
+    if path in ("runtime/default", "docker/default"):
+        return None
+    if path in ("", "unconfined"):
+        return "unconfined"
+    if path.startswith("localhost/") and os.path.isabs(path[len("localhost/"):]):
+        return path[len("localhost/"):]
+    raise InvalidArgument(f"seccomp profile {path!r}: expected runtime/default, unconfined or localhost/<path>")
+
+
+def _refuse_unsupported(ctx) -> None:
+    """What minipod cannot honour is refused, never silently dropped."""
+    if ctx.readonly_rootfs:
+        raise InvalidArgument("readOnlyRootFilesystem is not supported by minipod")
+    if (ctx.HasField("apparmor") and ctx.apparmor.profile_type == 2) or ctx.apparmor_profile.startswith("localhost/"):
+        raise InvalidArgument("AppArmor profiles are not supported by minipod (no AppArmor on its nodes)")
+
+
 def _cap(name: str) -> str:
     return name[4:] if name.upper().startswith("CAP_") else name
 
@@ -50,6 +79,7 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
     else:
         entrypoint, cmd = None, list(config.args)
     ctx = config.linux.security_context
+    _refuse_unsupported(ctx)
     caps = ctx.capabilities
     log_dir = sandbox["cri"].get("log_directory") or ""
     log_path = os.path.join(log_dir, config.log_path) if config.log_path and log_dir else None
@@ -63,7 +93,7 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=False,
         privileged=ctx.privileged, cap_add=tuple(_cap(c) for c in caps.add_capabilities),
         cap_drop=tuple(_cap(c) for c in caps.drop_capabilities), limits=_limits(config.linux.resources),
-        mounts=mounts,
+        mounts=mounts, seccomp=_seccomp(ctx),
         cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
              "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
              "annotations": dict(config.annotations), "log_path": log_path})

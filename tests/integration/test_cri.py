@@ -276,3 +276,24 @@ def test_a_server_killed_mid_call_leaves_nothing_gc_does_not_release(step):
     assert not left(), left()
     mp("cri", "start")
     assert "running" in mp("cri", "status").stdout
+
+
+def test_security_settings_are_honoured_or_refused(cri):
+    pb, rt, _ = cri
+    config = sandbox_config(pb, name="secure", uid="5f1c0d0e-0000-4000-8000-000000000003")
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+
+    def create(name, **ctx):
+        cfg = container_config(pb, name=name, linux=pb.LinuxContainerConfig(
+            security_context=pb.LinuxContainerSecurityContext(**ctx)))
+        return rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=cfg, sandbox_config=config))
+    for name, ctx, want in [("plain", {}, "unconfined"),  # the CRI: an empty profile is unconfined
+                            ("default", {"seccomp": pb.SecurityProfile(profile_type=0)}, "default"),
+                            ("legacy", {"seccomp_profile_path": "runtime/default"}, "default")]:
+        cid = create(name, **ctx).container_id
+        assert mp_json("inspect", cid)[0]["HostConfig"]["SecurityOpt"] == [f"seccomp={want}"], name
+    for ctx in ({"readonly_rootfs": True}, {"apparmor_profile": "localhost/k8s-nginx"},
+                {"seccomp_profile_path": "localhost/relative.json"}):
+        assert code_of(lambda: create("refused", **ctx)) == grpc.StatusCode.INVALID_ARGUMENT, ctx
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert mp("ps", "-aq").stdout.strip() == "" and not left()
