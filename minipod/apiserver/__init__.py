@@ -7,14 +7,9 @@ MINIPOD_API_ADDRESS / MINIPOD_API_PORT say otherwise.
 Nothing here imports aiohttp or cryptography: the CLI's hot path stays light.
 """
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
-from minipod import paths, procfs, state
+from minipod import daemons, paths, procfs
 
 DEFAULT_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 6443
@@ -43,67 +38,22 @@ def api_dir():
     return paths.run_root() / "apiserver"
 
 
-def lock_path():
-    return api_dir() / "lock"
-
-
-def pid_path():
-    return api_dir() / "pid"
-
-
 def log_path():
     return paths.lib_root() / "apiserver.log"
 
 
+DAEMON = daemons.Daemon("minipod.apiserver", "the API server", api_dir, log_path, ready_key="listening")
+lock_path, pid_path, stop = DAEMON.lock_path, DAEMON.pid_path, DAEMON.stop
+
+
 def running() -> dict:
-    """{"pid", "address", "port"} of the running server, else None."""
-    try:
-        info = json.loads(pid_path().read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if not state.lock_held(lock_path()) or not os.path.exists(f"/proc/{info.get('pid')}"):
-        return None
-    return info
+    """{"pid", "address", "port", "listening"} of the running server, else None."""
+    return DAEMON.running()
 
 
 def ensure_running(timeout: float = 15.0) -> dict:
     """Start the server unless one runs; return its info once it listens."""
-    info = running()
-    if info:
-        return info
-    addr, prt = address(), port()
-    api_dir().mkdir(parents=True, exist_ok=True)
-    log_path().parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path(), "ab") as log, open(os.devnull, "rb") as null:
-        proc = subprocess.Popen([sys.executable, "-m", "minipod.apiserver", "--address", addr, "--port", str(prt)],
-                                stdin=null, stdout=log, stderr=log, start_new_session=True, close_fds=True, cwd="/")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = running()
-        if info and info.get("listening"):
-            return info
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    from minipod.errors import MinipodError
-    tail = log_path().read_text(errors="replace").strip().splitlines()[-1:] if log_path().exists() else []
-    raise MinipodError(f"the API server did not start{': ' + tail[0] if tail else ''} (log: {log_path()})")
-
-
-def stop(timeout: float = 10.0) -> bool:
-    """SIGTERM the server and wait until it is gone; False if none ran."""
-    info = running()
-    if not info:
-        return False
-    os.kill(info["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and state.lock_held(lock_path()):
-        time.sleep(0.02)
-    if state.lock_held(lock_path()):
-        os.kill(info["pid"], signal.SIGKILL)
-        while state.lock_held(lock_path()):
-            time.sleep(0.02)
-    return True
+    return DAEMON.ensure_running(["--address", address(), "--port", str(port())], timeout)
 
 
 def status() -> dict:

@@ -1,0 +1,90 @@
+"""minipod's server processes on the node (the Kubernetes API server, the
+CRI server), as the CLI starts and stops them: each a process of its own
+(`python -m MODULE`), at most one per host (an flock it holds for its
+whole life), with a pidfile of JSON whose ready key it sets once it
+serves, started on demand and logging to a file.
+
+The agent keeps its own shape (a plain pid file, started by every command
+that needs it, several times a second): see minipod.agent."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from minipod import state
+
+
+class Daemon:
+    """One kind of server process. ``directory`` and ``log`` are callables:
+    the paths follow MINIPOD_ROOT at the time of the call."""
+
+    def __init__(self, module: str, what: str, directory, log, ready_key: str):
+        self.module, self.what = module, what
+        self._directory, self._log = directory, log
+        self.ready_key = ready_key
+
+    def directory(self):
+        return self._directory()
+
+    def lock_path(self):
+        return self.directory() / "lock"
+
+    def pid_path(self):
+        return self.directory() / "pid"
+
+    def log_path(self):
+        return self._log()
+
+    def running(self) -> dict:
+        """What the running process wrote in its pidfile, else None."""
+        try:
+            info = json.loads(self.pid_path().read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not state.lock_held(self.lock_path()) or not os.path.exists(f"/proc/{info.get('pid')}"):
+            return None
+        return info
+
+    def ensure_running(self, args=(), timeout: float = 15.0) -> dict:
+        """Start the process unless one runs; return its info once it is ready."""
+        info = self.running()
+        if info and info.get(self.ready_key):
+            return info
+        proc = None
+        if not info:
+            self.directory().mkdir(parents=True, exist_ok=True)
+            self.log_path().parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path(), "ab") as log, open(os.devnull, "rb") as null:
+                proc = subprocess.Popen([sys.executable, "-m", self.module, *args], stdin=null, stdout=log,
+                                        stderr=log, start_new_session=True, close_fds=True, cwd="/")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.running()
+            if info and info.get(self.ready_key):
+                return info
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        from minipod.errors import MinipodError
+        log = self.log_path()
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        raise MinipodError(f"{self.what} did not start{': ' + tail[0] if tail else ''} (log: {log})")
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """SIGTERM the process and wait until it is gone (SIGKILL after
+        ``timeout``); False if none ran."""
+        info = self.running()
+        if not info:
+            return False
+        os.kill(info["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and state.lock_held(self.lock_path()):
+            time.sleep(0.02)
+        if state.lock_held(self.lock_path()):
+            os.kill(info["pid"], signal.SIGKILL)
+            while state.lock_held(self.lock_path()):
+                time.sleep(0.02)
+        return True
