@@ -38,6 +38,20 @@ class Daemon:
     def log_path(self):
         return self._log()
 
+    def take_lock(self) -> bool:
+        """In the server process: hold the lock for the rest of its life
+        (False: another one holds it, and serves)."""
+        import fcntl
+        self.directory().mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._held = fd  # kept open: the flock lasts as long as the process
+        return True
+
     def running(self) -> dict:
         """What the running process wrote in its pidfile, else None."""
         try:

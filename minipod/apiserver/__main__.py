@@ -3,7 +3,6 @@ process (started by minipod.apiserver.ensure_running)."""
 
 import argparse
 import asyncio
-import fcntl
 import os
 import signal
 import sys
@@ -16,11 +15,7 @@ def main() -> int:
     parser.add_argument("--address", default=apiserver.address())
     parser.add_argument("--port", type=int, default=apiserver.port())
     args = parser.parse_args()
-    apiserver.api_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(apiserver.lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not apiserver.DAEMON.take_lock():
         print("minipod.apiserver: another API server runs", file=sys.stderr)
         return 1
     state.cache_records()  # every request reads the pod and container records

@@ -2,7 +2,6 @@
 minipod.cri.ensure_running). gRPC with a thread pool on a unix socket
 that only root may open; both CRI versions from one implementation."""
 
-import fcntl
 import os
 import signal
 import sys
@@ -11,11 +10,7 @@ import threading
 
 def main() -> int:
     from minipod import cri, state
-    cri.cri_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(cri.lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not cri.DAEMON.take_lock():
         print("minipod.cri: another CRI server runs", file=sys.stderr)
         return 1
     from concurrent import futures
