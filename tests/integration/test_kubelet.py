@@ -59,8 +59,9 @@ def _iptables_kube_chains() -> list:
 
 @pytest.fixture(scope="module")
 def kubelet():
-    binary = subprocess.run([str(REPO / "scripts" / "build-kubernetes"), "kubelet"], check=True,
-                            capture_output=True, text=True).stdout.split()[-1]
+    build = subprocess.run([str(REPO / "scripts" / "build-kubernetes"), "kubelet"], capture_output=True, text=True)
+    assert build.returncode == 0, f"scripts/build-kubernetes kubelet failed:\n{build.stderr[-3000:]}"
+    binary = build.stdout.split()[-1]
     had = {p: os.path.exists(p) for p in ("/var/lib/kubelet", "/var/log/pods")}
     chains_before = _iptables_kube_chains()
     endpoint = mp("cri", "start").stdout.strip()
@@ -103,6 +104,12 @@ def _sandbox(name):
     return pods[0] if len(pods) == 1 else None
 
 
+def _ready_sandbox(name):
+    """The sandbox once RunPodSandbox has finished: it shows in `pod ls` from its first record on."""
+    pod = _sandbox(name)
+    return pod if pod and pod["Status"] == "running" and pod["IP"] else None
+
+
 def _log_of(name) -> str:
     logs = sorted(Path("/var/log/pods").glob(f"default_{name}-{NODE}_*/app/*.log"))
     return "".join(p.read_text() for p in logs)
@@ -110,7 +117,7 @@ def _log_of(name) -> str:
 
 def test_a_static_pod_runs_on_minipod_and_goes_with_its_manifest(kubelet):
     (MANIFESTS / "hello.yaml").write_text(HELLO)
-    sandbox = wait_for(lambda: _sandbox("hello"), timeout=120, what="the kubelet's sandbox for hello")
+    sandbox = wait_for(lambda: _ready_sandbox("hello"), timeout=120, what="the kubelet's sandbox for hello")
     [rec] = mp_json("pod", "inspect", sandbox["Id"])
     assert rec["Labels"]["io.kubernetes.pod.name"] == "hello-" + NODE and rec["IPAddress"].startswith("10.231.0.")
     with open(f"/proc/{rec['PausePid']}/status") as f:  # minipod's pause is the sandbox, PID 1 of the pod
@@ -125,7 +132,7 @@ def test_a_static_pod_runs_on_minipod_and_goes_with_its_manifest(kubelet):
 
 def test_the_kubelet_restarts_a_crashing_container_and_the_sandbox_keeps_its_ip(kubelet):
     (MANIFESTS / "crasher.yaml").write_text(CRASHER)
-    sandbox = wait_for(lambda: _sandbox("crasher"), timeout=120, what="the kubelet's sandbox for crasher")
+    sandbox = wait_for(lambda: _ready_sandbox("crasher"), timeout=120, what="the kubelet's sandbox for crasher")
     ip = mp_json("pod", "inspect", sandbox["Id"])[0]["IPAddress"]
 
     def restarted():  # a container of attempt 2 (its name ends in _app_<attempt>): the back-off, 10 s then 20 s
