@@ -532,6 +532,10 @@ def exec_sync(ref: str, command: list, timeout: float = None) -> tuple:
             "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
     try:
         waiter, info = spawn.exec_in(rec["pid"], proc)
+    except BaseException:
+        for fd in (out_r, err_r):  # a command that cannot run: the server that asked goes on without them
+            os.close(fd)
+        raise
     finally:
         for fd in (null, out_w, err_w):
             os.close(fd)
