@@ -495,12 +495,8 @@ def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive:
     rec = load(ref)
     if rec["status"] != "running":
         raise InvalidState(f"container {rec['name']} is not running")
-    uid, gid = user if user else tuple(rec.get("user", (0, 0)))
     stdio, to_close = _foreground_stdio(interactive)
-    proc = {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
-            "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
-            "tty": tty, "stdio": stdio, "cgroup": rec.get("cgroup"),
-            "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    proc = _exec_process(rec, command, env, workdir, tty, stdio, user)
     try:
         waiter, info = spawn.exec_in(rec["pid"], proc)
     finally:
@@ -514,6 +510,16 @@ def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive:
     return procfs.exit_code(wait_status)
 
 
+def _exec_process(rec: dict, command: list, env: dict, workdir, tty: bool, stdio, user=None) -> dict:
+    """What spawn.exec_in runs for an exec in ``rec``: its user, environment,
+    capabilities, cgroup and seccomp filter, with ``stdio``."""
+    uid, gid = user if user else tuple(rec.get("user", (0, 0)))
+    return {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
+            "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
+            "tty": tty, "stdio": stdio, "cgroup": rec.get("cgroup"),
+            "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
+
+
 def exec_sync(ref: str, command: list, timeout: float = None) -> tuple:
     """Run ``command`` in the container as exec_in does, its output
     captured: (exit code, stdout, stderr). ``timeout`` seconds (None: no
@@ -522,14 +528,10 @@ def exec_sync(ref: str, command: list, timeout: float = None) -> tuple:
     rec = load(ref)
     if rec["status"] != "running":
         raise InvalidState(f"container {rec['name']} is not running")
-    uid, gid = tuple(rec.get("user", (0, 0)))
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    proc = {"argv": command, "env": _environment(rec.get("hostname", ""), uid, False, rec.get("env", {})),
-            "cwd": rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"], "tty": False,
-            "stdio": (null, out_w, err_w), "cgroup": rec.get("cgroup"),
-            "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    proc = _exec_process(rec, command, {}, None, False, (null, out_w, err_w))
     try:
         waiter, info = spawn.exec_in(rec["pid"], proc)
     except BaseException:

@@ -65,10 +65,6 @@ def _refuse_unsupported(ctx) -> None:
         raise InvalidArgument("AppArmor profiles are not supported by minipod (no AppArmor on its nodes)")
 
 
-def _cap(name: str) -> str:
-    return name[4:] if name.upper().startswith("CAP_") else name
-
-
 def run_options(config, sandbox: dict, img) -> container.RunOptions:
     """container.run's options for CreateContainer (Kubernetes' command and
     args over the image's Entrypoint and Cmd, as for a Pod object)."""
@@ -91,8 +87,8 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
         user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=False,
-        privileged=ctx.privileged, cap_add=tuple(_cap(c) for c in caps.add_capabilities),
-        cap_drop=tuple(_cap(c) for c in caps.drop_capabilities), limits=_limits(config.linux.resources),
+        privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X
+        cap_drop=tuple(caps.drop_capabilities), limits=_limits(config.linux.resources),
         mounts=mounts, seccomp=_seccomp(ctx),
         cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
              "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
