@@ -120,7 +120,7 @@ def test_a_version_older_than_the_journal_is_gone(tmp_path, monkeypatch):
 
 
 def test_spdy_dictionary_is_spdy3s():
-    from minipod.apiserver import spdy
+    from minipod.streaming import spdy
     assert len(spdy.DICTIONARY) == 1423
     assert hashlib.sha256(spdy.DICTIONARY).hexdigest() == \
         "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02"

@@ -25,7 +25,7 @@ import zlib
 
 from aiohttp import WSMsgType, web
 
-from minipod.apiserver.status import APIError
+from minipod.streaming import StreamError, sessions
 
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FLAG_FIN = 0x01
@@ -272,16 +272,14 @@ def _chosen(request, offered_ok) -> str:
     for p in offered:
         if p in offered_ok:
             return p
-    raise APIError(403, f"none of the stream protocols {offered} is served (minipod: {', '.join(offered_ok)})",
-                   "Forbidden")
+    raise StreamError(403, f"none of the stream protocols {offered} is served (minipod: {', '.join(offered_ok)})")
 
 
 # ------------------------------------------------------------------ exec
 
-async def serve_exec(request, namespace, name, attach=False):
-    from minipod.apiserver import streams
-    opts = streams.exec_options(request.query, attach)
-    rec = await asyncio.to_thread(streams._target, namespace, name, opts["container"])
+async def serve_exec(request, rec: dict, opts: dict, attach: bool = False):
+    """Run ``opts``' command in container ``rec`` (or attach to it, with
+    ``attach``) for the SPDY client of ``request``."""
     protocol = _chosen(request, EXEC_PROTOCOLS)
     wanted = {"error"} | {k for k in ("stdin", "stdout", "stderr") if opts[k]} | ({"resize"} if opts["tty"] else set())
     if opts["tty"]:
@@ -302,7 +300,7 @@ async def serve_exec(request, namespace, name, attach=False):
         except asyncio.TimeoutError:
             runner.cancel()
             return
-        proc = streams.session(rec, opts, attach)
+        proc = sessions.session(rec, opts, attach)
         try:
             await proc.start()
             tasks = []
@@ -337,11 +335,11 @@ async def serve_exec(request, namespace, name, attach=False):
                 tasks.append(asyncio.ensure_future(resizes()))
 
             async def send(n, data):
-                stream = arrived.get("stdout" if n == streams.STDOUT else "stderr") or arrived.get("stdout")
+                stream = arrived.get("stdout" if n == sessions.STDOUT else "stderr") or arrived.get("stdout")
                 if stream is not None:
                     await stream.write(data)
             code = await proc.outputs(send)
-            await arrived["error"].write(json.dumps(streams.exit_status(code)).encode())
+            await arrived["error"].write(json.dumps(sessions.exit_status(code)).encode())
             for s in arrived.values():
                 await s.close()
             for t in tasks:
@@ -359,9 +357,10 @@ async def serve_exec(request, namespace, name, attach=False):
 
 # ---------------------------------------------------------- port-forward
 
-async def serve_portforward(request, namespace, name):
-    from minipod.apiserver import forward
-    target = await asyncio.to_thread(forward.pod_netns, namespace, name)
+async def serve_portforward(request, netns: str):
+    """Carry each connection the client of ``request`` forwards to its port
+    on localhost in the network namespace ``netns``."""
+    from minipod.streaming import forward
     ports = [p for h in request.query.getall("ports", []) for p in h.split(",") if p]
 
     async def handle(read, write):
@@ -373,7 +372,7 @@ async def serve_portforward(request, namespace, name):
             pair = pairs.setdefault(rid, {})
             pair[stream.headers.get("streamtype")] = stream
             if "error" in pair and "data" in pair:
-                t = asyncio.ensure_future(forward.carry(target, pair["data"], pair["error"], ports))
+                t = asyncio.ensure_future(forward.carry(netns, pair["data"], pair["error"], ports))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
         session = Session(read, write, on_stream)

@@ -5,24 +5,6 @@ kubelet's words)."""
 
 import asyncio
 
-from minipod import errors
-from minipod.apiserver.status import APIError
-
-
-def pod_netns(namespace: str, name: str) -> str:
-    """The pinned network namespace of a Running pod (404/400 otherwise)."""
-    from minipod import pod
-    from minipod.workloads import pods, targets
-    try:
-        obj = targets.pod_object(namespace, name)
-    except errors.NotFound as e:
-        raise APIError(404, str(e), details={"name": name, "kind": "pods"}) from None
-    rec = pods.realised().get(obj["metadata"]["uid"]) or pod.store().find(obj["metadata"]["uid"])
-    rec = pod.with_status(rec) if rec else None
-    if not rec or rec.get("status") != "running" or not rec.get("netns"):
-        raise APIError(400, f'pod {name} is not running (port-forward needs a Running pod)')
-    return rec["netns"]
-
 
 async def carry(netns: str, data, error, allowed_ports) -> None:
     """One forwarded connection: ``data`` and ``error`` are the client's streams."""
