@@ -1,10 +1,11 @@
 """A detached container's terminal, held for it (what conmon does for
-podman and CRI-O): `python -m minipod.console MASTER_FD LOG SOCKET`.
+podman and CRI-O): `python -m minipod.console MASTER_FD LOG SOCKET [cri]`.
 
 The container runs on the slave side of a pty; this process holds the
 master for as long as the container lives: what the container writes goes
-to its log (so `logs` works as for any detached container) and to every
-client attached on the unix socket (`kubectl attach`, `kubectl run -it`);
+to its log (so `logs` works as for any detached container; with ``cri``,
+in the CRI's log format, reopened on SIGUSR1, see minipod.cri.logs) and to
+every client attached on the unix socket (`kubectl attach`, `kubectl run -it`);
 what a client sends is typed into the terminal. It ends when the container
 does (the master reads EOF/EIO once every slave fd is closed).
 
@@ -33,22 +34,44 @@ def frame(kind: bytes, payload: bytes = b"") -> bytes:
     return FRAME.pack(kind, len(payload)) + payload
 
 
+def read_frames(buffer: bytes) -> tuple:
+    """(what is left of ``buffer`` after its whole frames, [(kind, payload)...])."""
+    frames = []
+    while len(buffer) >= FRAME.size:
+        kind, size = FRAME.unpack_from(buffer)
+        if size > MAX_FRAME:
+            raise ValueError("frame too large")
+        if len(buffer) < FRAME.size + size:
+            break
+        frames.append((kind, buffer[FRAME.size:FRAME.size + size]))
+        buffer = buffer[FRAME.size + size:]
+    return buffer, frames
+
+
 class _Client:
     def __init__(self, sock):
         self.sock = sock
         self.buffer = b""
 
     def frames(self, data: bytes):
-        self.buffer += data
-        while len(self.buffer) >= FRAME.size:
-            kind, size = FRAME.unpack_from(self.buffer)
-            if size > MAX_FRAME:
-                raise ValueError("frame too large")
-            if len(self.buffer) < FRAME.size + size:
-                return
-            payload = self.buffer[FRAME.size:FRAME.size + size]
-            self.buffer = self.buffer[FRAME.size + size:]
-            yield kind, payload
+        self.buffer, frames = read_frames(self.buffer + data)
+        return frames
+
+
+class _RawLog:
+    """A docker-style log: the terminal's bytes as they come."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+    def write(self, stream, data):
+        write_all(self.fd, data)
+
+    def reopen(self):
+        pass
+
+    def close(self):
+        os.close(self.fd)
 
 
 def write_all(fd, data):
@@ -62,8 +85,10 @@ def write_all(fd, data):
         data = data[n:]
 
 
-def serve(master: int, log_path: str, sock_path: str) -> None:
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+def serve(master: int, log, sock_path: str) -> None:
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)  # SIGUSR1 (a CRI log's reopen) wakes the select below
+    signal.signal(signal.SIGUSR1, lambda *_: None)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.unlink(sock_path)
@@ -75,15 +100,18 @@ def serve(master: int, log_path: str, sock_path: str) -> None:
     clients = {}
     try:
         while True:
-            readable = select.select([master, listener] + list(clients), [], [])[0]
+            readable = select.select([master, listener, wake_r] + list(clients), [], [])[0]
+            if wake_r in readable and signal.SIGUSR1 in os.read(wake_r, 64):
+                log.reopen()
             if master in readable:
                 try:
                     data = os.read(master, 65536)
                 except OSError:  # EIO: the container and everything on its terminal are gone
                     data = b""
                 if not data:
+                    log.write(b"stdout", b"")
                     return
-                write_all(log, data)
+                log.write(b"stdout", data)
                 for sock in list(clients):
                     try:
                         sock.sendall(data)
@@ -117,7 +145,7 @@ def serve(master: int, log_path: str, sock_path: str) -> None:
             os.unlink(sock_path)
         except FileNotFoundError:
             pass
-        os.close(log)
+        log.close()
 
 
 def main() -> int:
@@ -125,7 +153,12 @@ def main() -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.set_blocking(master, True)
-    serve(master, log_path, sock_path)
+    if sys.argv[4:] == ["cri"]:
+        from minipod.cri.logs import LogFile
+        log = LogFile(log_path)
+    else:
+        log = _RawLog(log_path)
+    serve(master, log, sock_path)
     return 0
 
 

@@ -132,8 +132,10 @@ def _prepare_dirs(rec: dict) -> dict:
 def _stdio_fds(rec: dict, opts: RunOptions):
     """(stdin, stdout, stderr) for the container, and fds to close after."""
     if opts.detach and rec.get("cri"):
-        from minipod.cri import logs  # the kubelet reads the CRI's log format: a writer process makes it
-        return logs.container_stdio(rec)
+        # the kubelet reads the CRI's log format: a writer process makes it, or with a
+        # terminal the console (its stdio is the pty's, made by spawn)
+        from minipod.cri import logs
+        return logs.container_stdio(rec, stdin=opts.interactive, terminal=opts.tty)
     if opts.detach:
         log = os.open(rec["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         if opts.interactive:
@@ -340,8 +342,9 @@ def _start_console(rec: dict, master: int) -> None:
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         with open(os.devnull, "r+b") as null:
-            proc = subprocess.Popen([sys.executable, "-m", "minipod.console", str(master), rec["log_path"], str(sock)],
-                                    pass_fds=[master], stdin=null, stdout=null, stderr=null,
+            log_format = ["cri"] if rec.get("cri") else []  # the kubelet's log format (minipod.cri.logs)
+            proc = subprocess.Popen([sys.executable, "-m", "minipod.console", str(master), rec["log_path"], str(sock),
+                                     *log_format], pass_fds=[master], stdin=null, stdout=null, stderr=null,
                                     start_new_session=True, cwd="/")
     finally:
         os.close(master)

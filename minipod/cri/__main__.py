@@ -20,13 +20,15 @@ def main() -> int:
     os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "0"
     import grpc
 
-    from minipod.cri import service
+    from minipod.cri import service, streaming
     state.cache_records()  # every List and Status reads the pod and container records
+    streams = streaming.StreamingServer()
+    streams.start()
     sock = cri.socket_path()
     sock.parent.mkdir(parents=True, exist_ok=True)
     sock.unlink(missing_ok=True)  # a killed server's
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    service.add_to(server)
+    service.add_to(server, streams)
     old = os.umask(0o177)  # the socket is made 0600: only root may dial it
     try:
         server.add_insecure_port(f"unix://{sock}")
@@ -34,7 +36,8 @@ def main() -> int:
     finally:
         os.umask(old)
     os.chmod(sock, 0o600)
-    info = {"pid": os.getpid(), "socket": str(sock), "serving": True}
+    info = {"pid": os.getpid(), "socket": str(sock), "streaming": f"http://{streams.host}:{streams.port}",
+            "serving": True}
     state.write_json(cri.pid_path(), info, mode=0o600)
     print(f"minipod.cri: serving {cri.endpoint()}", flush=True)
     done = threading.Event()
@@ -44,6 +47,7 @@ def main() -> int:
         done.wait()
     finally:
         server.stop(grace=2).wait()
+        streams.stop()
         cri.pid_path().unlink(missing_ok=True)
         sock.unlink(missing_ok=True)
     return 0

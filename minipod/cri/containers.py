@@ -86,13 +86,13 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
     return container.RunOptions(
         image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
-        user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=False,
+        user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
         privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X
         cap_drop=tuple(caps.drop_capabilities), limits=_limits(config.linux.resources),
         mounts=mounts, seccomp=_seccomp(ctx),
         cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
              "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
-             "annotations": dict(config.annotations), "log_path": log_path})
+             "annotations": dict(config.annotations), "log_path": log_path, "stdin_once": config.stdin_once})
 
 
 def settled_status(rec: dict) -> str:

@@ -28,9 +28,10 @@ def _sandbox_record(sandbox_id: str) -> dict:
 class Runtime:
     """RuntimeService, over one version's messages ``pb``."""
 
-    def __init__(self, pb, api_version: str):
+    def __init__(self, pb, api_version: str, streaming):
         self.pb = pb
         self.api_version = api_version
+        self.streaming = streaming
 
     # ------------------------------------------------------------ runtime
 
@@ -203,6 +204,35 @@ class Runtime:
         code, out, err = container.exec_sync(rec["id"], list(request.cmd), request.timeout or None)
         return self.pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
+    # ------------------------------------------------------------ streams
+
+    @rpc
+    def Exec(self, request, context):
+        rec = _container_record(request.container_id)
+        if not request.cmd:
+            raise InvalidArgument("Exec needs a command")
+        _check_streams(request, rec)
+        return self.pb.ExecResponse(url=self.streaming.register(
+            "exec", container=rec["id"], command=list(request.cmd), stdin=request.stdin, stdout=request.stdout,
+            stderr=request.stderr, tty=request.tty))
+
+    @rpc
+    def Attach(self, request, context):
+        rec = _container_record(request.container_id)
+        _check_streams(request, rec)
+        return self.pb.AttachResponse(url=self.streaming.register(
+            "attach", container=rec["id"], command=[], stdin=request.stdin, stdout=request.stdout,
+            stderr=request.stderr, tty=request.tty))
+
+    @rpc
+    def PortForward(self, request, context):
+        rec = _sandbox_record(request.pod_sandbox_id)
+        if not sandboxes.ready(rec):
+            raise InvalidState(f"pod sandbox {rec['id'][:12]} is not ready")
+        # on the host's network: the host's localhost, as the kubelet's own port-forward does
+        netns = None if rec["cri"].get("host_network") else rec["netns"]
+        return self.pb.PortForwardResponse(url=self.streaming.register("portforward", netns=netns))
+
     @rpc
     def ReopenContainerLog(self, request, context):
         rec = _container_record(request.container_id)
@@ -254,6 +284,17 @@ class Runtime:
                 continue
             out.append(self._stats(rec))
         return self.pb.ListContainerStatsResponse(stats=out)
+
+
+def _check_streams(request, rec: dict) -> None:
+    """What the kubelet's streaming library refuses of an Exec or Attach:
+    no stream at all, a terminal with a separate stderr, a container not running."""
+    if not (request.stdin or request.stdout or request.stderr):
+        raise InvalidArgument("one of stdin, stdout and stderr must be asked for")
+    if request.tty and request.stderr:
+        raise InvalidArgument("a terminal has no separate stderr: tty and stderr cannot both be true")
+    if containers.settled_status(rec) != "running":
+        raise InvalidState(f"container {rec['id'][:12]} is not running")
 
 
 def _container_record(container_id: str) -> dict:

@@ -11,7 +11,12 @@ from minipod.runtime import syscalls
 
 
 def connect(netns_path: str, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
-    """A connected socket to host:port in the namespace pinned at ``netns_path``."""
+    """A connected socket to host:port in the namespace pinned at ``netns_path``
+    (None: the host's own, for a pod on the host's network)."""
+    if netns_path is None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(None)
+        return sock
     result = {}
 
     def dial():

@@ -6,12 +6,13 @@ with the contract's idempotent calls and error codes."""
 
 import importlib
 import os
+from pathlib import Path
 
 import grpc
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json
+from tests.integration.conftest import leaks, mp, mp_json, wait_for
 
 VERSIONS = ["v1", "v1alpha2"]
 SOCKET = TEST_ROOT / "run" / "cri.sock"
@@ -294,5 +295,85 @@ def test_security_settings_are_honoured_or_refused(cri):
     for ctx in ({"readonly_rootfs": True}, {"apparmor_profile": "localhost/k8s-nginx"},
                 {"seccomp_profile_path": "localhost/relative.json"}):
         assert code_of(lambda: create("refused", **ctx)) == grpc.StatusCode.INVALID_ARGUMENT, ctx
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert mp("ps", "-aq").stdout.strip() == "" and not left()
+
+
+def _channel_session(url, send=b"", protocol="v5.channel.k8s.io"):
+    """A WebSocket client of the channel protocol (kubectl's since 1.30) at a
+    streaming URL: what it received, as (stream, data) pairs, stdin sent and closed first."""
+    import asyncio
+
+    import aiohttp
+
+    async def run():
+        async with aiohttp.ClientSession() as s, s.ws_connect(url, protocols=[protocol]) as ws:
+            if send:
+                await ws.send_bytes(b"\x00" + send)
+                await ws.send_bytes(b"\xff\x00")  # v5: stdin closed
+            return [(m.data[0], m.data[1:]) async for m in ws if m.type == aiohttp.WSMsgType.BINARY]
+    return asyncio.run(asyncio.wait_for(run(), 30))
+
+
+def test_exec_and_attach_stream_through_the_url_the_call_hands_out(cri):
+    import json
+    import re
+    import urllib.error
+    import urllib.request
+    pb, rt, _ = cri
+    config = sandbox_config(pb, name="streams", uid="5f1c0d0e-0000-4000-8000-000000000004")
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    shell = container_config(pb, name="shell", command=["sh"], stdin=True, stdin_once=True)
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=shell,
+                                                       sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_for_state(rt, pb, cid, pb.CONTAINER_RUNNING)
+
+    # Exec: a URL of the runtime's streaming server, on the node's loopback, good once
+    url = rt.Exec(pb.ExecRequest(container_id=cid, cmd=["sh", "-c", "echo $GREETING; echo no >&2; exit 3"],
+                                 stdout=True, stderr=True)).url
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/exec/[\w-]+", url), url
+    got = _channel_session(url.replace("http://", "ws://"))
+    assert [d for s, d in got if s == 1] == [b"hello\n"] and [d for s, d in got if s == 2] == [b"no\n"]
+    [(_, status)] = [(s, d) for s, d in got if s == 3]
+    assert json.loads(status)["details"]["causes"][0]["message"] == "3"  # the exit code kubectl exits with
+    with pytest.raises(urllib.error.HTTPError) as e:  # the token was used
+        urllib.request.urlopen(url, timeout=10)
+    assert e.value.code == 404
+
+    # Attach: the container's own stdin and output; stdin_once: it ends when that stdin closes
+    url = rt.Attach(pb.AttachRequest(container_id=cid, stdin=True, stdout=True, stderr=True)).url
+    got = _channel_session(url.replace("http://", "ws://"), send=b"echo attached; echo oops >&2\n")
+    assert (1, b"attached\n") in got and (2, b"oops\n") in got
+    status = wait_for_state(rt, pb, cid, pb.CONTAINER_EXITED)
+    assert status.exit_code == 0  # sh read EOF
+    lines = open(config.log_directory + "/shell/0.log").read()
+    assert " stdout F attached\n" in lines and " stderr F oops\n" in lines
+
+    # a terminal: its console writes the CRI log too
+    tty = container_config(pb, name="tty", command=["sh", "-c", "echo on a terminal; sleep 300"], tty=True)
+    tid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=tty,
+                                                       sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=tid))
+    tty_log = Path(config.log_directory) / "tty" / "0.log"
+    wait_for(lambda: tty_log.exists() and b" stdout F on a terminal\r\n" in tty_log.read_bytes(),
+             what="the terminal's line in the CRI log")  # \r\n: a terminal's line end
+    got = _channel_session(rt.Exec(pb.ExecRequest(container_id=tid, cmd=["tty"], stdout=True, tty=True,
+                                                  stdin=True)).url.replace("http://", "ws://"), send=b"")
+    assert b"".join(d for s, d in got if s == 1).startswith(b"/dev/pts/")
+
+    # refused: no stream, a terminal with a separate stderr, a container not running, an unknown one
+    assert code_of(lambda: rt.Exec(pb.ExecRequest(container_id=tid, cmd=["true"]))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: rt.Exec(pb.ExecRequest(container_id=tid, cmd=["true"], tty=True, stdout=True,
+                                                  stderr=True))) == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(lambda: rt.Attach(pb.AttachRequest(container_id=cid, stdout=True))) == \
+        grpc.StatusCode.FAILED_PRECONDITION
+    assert code_of(lambda: rt.Exec(pb.ExecRequest(container_id="f" * 64, cmd=["true"], stdout=True))) == \
+        grpc.StatusCode.NOT_FOUND
+    assert code_of(lambda: rt.PortForward(pb.PortForwardRequest(pod_sandbox_id="f" * 64))) == \
+        grpc.StatusCode.NOT_FOUND
+    assert "/portforward/" in rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=sid)).url
+    rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid))
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert mp("ps", "-aq").stdout.strip() == "" and not left()
