@@ -68,7 +68,8 @@ def _port_str(p: dict) -> str:
 def pod_ls_json(pods, counts) -> list:
     return [{"Id": p["id"], "Name": p["name"], "Status": p["status"], "Created": p["created"],
              "Containers": counts.get(p["id"], 0), "IP": (p.get("ip") or "").split("/")[0],
-             "Ports": [_port_str(x) for x in p.get("ports", [])], "Network": p.get("network")}
+             "Ports": [_port_str(x) for x in p.get("ports", [])], "Network": p.get("network"),
+             "Labels": p.get("labels", {})}  # podman's pod ps --format json has them too
             for p in pods]
 
 

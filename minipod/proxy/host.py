@@ -28,8 +28,10 @@ def run(args, check=True, input=None):
     return proc
 
 
-def ensure_routes(cidrs) -> None:
-    dev = device()
+def ensure_routes(cidrs, dev: str = None) -> None:
+    """Route ``cidrs`` to the service device (``dev``: another of that kind,
+    as a cluster node's for its cluster's Service range)."""
+    dev = dev or device()
     if run(["ip", "link", "show", dev], check=False).returncode != 0:
         _refuse_overlaps(cidrs)
         if run(["ip", "link", "add", dev, "type", "dummy"], check=False).returncode != 0:
@@ -52,9 +54,9 @@ def _refuse_overlaps(cidrs) -> None:
                                    "range (MINIPOD_SERVICE_CIDR, MINIPOD_LB_POOL)")
 
 
-def remove_routes() -> None:
+def remove_routes(dev: str = None) -> None:
     """Deleting the device takes its routes with it."""
-    run(["ip", "link", "del", device()], check=False)
+    run(["ip", "link", "del", dev or device()], check=False)
 
 
 def has_device() -> bool:

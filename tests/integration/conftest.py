@@ -103,11 +103,15 @@ def leaks():
     found += [f"agent process {pid}" for pid in agent_processes()]
     found += [f"API server process {pid}" for pid in agent_processes(b"minipod.apiserver")]
     found += [f"CRI server process {pid}" for pid in agent_processes(b"minipod.cri")]
+    found += [f"cluster process {pid}" for name in (b"etcd", b"kube-apiserver", b"kube-controller-manager",
+                                                    b"kube-scheduler", b"kubelet", b"kube-proxy")
+              for pid in agent_processes(name)]
     for table in ("nat", "filter"):
         found += [f"{table} chain {l}" for l in sh(f"iptables-save -t {table}").stdout.splitlines()
                   if l.startswith(":MPTK-") or "-j MPTK-" in l]
-    if sh("ip link show mptsvc0", check=False).returncode == 0:
-        found.append("service device mptsvc0")
+    for device in ("mptsvc0", "mptkube0"):  # minipod's service proxy's, the test cluster node's
+        if sh(f"ip link show {device}", check=False).returncode == 0:
+            found.append(f"service device {device}")
     if sh("nft list table ip mptk-proxy", check=False).returncode == 0:
         found.append("nftables table ip mptk-proxy")
     found += [f"dnsmasq {l}" for l in sh("pgrep -af dnsmasq", check=False).stdout.splitlines() if str(TEST_ROOT) in l]

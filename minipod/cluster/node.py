@@ -1,0 +1,338 @@
+"""`minipod cluster join`: this machine as a node of a cluster, its pods
+run by minipod. Actions in order, each reported as it ends:
+
+  discovery         the cluster's CA from kube-public/cluster-info, trusted
+                    only if its public key has the hash given (kubeadm's pin)
+  kubelet credentials  a bootstrap kubeconfig with the token
+  container runtime minipod's CRI server (the kubelet's --container-runtime-endpoint)
+  node network      the Service range routed to a device that drops what
+                    no rule catches (no virtual IP ever leaves the node),
+                    and br_netfilter
+  kubelet           registers the node with a client certificate it asks
+                    the API for; Ready once the runtime and network are
+  kube-proxy        the real one, iptables mode, with the kubelet's credentials
+
+The kubelet and kube-proxy change a few host sysctls as they do on every
+node (vm.overcommit_memory, kernel.panic..., route_localnet): their values
+before are kept and put back by `leave`."""
+
+import ipaddress
+import os
+import socket
+import subprocess
+import time
+
+from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes, save_settings, settings)
+from minipod.cluster.client import Client
+from minipod.errors import InvalidArgument, InvalidState, MinipodError
+
+NODE_PROCESSES = ("kube-proxy", "kubelet")  # in stopping order
+POD_LOGS = "/var/log/pods"  # where kubelet 1.20 keeps its pods' logs, whatever its flags
+SANDBOX_IMAGE = "k8s.gcr.io/pause:3.2"  # kubelet 1.20's; minipod's own pause stands for it (minipod.cri.images)
+# What the kubelet (setupKernelTunables) and kube-proxy set on a node; restored by leave().
+TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+            "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/conf/all/route_localnet")
+
+
+def kubelet_dir():
+    return data_dir() / "kubelet"
+
+
+def service_device() -> str:
+    """The device the node routes the Service range to (kube-proxy's rules
+    DNAT before it is reached; a packet no rule catches is dropped there)."""
+    return os.environ.get("MINIPOD_CLUSTER_SERVICE_DEVICE", "kube-svc0")
+
+
+def default_address() -> str:
+    """The IPv4 address of the interface the default route goes through."""
+    out = subprocess.run(["ip", "-4", "-o", "route", "show", "default"], capture_output=True, text=True).stdout.split()
+    if "dev" not in out:
+        raise InvalidArgument("this machine has no default route: say which address to use (--advertise-address)")
+    dev = out[out.index("dev") + 1]
+    addrs = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", dev], capture_output=True, text=True).stdout.split()
+    return addrs[addrs.index("inet") + 1].split("/")[0]
+
+
+def check_local_address(address: str, flag: str) -> None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise InvalidArgument(f"{flag} {address!r} is not an IP address") from None
+    if ip.is_loopback or ip.version != 4:
+        raise InvalidArgument(f"{flag} {address}: an IPv4 address of this machine other than loopback is needed "
+                              "(the cluster reaches its nodes and API server by it)")
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    if f" {address}/" not in out:
+        raise InvalidArgument(f"{flag} {address} is not an address of this machine")
+
+
+def _sysctl_path(name: str) -> str:
+    return f"/proc/sys/{name}"
+
+
+def snapshot_tunables() -> dict:
+    out = {}
+    for name in TUNABLES:
+        try:
+            with open(_sysctl_path(name)) as f:
+                out[name] = f.read().strip()
+        except OSError:
+            pass
+    return out
+
+
+def restore_tunables(saved: dict) -> None:
+    for name, value in saved.items():
+        try:
+            with open(_sysctl_path(name), "w") as f:
+                f.write(value)
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------ join
+
+def _discover(cfg) -> None:
+    """cluster-info's CA, pinned by its hash; then the cluster's ranges over verified TLS."""
+    import yaml
+    anonymous = Client(cfg["server"], verify=False)
+    info = anonymous.get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
+    if info is None:
+        raise MinipodError(f"{cfg['server']} has no kube-public/cluster-info: is it a cluster made by "
+                           "`minipod cluster init`?")
+    kubeconfig = yaml.safe_load(info["data"]["kubeconfig"])
+    import base64
+    ca_pem = base64.b64decode(kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"])
+    if pki.ca_cert_hash(ca_pem) != cfg["ca_cert_hash"]:
+        raise MinipodError(f"the cluster's CA has hash {pki.ca_cert_hash(ca_pem)}, not {cfg['ca_cert_hash']}: "
+                           "refusing to trust it")
+    from minipod import certs
+    certs.write_private(config_dir() / "ca.crt", ca_pem)
+    verified = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"))
+    network = verified.get("/api/v1/namespaces/kube-public/configmaps/minipod-cluster")
+    if network is None:
+        raise MinipodError("the cluster has no kube-public/minipod-cluster ConfigMap: it was not made by "
+                           "`minipod cluster init`")
+    cfg.update(service_cidr=network["data"]["serviceCIDR"], cluster_cidr=network["data"]["clusterCIDR"],
+               dns_domain=network["data"]["dnsDomain"])
+    save_settings(cfg)
+
+
+def _credentials(cfg) -> None:
+    import yaml
+
+    from minipod import certs
+    ca = (config_dir() / "ca.crt").read_bytes()
+    bootstrap = certs.kubeconfig("kubernetes", cfg["server"], ca, user="kubelet-bootstrap", token=cfg["token"])
+    certs.write_private(config_dir() / "bootstrap-kubelet.kubeconfig",
+                        yaml.safe_dump(bootstrap, sort_keys=False).encode())
+
+
+def _runtime(cfg) -> None:
+    from minipod import cri
+    cri.ensure_running()
+
+
+def _network(cfg) -> None:
+    from minipod.proxy import host
+    host.ensure_routes([ipaddress.ip_network(cfg["service_cidr"])], dev=service_device())
+    host.enable_bridge_netfilter()
+
+
+def _kubelet(cfg) -> None:
+    from minipod import cri
+    root = kubelet_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    cfg["tunables"] = cfg.get("tunables") or snapshot_tunables()
+    save_settings(cfg)
+    processes.start("kubelet", [
+        binary("kubelet"), "--container-runtime=remote", f"--container-runtime-endpoint={cri.endpoint()}",
+        f"--bootstrap-kubeconfig={config_dir() / 'bootstrap-kubelet.kubeconfig'}",
+        f"--kubeconfig={root / 'kubelet.kubeconfig'}", f"--cert-dir={root / 'pki'}", f"--root-dir={root / 'root'}",
+        f"--volume-plugin-dir={root / 'volume-plugins'}", f"--client-ca-file={config_dir() / 'ca.crt'}",
+        "--anonymous-auth=false", "--authorization-mode=Webhook", "--authentication-token-webhook=true",
+        f"--hostname-override={cfg['node_name']}", f"--node-ip={cfg['node_ip']}",
+        f"--port={port('kubelet')}", "--read-only-port=0", "--healthz-port=0",
+        f"--cluster-domain={cfg['dns_domain']}", *([f"--cluster-dns={cfg['dns_ip']}"] if cfg.get("dns_ip") else []),
+        "--cgroup-driver=cgroupfs", "--cgroups-per-qos=false", "--enforce-node-allocatable=",
+        "--fail-swap-on=false", "--make-iptables-util-chains=false", "--rotate-certificates",
+        f"--pod-infra-container-image={SANDBOX_IMAGE}", "--feature-gates=DevicePlugins=false",
+        "--image-gc-high-threshold=100", "--eviction-hard=", *cfg.get("kubelet_flags", [])])
+    client_cert = root / "pki" / "kubelet-client-current.pem"
+    _wait(lambda: client_cert.exists(), 90, "the kubelet's client certificate (signed through the API)",
+          "kubelet")
+    client = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=str(client_cert))
+
+    def ready():
+        node = client.get(f"/api/v1/nodes/{cfg['node_name']}")
+        return node and any(c["type"] == "Ready" and c["status"] == "True"
+                            for c in node.get("status", {}).get("conditions", []))
+    _wait(ready, 120, f"node {cfg['node_name']} to be Ready", "kubelet")
+
+
+def _kube_proxy(cfg) -> None:
+    import yaml
+
+    from minipod import certs
+    client_cert = str(kubelet_dir() / "pki" / "kubelet-client-current.pem")
+    kubeconfig = certs.kubeconfig("kubernetes", cfg["server"], (config_dir() / "ca.crt").read_bytes(),
+                                  user=f"system:node:{cfg['node_name']}", cert_file=client_cert)
+    path = config_dir() / "kube-proxy.kubeconfig"
+    certs.write_private(path, yaml.safe_dump(kubeconfig, sort_keys=False).encode())
+    processes.start("kube-proxy", [
+        binary("kube-proxy"), f"--kubeconfig={path}", f"--hostname-override={cfg['node_name']}",
+        f"--cluster-cidr={cfg['cluster_cidr']}", "--proxy-mode=iptables", "--conntrack-max-per-core=0",
+        "--conntrack-tcp-timeout-established=0", "--conntrack-tcp-timeout-close-wait=0",
+        f"--metrics-bind-address=127.0.0.1:{port('kube-proxy-metrics')}",
+        f"--healthz-bind-address=127.0.0.1:{port('kube-proxy-healthz')}"])
+
+    def healthy():
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port('kube-proxy-healthz')}/healthz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    _wait(healthy, 60, "kube-proxy", "kube-proxy")
+
+
+def _wait(predicate, timeout: float, what: str, component: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if not processes.running(component):
+            raise MinipodError(f"{component} stopped: {processes.last_lines(component)} "
+                               f"(log: {processes.log_path(component)})")
+        time.sleep(0.3)
+    raise MinipodError(f"timed out waiting for {what} (log: {processes.log_path(component)})")
+
+
+ACTIONS = (("discovery", _discover), ("kubelet credentials", _credentials), ("container runtime", _runtime),
+           ("node network", _network), ("kubelet", _kubelet), ("kube-proxy", _kube_proxy))
+
+
+def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node_ip: str = None,
+         report=lambda text: None, extra: dict = None) -> dict:
+    """Make this machine a node of the cluster at ``server``; a failure undoes it."""
+    cfg = settings()
+    if "node" in cfg.get("roles", []):
+        raise InvalidState("this machine is already a node of a cluster (`minipod cluster down` first)")
+    node_ip = node_ip or default_address()
+    check_local_address(node_ip, "--node-ip")
+    node_name = (node_name or socket.gethostname()).lower()
+    if not node_name.replace("-", "").replace(".", "").isalnum():
+        raise InvalidArgument(f"node name {node_name!r}: lower-case letters, digits, '-' and '.' only")
+    if not ca_cert_hash.startswith("sha256:"):
+        raise InvalidArgument("--ca-cert-hash must be sha256:<hex> (as `minipod cluster token` prints it)")
+    for component in ("kubelet", "kube-proxy"):
+        binary(component)
+    if _kube_chains():
+        raise InvalidState("iptables already has KUBE-* chains (another kube-proxy, or minipod's own Services "
+                           "with MINIPOD_CHAIN_PREFIX=KUBE): a node's kube-proxy must own them alone")
+    cfg["made_log_root"] = not os.path.exists(POD_LOGS)
+    cfg.update(roles=cfg.get("roles", []) + ["node"], server=server, token=token, ca_cert_hash=ca_cert_hash,
+               node_name=node_name, node_ip=node_ip, **(extra or {}))
+    save_settings(cfg)
+    try:
+        for title, action in ACTIONS:
+            action(cfg)
+            report(title)
+    except BaseException:
+        if "control-plane" not in cfg["roles"]:
+            leave()
+        raise
+    return cfg
+
+
+# ------------------------------------------------------------------ leave
+
+def leave(report=lambda text: None) -> None:
+    """Stop this node's kube-proxy (its rules removed) and kubelet, remove
+    the pods the kubelet made, stop the CRI server, put the host back."""
+    import shutil
+    cfg = settings()
+    if processes.stop("kube-proxy"):
+        report("stopped kube-proxy")
+    if os.path.exists(config_dir() / "kube-proxy.kubeconfig"):  # its rules go with `kube-proxy --cleanup`
+        subprocess.run([binary("kube-proxy"), "--cleanup"], capture_output=True)
+    if processes.stop("kubelet"):
+        report("stopped kubelet")
+    _remove_kube_chains()  # what --cleanup leaves: its canaries, and KUBE-MARK-DROP/MASQ (1.20 makes them too)
+    removed = _remove_sandboxes()
+    if removed:
+        report(f"removed {removed} pod(s)")
+    from minipod import cri
+    if cri.stop():
+        report("stopped the CRI server")
+    from minipod.proxy import host
+    host.remove_routes(dev=service_device())
+    _unmount_below(kubelet_dir())
+    shutil.rmtree(kubelet_dir(), ignore_errors=True)
+    restore_tunables(cfg.get("tunables") or {})
+    if cfg.get("made_log_root"):
+        try:
+            os.rmdir(POD_LOGS)  # the kubelet made it; left if anything else is in it now
+        except OSError:
+            pass
+
+
+def _kube_chains() -> list:
+    """(table, chain) of every KUBE-* chain in the host's iptables."""
+    out = []
+    for table in ("nat", "filter", "mangle"):
+        text = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
+        out += [(table, line[1:].split()[0]) for line in text.splitlines() if line.startswith(":KUBE-")]
+    return out
+
+
+def _remove_kube_chains() -> None:
+    """Flush every KUBE-* chain, then delete them (rules jumping to one go with the flush of their own chain;
+    the built-in chains' jumps are kube-proxy's --cleanup's)."""
+    chains = _kube_chains()
+    for table, chain in chains:
+        subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True)
+    for table, chain in chains:
+        subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True)
+
+
+def _remove_sandboxes() -> int:
+    """The kubelet's pods (its sandboxes in minipod), with their containers,
+    network and the logs the kubelet kept of them in /var/log/pods."""
+    import shutil
+
+    from minipod import pod
+    from minipod.cri import sandboxes
+    count = 0
+    for rec in pod.store().all():
+        if not sandboxes.is_sandbox(rec):
+            continue
+        pod.remove(rec["id"], force=True, timeout=0)
+        meta = rec["cri"]["metadata"]
+        shutil.rmtree(f"{POD_LOGS}/{meta['namespace']}_{meta['name']}_{meta['uid']}", ignore_errors=True)
+        count += 1
+    return count
+
+
+def _unmount_below(top) -> None:
+    """The kubelet mounts its pods' secret and projected volumes (tmpfs) in its root."""
+    prefix = os.path.realpath(top) + "/"
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
+    for target in sorted(mounts, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def status() -> dict:
+    cfg = settings()
+    names = (("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+             if "control-plane" in cfg.get("roles", []) else ()) + \
+        (("kubelet", "kube-proxy") if "node" in cfg.get("roles", []) else ())
+    out = {"roles": cfg.get("roles", []), "server": cfg.get("server"), "node": cfg.get("node_name"),
+           "components": {n: bool(processes.running(n)) for n in names}}
+    if "node" in cfg.get("roles", []):
+        from minipod import cri
+        out["components"]["minipod cri"] = bool(cri.running())
+    return out
+

@@ -1,0 +1,192 @@
+"""A real Kubernetes control plane on this machine (Debian's etcd, and
+kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
+kube-proxy 1.20.2 built from Debian's kubernetes source), brought up by
+`minipod cluster init`, whose one node runs its pods on minipod through
+the CRI. The course's nginx Deployment and Service applied with the real
+kubectl become minipod pods (pause, the node's CNI network) made by the
+kubelet's own calls; the ClusterIP (kube-proxy's own rules) answers from
+both endpoints, from the host and from a pod; kubectl exec, logs,
+port-forward and run -i reach the containers through the kubelet's
+streaming path to minipod's streaming server. `minipod cluster down`
+leaves nothing: no process, chain, route, mount, sysctl changed.
+
+Marked `kubelet`: the first run builds the components (about 8 minutes
+on these machines, then cached); `./scripts/test -m "not kubelet"` skips it.
+
+Addresses: the node and the API server use an address on a bridge the
+test makes (UNDERLAY), the Services a range of the suite's own, routed to
+a device that drops what kube-proxy's rules do not catch."""
+
+import ipaddress
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+
+pytestmark = pytest.mark.kubelet
+
+NODE = "mptnode"
+UNDERLAY, ADDRESS = "mptul0", "198.19.7.1"
+SERVICE_CIDR, POD_CIDR = "10.236.0.0/16", "10.231.0.0/16"  # the suite's default network is 10.231.0.0/24
+ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0"}
+KUBECONFIG = TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig"
+DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
+TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory",
+            "/proc/sys/net/ipv4/conf/all/route_localnet")
+
+
+def _kube_chains() -> list:
+    return [l for t in ("filter", "nat", "mangle") for l in sh(f"iptables-save -t {t}").stdout.splitlines()
+            if l.startswith(":KUBE-")]
+
+
+def _read(paths) -> dict:
+    return {p: open(p).read() for p in paths}
+
+
+def kubectl(*args, binary="kubectl", check=True, timeout=90, input=None):
+    proc = subprocess.run([binary, *args], env={**os.environ, **TEST_ENV, "KUBECONFIG": str(KUBECONFIG),
+                                                "HOME": str(TEST_ROOT)},
+                          capture_output=True, text=True, timeout=timeout, input=input)
+    assert not check or proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    setup = subprocess.run([str(REPO / "scripts" / "setup-cluster")], capture_output=True, text=True)
+    assert setup.returncode == 0, f"scripts/setup-cluster failed:\n{setup.stderr[-3000:]}"
+    routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
+    for cidr in (f"{ADDRESS}/24", SERVICE_CIDR):  # ranges of the test's own: nothing on the host may route them
+        taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
+        assert not taken, f"{cidr} is routed on this host already: {taken}"
+    chains_before, tunables_before = _kube_chains(), _read(TUNABLES)
+    had_pod_logs = os.path.exists("/var/log/pods")
+    sh(f"ip link add {UNDERLAY} type bridge && ip addr add {ADDRESS}/24 dev {UNDERLAY} && ip link set {UNDERLAY} up")
+    mp("image", "import", REPO / "build" / "nginx.oci.tar")
+    try:
+        out = mp("cluster", "init", "--advertise-address", ADDRESS, "--service-cidr", SERVICE_CIDR,
+                 "--pod-cidr", POD_CIDR, "--node-name", NODE, env=ENV, timeout=300).stdout
+        assert " ✓ kube-proxy" in out and "minipod cluster join https://198.19.7.1:26443 --token " in out
+        yield
+    finally:
+        down = mp("cluster", "down", env=ENV, timeout=180, check=False)
+        sh(f"ip link del {UNDERLAY}", check=False)
+        mp("image", "rm", "nginx", check=False)
+    assert down.returncode == 0, down.stderr
+    assert " ✓ stopped kube-apiserver" in down.stdout and " ✓ stopped the CRI server" in down.stdout
+    procs = [line.split()[1] for line in sh("ps -eo stat=,comm=").stdout.splitlines() if line[0] != "Z"]
+    assert not [p for p in procs if p in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                          "kubelet", "kube-proxy")], "a component outlived `cluster down`"
+    assert _kube_chains() == chains_before, "kube-proxy's chains outlived `cluster down`"
+    assert _read(TUNABLES) == tunables_before, "the kubelet's and kube-proxy's sysctls were not put back"
+    assert os.path.exists("/var/log/pods") == had_pod_logs
+    assert sh("ip link show mptkube0", check=False).returncode != 0
+    assert not (TEST_ROOT / "lib" / "cluster").exists() and not (TEST_ROOT / "etc" / "cluster").exists()
+    assert not leaks(), leaks()
+
+
+def test_the_node_is_ready_and_its_runtime_is_minipod(cluster):
+    nodes = kubectl("get", "nodes", "-o", "wide").stdout
+    assert re.search(rf"^{NODE}\s+Ready\s.*\sv1\.20\.2\s+{re.escape(ADDRESS)}\s.*minipod://", nodes, re.M), nodes
+    status = mp("cluster", "status", env=ENV).stdout
+    assert "control-plane and node of https://198.19.7.1:26443, node mptnode" in status
+    assert "NOT running" not in status
+    joined = mp("cluster", "join", "https://198.19.7.1:26443", "--token", "abcdef.0123456789abcdef",
+                "--ca-cert-hash", "sha256:00", env=ENV, check=False)
+    assert joined.returncode == 125 and "already a node" in joined.stderr  # one line, nothing touched
+
+
+def test_the_course_deployment_and_service_run_on_minipod_through_the_kubelet(cluster):
+    docs = [d for d in yaml.safe_load_all((REPO / "docs" / "examples" / "tutorial.yaml").read_text())
+            if d["kind"] in ("Namespace", "Deployment", "Service")]
+    for d in docs:
+        if d["kind"] == "Service":
+            del d["spec"]["clusterIP"]  # the course's address is in 10.96.0.0/12: the suite has its own range
+    applied = kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs)).stdout
+    assert "deployment.apps/nginx created" in applied and "service/nginx created" in applied
+    kubectl("rollout", "status", "-n", "tutorial", "deployment/nginx", "--timeout=120s", timeout=150)
+    pods = kubectl("get", "pods", "-n", "tutorial", "-o", "json")
+    import json
+    items = json.loads(pods.stdout)["items"]
+    assert len(items) == 2 and all(p["status"]["podIP"].startswith("10.231.0.") for p in items)
+    # each is a minipod pod the kubelet asked for: pause holds its namespaces, the CNI network its address
+    sandboxes = {p["Labels"].get("io.kubernetes.pod.name"): p for p in mp_json("pod", "ls", "--format", "json")}
+    for p in items:
+        sandbox = sandboxes[p["metadata"]["name"]]
+        assert sandbox["IP"].split("/")[0] == p["status"]["podIP"] and sandbox["Status"] == "running"
+    # each pod says its own name: written through kubectl exec, through the kubelet to minipod
+    names = set()
+    for p in items:
+        name = p["metadata"]["name"]
+        kubectl("exec", "-n", "tutorial", name, "--", "sh", "-c", "echo $HOSTNAME > /usr/share/nginx/html/index.html")
+        names.add(name)
+    ip = kubectl("get", "svc", "nginx", "-n", "tutorial", "-o", "jsonpath={.spec.clusterIP}").stdout
+    assert ipaddress.ip_address(ip) in ipaddress.ip_network(SERVICE_CIDR)
+    # only a ClusterIP the host routes to the drop device is sent to: nothing uncaught leaves the host
+    assert sh(f"ip -o route get {ip}").stdout.split()[2] == "mptkube0"
+    endpoints = kubectl("get", "endpoints", "nginx", "-n", "tutorial", "-o", "jsonpath={.subsets[*].addresses[*].ip}")
+    assert len(endpoints.stdout.split()) == 2
+    seen = set()
+    for _ in range(60):
+        seen.add(sh(f"curl -s --max-time 3 http://{ip}:8080/", check=False).stdout.strip())
+        if names <= seen:
+            break
+    assert names <= seen, f"the ClusterIP answered from {seen}, not from both of {names}"
+    # and from a pod, by the same address
+    kubectl("run", "client", "--image=busybox", "--restart=Never", "--", "sleep", "300")
+    kubectl("wait", "--for=condition=Ready", "pod/client", "--timeout=60s", timeout=90)
+    got = kubectl("exec", "client", "--", "wget", "-q", "-O", "-", f"http://{ip}:8080/").stdout.strip()
+    assert got in names
+    kubectl("delete", "pod", "client", "--wait=true", timeout=90)
+    kubectl("delete", "-f", "-", input=yaml.safe_dump_all(docs), timeout=120)
+    wait_for(lambda: not [p for p in mp_json("pod", "ls", "--format", "json")
+                          if p["Labels"].get("io.kubernetes.pod.namespace") == "tutorial"],
+             timeout=90, what="the kubelet removing the tutorial's pods from minipod")
+
+
+@pytest.mark.parametrize("binary", ["kubectl", DEBIAN_KUBECTL], ids=["kubectl", "debian-1.20"])
+def test_kubectl_exec_logs_port_forward_and_attach_through_the_kubelet(cluster, binary):
+    kubectl("run", "talker", "--image=busybox", "--restart=Never", "--",
+            "sh", "-c", "echo started; httpd -f -p 8080 -h /etc", binary=binary)
+    kubectl("wait", "--for=condition=Ready", "pod/talker", "--timeout=60s", binary=binary, timeout=90)
+    done = kubectl("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3", binary=binary, check=False)
+    assert (done.returncode, done.stdout, "err" in done.stderr) == (3, "out\n", True)
+    assert kubectl("exec", "-i", "talker", "--", "sh", binary=binary, input="echo read $((6*7))\n").stdout == \
+        "read 42\n"
+    tty = subprocess.run(["script", "-qec", f"{binary} exec -it talker -- sh -c 'tty; echo done'", "/dev/null"],
+                         env={**os.environ, "KUBECONFIG": str(KUBECONFIG), "HOME": str(TEST_ROOT)},
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert "/dev/pts/" in tty.stdout and "done" in tty.stdout, tty
+    wait_for(lambda: kubectl("logs", "talker", binary=binary).stdout == "started\n", what="kubectl logs")
+    forward = subprocess.Popen([binary, "port-forward", "pod/talker", "28556:8080"],
+                               env={**os.environ, "KUBECONFIG": str(KUBECONFIG), "HOME": str(TEST_ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = wait_for(lambda: sh("curl -s --max-time 3 http://127.0.0.1:28556/hostname", check=False).stdout,
+                        timeout=30, what="port-forward")
+        assert page.strip() == "talker"
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    attached = kubectl("run", "once", "--rm", "-i", "--image=busybox", "--restart=Never", "--", "sh",
+                       binary=binary, input="echo attached $((6*7))\n", timeout=120)
+    assert "attached 42" in attached.stdout
+    kubectl("delete", "pod", "talker", "--wait=true", binary=binary, timeout=90)
+    wait_for(lambda: not [p for p in mp_json("pod", "ls", "--format", "json")
+                          if p["Labels"].get("io.kubernetes.pod.name") in ("talker", "once")],
+             timeout=90, what="the kubelet removing the pods")
+
+
+def test_bad_cluster_input_is_one_line_and_leaves_nothing(cluster):
+    """A second init while one runs, and a join with a wrong CA hash (on this
+    node's machine, refused before anything is touched)."""
+    again = mp("cluster", "init", "--advertise-address", ADDRESS, env=ENV, check=False)
+    assert again.returncode == 125 and again.stderr.count("\n") == 1 and "already runs a cluster" in again.stderr
+    assert "NOT running" not in mp("cluster", "status", env=ENV).stdout
+
