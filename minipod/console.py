@@ -4,7 +4,7 @@ podman and CRI-O): `python -m minipod.console MASTER_FD LOG SOCKET [cri]`.
 The container runs on the slave side of a pty; this process holds the
 master for as long as the container lives: what the container writes goes
 to its log (so `logs` works as for any detached container; with ``cri``,
-in the CRI's log format, reopened on SIGUSR1, see minipod.cri.logs) and to
+in the CRI's log format, see minipod.cri.logs) and to
 every client attached on the unix socket (`kubectl attach`, `kubectl run -it`);
 what a client sends is typed into the terminal. It ends when the container
 does (the master reads EOF/EIO once every slave fd is closed).
@@ -13,6 +13,7 @@ Client frames: one type byte, a 4-byte big-endian length, the payload:
   i  input bytes for the terminal
   r  a resize, JSON {"Width": w, "Height": h}
   c  the client's stdin closed (^D is typed, as a terminal's user would)
+  R  reopen the log (the CRI's ReopenContainerLog); the holder hangs up once it has
 The holder sends clients the terminal's output as a plain byte stream.
 """
 
@@ -86,9 +87,6 @@ def write_all(fd, data):
 
 
 def serve(master: int, log, sock_path: str) -> None:
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)  # SIGUSR1 (a CRI log's reopen) wakes the select below
-    signal.signal(signal.SIGUSR1, lambda *_: None)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.unlink(sock_path)
@@ -100,9 +98,7 @@ def serve(master: int, log, sock_path: str) -> None:
     clients = {}
     try:
         while True:
-            readable = select.select([master, listener, wake_r] + list(clients), [], [])[0]
-            if wake_r in readable and signal.SIGUSR1 in os.read(wake_r, 64):
-                log.reopen()
+            readable = select.select([master, listener] + list(clients), [], [])[0]
             if master in readable:
                 try:
                     data = os.read(master, 65536)
@@ -135,6 +131,9 @@ def serve(master: int, log, sock_path: str) -> None:
                                         struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0))
                         elif kind == b"c":
                             write_all(master, b"\x04")
+                        elif kind == b"R":
+                            log.reopen()
+                            raise ConnectionResetError  # done with this client
                 except (OSError, ValueError, KeyError, TypeError):
                     clients.pop(sock).sock.close()
     finally:

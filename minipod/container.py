@@ -49,6 +49,11 @@ class RunOptions:
     mounts: list = field(default_factory=list)  # parsed by mounts.parse_all
     restart: dict = None  # {"name": no|on-failure|always|unless-stopped, "max": N}: the agent's job
     cri: dict = None  # a CRI container's metadata and log path (minipod.cri): kept in its record
+    # What the CRI's security context adds (kept in the record as "security"): groups (supplemental
+    # gids), no_new_privs (default True), pid_mode ("pod", the default: pause is PID 1 of the pod;
+    # "container": a PID namespace of its own in the pod's; "host"), readonly_rootfs, masked_paths
+    # and readonly_paths (lists replacing the OCI defaults).
+    security: dict = None
 
 
 def store() -> state.Store:
@@ -211,7 +216,7 @@ def _with_image_config(opts: RunOptions, img: dict) -> RunOptions:
     from Entrypoint/Cmd, Env under -e, WorkingDir unless -w, User unless -u."""
     from minipod.image import config as imgconfig
     cfg = img.get("config", {})
-    user = opts.user if opts.user is not None else _image_user(img, cfg.get("User"))
+    user = opts.user if opts.user is not None else image_user(img, cfg.get("User"))
     workdir = opts.workdir or cfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
         raise InvalidArgument(f"image {img['name']}: WorkingDir {workdir!r} is not absolute")
@@ -219,19 +224,27 @@ def _with_image_config(opts: RunOptions, img: dict) -> RunOptions:
                    env={**imgconfig.env(cfg), **opts.env}, workdir=workdir, user=user)
 
 
-def _image_user(img: dict, spec_text):
-    """The image's User as (uid, gid), root when it names none."""
+def image_user(img: dict, spec_text, with_groups: bool = False):
+    """A User as the image's own /etc/passwd and /etc/group resolve it
+    ("uid", "uid:gid", "name", "name:group"; root when it names none), as
+    (uid, gid); ``with_groups``: (uid, gid, the groups that list it as a member)."""
     from minipod.image import config as imgconfig
-    if not spec_text:
-        return (0, 0)
 
     def text(rel):
         return (image.find_in_rootfs(img, rel) or b"").decode(errors="replace")
-    try:
-        uid, gid = imgconfig.resolve_user(spec_text, text("/etc/passwd"), text("/etc/group"))
-    except InvalidArgument as e:
-        raise InvalidArgument(f"image {img['name']}: {e}") from None
-    return spec.parse_user(f"{uid}:{gid}")
+    uid, gid, passwd, group = 0, 0, None, None
+    if spec_text:
+        passwd, group = text("/etc/passwd"), text("/etc/group")
+        try:
+            uid, gid = imgconfig.resolve_user(spec_text, passwd, group)
+        except InvalidArgument as e:
+            raise InvalidArgument(f"image {img['name']}: {e}") from None
+        uid, gid = spec.parse_user(f"{uid}:{gid}")
+    if not with_groups:
+        return uid, gid
+    if passwd is None:
+        passwd, group = text("/etc/passwd"), text("/etc/group")
+    return uid, gid, imgconfig.member_groups(uid, passwd, group)
 
 
 def _seccomp_program(opts: RunOptions, keep: set):
@@ -257,6 +270,8 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
                "stop_signal": _stop_signal(img), "mounts": opts.mounts,
                "restart_policy": opts.restart or {"name": "no"}, "restart_count": 0,
                "labels": {**img.get("config", {}).get("Labels", {}), **opts.labels}}
+        if opts.security:
+            rec["security"] = dict(opts.security)
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (cri/logs.py)
             rec["cri"] = opts.cri
@@ -298,14 +313,21 @@ def _start(rec, opts, p, img, keep, program):
     stdio, to_close = _stdio_fds(rec, opts)
     exits = paths.pod_run_dir(p["id"]) / "exits"
     rec["exits_offset"] = exits.stat().st_size if exits.exists() else 0
+    security = rec.get("security") or {}
     proc = {"argv": rec["command"], "env": env, "cwd": rec["workdir"], "uid": opts.user[0],
             "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty,
-            "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program}
+            "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program, "groups": security.get("groups", []),
+            "no_new_privs": security.get("no_new_privs", True), "pid_mode": _pid_mode(security, p),
+            "exits_log": str(exits)}
     lower = ":".join(image.lowerdirs(img))
     if len(lower) > 3500:  # the whole option string must fit in a page
         raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
     rootfs_spec = {"lower": lower, **_prepare_dirs(rec),
-                   "etc_files": p.get("etc_files", {}), "mounts": mounts.for_runtime(rec.get("mounts", []))}
+                   "etc_files": p.get("etc_files", {}), "mounts": mounts.for_runtime(rec.get("mounts", [])),
+                   "readonly": bool(security.get("readonly_rootfs"))}
+    for key, given in (("masked", "masked_paths"), ("readonly_paths", "readonly_paths")):
+        if security.get(given) is not None:
+            rootfs_spec[key] = list(security[given])
 
     def on_pid(pid, nspid, start):
         rec.update(pid=pid, start=start, boot=procfs.boot_id(), nspid=nspid, started=time.time())
@@ -325,6 +347,14 @@ def _start(rec, opts, p, img, keep, program):
     if "master" in info:
         out["master"] = info["master"]
     return out
+
+
+def _pid_mode(security: dict, p: dict) -> str:
+    """Where the container's processes live: the pod's PID namespace (pause
+    is PID 1), one of its own inside it, or the host's when the pod is there."""
+    if "pid" in p.get("host_namespaces", []):
+        return "host"
+    return security.get("pid_mode", "pod")
 
 
 def console_socket(rec: dict):
@@ -517,8 +547,11 @@ def _exec_process(rec: dict, command: list, env: dict, workdir, tty: bool, stdio
     """What spawn.exec_in runs for an exec in ``rec``: its user, environment,
     capabilities, cgroup and seccomp filter, with ``stdio``."""
     uid, gid = user if user else tuple(rec.get("user", (0, 0)))
+    security = rec.get("security") or {}
     return {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
             "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
+            "groups": security.get("groups", []) if not user else [],
+            "no_new_privs": security.get("no_new_privs", True),
             "tty": tty, "stdio": stdio, "cgroup": rec.get("cgroup"),
             "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
 

@@ -98,11 +98,19 @@ def _ports_conflict(ports, exclude_id=None):
 
 def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
            limits: Limits = None, labels: dict = None, k8s: dict = None, resolv_conf: str = None,
-           cri: dict = None) -> dict:
+           cri: dict = None, host_namespaces=(), sysctls: dict = None, cgroup_parent: str = None) -> dict:
     """Create and start a pod; on any failure nothing of it remains.
     ``k8s`` ({"namespace", "name", "uid"}) ties it to the Pod object it realises;
     ``cri`` (the sandbox's metadata, annotations, log directory) marks a
-    sandbox of the CRI server's, which the kubelet owns."""
+    sandbox of the CRI server's, which the kubelet owns. ``host_namespaces``:
+    any of "ipc", "pid" the pod shares with the host (the network: "host");
+    ``sysctls`` set in the pod's namespaces; ``cgroup_parent`` (a cgroupfs
+    path) holds the pod's cgroup instead of minipod's own parent."""
+    host_namespaces = sorted(set(host_namespaces))
+    if set(host_namespaces) - {"ipc", "pid"}:
+        raise InvalidArgument(f"host namespaces {host_namespaces}: only ipc and pid (the network: --network host)")
+    from minipod.runtime import sysctls as sysctlmod
+    sysctls = sysctlmod.check(sysctls or {}, host_net=network_name == "host", host_ipc="ipc" in host_namespaces)
     name = names.validate_name(name, "pod name") if name else names.generate_name()
     if hostname is not None:
         names.validate_name(hostname, "hostname")
@@ -124,7 +132,11 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                    "infra_for": infra_for, "desired": "running", "pause": None, "netns": None,
                    "ip": None, "mac": None, "gateway": None, "attachments": [],
                    "limits": limits.as_dict() if limits else {}, "labels": dict(labels or {}),
-                   "cgroup": cgroup.pod_path(rec_id), "k8s": k8s, "resolv_conf": resolv_conf}
+                   "cgroup": cgroup.pod_path(rec_id, cgroup_parent), "k8s": k8s, "resolv_conf": resolv_conf}
+            if host_namespaces:
+                rec["host_namespaces"] = host_namespaces
+            if sysctls:
+                rec["sysctls"] = sysctls
             if cri is not None:
                 rec["cri"] = cri
             # Locked before it is visible: gc never mistakes a pod being
@@ -163,9 +175,11 @@ def _start(rec: dict) -> None:
     rec.setdefault("cgroup", cgroup.pod_path(rec["id"]))
     cgroup.create(rec["cgroup"], Limits(**rec.get("limits", {})))
     cgroup.create(rec["cgroup"] + "/pause")
+    shared = rec.get("host_namespaces", [])
     pause = podns.start_pause(bin_dir=paths.lib_root() / "bin", root=run_dir / "root",
                               hostname=rec["hostname"], exits_log=exits,
                               stderr_log=run_dir / "pause.log", new_netns=rec["network"] != "host",
+                              new_ipc="ipc" not in shared, new_pid="pid" not in shared,
                               cgroup_path=rec["cgroup"] + "/pause")
     pid = pause.pid
     rec["pause"] = {"pid": pid, "start": pause.start, "boot": procfs.boot_id()}
@@ -184,6 +198,9 @@ def _start(rec: dict) -> None:
             result = _attach(rec, conflist, IFNAME, {"portMappings": ports} if ports else {})
             rec["ip"], rec["mac"], rec["gateway"] = cni_config.result_ip(result)
             fault_point("pod-network-added")
+    if rec.get("sysctls"):
+        from minipod.runtime import sysctls
+        sysctls.apply(pid, rec["sysctls"])
     rec["etc_files"] = etcfiles.write_all(run_dir, rec["hostname"], rec["ip"], rec.get("resolv_conf"))
     pause.wait_ready()  # it started while the network was attached
     rec["ready"] = rec["complete"] = True

@@ -77,6 +77,16 @@ def self_identity() -> dict:
     return {"pid": int(os.readlink("/proc/self")), "nspid": os.getpid(), "start": start}
 
 
+def ns_pids(pid="self") -> list:
+    """The process's pid in each PID namespace it is in, outermost (that of
+    this /proc) first: the NSpid line of /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+    return [int(os.readlink("/proc/self")) if pid == "self" else int(pid)]
+
+
 def namespaces(pid: int, kinds=("mnt", "uts", "ipc", "net", "pid")) -> dict:
     return {k: ns_inode(pid, k) for k in kinds}
 

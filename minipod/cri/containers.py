@@ -19,13 +19,46 @@ def local_name(config, sandbox: dict) -> str:
     return sandbox["name"][:max(8, MAX_NAME - len(tail))] + tail[:MAX_NAME - 8]
 
 
-def _user(ctx):
-    """(uid, gid) from runAsUser/runAsGroup; None: the image's User."""
-    if not ctx.HasField("run_as_user"):
-        if ctx.run_as_username:
-            raise InvalidArgument("runAsUserName is not supported; use runAsUser")
-        return None
-    return ctx.run_as_user.value, ctx.run_as_group.value if ctx.HasField("run_as_group") else 0
+def _user(ctx, img):
+    """(uid, gid, supplementary gids): runAsUser or runAsUserName, runAsGroup,
+    looked up in the image's own /etc/passwd and /etc/group as containerd
+    does (a uid without a group gets its passwd group; the groups that list
+    the user as a member are kept), then supplementalGroups; None: the image's User."""
+    if ctx.HasField("run_as_user"):
+        who = str(ctx.run_as_user.value)
+    elif ctx.run_as_username:
+        who = ctx.run_as_username
+    elif ctx.HasField("run_as_group"):
+        raise InvalidArgument("runAsGroup is set without runAsUser or runAsUserName")
+    else:
+        who = (img.get("config") or {}).get("User") or ""
+    if ctx.HasField("run_as_group"):
+        who = f"{who or 0}:{ctx.run_as_group.value}"
+    uid, gid, groups = container.image_user(img, who, with_groups=True)
+    return uid, gid, sorted(set(groups) | set(ctx.supplemental_groups))
+
+
+PID_MODES = {0: "pod", 1: "container", 2: "host"}  # the CRI's NamespaceMode: POD, CONTAINER, NODE (3: TARGET)
+
+
+def _security(ctx, sandbox: dict, groups) -> dict:
+    """RunOptions.security for the CRI's security context."""
+    mode = ctx.namespace_options.pid
+    if mode not in PID_MODES:
+        raise InvalidArgument("a PID namespace of another container (TARGET) is not supported by minipod")
+    host_pid = "pid" in sandbox.get("host_namespaces", [])
+    if (PID_MODES[mode] == "host") != host_pid:
+        raise InvalidArgument("a container shares the host's PID namespace exactly when its sandbox does")
+    out = {"groups": list(groups), "no_new_privs": ctx.no_new_privs, "pid_mode": PID_MODES[mode],
+           "readonly_rootfs": ctx.readonly_rootfs}
+    if ctx.privileged:  # nothing masked, as runc does for a privileged container
+        out["masked_paths"], out["readonly_paths"] = [], []
+    else:  # the kubelet sends the lists (its defaults, or an unmasked procMount's empty ones)
+        if ctx.masked_paths:
+            out["masked_paths"] = list(ctx.masked_paths)
+        if ctx.readonly_paths:
+            out["readonly_paths"] = list(ctx.readonly_paths)
+    return out
 
 
 def _limits(res) -> Limits:
@@ -59,8 +92,6 @@ def _seccomp(ctx):
 
 def _refuse_unsupported(ctx) -> None:
     """What minipod cannot honour is refused, never silently dropped."""
-    if ctx.readonly_rootfs:
-        raise InvalidArgument("readOnlyRootFilesystem is not supported by minipod")
     if (ctx.HasField("apparmor") and ctx.apparmor.profile_type == 2) or ctx.apparmor_profile.startswith("localhost/"):
         raise InvalidArgument("AppArmor profiles are not supported by minipod (no AppArmor on its nodes)")
 
@@ -76,6 +107,7 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         entrypoint, cmd = None, list(config.args)
     ctx = config.linux.security_context
     _refuse_unsupported(ctx)
+    uid, gid, groups = _user(ctx, img)
     caps = ctx.capabilities
     log_dir = sandbox["cri"].get("log_directory") or ""
     log_path = os.path.join(log_dir, config.log_path) if config.log_path and log_dir else None
@@ -86,10 +118,10 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
     return container.RunOptions(
         image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
-        user=_user(ctx), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
+        user=(uid, gid), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
         privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X
         cap_drop=tuple(caps.drop_capabilities), limits=_limits(config.linux.resources),
-        mounts=mounts, seccomp=_seccomp(ctx),
+        mounts=mounts, seccomp=_seccomp(ctx), security=_security(ctx, sandbox, groups),
         cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
              "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
              "annotations": dict(config.annotations), "log_path": log_path, "stdin_once": config.stdin_once})

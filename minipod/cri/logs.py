@@ -9,10 +9,10 @@ the kubelet), one line per line the container wrote,
 output for attach clients (the CRI's Attach, `kubectl attach`).
 
 The container's stdout and stderr are pipes to a writer process of its own
-(`python -m minipod.cri.logs`), which writes the file, reopening it on
-SIGUSR1 (the kubelet's ReopenContainerLog, after it rotated the file), and
-ends when the container and everything it started closed both pipes. It
-serves a unix socket for attached clients: each is sent what the
+(`python -m minipod.cri.logs`), which writes the file and ends when the
+container and everything it started closed both pipes. It serves a unix
+socket: a frame ``R`` reopens the file (the kubelet's ReopenContainerLog,
+after it rotated the file), and attached clients each is sent what the
 container writes from then on as frames ``o`` (stdout) and ``e`` (stderr)
 (the frames of minipod.console). When the container was made with stdin,
 the writer also holds the write end of its stdin pipe, and a client's
@@ -99,12 +99,26 @@ def _wait_for_socket(sock, writer, timeout: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-def reopen(rec: dict) -> bool:
-    """Ask a container's log writer (or, with a terminal, its console) to
-    reopen its log file (False: none runs)."""
-    from minipod import procfs
-    writer = rec.get("log_writer") or rec.get("console") or {}
-    return bool(writer) and procfs.send_signal(writer["pid"], writer.get("start"), signal.SIGUSR1)
+def reopen(rec: dict, timeout: float = 5.0) -> bool:
+    """Have a container's log writer (or, with a terminal, its console)
+    reopen its log file, and return once it has: the kubelet renamed the
+    file and counts on the next line landing in a new one at the path.
+    On its socket: a frame ``R``, answered by the writer hanging up once
+    the file is reopened. False: no writer runs."""
+    from minipod.console import frame
+    holder = rec.get("log_writer") or rec.get("console") or {}
+    if not holder.get("socket"):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(holder["socket"])
+            sock.sendall(frame(b"R"))
+            while sock.recv(65536):  # what the container writes meanwhile, then the hang-up
+                pass
+        except OSError:
+            return False
+    return True
 
 
 class LogFile:
@@ -138,14 +152,10 @@ def main(argv) -> int:
     path, out_fd, err_fd, sock_path = argv[0], int(argv[1]), int(argv[2]), argv[3]
     stdin_fd = int(argv[4]) if int(argv[4]) >= 0 else None
     once = argv[5] == "once"
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)  # SIGUSR1 wakes the select below, so the reopen comes before any later line
-    signal.signal(signal.SIGUSR1, lambda *_: None)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ends with the container, not before its last line
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     log = LogFile(path)
     sel = selectors.DefaultSelector()
-    sel.register(wake_r, selectors.EVENT_READ, "wake")
     outputs = {out_fd: b"stdout", err_fd: b"stderr"}
     for fd, name in outputs.items():
         sel.register(fd, selectors.EVENT_READ, name)
@@ -202,9 +212,6 @@ def main(argv) -> int:
         for key, _ in sel.select():
             if key.data == "stdin":
                 feed(b"")
-            elif key.data == "wake":
-                if signal.SIGUSR1 in os.read(wake_r, 64):
-                    log.reopen()
             elif key.data == "listener":
                 sock, _ = listener.accept()
                 clients[sock] = b""
@@ -223,6 +230,12 @@ def main(argv) -> int:
                         feed(payload)
                     elif kind == b"c" and once:
                         close_stdin()
+                    elif kind == b"R":  # ReopenContainerLog: reopened, then the asker is let go
+                        log.reopen()
+                        sel.unregister(key.fileobj)
+                        clients.pop(key.fileobj)
+                        key.fileobj.close()
+                        break
             else:
                 data = os.read(key.fd, 65536)
                 log.write(key.data, data)

@@ -97,7 +97,9 @@ class Runtime:
     def PodSandboxStatus(self, request, context):
         rec = _sandbox_record(request.pod_sandbox_id)
         node = self.pb.NamespaceMode.Value("NODE")
-        options = self.pb.NamespaceOption(network=node if rec["cri"].get("host_network") else 0)
+        shared = rec.get("host_namespaces", [])
+        options = self.pb.NamespaceOption(network=node if rec["cri"].get("host_network") else 0,
+                                          ipc=node if "ipc" in shared else 0, pid=node if "pid" in shared else 0)
         ip = (rec.get("ip") or "").split("/")[0]
         return self.pb.PodSandboxStatusResponse(status=self.pb.PodSandboxStatus(
             id=rec["id"], metadata=self._metadata(rec), state=self._state(rec), created_at=ns(rec.get("created")),
@@ -139,7 +141,10 @@ class Runtime:
 
     @rpc
     def StopContainer(self, request, context):
-        rec = _container_record(request.container_id)
+        try:
+            rec = _container_record(request.container_id)
+        except NotFound:  # idempotent: one already gone is no error
+            return self.pb.StopContainerResponse()
         if rec["status"] == "running":  # a stopped (or never started) one: nothing to do, no error
             container.stop(rec["id"], timeout=float(request.timeout))
         return self.pb.StopContainerResponse()

@@ -54,6 +54,20 @@ def host_network(config) -> bool:
     return config.linux.security_context.namespace_options.network == NODE
 
 
+def host_namespaces(config) -> list:
+    """The namespaces besides the network the sandbox shares with the host (hostIPC, hostPID)."""
+    options = config.linux.security_context.namespace_options
+    return [kind for kind, mode in (("ipc", options.ipc), ("pid", options.pid)) if mode == NODE]
+
+
+def cgroup_parent(config):
+    """The kubelet's pod-level cgroup (cgroupfs: /kubepods/burstable/pod<uid>),
+    or None: minipod's own parent. A systemd slice name means a systemd
+    cgroup driver, which minipod does not have (its driver is cgroupfs)."""
+    parent = config.linux.cgroup_parent
+    return parent if parent.startswith("/") and parent.strip("/") else None
+
+
 def create_args(config) -> dict:
     """pod.create's arguments for a RunPodSandbox request's config."""
     meta = config.metadata
@@ -63,6 +77,8 @@ def create_args(config) -> dict:
     return {"name": local_name(meta), "hostname": config.hostname or None,
             "ports": port_mappings(config), "network_name": "host" if host_network(config) else None,
             "labels": labels, "resolv_conf": resolv_conf(config.dns_config),
+            "host_namespaces": host_namespaces(config), "sysctls": dict(config.linux.sysctls),
+            "cgroup_parent": cgroup_parent(config),
             "cri": {"metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
                                  "attempt": meta.attempt},
                     "labels": dict(config.labels), "annotations": dict(config.annotations),

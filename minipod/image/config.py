@@ -101,6 +101,14 @@ def parse_group(text: str, name: str):
     return None
 
 
+def member_groups(uid: int, passwd: str, group: str) -> list:
+    """The gids of the groups of /etc/group that list the user whose uid is
+    ``uid`` (by its name in /etc/passwd) as a member: its supplementary groups."""
+    names = {f[0] for f in _entries(passwd, 4) if f[2] == str(uid)}
+    return sorted({int(f[2]) for f in _entries(group, 4) if f[2].isdigit()
+                   and names & set(f[3].split(","))})
+
+
 def resolve_user(spec_text: str, passwd: str, group: str):
     """An image's User ("uid", "uid:gid", "name" or "name:group") as
     (uid, gid), names looked up in the image's own passwd and group texts;

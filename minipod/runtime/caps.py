@@ -65,13 +65,15 @@ def drop_bounding(keep: set) -> None:
                 pass  # unknown to this kernel
 
 
-def limit_sets(keep: set) -> None:
+def limit_sets(keep: set, no_new_privs: bool = True) -> None:
     """Empty the inheritable set, reduce permitted and effective, and set
-    no_new_privs. Call last before exec (after any setuid)."""
+    no_new_privs (unless asked not to: the CRI's allowPrivilegeEscalation).
+    Call last before exec (after any setuid)."""
     known = [c for c in keep if c in prctl.ALL_CAPS]
     # Inheritable stays empty, as containerd and runc do since
     # CVE-2022-24769. capset(2) requires effective within permitted at each step.
     prctl.cap_inheritable.limit()
     prctl.cap_effective.limit(*known)
     prctl.cap_permitted.limit(*known)
-    prctl.set_no_new_privs(True)
+    if no_new_privs:
+        prctl.set_no_new_privs(True)

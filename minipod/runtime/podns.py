@@ -78,17 +78,22 @@ class Pause:
 
 
 def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
-                stderr_log: Path, new_netns: bool = True, cgroup_path: str = None) -> Pause:
+                stderr_log: Path, new_netns: bool = True, new_ipc: bool = True, new_pid: bool = True,
+                cgroup_path: str = None) -> Pause:
     """Start pause in new namespaces; return as soon as its pid is known.
 
     ``root`` is an empty directory pause pivots into; ``exits_log`` receives
     one "PID CODE" line per reaped child; ``cgroup_path`` is the cgroup
-    pause runs in (joined before the namespaces exist).
+    pause runs in (joined before the namespaces exist). ``new_netns``,
+    ``new_ipc``, ``new_pid`` False: pause (and the pod) stays in the host's
+    (Kubernetes' hostNetwork, hostIPC, hostPID).
     """
     exe = str(pause_executable(bin_dir))
-    flags = syscalls.CLONE_NEWIPC | syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNS
-    if new_netns:
-        flags |= syscalls.CLONE_NEWNET
+    flags = syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWNS
+    for wanted, flag in ((new_netns, syscalls.CLONE_NEWNET), (new_ipc, syscalls.CLONE_NEWIPC),
+                         (new_pid, syscalls.CLONE_NEWPID)):
+        if wanted:
+            flags |= flag
     ready_r, ready_w = os.pipe()
     out_fd = os.open(exits_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     err_fd = os.open(stderr_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

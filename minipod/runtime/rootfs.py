@@ -51,15 +51,15 @@ def _mount_dev(dev):
     sc.mount("mqueue", f"{dev}/mqueue", "mqueue", NOSUID_NODEV_NOEXEC)
 
 
-def _mask(root):
-    for rel in MASKED_PATHS:
-        path = root + rel
-        if os.path.isdir(path) and not os.path.islink(path):
+def _mask(masked=MASKED_PATHS, readonly=READONLY_PATHS):
+    """After pivot_root (as runc does), so that a path of the image that is a
+    symbolic link resolves inside the container, never on the host."""
+    for path in masked:
+        if os.path.isdir(path):
             sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC, "size=0")
         elif os.path.exists(path):
-            sc.mount(f"{root}/dev/null", path, None, sc.MS_BIND)
-    for rel in READONLY_PATHS:
-        path = root + rel
+            sc.mount("/dev/null", path, None, sc.MS_BIND)
+    for path in readonly:
         if os.path.exists(path):
             sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
             sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
@@ -102,7 +102,11 @@ def setup(spec: dict) -> None:
     """Mount the container's rootfs at spec['merged'] and pivot_root into it.
 
     spec keys: lower, upper, work, merged (paths), etc_files ({path in
-    container: host source file}), mounts (volumes; see volumes.mount_all).
+    container: host source file}), mounts (volumes; see volumes.mount_all);
+    optional: masked and readonly_paths (lists replacing the OCI defaults;
+    empty lists: none, as for a privileged container), readonly (the root
+    filesystem mounted read-only, as docker's --read-only: /dev, volumes
+    and the pod's /etc files stay as they are).
     """
     # Nothing we mount below may propagate back to the host.
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
@@ -120,13 +124,15 @@ def setup(spec: dict) -> None:
     sc.mount("proc", f"{root}/proc", "proc", NOSUID_NODEV_NOEXEC)
     _mount_dev(f"{root}/dev")
     sc.mount("sysfs", f"{root}/sys", "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
-    _mask(root)
     volumes.mount_all(root, spec.get("mounts", []))
     staged = _stage_files(root, spec.get("etc_files", {}))
     os.chdir(root)
     sc.pivot_root(".", ".")
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+    _mask(spec.get("masked", MASKED_PATHS), spec.get("readonly_paths", READONLY_PATHS))
     _bind_staged(staged)
     # /dev is the one place device nodes work; read-only, no new ones appear.
     sc.mount(None, "/dev", None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID, "mode=755,size=65536k")
+    if spec.get("readonly"):
+        sc.mount(None, "/", None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NODEV)

@@ -91,27 +91,26 @@ def _default_signals():
 
 def _become_user_and_exec(sock, proc):
     """Last steps before exec, in the order the kernel requires: bounding set
-    while still root, then ids, then the remaining capability sets."""
+    while still root, then ids, then the remaining capability sets. Without
+    no_new_privs (the CRI's allowPrivilegeEscalation), the seccomp filter
+    goes in while still root: installing it needs no_new_privs or CAP_SYS_ADMIN."""
     keep = set(proc["caps"])
+    no_new_privs = proc.get("no_new_privs", True)
     caps.drop_bounding(keep)
+    if proc.get("seccomp") and not no_new_privs:
+        _install_seccomp(sock, proc["seccomp"])
     uid, gid = proc.get("uid", 0), proc.get("gid", 0)
-    os.setgroups([])
+    os.setgroups(list(proc.get("groups") or []))
     os.setgid(gid)
     os.setuid(uid)
-    if uid == 0:
-        caps.limit_sets(keep)
-    else:
-        caps.limit_sets(set())
+    caps.limit_sets(keep if uid == 0 else set(), no_new_privs=no_new_privs)
     try:
         os.chdir(proc.get("cwd") or "/")
     except OSError as e:
         _child_fail(sock, f"cannot change to working directory {proc.get('cwd')!r}: {e.strerror}")
-    if proc.get("seccomp"):
+    if proc.get("seccomp") and no_new_privs:
         # Last, after no_new_privs: from here on only the profile's syscalls work.
-        try:
-            seccomp.install(proc["seccomp"])
-        except OSError as e:
-            _child_fail(sock, f"cannot install the seccomp filter: {e.strerror}")
+        _install_seccomp(sock, proc["seccomp"])
     env = proc["env"]
     argv = proc["argv"]
     _default_signals()
@@ -122,11 +121,22 @@ def _become_user_and_exec(sock, proc):
         os._exit(127 if e.errno == errno.ENOENT else 126)
 
 
+def _install_seccomp(sock, program: bytes) -> None:
+    try:
+        seccomp.install(program)
+    except OSError as e:
+        _child_fail(sock, f"cannot install the seccomp filter: {e.strerror}")
+
+
 def _container_main(sock, proc, rootfs_spec):
     """Runs in C: build the rootfs, then exec the command."""
     from minipod.runtime import rootfs
     try:
-        _send(sock, procfs.self_identity())
+        me = procfs.self_identity()
+        # the pid pause (or, on the host's PID namespace, its monitor) logs the exit under:
+        # one level up when the container has a PID namespace of its own
+        me["nspid"] = procfs.ns_pids()[-2 if proc.get("pid_mode") == "container" else -1]
+        _send(sock, me)
         syscalls.unshare(syscalls.CLONE_NEWNS)
         rootfs.setup(rootfs_spec)
         _setup_stdio(sock, proc)
@@ -194,12 +204,20 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
     (cleanup must be able to kill it; pause's exit log names the nspid).
     """
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    mode = proc.get("pid_mode", "pod")
 
     def run_b():
         if os.fork() == 0:
-            if os.fork() == 0:
+            if mode == "container":  # C is PID 1 of a namespace of its own, nested in the pod's
+                syscalls.unshare(syscalls.CLONE_NEWPID)
+            elif mode == "host" and os.fork() != 0:
+                os._exit(0)  # B's child stays as C's monitor (no pause adopts C on the host)
+            c = os.fork()
+            if c == 0:
                 parent.close()
                 _container_main(child, proc, rootfs_spec)
+            if mode == "host":
+                _monitor(c, proc["exits_log"], (parent, child))
             os._exit(0)
         os.wait()
 
@@ -226,6 +244,19 @@ def start_container(pause_pid: int, proc: dict, rootfs_spec: dict, on_pid=None) 
         raise
     finally:
         parent.close()
+
+
+def _monitor(pid: int, exits_log: str, close) -> None:
+    """What pause does for a container in the pod's PID namespace, for one
+    on the host's: wait for it, log "PID CODE TIME" to the pod's exit log."""
+    import time
+    for sock in close:
+        sock.close()
+    os.closerange(3, 1024)
+    _, status = os.waitpid(pid, 0)
+    fd = os.open(exits_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.write(fd, f"{pid} {procfs.exit_code(status)} {time.time():.3f}\n".encode())
+    os._exit(0)
 
 
 def exec_in(target_pid: int, proc: dict):

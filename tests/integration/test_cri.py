@@ -6,6 +6,7 @@ with the contract's idempotent calls and error codes."""
 
 import importlib
 import os
+import shutil
 from pathlib import Path
 
 import grpc
@@ -238,8 +239,8 @@ def test_containers_refused_where_they_cannot_be(cri):
     assert code_of(lambda: rt.CreateContainer(pb.CreateContainerRequest(
         pod_sandbox_id=sid, config=container_config(pb, name="late"), sandbox_config=config))) == \
         grpc.StatusCode.FAILED_PRECONDITION  # no container in a stopped sandbox
+    rt.StopContainer(pb.StopContainerRequest(container_id="f" * 64))  # idempotent: an unknown one is stopped
     for call in (lambda: rt.StartContainer(pb.StartContainerRequest(container_id="f" * 64)),
-                 lambda: rt.StopContainer(pb.StopContainerRequest(container_id="f" * 64)),
                  lambda: rt.ExecSync(pb.ExecSyncRequest(container_id="f" * 64, cmd=["true"])),
                  lambda: rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id="f" * 64,
                                                                       config=container_config(pb)))):
@@ -292,8 +293,9 @@ def test_security_settings_are_honoured_or_refused(cri):
                             ("legacy", {"seccomp_profile_path": "runtime/default"}, "default")]:
         cid = create(name, **ctx).container_id
         assert mp_json("inspect", cid)[0]["HostConfig"]["SecurityOpt"] == [f"seccomp={want}"], name
-    for ctx in ({"readonly_rootfs": True}, {"apparmor_profile": "localhost/k8s-nginx"},
-                {"seccomp_profile_path": "localhost/relative.json"}):
+    for ctx in ({"apparmor_profile": "localhost/k8s-nginx"}, {"seccomp_profile_path": "localhost/relative.json"},
+                {"run_as_group": pb.Int64Value(value=5)},  # a group without a user
+                {"namespace_options": pb.NamespaceOption(pid=pb.NODE)}):  # the host's PID namespace, not the pod's
         assert code_of(lambda: create("refused", **ctx)) == grpc.StatusCode.INVALID_ARGUMENT, ctx
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert mp("ps", "-aq").stdout.strip() == "" and not left()
@@ -377,3 +379,61 @@ def test_exec_and_attach_stream_through_the_url_the_call_hands_out(cri):
     rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=sid))
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert mp("ps", "-aq").stdout.strip() == "" and not left()
+
+
+def _run_and_read(rt, pb, sid, config, name, command, **ctx):
+    """Run ``command`` in a new container of the sandbox with security
+    context ``ctx``; (its exit code, its log's lines without the CRI prefix)."""
+    cfg = container_config(pb, name=name, command=command, linux=pb.LinuxContainerConfig(
+        security_context=pb.LinuxContainerSecurityContext(**ctx)))
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=cfg,
+                                                       sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    status = wait_for_state(rt, pb, cid, pb.CONTAINER_EXITED)
+    log = Path(config.log_directory) / name / "0.log"
+    wait_for(lambda: log.exists(), what=f"{name}'s log")
+    return status.exit_code, [line.split(" ", 3)[3] for line in log.read_text().splitlines()]
+
+
+def test_the_security_context_as_kubernetes_means_it(cri):
+    """Each container's own PID namespace (Kubernetes' default), or the
+    pod's; supplemental groups and a user by name from the image's own
+    files; a read-only root; masked paths; and the sandbox's namespaced
+    sysctls and host IPC namespace."""
+    pb, rt, _ = cri
+    config = sandbox_config(pb, name="ctx", uid="5f1c0d0e-0000-4000-8000-000000000005",
+                            linux=pb.LinuxPodSandboxConfig(
+                                sysctls={"net.ipv4.ip_local_port_range": "20000 21000"},
+                                security_context=pb.LinuxSandboxSecurityContext(
+                                    namespace_options=pb.NamespaceOption(ipc=pb.NODE))))
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    host_ipc = os.readlink("/proc/self/ns/ipc")
+    own = _run_and_read(rt, pb, sid, config, "own", ["sh", "-c", "echo $$; readlink /proc/1/exe"],
+                        namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
+    assert own == (0, ["1", "/bin/busybox"])  # PID 1 of its own namespace is the container itself
+    shared = _run_and_read(rt, pb, sid, config, "shared", ["cat", "/proc/1/comm"],
+                           namespace_options=pb.NamespaceOption(pid=pb.POD))
+    assert shared == (0, ["pause"])  # the pod's: pause is PID 1
+    ids = _run_and_read(rt, pb, sid, config, "ids", ["id"], run_as_username="nobody", supplemental_groups=[1234])
+    assert ids[1][0].startswith("uid=65534(nobody) gid=65534") and "1234" in ids[1][0], ids
+    ro = _run_and_read(rt, pb, sid, config, "ro", ["sh", "-c", "touch /x || echo refused; touch /dev/shm/x && echo shm"],
+                       readonly_rootfs=True)
+    assert ro[1][-2:] == ["refused", "shm"], ro  # /dev/shm and the like stay writable
+    masked = _run_and_read(rt, pb, sid, config, "masked", ["sh", "-c", "cat /etc/hostname; wc -c < /proc/version"],
+                           masked_paths=["/proc/version"])
+    assert masked == (0, ["ctx", "0"])
+    sysctls = _run_and_read(rt, pb, sid, config, "sysctls", ["sh", "-c", "cat /proc/sys/net/ipv4/ip_local_port_range; "
+                                                                         "readlink /proc/self/ns/ipc"])
+    assert sysctls == (0, ["20000\t21000", host_ipc]), sysctls
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        assert f.read().split() != ["20000", "21000"]  # the host's own is untouched
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    shutil.rmtree(config.log_directory)  # the kubelet's to remove, as it does
+    host_ipc_options = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(ipc=pb.NODE))
+    for linux in (pb.LinuxPodSandboxConfig(sysctls={"kernel.panic": "1"}),  # the whole host's
+                  pb.LinuxPodSandboxConfig(sysctls={"kernel.shm_rmid_forced": "1"},  # of the host's IPC namespace
+                                           security_context=host_ipc_options)):
+        bad = sandbox_config(pb, name="badsysctl", uid="5f1c0d0e-0000-4000-8000-000000000006", linux=linux)
+        assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=bad))) == \
+            grpc.StatusCode.INVALID_ARGUMENT
+    assert mp("pod", "ls", "-q").stdout.strip() == "" and not left()

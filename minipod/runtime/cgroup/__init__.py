@@ -37,7 +37,14 @@ def parent() -> str:
     return name
 
 
-def pod_path(pod_id: str) -> str:
+def pod_path(pod_id: str, under: str = None) -> str:
+    """The pod's cgroup: under minipod's parent, or ``under`` (a cgroupfs
+    path the kubelet gives a sandbox: its pod-level cgroup, /kubepods/...)."""
+    if under:
+        under = under.strip("/")
+        if not under or ".." in under.split("/"):
+            raise InvalidArgument(f"invalid cgroup parent {under!r}")
+        return f"{under}/pod-{pod_id}"
     return f"{parent()}/pod-{pod_id}"
 
 
