@@ -54,6 +54,9 @@ class RunOptions:
     # "container": a PID namespace of its own in the pod's; "host"), readonly_rootfs, masked_paths
     # and readonly_paths (lists replacing the OCI defaults).
     security: dict = None
+    # Host devices given to the container (docker's --device, the CRI's devices):
+    # [{"host_path", "container_path", "permissions": subset of "rwm"}]
+    devices: list = field(default_factory=list)
 
 
 def store() -> state.Store:
@@ -195,6 +198,8 @@ def run(opts: RunOptions, start: bool = True) -> dict:
         raise InvalidArgument("-p, --network and --hostname belong to the pod; set them on `pod create`")
     program = _seccomp_program(opts, keep)  # a bad profile fails before anything exists
     opts = replace(opts, mounts=mounts.resolve(opts.mounts))  # a missing source fails here too
+    for d in opts.devices:
+        _device_node(d)  # a device that is not one fails here too
     with contextlib.ExitStack() as hold:
         return _run_locked(hold, opts, img, name, keep, program, start)
 
@@ -272,6 +277,8 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
                "labels": {**img.get("config", {}).get("Labels", {}), **opts.labels}}
         if opts.security:
             rec["security"] = dict(opts.security)
+        if opts.devices:
+            rec["devices"] = [dict(d) for d in opts.devices]
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
         if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (cri/logs.py)
             rec["cri"] = opts.cri
@@ -333,9 +340,11 @@ def _start(rec, opts, p, img, keep, program):
         rec.update(pid=pid, start=start, boot=procfs.boot_id(), nspid=nspid, started=time.time())
         store().save(rec)
 
+    nodes = [_device_node(d) for d in rec.get("devices", [])]
+    rootfs_spec["devices"] = [n for n, _ in nodes]
     try:
-        # runc's default device list, unless --privileged (docker's rule).
-        cgroup.create(rec["cgroup"], opts.limits, devices=not opts.privileged)
+        # runc's default device list and the container's own devices, unless --privileged (docker's rule).
+        cgroup.create(rec["cgroup"], opts.limits, devices=not opts.privileged, extra_devices=[r for _, r in nodes])
         info = spawn.start_container(p["pause"]["pid"], proc, rootfs_spec, on_pid=on_pid)
     finally:
         for fd in to_close:
@@ -347,6 +356,27 @@ def _start(rec, opts, p, img, keep, program):
     if "master" in info:
         out["master"] = info["master"]
     return out
+
+
+def _device_node(device: dict):
+    """(the node to make in the container: path, kind, major, minor, mode;
+    the cgroup rule that allows it) for a host device given to a container."""
+    import stat as st
+    from minipod.runtime.cgroup.devices import Rule
+    host, target = device["host_path"], os.path.normpath(device.get("container_path") or device["host_path"])
+    access = device.get("permissions") or "rwm"
+    if not target.startswith("/dev/") or set(access) - set("rwm"):
+        raise InvalidArgument(f"device {host}:{target}:{access}: the container path must be below /dev and the "
+                              "permissions a subset of rwm")
+    try:
+        info = os.stat(host)
+    except OSError as e:
+        raise InvalidArgument(f"device {host}: {e.strerror}") from None
+    if not (st.S_ISCHR(info.st_mode) or st.S_ISBLK(info.st_mode)):
+        raise InvalidArgument(f"device {host} is not a character or block device")
+    kind = "c" if st.S_ISCHR(info.st_mode) else "b"
+    major, minor = os.major(info.st_rdev), os.minor(info.st_rdev)
+    return (target, kind, major, minor, st.S_IMODE(info.st_mode)), Rule(kind, major, minor, access)
 
 
 def _pid_mode(security: dict, p: dict) -> str:
@@ -621,6 +651,12 @@ def _options_from_record(rec: dict) -> RunOptions:
                       interactive=rec.get("interactive", False), detach=True, tty=rec.get("tty", False),
                       limits=Limits(**rec.get("limits", {})), privileged=rec.get("privileged", False),
                       mounts=rec.get("mounts", []))
+
+
+def set_limits(ref: str, limits: Limits) -> None:
+    """Record new limits (those ``limits`` sets) for the container's next starts."""
+    rec = load(ref)
+    _set_fields(rec["id"], limits={**rec.get("limits", {}), **limits.as_dict()})
 
 
 def _set_fields(rec_id: str, **fields) -> None:

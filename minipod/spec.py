@@ -286,3 +286,15 @@ def parse_restart(text) -> dict:
     if sep and not (count.isascii() and count.isdigit() and 0 < int(count) <= 1_000_000):
         raise InvalidArgument(f"invalid --restart {text!r}: the retry count must be a positive number")
     return {"name": name, "max": int(count) if sep else 0}
+
+
+def parse_device(text: str) -> dict:
+    """docker's --device HOST[:CONTAINER[:PERMISSIONS]] (CONTAINER defaults to HOST, PERMISSIONS to rwm)."""
+    parts = text.split(":")
+    if len(parts) > 3 or not parts[0].startswith("/"):
+        raise InvalidArgument(f"--device {text!r}: expected HOST[:CONTAINER[:PERMISSIONS]] with absolute paths")
+    if len(parts) == 2 and not parts[1].startswith("/"):  # HOST:PERMISSIONS, as docker reads it
+        parts = [parts[0], parts[0], parts[1]]
+    host = parts[0]
+    target = parts[1] if len(parts) > 1 and parts[1] else host
+    return {"host_path": host, "container_path": target, "permissions": parts[2] if len(parts) > 2 else "rwm"}

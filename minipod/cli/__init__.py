@@ -83,13 +83,14 @@ def cli(cni_conf_dir, cni_path):
 @click.option("-v", "--volume", multiple=True, help="SOURCE:TARGET[:ro], SOURCE a host path or volume name.")
 @click.option("--mount", "mount_specs", multiple=True, help="type=bind|volume|tmpfs,source=…,target=…[,readonly]")
 @click.option("--tmpfs", multiple=True, help="TARGET[:OPTIONS]")
+@click.option("--device", "devices", multiple=True, help="HOST[:CONTAINER[:PERMISSIONS]]: a host device (docker's).")
 @click.option("--restart", "restart_policy", help="no | on-failure[:N] | always | unless-stopped (the agent restarts).")
 @limit_options
 @click.argument("image_ref", metavar="IMAGE")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, hostname, user,
         publish, network_name, cap_add, cap_drop, privileged, security_opt, entrypoint, label, volume,
-        mount_specs, tmpfs, restart_policy, memory, memory_swap, cpus, cpu_shares, pids_limit, image_ref,
+        mount_specs, tmpfs, devices, restart_policy, memory, memory_swap, cpus, cpu_shares, pids_limit, image_ref,
         command):
     """Run a command in a new container."""
     from minipod import mounts
@@ -108,7 +109,8 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         ports=spec.parse_ports(publish), network=network_name, cap_add=cap_add, cap_drop=cap_drop,
         privileged=privileged, seccomp=spec.parse_security_opts(security_opt),
         limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit),
-        mounts=mounts.parse_all(volume, mount_specs, tmpfs), restart=restart)
+        mounts=mounts.parse_all(volume, mount_specs, tmpfs), restart=restart,
+        devices=[spec.parse_device(d) for d in devices])
     rec = container.run(opts)
     if detach:
         if restart and restart["name"] != "no":

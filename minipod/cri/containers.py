@@ -61,7 +61,7 @@ def _security(ctx, sandbox: dict, groups) -> dict:
     return out
 
 
-def _limits(res) -> Limits:
+def limits(res) -> Limits:
     """The kubelet's resources as minipod's cgroup limits (0: none set)."""
     return Limits(memory=res.memory_limit_in_bytes or None,
                   cpu_quota_us=(res.cpu_quota * 100_000 // res.cpu_period) if res.cpu_quota > 0 and res.cpu_period
@@ -120,8 +120,10 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
         user=(uid, gid), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
         privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X
-        cap_drop=tuple(caps.drop_capabilities), limits=_limits(config.linux.resources),
+        cap_drop=tuple(caps.drop_capabilities), limits=limits(config.linux.resources),
         mounts=mounts, seccomp=_seccomp(ctx), security=_security(ctx, sandbox, groups),
+        devices=[{"host_path": d.host_path, "container_path": d.container_path, "permissions": d.permissions}
+                 for d in config.devices],
         cri={"metadata": {"name": config.metadata.name, "attempt": config.metadata.attempt},
              "sandbox": sandbox["id"], "image": config.image.image, "labels": dict(config.labels),
              "annotations": dict(config.annotations), "log_path": log_path, "stdin_once": config.stdin_once})

@@ -202,6 +202,17 @@ class Runtime:
         return self.pb.ListContainersResponse(containers=items)
 
     @rpc
+    def UpdateContainerResources(self, request, context):
+        """New cgroup limits for a container (the kubelet's CPU manager, in-place resizes)."""
+        rec = _container_record(request.container_id)
+        new = containers.limits(request.linux)
+        if rec["status"] == "running" and rec.get("cgroup"):
+            from minipod.runtime import cgroup
+            cgroup.update(rec["cgroup"], new)
+        container.set_limits(rec["id"], new)
+        return self.pb.UpdateContainerResourcesResponse()
+
+    @rpc
     def ExecSync(self, request, context):
         rec = _container_record(request.container_id)
         if not request.cmd:

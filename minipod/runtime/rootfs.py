@@ -34,11 +34,17 @@ def _mkdir(path):
     os.makedirs(path, mode=0o755, exist_ok=True)
 
 
-def _mount_dev(dev):
+def _mount_dev(dev, extra=()):
+    """/dev: a tmpfs with the standard nodes and ``extra`` ones (path in the
+    container, "c" or "b", major, minor, mode: host devices given to it)."""
     sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
-    for name, mode, major, minor in DEVICES:
-        path = f"{dev}/{name}"
-        os.mknod(path, stat.S_IFCHR | mode, os.makedev(major, minor))
+    nodes = [(f"{dev}/{name}", "c", major, minor, mode) for name, mode, major, minor in DEVICES]
+    nodes += [(dev + path[len("/dev"):], kind, major, minor, mode) for path, kind, major, minor, mode in extra]
+    for path, kind, major, minor, mode in nodes:
+        _mkdir(os.path.dirname(path))
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.mknod(path, (stat.S_IFCHR if kind == "c" else stat.S_IFBLK) | mode, os.makedev(major, minor))
         os.chmod(path, mode)  # mknod honours the umask
     for name, target in DEV_LINKS:
         os.symlink(target, f"{dev}/{name}")
@@ -122,7 +128,7 @@ def setup(spec: dict) -> None:
         _mkdir(f"{root}/{d}")
     # A fresh procfs of the pod's PID namespace (we are a process in it).
     sc.mount("proc", f"{root}/proc", "proc", NOSUID_NODEV_NOEXEC)
-    _mount_dev(f"{root}/dev")
+    _mount_dev(f"{root}/dev", spec.get("devices", ()))
     sc.mount("sysfs", f"{root}/sys", "sysfs", sc.MS_RDONLY | NOSUID_NODEV_NOEXEC)
     volumes.mount_all(root, spec.get("mounts", []))
     staged = _stage_files(root, spec.get("etc_files", {}))

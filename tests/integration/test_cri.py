@@ -6,6 +6,7 @@ with the contract's idempotent calls and error codes."""
 
 import importlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import grpc
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
 
 VERSIONS = ["v1", "v1alpha2"]
 SOCKET = TEST_ROOT / "run" / "cri.sock"
@@ -169,7 +170,6 @@ def wait_for_state(rt, pb, cid, state, timeout=10.0):
 
 
 def test_a_container_is_created_started_logged_execd_stopped_and_removed(cri):
-    import re
     import time
     pb, rt, _ = cri
     config = sandbox_config(pb)
@@ -319,7 +319,6 @@ def _channel_session(url, send=b"", protocol="v5.channel.k8s.io"):
 
 def test_exec_and_attach_stream_through_the_url_the_call_hands_out(cri):
     import json
-    import re
     import urllib.error
     import urllib.request
     pb, rt, _ = cri
@@ -437,3 +436,38 @@ def test_the_security_context_as_kubernetes_means_it(cri):
         assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=bad))) == \
             grpc.StatusCode.INVALID_ARGUMENT
     assert mp("pod", "ls", "-q").stdout.strip() == "" and not left()
+
+
+def test_devices_and_resources_updated_in_place(cri):
+    pb, rt, _ = cri
+    config = sandbox_config(pb, name="dev", uid="5f1c0d0e-0000-4000-8000-000000000007")
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    sh("modprobe loop", check=False)  # the loop driver's nodes: devices no container gets by default
+    cfg = container_config(pb, name="dev", command=["sleep", "300"],
+                           devices=[pb.Device(host_path="/dev/loop0", container_path="/dev/extra/readable",
+                                              permissions="r"),
+                                    pb.Device(host_path="/dev/loop1", container_path="/dev/extra/closed",
+                                              permissions="m")],
+                           linux=pb.LinuxContainerConfig(resources=pb.LinuxContainerResources(
+                               memory_limit_in_bytes=64 << 20)))
+    cid = rt.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=sid, config=cfg,
+                                                       sandbox_config=config)).container_id
+    rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+    wait_for_state(rt, pb, cid, pb.CONTAINER_RUNNING)
+    listed = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["ls", "-l", "/dev/extra"])).stdout.decode()
+    assert re.search(r"^b.* 7, +0 .* readable$", listed, re.M) and re.search(r"^b.* 7, +1 .* closed$", listed, re.M)
+    read = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["dd", "if=/dev/extra/readable", "of=/dev/null",
+                                                                 "count=0"]))
+    assert read.exit_code == 0, read.stderr  # opened for reading, as allowed
+    for path, flag in (("/dev/extra/readable", "of"), ("/dev/extra/closed", "if")):  # the device cgroup refuses
+        denied = rt.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["dd", f"{flag}={path}", "count=0"]))
+        assert denied.exit_code != 0 and b"not permitted" in denied.stderr, (path, denied.stderr)
+
+    def limit():
+        return mp_json("stats", "--no-stream", "--format", "json", cid)[0]["MemLimitBytes"]
+    before = limit()
+    rt.UpdateContainerResources(pb.UpdateContainerResourcesRequest(
+        container_id=cid, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
+    assert (before, limit()) == (64 << 20, 96 << 20)
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    assert mp("ps", "-aq").stdout.strip() == "" and not left()

@@ -65,11 +65,14 @@ def driver():
     return mod
 
 
-def create(path: str, limits=None, devices: bool = False) -> None:
+def create(path: str, limits=None, devices: bool = False, extra_devices=()) -> None:
     """Make the cgroup ``path`` (and its parents) and apply ``limits``;
-    with ``devices``, the default device allow list (runc's)."""
+    with ``devices``, the default device allow list (runc's) and
+    ``extra_devices`` (devices.Rule: the host devices given to the container)."""
+    from minipod.runtime.cgroup import devices as devrules
+    rules = devrules.DEFAULT_RULES + tuple(extra_devices) if devices else None
     try:
-        driver().create(path, limits, devices)
+        driver().create(path, limits, rules)
     except BaseException as e:
         try:
             driver().remove(path)  # nothing half-made stays
@@ -78,6 +81,14 @@ def create(path: str, limits=None, devices: bool = False) -> None:
         if isinstance(e, OSError):
             raise MinipodError(f"cannot set up cgroup {path}: {e.strerror or e}") from e
         raise
+
+
+def update(path: str, limits) -> None:
+    """Apply the limits ``limits`` sets to an existing cgroup (the CRI's UpdateContainerResources)."""
+    try:
+        driver().update(path, limits)
+    except OSError as e:
+        raise MinipodError(f"cannot update cgroup {path}: {e.strerror or e}") from e
 
 
 def join(path: str) -> None:

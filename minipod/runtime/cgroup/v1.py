@@ -32,7 +32,7 @@ def _dir(controller: str, path: str):
     return f"{mount}/{path}" if mount else None
 
 
-def create(path: str, limits, devices: bool) -> None:
+def create(path: str, limits, rules) -> None:
     for d in _dirs(path):
         os.makedirs(d, exist_ok=True)
     mem = _dir("memory", path)
@@ -43,11 +43,15 @@ def create(path: str, limits, devices: bool) -> None:
             pass
     if limits:
         _apply(path, limits)
-    if devices and _dir("devices", path):
+    if rules is not None and _dir("devices", path):
         d = _dir("devices", path)
         write(f"{d}/devices.deny", "a")
-        for rule in devrules.DEFAULT_RULES:
+        for rule in rules:
             write(f"{d}/devices.allow", devrules.v1_line(rule))
+
+
+def update(path: str, limits) -> None:
+    _apply(path, limits)
 
 
 def _apply(path: str, limits) -> None:

@@ -32,15 +32,19 @@ def _enable_controllers(path: str) -> None:
         write(f"{ancestor}/cgroup.subtree_control", wanted)
 
 
-def create(path: str, limits, devices: bool) -> None:
+def create(path: str, limits, rules) -> None:
     parent = os.path.dirname(path)
     os.makedirs(_dir(parent), exist_ok=True)
     _enable_controllers(parent)
     os.makedirs(_dir(path), exist_ok=True)
     if limits:
         _apply(path, limits)
-    if devices:
-        devrules.attach_bpf(_dir(path), devrules.DEFAULT_RULES)
+    if rules is not None:
+        devrules.attach_bpf(_dir(path), rules)
+
+
+def update(path: str, limits) -> None:
+    _apply(path, limits)
 
 
 def cpu_weight(shares: int) -> int:
