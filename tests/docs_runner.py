@@ -3,8 +3,9 @@
 A ```console block holds commands (lines starting with "$ ") each followed
 by its expected output. Checking is loose where output varies by nature:
 every run of hex digits holding a decimal digit (ids, pids, IPs, MACs,
-times) matches any such run, and the expected lines need only appear in
-order among the actual lines. A
+times) matches any such run, a unit of time (1 second, 3 minutes ago) any
+unit, and the expected lines need only appear in order among the actual
+lines. A
 ```console cleanup block always runs at the end, even after a failure.
 
     python -m tests.docs_runner --update docs/pause.md   # rewrite outputs from a real run
@@ -44,6 +45,8 @@ def _loose(line: str) -> re.Pattern:
             continue
         if re.fullmatch(r"[0-9a-f]*\d[0-9a-f]*", token):
             out.append(r"[0-9a-f]+")
+        elif re.fullmatch(r"(second|minute|hour|day)s?", token):
+            out.append(r"(?:second|minute|hour|day)s?")
         elif token.isspace():
             out.append(r"\s+")
         else:

@@ -83,17 +83,3 @@ def write_kubeconfig(server: str, files: dict) -> dict:
     config = kubeconfig(server, files)
     write_private(kubeconfig_path(), yaml.safe_dump(config, sort_keys=False).encode())
     return config
-
-
-def merge(user_config: dict, ours: dict) -> dict:
-    """``user_config`` with our cluster, user and context put in (replacing
-    only entries of the same names) and made current: kubectl config's rule."""
-    out = dict(user_config or {})
-    out.setdefault("apiVersion", "v1")
-    out.setdefault("kind", "Config")
-    for section in ("clusters", "users", "contexts"):
-        mine = {e["name"]: e for e in ours[section]}
-        kept = [e for e in (out.get(section) or []) if e.get("name") not in mine]
-        out[section] = kept + list(mine.values())
-    out["current-context"] = ours["current-context"]
-    return out

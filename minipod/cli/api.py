@@ -1,8 +1,6 @@
 """`minipod api start|status|stop` and `minipod kubeconfig [--merge]`: the
 Kubernetes API on the node, which the real kubectl uses."""
 
-import os
-
 import click
 
 
@@ -45,23 +43,11 @@ def register(cli):
     def kubeconfig(merge):
         """Print the admin kubeconfig of minipod's API (starting the server), as `kind get kubeconfig`."""
         import yaml
-        from minipod import apiserver
+        from minipod import apiserver, kubeconfig
         from minipod.apiserver import pki
         ours = apiserver.kubeconfig()
         if not merge:
             click.echo(yaml.safe_dump(ours, sort_keys=False).rstrip())
             return
-        target = os.path.expanduser(os.environ.get("KUBECONFIG", "").split(":")[0] or "~/.kube/config")
-        try:
-            with open(target) as f:
-                current = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            current = {}
-        merged = pki.merge(current, ours)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{target}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(merged, f, sort_keys=False)
-        os.replace(tmp, target)
+        target = kubeconfig.add_to_user(ours)
         click.echo(f'Set kubectl context to "{pki.CLUSTER}" in {target}')

@@ -31,8 +31,7 @@ def register(cli):
         address = advertise_address or node.default_address()
         cfg = controlplane.init(address, service_cidr, pod_cidr, dns_domain, node_name=node_name,
                                 join_node=not control_plane_only, report=_report)
-        click.echo(f"\nThe cluster's API is {cfg['server']}; kubectl: "
-                   f"export KUBECONFIG={admin_kubeconfig()}")
+        click.echo(f"\nThe cluster's API is {cfg['server']} (admin kubeconfig: {admin_kubeconfig()}).")
         click.echo(f"Other machines join with:\n  {controlplane.join_command(cfg)}")
 
     @cluster_group.command("join")

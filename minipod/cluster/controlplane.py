@@ -169,6 +169,9 @@ def init(address: str, service_cidr: str, cluster_cidr: str, dns_domain: str, no
             from minipod.cluster import node
             node.join(cfg["server"], cfg["token"], pki.ca_cert_hash((pki_dir() / "ca.crt").read_bytes()),
                       node_name=node_name, node_ip=node_ip or address, report=report, extra=extra)
+        from minipod import kubeconfig
+        path = kubeconfig.add_to_user(pki.user_kubeconfig(cfg["server"]))
+        report(f'kubectl context "{pki.USER_CONTEXT}" in {path}')
     except BaseException:
         down()
         raise
@@ -191,6 +194,9 @@ def down(report=lambda text: None) -> None:
     for name in CONTROL_PLANE:
         if processes.stop(name):
             report(f"stopped {name}")
+    if "control-plane" in cfg.get("roles", []):
+        from minipod import kubeconfig
+        kubeconfig.remove_from_user(pki.user_entries())
     shutil.rmtree(config_dir(), ignore_errors=True)
     shutil.rmtree(data_dir(), ignore_errors=True)
     from minipod.cluster import run_dir

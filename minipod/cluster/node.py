@@ -38,6 +38,11 @@ def kubelet_dir():
     return data_dir() / "kubelet"
 
 
+def manifests_dir():
+    """The kubelet's static pods (kubeadm's /etc/kubernetes/manifests)."""
+    return config_dir() / "manifests"
+
+
 def service_device() -> str:
     """The device the node routes the Service range to (kube-proxy's rules
     DNAT before it is reached; a packet no rule catches is dropped there)."""
@@ -144,6 +149,7 @@ def _kubelet(cfg) -> None:
     from minipod import cri
     root = kubelet_dir()
     root.mkdir(parents=True, exist_ok=True)
+    manifests_dir().mkdir(parents=True, exist_ok=True)
     cfg["tunables"] = cfg.get("tunables") or snapshot_tunables()
     save_settings(cfg)
     processes.start("kubelet", [
@@ -151,6 +157,7 @@ def _kubelet(cfg) -> None:
         f"--bootstrap-kubeconfig={config_dir() / 'bootstrap-kubelet.kubeconfig'}",
         f"--kubeconfig={root / 'kubelet.kubeconfig'}", f"--cert-dir={root / 'pki'}", f"--root-dir={root / 'root'}",
         f"--volume-plugin-dir={root / 'volume-plugins'}", f"--client-ca-file={config_dir() / 'ca.crt'}",
+        f"--pod-manifest-path={manifests_dir()}", "--file-check-frequency=2s",
         "--anonymous-auth=false", "--authorization-mode=Webhook", "--authentication-token-webhook=true",
         f"--hostname-override={cfg['node_name']}", f"--node-ip={cfg['node_ip']}",
         f"--port={port('kubelet')}", "--read-only-port=0", "--healthz-port=0",

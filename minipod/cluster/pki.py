@@ -68,6 +68,22 @@ def client_kubeconfig(server: str, file: str) -> dict:
                             cert=(d / f"{file}.crt").read_bytes(), key=(d / f"{file}.key").read_bytes())
 
 
+USER_CONTEXT = "minipod-cluster"  # the context `cluster init` adds to the user's kubeconfig (kind's kind-kind)
+
+
+def user_kubeconfig(server: str) -> dict:
+    """The admin's credentials under the names the user's kubeconfig gets."""
+    d = pki_dir()
+    return certs.kubeconfig(USER_CONTEXT, server, (d / "ca.crt").read_bytes(), user=f"{USER_CONTEXT}-admin",
+                            cert=(d / "admin.crt").read_bytes(), key=(d / "admin.key").read_bytes())
+
+
+def user_entries() -> dict:
+    """What user_kubeconfig adds, by name only (to take it out again)."""
+    return {"clusters": [{"name": USER_CONTEXT}], "users": [{"name": f"{USER_CONTEXT}-admin"}],
+            "contexts": [{"name": USER_CONTEXT}], "current-context": USER_CONTEXT}
+
+
 def write_kubeconfigs(server: str) -> None:
     """admin.kubeconfig (kubectl's), controller-manager and scheduler ones."""
     import yaml

@@ -8,6 +8,8 @@ def test_ids_numbers_and_addresses_match_loosely():
         ["574db55481a6   demo   Running   0 seconds ago   0   10.244.0.5"],
         ["POD ID  NAME", "fe54aaac873b   demo   Running   12 seconds ago   0   10.244.0.17   "])
     assert ok
+    assert docs_runner.matches(["Running   1 second ago"], ["Running   2 minutes ago"])[0]  # units of time too
+    assert not docs_runner.matches(["Running   1 second ago"], ["Running   1 secondary ago"])[0]
 
 
 def test_words_must_match_and_order_matters():
