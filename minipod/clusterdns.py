@@ -30,12 +30,12 @@ def directory():
     return paths.run_root() / "dns"
 
 
-def conf_path():
-    return directory() / "dnsmasq.conf"
+def conf_path(d=None):
+    return (d or directory()) / "dnsmasq.conf"
 
 
-def pid_path():
-    return directory() / "dnsmasq.pid"
+def pid_path(d=None):
+    return (d or directory()) / "dnsmasq.pid"
 
 
 def host_resolvers(text: str) -> list:
@@ -86,26 +86,55 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def running_pid():
-    """dnsmasq's pid while the one this root started runs, else None."""
+def running_pid(d=None):
+    """dnsmasq's pid while the one this root (or directory ``d``) started runs, else None."""
     try:
-        pid = int(pid_path().read_text())
+        pid = int(pid_path(d).read_text())
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if str(conf_path()).encode() in f.read() and _alive(pid):
+            if str(conf_path(d)).encode() in f.read() and _alive(pid):
                 return pid
     except (OSError, ValueError):
         pass
     return None
 
 
-def _stop_process() -> None:
-    pid = running_pid()
+def _stop_process(d=None) -> None:
+    pid = running_pid(d)
     if pid:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.005)
-    pid_path().unlink(missing_ok=True)
+    pid_path(d).unlink(missing_ok=True)
+
+
+def serve(text: str, d=None) -> bool:
+    """Run dnsmasq with the configuration ``text`` (in ``d``, else this
+    root's DNS directory), restarting it when the text changed; True if it
+    (re)started. The records live in its configuration: dnsmasq reads it as
+    root at start, before it drops to nobody."""
+    current = conf_path(d).read_text() if conf_path(d).exists() else None
+    if text == current and running_pid(d):
+        return False
+    (d or directory()).mkdir(parents=True, exist_ok=True)
+    _stop_process(d)
+    tmp = conf_path(d).with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, conf_path(d))
+    proc = subprocess.run(["dnsmasq", f"--conf-file={conf_path(d)}", f"--pid-file={pid_path(d)}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise MinipodError(f"dnsmasq did not start: {' '.join(proc.stderr.split())}")
+    return True
+
+
+def resolvers() -> list:
+    """The host's own resolvers (from its /etc/resolv.conf)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            return host_resolvers(f.read())
+    except OSError:
+        return []
 
 
 def needed() -> bool:
@@ -124,35 +153,23 @@ def sync(log=None) -> bool:
     services = store.list_objects(kinds.SERVICE, shared=True)
     endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
                  for e in store.list_objects(kinds.ENDPOINTS, shared=True)}
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolvers = host_resolvers(f.read())
-    except OSError:
-        resolvers = []
     listen = svcmod.dns_ip()
-    text = render(services, endpoints, listen, resolvers)
+    text = render(services, endpoints, listen, resolvers())
     current = conf_path().read_text() if conf_path().exists() else None
     if text == current and running_pid():
         return False
     host.ensure_routes([svcmod.service_cidr(), svcmod.lb_pool()])
     host.run(["ip", "addr", "replace", f"{listen}/32", "dev", host.device()])
-    directory().mkdir(parents=True, exist_ok=True)
-    _stop_process()
-    tmp = conf_path().with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, conf_path())
-    proc = subprocess.run(["dnsmasq", f"--conf-file={conf_path()}", f"--pid-file={pid_path()}"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise MinipodError(f"dnsmasq did not start: {' '.join(proc.stderr.split())}")
+    serve(text)
     if log:
         log(f"cluster DNS: dnsmasq on {listen}:53 with {len(services)} services")
     return True
 
 
-def stop() -> None:
-    """dnsmasq and its configuration go (the address goes with the device)."""
-    _stop_process()
-    conf_path().unlink(missing_ok=True)
-    if host.has_device():
+def stop(d=None) -> None:
+    """dnsmasq and its configuration go (the address goes with the device);
+    ``d``: the one serve() runs in that directory (a cluster's)."""
+    _stop_process(d)
+    conf_path(d).unlink(missing_ok=True)
+    if d is None and host.has_device():
         host.run(["ip", "addr", "del", f"{svcmod.dns_ip()}/32", "dev", host.device()], check=False)

@@ -62,8 +62,9 @@ class Daemon:
             return None
         return info
 
-    def ensure_running(self, args=(), timeout: float = 15.0) -> dict:
-        """Start the process unless one runs; return its info once it is ready."""
+    def ensure_running(self, args=(), timeout: float = 15.0, env: dict = None) -> dict:
+        """Start the process unless one runs (with ``env`` added to its
+        environment); return its info once it is ready."""
         info = self.running()
         if info and info.get(self.ready_key):
             return info
@@ -73,7 +74,8 @@ class Daemon:
             self.log_path().parent.mkdir(parents=True, exist_ok=True)
             with open(self.log_path(), "ab") as log, open(os.devnull, "rb") as null:
                 proc = subprocess.Popen([sys.executable, "-m", self.module, *args], stdin=null, stdout=log,
-                                        stderr=log, start_new_session=True, close_fds=True, cwd="/")
+                                        stderr=log, start_new_session=True, close_fds=True, cwd="/",
+                                        env={**os.environ, **(env or {})})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             info = self.running()

@@ -188,6 +188,30 @@ def _create_locked(name, net, gw, bridge) -> dict:
     return conf
 
 
+def write_node_network(name: str, bridge: str, subnet: str) -> dict:
+    """A cluster node's pod network on the pod range its Node object was
+    given (the kubelet passes it in UpdateRuntimeConfig, as kubenet takes
+    it): written anew when the range is new, unless pods still use the old
+    one. No masquerade in the bridge: the node's network agent masquerades
+    only what leaves the cluster (minipod.cluster.netagent)."""
+    _, net, gw, bridge = _validate(name, subnet, None, bridge)
+    with state.global_lock():
+        current = find(name)
+        if current is not None:
+            if subnets_of(current) == [net]:
+                return current
+            pods = [r for r in state.Store(paths.pods_dir(), "pod").all() if r.get("network") == name]
+            if pods:
+                raise InUse(f"network {name!r} keeps {subnets_of(current)[0]}: pod {pods[0]['name']!r} uses it")
+            Path(current["_path"]).unlink()
+        conf = config.default_conflist(name, bridge, str(net), str(gw), str(paths.cni_ipam_dir()), masquerade=False)
+        path = paths.cni_conf_dir() / f"{name}.conflist"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state.write_json(path, conf)
+        conf["_path"] = str(path)
+        return conf
+
+
 def _default_hint(name: str) -> str:
     if name != default_name():
         return ""

@@ -77,7 +77,20 @@ def text(conf: dict) -> str:
         lines.append("services (kube-proxy rules on the host):")
         for name, vips, targets in services:
             lines.append(f"   {name}  {', '.join(vips)}  ──▶  {', '.join(targets) or '(no ready endpoints)'}")
+    others = other_nodes()
+    if others:
+        lines.append("other nodes' pods (routes of this node's network agent, `ip route show proto 77`):")
+        lines += [f"   {route}" for route in others]
     return "\n".join(lines)
+
+
+def other_nodes() -> list:
+    """The routes a cluster node's network agent keeps to the other nodes'
+    pod ranges (minipod.cluster.netagent), as `ip route` prints them."""
+    import subprocess
+    from minipod.cluster.netagent import PROTO
+    out = subprocess.run(["ip", "-4", "route", "show", "proto", PROTO], capture_output=True, text=True).stdout
+    return [" ".join(line.replace(f"proto {PROTO}", "").split()) for line in out.splitlines() if line.strip()]
 
 
 def _services(members) -> list:

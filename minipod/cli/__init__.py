@@ -406,9 +406,13 @@ def network_inspect(names):
 @click.option("--dot", is_flag=True, help="Emit Graphviz DOT instead of text.")
 @click.argument("name", required=False)
 def network_show(dot, name):
-    """Draw the host, bridge, veths, pods and ports."""
+    """Draw the host, bridge, veths, pods and ports (on a cluster node, its pod network and its routes to the
+    other nodes' pods)."""
     from minipod import topology
-    conf = network.load(name or network.default_name())
+    if name is None:
+        from minipod.cluster import node as cluster_node
+        name = cluster_node.NODE_NETWORK if network.find(cluster_node.NODE_NETWORK) else network.default_name()
+    conf = network.load(name)
     click.echo(topology.dot(conf) if dot else topology.text(conf))
 
 

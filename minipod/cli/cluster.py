@@ -25,26 +25,41 @@ def register(cli):
     @click.option("--dns-domain", default="cluster.local", show_default=True)
     @click.option("--node-name", help="This machine's node name (default: its host name).")
     @click.option("--control-plane-only", is_flag=True, help="Do not make this machine a node too.")
-    def cluster_init(advertise_address, service_cidr, pod_cidr, dns_domain, node_name, control_plane_only):
+    @click.option("--backend", type=click.Choice(["host-gw", "vxlan"]), default="host-gw", show_default=True,
+                  help="How pods reach other nodes' pods: routes via the nodes (host-gw) or a vxlan overlay.")
+    @click.option("--token", help="The bootstrap token nodes join with (ID.SECRET, 6 and 16 of [a-z0-9]; "
+                  "default: a new one), as kubeadm init --token.")
+    def cluster_init(advertise_address, service_cidr, pod_cidr, dns_domain, node_name, control_plane_only, backend,
+                     token):
         """Bring up the control plane here and make this machine its first node (kubeadm init, minikube start)."""
         from minipod.cluster import admin_kubeconfig, controlplane, node
         address = advertise_address or node.default_address()
         cfg = controlplane.init(address, service_cidr, pod_cidr, dns_domain, node_name=node_name,
-                                join_node=not control_plane_only, report=_report)
+                                join_node=not control_plane_only, report=_report, backend=backend, token=token)
         click.echo(f"\nThe cluster's API is {cfg['server']} (admin kubeconfig: {admin_kubeconfig()}).")
         click.echo(f"Other machines join with:\n  {controlplane.join_command(cfg)}")
 
     @cluster_group.command("join")
     @click.argument("server")
     @click.option("--token", required=True, help="A bootstrap token (`minipod cluster token` on the control plane).")
-    @click.option("--ca-cert-hash", required=True, help="sha256:<hex> of the cluster CA's public key.")
+    @click.option("--ca-cert-hash", help="sha256:<hex> of the cluster CA's public key.")
+    @click.option("--unsafe-skip-ca-verification", is_flag=True,
+                  help="Trust the cluster's CA without its hash (kubeadm's --discovery-token-unsafe-skip-ca-"
+                       "verification: only on a network you trust).")
     @click.option("--node-name", help="This machine's node name (default: its host name).")
     @click.option("--node-ip", metavar="IP", help="The address the cluster reaches this node by "
                   "(default: the address of the default route's interface).")
-    def cluster_join(server, token, ca_cert_hash, node_name, node_ip):
+    @click.option("--backend", type=click.Choice(["host-gw", "vxlan"]), default="host-gw", show_default=True,
+                  help="How pods reach other nodes' pods: routes via the nodes (host-gw) or a vxlan overlay.")
+    def cluster_join(server, token, ca_cert_hash, unsafe_skip_ca_verification, node_name, node_ip, backend):
         """Make this machine a node of the cluster at SERVER (kubeadm join)."""
         from minipod.cluster import node
-        cfg = node.join(server, token, ca_cert_hash, node_name=node_name, node_ip=node_ip, report=_report)
+        from minipod.errors import InvalidArgument
+        if bool(ca_cert_hash) == unsafe_skip_ca_verification:
+            raise InvalidArgument("give --ca-cert-hash (`minipod cluster token` prints it) or, on a network you "
+                                  "trust, --unsafe-skip-ca-verification")
+        cfg = node.join(server, token, ca_cert_hash, node_name=node_name, node_ip=node_ip, report=_report,
+                        backend=backend)
         click.echo(f"\nnode {cfg['node_name']} joined {server}")
 
     @cluster_group.command("token")

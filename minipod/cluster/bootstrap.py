@@ -30,6 +30,11 @@ def new_token() -> str:
             ''.join(secrets.choice(TOKEN_ALPHABET) for _ in range(16)))
 
 
+def valid_token(token: str) -> bool:
+    import re
+    return bool(re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", token))
+
+
 def token_secret(token: str, ttl_hours: int = 24) -> dict:
     token_id, token_secret_part = token.split(".")
     expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=ttl_hours)

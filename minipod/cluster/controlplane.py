@@ -9,7 +9,12 @@ reported as it ends:
   join objects        cluster-info, the bootstrap token and bindings (bootstrap.py)
   controller-manager  signs the kubelets' certificates, allocates each node a pod range
   scheduler
+  cluster DNS         dnsmasq fed from the API, behind the Service kube-system/kube-dns (dns.py)
   node                node.join against this control plane
+
+kind's extraArgs: MINIPOD_KUBE_APISERVER_ARGS, MINIPOD_KUBE_CONTROLLER_MANAGER_ARGS
+and MINIPOD_KUBE_SCHEDULER_ARGS (space-separated flags) are added to each
+component's command line, as the tests do to make node failures quick.
 
 A failure undoes what was made (as kind deletes a cluster whose creation
 failed) and says which action failed and why."""
@@ -21,7 +26,13 @@ from minipod.cluster import (binary, bootstrap, config_dir, data_dir, etcd_binar
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
-CONTROL_PLANE = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")  # in stopping order
+CONTROL_PLANE = ("cluster-dns", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")  # stop order
+
+
+def extra_args(component: str) -> list:
+    """Flags the environment adds to a component (kind's extraArgs)."""
+    import os
+    return os.environ.get(f"MINIPOD_{component.upper().replace('-', '_')}_ARGS", "").split()
 
 
 def server_url(address: str) -> str:
@@ -76,14 +87,15 @@ def _apiserver(cfg) -> None:
         f"--service-account-key-file={d / 'sa.pub'}", f"--service-account-signing-key-file={d / 'sa.key'}",
         f"--service-cluster-ip-range={cfg['service_cidr']}", "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
-        "--allow-privileged=true", "--insecure-port=0", "--profiling=false"])
+        "--allow-privileged=true", "--insecure-port=0", "--profiling=false", *extra_args("kube-apiserver")])
     _admin_client(cfg).wait_ok("/readyz", 120, "kube-apiserver", alive=lambda: processes.running("kube-apiserver"))
 
 
 def _join_objects(cfg) -> None:
     client = _admin_client(cfg)
+    from minipod.cluster import dns
     network = {"serviceCIDR": cfg["service_cidr"], "clusterCIDR": cfg["cluster_cidr"],
-               "dnsDomain": cfg["dns_domain"]}
+               "dnsDomain": cfg["dns_domain"], "clusterDNS": dns.dns_ip(cfg["service_cidr"])}
     for path, obj in bootstrap.objects(cfg["server"], (pki_dir() / "ca.crt").read_bytes(), network):
         client.ensure(path, obj)
     client.ensure("/api/v1/namespaces/kube-system/secrets", bootstrap.token_secret(cfg["token"]))
@@ -101,7 +113,7 @@ def _controller_manager(cfg) -> None:
         "--use-service-account-credentials=true", "--controllers=*,bootstrapsigner,tokencleaner",
         "--leader-elect=false", "--cluster-name=kubernetes", "--allocate-node-cidrs=true",
         f"--cluster-cidr={cfg['cluster_cidr']}", "--node-cidr-mask-size=24",
-        f"--service-cluster-ip-range={cfg['service_cidr']}", *cfg.get("controller_manager_flags", [])])
+        f"--service-cluster-ip-range={cfg['service_cidr']}", *extra_args("kube-controller-manager")])
     _wait_https(port("controller-manager"), "kube-controller-manager")
 
 
@@ -110,7 +122,7 @@ def _scheduler(cfg) -> None:
     processes.start("kube-scheduler", [
         binary("kube-scheduler"), f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-        f"--secure-port={port('scheduler')}", "--port=0", "--leader-elect=false"])
+        f"--secure-port={port('scheduler')}", "--port=0", "--leader-elect=false", *extra_args("kube-scheduler")])
     _wait_https(port("scheduler"), "kube-scheduler")
 
 
@@ -147,19 +159,41 @@ def _wait_https(component_port: int, name: str) -> None:
                            f"(log: {processes.log_path(name)})") from None
 
 
+def _cluster_dns(cfg) -> None:
+    import sys
+
+    from minipod.cluster import dns
+    api = _admin_client(cfg)
+    for path, obj in dns.objects(cfg["address"], cfg["service_cidr"]):
+        api.ensure(path, obj)
+    processes.start("cluster-dns", [sys.executable, "-m", "minipod.cluster.dns"])
+    import time
+    deadline = time.monotonic() + 30
+    while not dns.clusterdns.running_pid(dns.directory()):
+        if time.monotonic() > deadline or not processes.running("cluster-dns"):
+            raise MinipodError(f"the cluster DNS did not start: {processes.last_lines('cluster-dns')} "
+                               f"(log: {processes.log_path('cluster-dns')})")
+        time.sleep(0.1)
+
+
 ACTIONS = (("certificates", lambda cfg: (pki.ensure(cfg["address"], cfg["service_cidr"], cfg["dns_domain"]),
                                          pki.write_kubeconfigs(cfg["server"]))),
            ("etcd", _etcd), ("kube-apiserver", _apiserver), ("join objects", _join_objects),
-           ("kube-controller-manager", _controller_manager), ("kube-scheduler", _scheduler))
+           ("kube-controller-manager", _controller_manager), ("kube-scheduler", _scheduler),
+           ("cluster DNS", _cluster_dns))
 
 
 def init(address: str, service_cidr: str, cluster_cidr: str, dns_domain: str, node_name: str = None,
-         node_ip: str = None, join_node: bool = True, report=lambda text: None, extra: dict = None) -> dict:
-    """Bring up the control plane (and this machine as a node); return the settings."""
+         node_ip: str = None, join_node: bool = True, report=lambda text: None, extra: dict = None,
+         backend: str = "host-gw", token: str = None) -> dict:
+    """Bring up the control plane (and this machine as a node); return the settings.
+    ``token``: the bootstrap token nodes join with (kubeadm init --token), else a new one."""
     _check(address, service_cidr, cluster_cidr)
+    if token is not None and not bootstrap.valid_token(token):
+        raise InvalidArgument(f"token {token!r}: ID.SECRET, 6 and 16 characters of [a-z0-9]")
     cfg = {"roles": ["control-plane"], "address": address, "server": server_url(address),
            "service_cidr": service_cidr, "cluster_cidr": cluster_cidr, "dns_domain": dns_domain,
-           "token": bootstrap.new_token(), **(extra or {})}
+           "token": token or bootstrap.new_token(), **(extra or {})}
     save_settings(cfg)  # first: a failure from here on is undone by down(), which reads it
     try:
         for title, action in ACTIONS:
@@ -168,7 +202,7 @@ def init(address: str, service_cidr: str, cluster_cidr: str, dns_domain: str, no
         if join_node:
             from minipod.cluster import node
             node.join(cfg["server"], cfg["token"], pki.ca_cert_hash((pki_dir() / "ca.crt").read_bytes()),
-                      node_name=node_name, node_ip=node_ip or address, report=report, extra=extra)
+                      node_name=node_name, node_ip=node_ip or address, report=report, extra=extra, backend=backend)
         from minipod import kubeconfig
         path = kubeconfig.add_to_user(pki.user_kubeconfig(cfg["server"]))
         report(f'kubectl context "{pki.USER_CONTEXT}" in {path}')

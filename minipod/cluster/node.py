@@ -9,7 +9,12 @@ run by minipod. Actions in order, each reported as it ends:
                     no rule catches (no virtual IP ever leaves the node),
                     and br_netfilter
   kubelet           registers the node with a client certificate it asks
-                    the API for; Ready once the runtime and network are
+                    the API for; Ready once the runtime and network are:
+                    the CRI server writes the node's pod network (bridge
+                    cni0, flannel's name) on the range the controller-manager
+                    gives the Node, when the kubelet passes it on
+  pod network       routes to the other nodes' pod ranges, masquerade of what
+                    leaves the cluster (netagent.py: host-gw or vxlan)
   kube-proxy        the real one, iptables mode, with the kubelet's credentials
 
 The kubelet and kube-proxy change a few host sysctls as they do on every
@@ -26,7 +31,8 @@ from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes,
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
-NODE_PROCESSES = ("kube-proxy", "kubelet")  # in stopping order
+NODE_NETWORK = "cluster"  # the node's pod network, written by the CRI server on the Node's pod range
+BACKENDS = ("host-gw", "vxlan")
 POD_LOGS = "/var/log/pods"  # where kubelet 1.20 keeps its pods' logs, whatever its flags
 SANDBOX_IMAGE = "k8s.gcr.io/pause:3.2"  # kubelet 1.20's; minipod's own pause stands for it (minipod.cri.images)
 # What the kubelet (setupKernelTunables) and kube-proxy set on a node; restored by leave().
@@ -41,6 +47,11 @@ def kubelet_dir():
 def manifests_dir():
     """The kubelet's static pods (kubeadm's /etc/kubernetes/manifests)."""
     return config_dir() / "manifests"
+
+
+def bridge() -> str:
+    """The node's pod bridge (MINIPOD_CLUSTER_BRIDGE; flannel's cni0)."""
+    return os.environ.get("MINIPOD_CLUSTER_BRIDGE", "cni0")
 
 
 def service_device() -> str:
@@ -109,7 +120,7 @@ def _discover(cfg) -> None:
     kubeconfig = yaml.safe_load(info["data"]["kubeconfig"])
     import base64
     ca_pem = base64.b64decode(kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"])
-    if pki.ca_cert_hash(ca_pem) != cfg["ca_cert_hash"]:
+    if cfg["ca_cert_hash"] is not None and pki.ca_cert_hash(ca_pem) != cfg["ca_cert_hash"]:
         raise MinipodError(f"the cluster's CA has hash {pki.ca_cert_hash(ca_pem)}, not {cfg['ca_cert_hash']}: "
                            "refusing to trust it")
     from minipod import certs
@@ -120,7 +131,7 @@ def _discover(cfg) -> None:
         raise MinipodError("the cluster has no kube-public/minipod-cluster ConfigMap: it was not made by "
                            "`minipod cluster init`")
     cfg.update(service_cidr=network["data"]["serviceCIDR"], cluster_cidr=network["data"]["clusterCIDR"],
-               dns_domain=network["data"]["dnsDomain"])
+               dns_domain=network["data"]["dnsDomain"], dns_ip=network["data"].get("clusterDNS"))
     save_settings(cfg)
 
 
@@ -136,7 +147,10 @@ def _credentials(cfg) -> None:
 
 def _runtime(cfg) -> None:
     from minipod import cri
-    cri.ensure_running()
+    if cri.running():
+        raise InvalidState("a CRI server runs already (`minipod cri stop`): the node's own is started with its "
+                           "pod network")
+    cri.ensure_running(env={"MINIPOD_DEFAULT_NETWORK": NODE_NETWORK, "MINIPOD_NODE_BRIDGE": bridge()})
 
 
 def _network(cfg) -> None:
@@ -178,6 +192,14 @@ def _kubelet(cfg) -> None:
     _wait(ready, 120, f"node {cfg['node_name']} to be Ready", "kubelet")
 
 
+def _pod_network(cfg) -> None:
+    import sys
+    processes.start("netagent", [sys.executable, "-m", "minipod.cluster.netagent"])
+    time.sleep(0.5)
+    if not processes.running("netagent"):
+        raise MinipodError(f"the node's network agent stopped: {processes.last_lines('netagent')}")
+
+
 def _kube_proxy(cfg) -> None:
     import yaml
 
@@ -217,12 +239,16 @@ def _wait(predicate, timeout: float, what: str, component: str) -> None:
 
 
 ACTIONS = (("discovery", _discover), ("kubelet credentials", _credentials), ("container runtime", _runtime),
-           ("node network", _network), ("kubelet", _kubelet), ("kube-proxy", _kube_proxy))
+           ("node network", _network), ("kubelet", _kubelet), ("pod network", _pod_network),
+           ("kube-proxy", _kube_proxy))
 
 
 def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node_ip: str = None,
-         report=lambda text: None, extra: dict = None) -> dict:
-    """Make this machine a node of the cluster at ``server``; a failure undoes it."""
+         report=lambda text: None, extra: dict = None, backend: str = "host-gw") -> dict:
+    """Make this machine a node of the cluster at ``server``; a failure undoes it.
+    ``backend``: how pods reach other nodes' pods (host-gw routes, or vxlan)."""
+    if backend not in BACKENDS:
+        raise InvalidArgument(f"backend {backend!r}: one of {', '.join(BACKENDS)}")
     cfg = settings()
     if "node" in cfg.get("roles", []):
         raise InvalidState("this machine is already a node of a cluster (`minipod cluster down` first)")
@@ -231,7 +257,7 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
     node_name = (node_name or socket.gethostname()).lower()
     if not node_name.replace("-", "").replace(".", "").isalnum():
         raise InvalidArgument(f"node name {node_name!r}: lower-case letters, digits, '-' and '.' only")
-    if not ca_cert_hash.startswith("sha256:"):
+    if ca_cert_hash is not None and not ca_cert_hash.startswith("sha256:"):
         raise InvalidArgument("--ca-cert-hash must be sha256:<hex> (as `minipod cluster token` prints it)")
     for component in ("kubelet", "kube-proxy"):
         binary(component)
@@ -240,7 +266,7 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
                            "with MINIPOD_CHAIN_PREFIX=KUBE): a node's kube-proxy must own them alone")
     cfg["made_log_root"] = not os.path.exists(POD_LOGS)
     cfg.update(roles=cfg.get("roles", []) + ["node"], server=server, token=token, ca_cert_hash=ca_cert_hash,
-               node_name=node_name, node_ip=node_ip, **(extra or {}))
+               node_name=node_name, node_ip=node_ip, backend=backend, **(extra or {}))
     save_settings(cfg)
     try:
         for title, action in ACTIONS:
@@ -262,6 +288,8 @@ def leave(report=lambda text: None) -> None:
     cfg = settings()
     if processes.stop("kube-proxy"):
         report("stopped kube-proxy")
+    if processes.stop("netagent"):
+        report("stopped the pod network's agent")
     if os.path.exists(config_dir() / "kube-proxy.kubeconfig"):  # its rules go with `kube-proxy --cleanup`
         subprocess.run([binary("kube-proxy"), "--cleanup"], capture_output=True)
     if processes.stop("kubelet"):
@@ -270,9 +298,11 @@ def leave(report=lambda text: None) -> None:
     removed = _remove_sandboxes()
     if removed:
         report(f"removed {removed} pod(s)")
-    from minipod import cri
+    from minipod import cri, network
     if cri.stop():
         report("stopped the CRI server")
+    if network.find(NODE_NETWORK) is not None:
+        network.remove(NODE_NETWORK, users=[])
     from minipod.proxy import host
     host.remove_routes(dev=service_device())
     _unmount_below(kubelet_dir())
@@ -333,9 +363,9 @@ def _unmount_below(top) -> None:
 
 def status() -> dict:
     cfg = settings()
-    names = (("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    names = (("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cluster-dns")
              if "control-plane" in cfg.get("roles", []) else ()) + \
-        (("kubelet", "kube-proxy") if "node" in cfg.get("roles", []) else ())
+        (("kubelet", "netagent", "kube-proxy") if "node" in cfg.get("roles", []) else ())
     out = {"roles": cfg.get("roles", []), "server": cfg.get("server"), "node": cfg.get("node_name"),
            "components": {n: bool(processes.running(n)) for n in names}}
     if "node" in cfg.get("roles", []):

@@ -140,16 +140,20 @@ def result_ip(result) -> tuple:
     return None, None, None
 
 
-def default_conflist(name: str, bridge: str, subnet: str, gateway: str, data_dir: str) -> dict:
+def default_conflist(name: str, bridge: str, subnet: str, gateway: str, data_dir: str,
+                     masquerade: bool = True) -> dict:
     """The docker0-like network: bridge with gateway, masquerade, hairpin;
     host-local IPAM; portmap with SNAT for 127.0.0.1:hostPort; firewall so
-    pods get out even where FORWARD's policy is DROP (Docker installed)."""
+    pods get out even where FORWARD's policy is DROP (Docker installed).
+    ``masquerade`` False: a cluster node's, whose pods reach other nodes'
+    pods with their own addresses (the node masquerades only what leaves
+    the cluster's pod range, as flannel does)."""
     return {
         "cniVersion": "1.0.0",
         "name": name,
         "plugins": [
             {"type": "bridge", "bridge": bridge, "isGateway": True, "isDefaultGateway": True,
-             "ipMasq": True, "hairpinMode": True,
+             "ipMasq": masquerade, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet, "gateway": gateway}]],
                       "dataDir": data_dir}},
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},

@@ -43,6 +43,8 @@ class Runtime:
     @rpc
     def Status(self, request, context):
         try:
+            if sandboxes.node_network() and network.find(network.default_name()) is None:
+                raise MinipodError("waiting for the node's pod range (its Node object's podCIDR)")
             network.load(network.default_name())
             net_ready, reason, message = True, "", ""
         except MinipodError as e:
@@ -54,8 +56,12 @@ class Runtime:
 
     @rpc
     def UpdateRuntimeConfig(self, request, context):
-        # The pod CIDR the kubelet learns from its Node: the node's CNI conflist already carries
-        # the subnet it allocates from (the multi-node issue makes the two agree).
+        """The pod range the kubelet learned from its Node: on a cluster node
+        (sandboxes.node_network), the node's pod network is written on it."""
+        cidr = request.runtime_config.network_config.pod_cidr
+        bridge = sandboxes.node_network()
+        if cidr and bridge:
+            network.write_node_network(network.default_name(), bridge, cidr.split(",")[0])
         return self.pb.UpdateRuntimeConfigResponse()
 
     # ------------------------------------------------------------ sandboxes

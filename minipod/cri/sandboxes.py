@@ -4,6 +4,8 @@ module translates between the two (pure, over plain dicts and the
 protobuf messages of either CRI version, whose fields are the same for
 everything used here)."""
 
+import os
+
 from minipod.errors import InvalidArgument
 from minipod.spec import PortMapping
 
@@ -83,6 +85,13 @@ def create_args(config) -> dict:
                                  "attempt": meta.attempt},
                     "labels": dict(config.labels), "annotations": dict(config.annotations),
                     "log_directory": config.log_directory, "host_network": host_network(config)}}
+
+
+def node_network():
+    """On a cluster node (`minipod cluster join` starts the CRI server so):
+    the bridge of the node's pod network, which UpdateRuntimeConfig writes
+    on the node's pod range; else None (the default network as it is)."""
+    return os.environ.get("MINIPOD_NODE_BRIDGE") or None
 
 
 def is_sandbox(rec: dict) -> bool:

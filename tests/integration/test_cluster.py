@@ -35,7 +35,8 @@ pytestmark = pytest.mark.kubelet
 NODE = "mptnode"
 UNDERLAY, ADDRESS = "mptul0", "198.19.7.1"
 SERVICE_CIDR, POD_CIDR = "10.236.0.0/16", "10.231.0.0/16"  # the suite's default network is 10.231.0.0/24
-ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0"}
+ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0",
+       "MINIPOD_CLUSTER_BRIDGE": "mptcni0"}
 KUBECONFIG = TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig"
 DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
 TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory",

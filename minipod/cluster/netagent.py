@@ -1,0 +1,163 @@
+"""A cluster node's network agent, in flannel's role: `python -m
+minipod.cluster.netagent`, started by `minipod cluster join` on the node.
+
+Pods on one node reach pods on another with their own addresses (no NAT):
+each Node object carries the pod range the controller-manager gave it
+(spec.podCIDR) and its address; the agent keeps, on this node, a route to
+every other node's range:
+
+  host-gw  <range> via <node address>          the nodes share an L2 segment
+  vxlan    <range> via <range>.0 dev minipod.1 onlink, the kernel's own vxlan
+           device (VNI 1, UDP 8472 as flannel's), with a neighbour and an
+           FDB entry per node: no L2 segment needed, only UDP between nodes
+
+The routes carry protocol number 77 (`ip route show proto 77` lists them),
+so that the agent only ever touches its own. What leaves the cluster's pod
+range is masqueraded on the way out (chain MINIPOD-CLUSTER-MASQ; the
+node's bridge masquerades nothing, minipod.network.write_node_network).
+Every 2 seconds it reads the Nodes from kube-apiserver with the kubelet's
+credentials; on SIGTERM it takes everything it made away.
+"""
+
+import ipaddress
+import signal
+import subprocess
+import sys
+import threading
+
+from minipod.cluster import config_dir, settings
+from minipod.cluster.client import Client
+
+INTERVAL = 2.0
+PROTO = "77"
+VXLAN_DEVICE, VXLAN_ID, VXLAN_PORT = "minipod.1", "1", "8472"
+MASQ_CHAIN = "MINIPOD-CLUSTER-MASQ"
+
+
+def run(*args, check=True):
+    proc = subprocess.run(list(args), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
+    return proc
+
+
+def vtep_mac(address: str) -> str:
+    """A node's vxlan MAC, made from its address (locally administered, as
+    OVN's 0a:58 prefix): every node computes every other's, no annotation needed."""
+    return "0a:58:" + ":".join(f"{b:02x}" for b in ipaddress.ip_address(address).packed)
+
+
+def gateway_of(pod_cidr: str) -> str:
+    """A node's address on the vxlan overlay: its range's network address (flannel's .0)."""
+    return str(ipaddress.ip_network(pod_cidr).network_address)
+
+
+def peers(nodes: list, me: str) -> dict:
+    """{node name: (pod range, address)} of every other node that has both."""
+    out = {}
+    for node in nodes:
+        name = node["metadata"]["name"]
+        cidr = node.get("spec", {}).get("podCIDR")
+        addrs = [a["address"] for a in node.get("status", {}).get("addresses", []) if a["type"] == "InternalIP"]
+        if name != me and cidr and addrs:
+            out[name] = (cidr, addrs[0])
+    return out
+
+
+def desired_routes(peer_map: dict, backend: str) -> dict:
+    """{pod range: the `ip route` arguments after it} for ``peer_map``."""
+    if backend == "vxlan":
+        return {cidr: ["via", gateway_of(cidr), "dev", VXLAN_DEVICE, "onlink"] for cidr, _ in peer_map.values()}
+    return {cidr: ["via", address] for cidr, address in peer_map.values()}
+
+
+def our_routes() -> dict:
+    """{destination: the line of `ip route`} of the routes this agent made."""
+    out = {}
+    for line in run("ip", "-4", "route", "show", "proto", PROTO).stdout.splitlines():
+        if line.split():
+            out[line.split()[0]] = line
+    return out
+
+
+class Agent:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.backend = cfg.get("backend", "host-gw")
+        from minipod.cluster import node
+        client_cert = str(node.kubelet_dir() / "pki" / "kubelet-client-current.pem")
+        self.api = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=client_cert)
+        self.fdb = {}  # peer address -> MAC, vxlan only
+
+    def setup(self) -> None:
+        cidr = self.cfg["cluster_cidr"]
+        run("iptables", "-t", "nat", "-N", MASQ_CHAIN, check=False)
+        rule = ["-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "minipod cluster: leaving the pod range",
+                "-j", "MASQUERADE"]
+        if run("iptables", "-t", "nat", "-C", MASQ_CHAIN, *rule, check=False).returncode != 0:
+            run("iptables", "-t", "nat", "-A", MASQ_CHAIN, *rule)
+        if run("iptables", "-t", "nat", "-C", "POSTROUTING", "-j", MASQ_CHAIN, check=False).returncode != 0:
+            run("iptables", "-t", "nat", "-A", "POSTROUTING", "-j", MASQ_CHAIN)
+        if self.backend == "vxlan" and run("ip", "link", "show", VXLAN_DEVICE, check=False).returncode != 0:
+            me = self.cfg["node_ip"]
+            run("ip", "link", "add", VXLAN_DEVICE, "type", "vxlan", "id", VXLAN_ID, "local", me, "dstport",
+                VXLAN_PORT, "nolearning")
+            run("ip", "link", "set", VXLAN_DEVICE, "address", vtep_mac(me), "mtu", "1450", "up")
+
+    def sync(self) -> None:
+        nodes = self.api.get("/api/v1/nodes")["items"]
+        peer_map = peers(nodes, self.cfg["node_name"])
+        mine = [n for n in nodes if n["metadata"]["name"] == self.cfg["node_name"]]
+        if self.backend == "vxlan" and mine and mine[0].get("spec", {}).get("podCIDR"):
+            gw = gateway_of(mine[0]["spec"]["podCIDR"])
+            run("ip", "addr", "replace", f"{gw}/32", "dev", VXLAN_DEVICE)
+        want = desired_routes(peer_map, self.backend)
+        have = our_routes()
+        for dest in have:
+            if dest not in want:
+                run("ip", "route", "del", dest, "proto", PROTO, check=False)
+        if self.backend == "vxlan":
+            self._sync_fdb({address: cidr for cidr, address in peer_map.values()})
+        for dest, args in want.items():
+            run("ip", "route", "replace", dest, *args, "proto", PROTO)
+
+    def _sync_fdb(self, peer_ranges: dict) -> None:
+        """A neighbour (the peer's .0 -> its MAC) and an FDB entry (its MAC ->
+        its address) per peer; those of peers gone are removed."""
+        for address, cidr in peer_ranges.items():
+            mac = vtep_mac(address)
+            run("ip", "neigh", "replace", gateway_of(cidr), "lladdr", mac, "dev", VXLAN_DEVICE, "nud", "permanent")
+            run("bridge", "fdb", "replace", mac, "dev", VXLAN_DEVICE, "dst", address, "self", "permanent")
+        for address in set(self.fdb) - set(peer_ranges):
+            run("bridge", "fdb", "del", vtep_mac(address), "dev", VXLAN_DEVICE, "self", check=False)
+        self.fdb = dict(peer_ranges)
+
+    def teardown(self) -> None:
+        for dest in our_routes():
+            run("ip", "route", "del", dest, "proto", PROTO, check=False)
+        run("ip", "link", "del", VXLAN_DEVICE, check=False)
+        run("iptables", "-t", "nat", "-D", "POSTROUTING", "-j", MASQ_CHAIN, check=False)
+        run("iptables", "-t", "nat", "-F", MASQ_CHAIN, check=False)
+        run("iptables", "-t", "nat", "-X", MASQ_CHAIN, check=False)
+
+
+def main() -> int:
+    agent = Agent(settings())
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        agent.setup()
+        while not done.is_set():
+            try:
+                agent.sync()
+            except Exception as e:  # noqa: BLE001  (the API may be away a moment: next round)
+                print(f"netagent: {e}", flush=True)
+            done.wait(INTERVAL)
+    finally:
+        agent.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

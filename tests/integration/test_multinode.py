@@ -1,0 +1,293 @@
+"""A real Kubernetes cluster of two minipod nodes on one host, as kind runs
+nodes inside containers: each node is a network namespace of its own with
+an uplink veth on a shared "underlay" bridge, its own minipod state root,
+CNI directory, pod bridge, pod range and kubelet; the control plane
+(`minipod cluster init --control-plane-only`) runs on the host, on the
+underlay's address. The nodes join with `minipod cluster join`, exactly as
+two machines would.
+
+What is checked is what the course only names: pods on two nodes reach each
+other by pod IP with their own source address (no NAT), a ClusterIP backed
+by pods on both nodes answers from both, a NodePort on either node's address
+reaches a pod on the other, cluster DNS answers on both nodes, a node whose
+kubelet stops goes NotReady and its Deployment pod is made again on the
+other node, a removed node's routes go from the others; and, with the vxlan
+backend, two nodes on two different segments (no common L2) still reach each
+other's pods. Teardown leaves no route, bridge, netns, chain or process.
+
+Marked `kubelet` (the components are built once by scripts/setup-cluster)."""
+
+import contextlib
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+from tests.integration.conftest import leaks, mp, sh, wait_for
+
+pytestmark = pytest.mark.kubelet
+
+CLUSTER_CIDR, SERVICE_CIDR = "10.240.0.0/16", "10.236.0.0/16"
+PORT = 26443
+# the control plane's node failure timings, shortened (kind's extraArgs)
+FAST = {"MINIPOD_KUBE_CONTROLLER_MANAGER_ARGS": "--node-monitor-period=2s --node-monitor-grace-period=16s",
+        "MINIPOD_KUBE_APISERVER_ARGS": "--default-not-ready-toleration-seconds=5 "
+                                       "--default-unreachable-toleration-seconds=5"}
+ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0", **FAST}
+TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory")
+
+
+class Node:
+    """One node: a network namespace on a segment, its own minipod root."""
+
+    def __init__(self, name, segment, address):
+        self.name, self.segment, self.address = name, segment, address
+        self.root = TEST_ROOT / "nodes" / name
+        self.env = {"MINIPOD_ROOT": str(self.root), "MINIPOD_CNI_CONF_DIR": str(self.root / "net.d"),
+                    "MINIPOD_NETNS_PREFIX": f"{name}-", "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}-{name}",
+                    "MINIPOD_CLUSTER_PORT_OFFSET": "20000"}
+
+    def sh(self, cmd, check=True, timeout=60):
+        return sh(f"ip netns exec {self.name} {cmd}", check=check, timeout=timeout)
+
+    def mp(self, *args, check=True, timeout=300):
+        """minipod in the node's network namespace, against its root (nsenter: the
+        host's mount namespace stays, cgroups and all)."""
+        env = {**os.environ, **TEST_ENV, **self.env}
+        proc = subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", str(REPO / ".venv" / "bin" / "minipod"),
+                               *args], env=env, capture_output=True, text=True, timeout=timeout)
+        assert not check or proc.returncode == 0, f"{self.name}: minipod {' '.join(args)}: {proc.stderr}"
+        return proc
+
+    def up(self, gateway):
+        sh(f"ip netns add {self.name}")
+        sh(f"ip link add {self.name}h type veth peer name eth0 netns {self.name}")
+        sh(f"ip link set {self.name}h master {self.segment} up")
+        self.sh(f"ip addr add {self.address}/24 dev eth0")
+        self.sh("ip link set eth0 up")
+        self.sh("ip link set lo up")
+        self.sh(f"ip route add default via {gateway}")
+
+    def down(self):
+        self.mp("cluster", "down", check=False)
+        sh(f"ip netns del {self.name}", check=False)
+        sh(f"ip link del {self.name}h", check=False)
+
+
+SEGMENTS = {"mptul0": "198.19.7.1", "mptul1": "198.19.8.1"}
+
+
+@contextlib.contextmanager
+def underlay(segments):
+    """The host's bridges of the node segments (the host routes between them)."""
+    routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
+    for cidr in [f"{SEGMENTS[s]}/24" for s in segments] + [CLUSTER_CIDR, SERVICE_CIDR]:
+        taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
+        assert not taken, f"{cidr} is routed on this host already: {taken}"
+    for s in segments:
+        sh(f"ip link add {s} type bridge && ip addr add {SEGMENTS[s]}/24 dev {s} && ip link set {s} up")
+    try:
+        yield
+    finally:
+        for s in segments:
+            sh(f"ip link del {s}", check=False)
+
+
+def kubectl(*args, check=True, timeout=120, input=None):
+    proc = subprocess.run(["kubectl", *args], env={**os.environ, "KUBECONFIG": str(TEST_ROOT / "etc" / "cluster" /
+                                                                                  "admin.kubeconfig")},
+                          capture_output=True, text=True, timeout=timeout, input=input)
+    assert not check or proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+@contextlib.contextmanager
+def cluster(nodes, backend):
+    """A control plane on the host, ``nodes`` joined with ``backend``; on the
+    way out, that nothing is left."""
+    setup = subprocess.run([str(REPO / "scripts" / "setup-cluster")], capture_output=True, text=True)
+    assert setup.returncode == 0, f"scripts/setup-cluster failed:\n{setup.stderr[-3000:]}"
+    tunables = {p: open(p).read() for p in TUNABLES}
+    pins_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    with underlay({n.segment for n in nodes}):
+        try:
+            out = mp("cluster", "init", "--control-plane-only", "--advertise-address", SEGMENTS["mptul0"],
+                     "--pod-cidr", CLUSTER_CIDR, "--service-cidr", SERVICE_CIDR, env=ENV, timeout=300).stdout
+            join = next(line.strip() for line in out.splitlines() if line.strip().startswith("minipod cluster join"))
+            for node in nodes:
+                node.up(SEGMENTS[node.segment])
+                node.mp(*join.split()[1:], "--node-name", node.name, "--node-ip", node.address,
+                        "--backend", backend)
+            for image in ("busybox.tar.gz",):
+                for node in nodes:
+                    node.mp("image", "import", REPO / "build" / image, "busybox")
+            yield
+        finally:
+            for node in reversed(nodes):
+                node.down()
+            mp("cluster", "down", env=ENV, check=False, timeout=180)
+    assert {p: open(p).read() for p in TUNABLES} == tunables
+    pins = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    assert pins == pins_before, f"netns pins left: {pins - pins_before}"
+    procs = [line.split()[1] for line in sh("ps -eo stat=,comm=").stdout.splitlines() if line[0] != "Z"]
+    assert not [p for p in procs if p in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+                                          "kubelet", "kube-proxy")], "a component outlived `cluster down`"
+    assert not sh("ip -4 route show proto 77").stdout.strip(), "routes of a node's agent on the host"
+    assert not leaks(), leaks()
+
+
+def pod(name, node, command, labels=None):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {"app": name}},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                                     "command": ["sh", "-c", command]}]}}
+
+
+def apply(*objs):
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objs))
+
+
+def ready(*names, timeout=120):
+    waited = kubectl("wait", "--for=condition=Ready", *[f"pod/{n}" for n in names], f"--timeout={timeout}s",
+                     timeout=timeout + 30, check=False)
+    assert waited.returncode == 0, kubectl("describe", "pod", *names).stdout[-3000:]
+
+
+def pod_ip(name):
+    return kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}").stdout
+
+
+def exec_(name, *cmd, check=True):
+    return kubectl("exec", name, "--", *cmd, check=check)
+
+
+def test_vxlan_joins_nodes_with_no_common_segment():
+    """Two nodes on two segments the host routes between: host-gw could not
+    reach the other node's pods (its address is no neighbour), vxlan does,
+    with the pods' own addresses inside the tunnel."""
+    a, b = Node("mptvx1", "mptul0", "198.19.7.21"), Node("mptvx2", "mptul1", "198.19.8.22")
+    with cluster([a, b], "vxlan"):
+        wait_for(lambda: kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ") == 2, timeout=120,
+                 what="both nodes Ready")
+        apply(pod("vserver", b.name, "httpd -f -p 80 -h /etc"), pod("vclient", a.name, "sleep 3600"))
+        ready("vserver", "vclient")
+        got = exec_("vclient", "wget", "-q", "-O", "-", f"http://{pod_ip('vserver')}/hostname").stdout
+        assert got.strip() == "vserver"
+        assert "minipod.1" in a.sh("ip -4 route show proto 77").stdout
+        kubectl("delete", "pod", "vserver", "vclient", "--grace-period=1", "--wait=false")
+
+
+NODES = [Node("mptnode1", "mptul0", "198.19.7.11"), Node("mptnode2", "mptul0", "198.19.7.12")]
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    with cluster(NODES, "host-gw"):
+        wait_for(lambda: kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ") == 2, timeout=120,
+                 what="both nodes Ready")
+        yield NODES
+
+
+def test_each_node_has_its_own_pod_range_and_routes_to_the_other(two_nodes):
+    ranges = {n["metadata"]["name"]: n["spec"]["podCIDR"]
+              for n in json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]}
+    assert len(set(ranges.values())) == 2 and all(ipaddress.ip_network(r).subnet_of(ipaddress.ip_network(
+        CLUSTER_CIDR)) for r in ranges.values())
+    a, b = two_nodes
+    # host-gw: each node routes the other's range via the other's address (and the CRI server wrote its own)
+    wait_for(lambda: f"{ranges[b.name]} via {b.address}" in a.sh("ip -4 route show proto 77").stdout,
+             what="node1's route to node2's pod range")
+    assert f"{ranges[a.name]} via {a.address}" in b.sh("ip -4 route show proto 77").stdout
+    conflist = json.loads((a.root / "net.d" / "cluster.conflist").read_text())
+    assert conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"] == ranges[a.name]
+    assert conflist["plugins"][0]["ipMasq"] is False  # the node masquerades only what leaves the cluster
+    shown = a.mp("network", "show").stdout
+    assert f"{ranges[b.name]} via {b.address}" in shown, shown
+
+
+def test_pods_on_two_nodes_reach_each_other_with_their_own_addresses(two_nodes):
+    a, b = two_nodes
+    apply(pod("server", b.name, "nc -ll -p 8080 -e cat"))
+    ready("server")
+    server_ip = pod_ip("server")
+    assert ipaddress.ip_address(server_ip) in ipaddress.ip_network(CLUSTER_CIDR)
+    # the client holds a connection open; the server's side shows who it came from
+    apply(pod("client", a.name, f"(echo hello; sleep 3600) | nc {server_ip} 8080"))
+    ready("client")
+    client_ip = pod_ip("client")
+    seen = wait_for(lambda: [l for l in exec_("server", "netstat", "-tn").stdout.splitlines()
+                             if f"{server_ip}:8080" in l and "ESTABLISHED" in l], timeout=30,
+                    what="the connection on the server's side")
+    peer = seen[0].split()[4].rsplit(":", 1)[0].replace("::ffff:", "")
+    assert peer == client_ip, seen  # its source: the client pod's own address, not node1's
+    kubectl("delete", "pod", "server", "client", "--grace-period=1", "--wait=false")
+
+
+def test_a_service_across_nodes_by_clusterip_nodeport_and_name(two_nodes):
+    a, b = two_nodes
+    apply(pod("web-a", a.name, "httpd -f -p 80 -h /etc", {"app": "web"}),
+          pod("web-b", b.name, "httpd -f -p 80 -h /etc", {"app": "web"}),
+          pod("probe-a", a.name, "sleep 3600"), pod("probe-b", b.name, "sleep 3600"),
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    ready("web-a", "web-b", "probe-a", "probe-b")
+    svc = json.loads(kubectl("get", "svc", "web", "-o", "json").stdout)
+    ip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    wait_for(lambda: len(kubectl("get", "endpoints", "web", "-o",
+                                 "jsonpath={.subsets[*].addresses[*].ip}").stdout.split()) == 2, what="2 endpoints")
+    for probe in ("probe-a", "probe-b"):  # from a pod on either node, both endpoints answer the ClusterIP
+        seen = set()
+        for _ in range(40):
+            seen.add(exec_(probe, "wget", "-q", "-O", "-", f"http://{ip}/hostname", check=False).stdout.strip())
+            if {"web-a", "web-b"} <= seen:
+                break
+        assert {"web-a", "web-b"} <= seen, (probe, seen)
+        # cluster DNS: the Service's name, on both nodes
+        looked = exec_(probe, "nslookup", "web.default.svc.cluster.local").stdout
+        assert ip in looked, looked
+    # NodePort on either node's address (from the host: outside the cluster) reaches a pod on either node
+    for node in two_nodes:
+        seen = set()
+        for _ in range(40):
+            seen.add(sh(f"curl -s --max-time 3 http://{node.address}:{node_port}/hostname", check=False)
+                     .stdout.strip())
+            if {"web-a", "web-b"} <= seen:
+                break
+        assert {"web-a", "web-b"} <= seen, (node.name, seen)
+    kubectl("delete", "svc", "web")
+    kubectl("delete", "pod", "web-a", "web-b", "probe-a", "probe-b", "--grace-period=1", "--wait=false")
+
+
+def test_a_node_that_stops_goes_notready_and_its_pod_is_made_again_elsewhere(two_nodes):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mover"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "mover"}},
+                           "template": {"metadata": {"labels": {"app": "mover"}},
+                                        "spec": {"terminationGracePeriodSeconds": 1, "containers": [
+                                            {"name": "c", "image": "busybox", "imagePullPolicy": "Never",
+                                             "command": ["sleep", "3600"]}]}}}}
+    apply(deployment)
+    kubectl("rollout", "status", "deployment/mover", "--timeout=120s", timeout=150)
+    first = json.loads(kubectl("get", "pods", "-l", "app=mover", "-o", "json").stdout)["items"][0]
+    lost = next(n for n in two_nodes if n.name == first["spec"]["nodeName"])
+    kubelet = json.loads((lost.root / "run" / "cluster" / "kubelet.json").read_text())
+    os.kill(kubelet["pid"], signal.SIGKILL)  # the node's kubelet dies: the node stops reporting
+    wait_for(lambda: " NotReady " in kubectl("get", "node", lost.name, "--no-headers").stdout, timeout=90,
+             what=f"{lost.name} NotReady")
+
+    def moved():
+        pods = json.loads(kubectl("get", "pods", "-l", "app=mover", "-o", "json").stdout)["items"]
+        return [p for p in pods if p["spec"].get("nodeName") not in (None, lost.name)
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+    wait_for(moved, timeout=120, interval=1, what="the Deployment's pod made again on the other node")
+    kubectl("delete", "deployment", "mover")
+    # the lost node comes back: its kubelet restarted by a new join would be a new machine; here, its own
+    lost.mp("cluster", "down")
+    kubectl("delete", "node", lost.name)
+    other = next(n for n in two_nodes if n is not lost)
+    wait_for(lambda: lost.address not in other.sh("ip -4 route show proto 77").stdout, timeout=30,
+             what="the removed node's route gone from the other")
