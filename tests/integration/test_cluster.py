@@ -37,6 +37,7 @@ UNDERLAY, ADDRESS = "mptul0", "198.19.7.1"
 SERVICE_CIDR, POD_CIDR = "10.236.0.0/16", "10.231.0.0/16"  # the suite's default network is 10.231.0.0/24
 ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0",
        "MINIPOD_CLUSTER_BRIDGE": "mptcni0"}
+USER_ENV = {**ENV, "KUBECONFIG": str(TEST_ROOT / "user.kubeconfig")}  # init's context goes there, not to ~/.kube
 KUBECONFIG = TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig"
 DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
 TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory",
@@ -46,6 +47,11 @@ TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/s
 def _kube_chains() -> list:
     return [l for t in ("filter", "nat", "mangle") for l in sh(f"iptables-save -t {t}").stdout.splitlines()
             if l.startswith(":KUBE-")]
+
+
+def _user_kubeconfig():
+    path = os.path.expanduser("~/.kube/config")
+    return open(path).read() if os.path.exists(path) else None
 
 
 def _read(paths) -> dict:
@@ -71,14 +77,14 @@ def node_host(service_cidr):
     for cidr in (f"{ADDRESS}/24", service_cidr):  # ranges of the test's own: nothing on the host may route them
         taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
         assert not taken, f"{cidr} is routed on this host already: {taken}"
-    chains_before, tunables_before = _kube_chains(), _read(TUNABLES)
+    chains_before, tunables_before, users_before = _kube_chains(), _read(TUNABLES), _user_kubeconfig()
     had_pod_logs = os.path.exists("/var/log/pods")
     sh(f"ip link add {UNDERLAY} type bridge && ip addr add {ADDRESS}/24 dev {UNDERLAY} && ip link set {UNDERLAY} up")
     mp("image", "import", REPO / "build" / "nginx.oci.tar")
     try:
         yield
     finally:
-        mp("cluster", "down", env=ENV, timeout=180, check=False)  # whatever the test left running
+        mp("cluster", "down", env=USER_ENV, timeout=180, check=False)  # whatever the test left running
         sh(f"ip link del {UNDERLAY}", check=False)
         mp("image", "rm", "nginx", check=False)
     procs = [line.split()[1] for line in sh("ps -eo stat=,comm=").stdout.splitlines() if line[0] != "Z"]
@@ -86,6 +92,7 @@ def node_host(service_cidr):
                                           "kubelet", "kube-proxy")], "a component outlived `cluster down`"
     assert _kube_chains() == chains_before, "kube-proxy's chains outlived `cluster down`"
     assert _read(TUNABLES) == tunables_before, "the kubelet's and kube-proxy's sysctls were not put back"
+    assert _user_kubeconfig() == users_before, "the suite changed the user's own ~/.kube/config"
     assert os.path.exists("/var/log/pods") == had_pod_logs
     assert sh("ip link show mptkube0", check=False).returncode != 0
     assert not (TEST_ROOT / "lib" / "cluster").exists() and not (TEST_ROOT / "etc" / "cluster").exists()
@@ -116,10 +123,10 @@ def test_the_walkthrough_a_real_kubelet_on_minipod(tmp_path):
 def cluster():
     with node_host(SERVICE_CIDR):
         out = mp("cluster", "init", "--advertise-address", ADDRESS, "--service-cidr", SERVICE_CIDR,
-                 "--pod-cidr", POD_CIDR, "--node-name", NODE, env=ENV, timeout=300).stdout
+                 "--pod-cidr", POD_CIDR, "--node-name", NODE, env=USER_ENV, timeout=300).stdout
         assert " ✓ kube-proxy" in out and "minipod cluster join https://198.19.7.1:26443 --token " in out
         yield
-        down = mp("cluster", "down", env=ENV, timeout=180, check=False)
+        down = mp("cluster", "down", env=USER_ENV, timeout=180, check=False)
         assert down.returncode == 0, down.stderr
         assert " ✓ stopped kube-apiserver" in down.stdout and " ✓ stopped the CRI server" in down.stdout
 
@@ -127,11 +134,11 @@ def cluster():
 def test_the_node_is_ready_and_its_runtime_is_minipod(cluster):
     nodes = kubectl("get", "nodes", "-o", "wide").stdout
     assert re.search(rf"^{NODE}\s+Ready\s.*\sv1\.20\.2\s+{re.escape(ADDRESS)}\s.*minipod://", nodes, re.M), nodes
-    status = mp("cluster", "status", env=ENV).stdout
+    status = mp("cluster", "status", env=USER_ENV).stdout
     assert "control-plane and node of https://198.19.7.1:26443, node mptnode" in status
     assert "NOT running" not in status
     joined = mp("cluster", "join", "https://198.19.7.1:26443", "--token", "abcdef.0123456789abcdef",
-                "--ca-cert-hash", "sha256:00", env=ENV, check=False)
+                "--ca-cert-hash", "sha256:00", env=USER_ENV, check=False)
     assert joined.returncode == 125 and "already a node" in joined.stderr  # one line, nothing touched
 
 
@@ -220,7 +227,7 @@ def test_kubectl_exec_logs_port_forward_and_attach_through_the_kubelet(cluster, 
 def test_bad_cluster_input_is_one_line_and_leaves_nothing(cluster):
     """A second init while one runs, and a join with a wrong CA hash (on this
     node's machine, refused before anything is touched)."""
-    again = mp("cluster", "init", "--advertise-address", ADDRESS, env=ENV, check=False)
+    again = mp("cluster", "init", "--advertise-address", ADDRESS, env=USER_ENV, check=False)
     assert again.returncode == 125 and again.stderr.count("\n") == 1 and "already runs a cluster" in again.stderr
-    assert "NOT running" not in mp("cluster", "status", env=ENV).stdout
+    assert "NOT running" not in mp("cluster", "status", env=USER_ENV).stdout
 

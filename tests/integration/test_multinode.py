@@ -39,44 +39,65 @@ FAST = {"MINIPOD_KUBE_CONTROLLER_MANAGER_ARGS": "--node-monitor-period=2s --node
         "MINIPOD_KUBE_APISERVER_ARGS": "--default-not-ready-toleration-seconds=5 "
                                        "--default-unreachable-toleration-seconds=5"}
 ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0", **FAST}
+USER_ENV = {**ENV, "KUBECONFIG": str(TEST_ROOT / "user.kubeconfig")}  # init's context goes there, not to ~/.kube
 TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory")
 
 
 class Node:
-    """One node: a network namespace on a segment, its own minipod root."""
+    """One node (its name in the cluster): a network namespace of the test's
+    (``netns``) on a segment, its own minipod root, and a mount namespace of
+    its own in which /var/log is a tmpfs: kubelet 1.20 keeps its pods' logs
+    in /var/log/pods whatever its flags, and removes the directories of
+    pods it does not know, so two kubelets must not share it (kind's nodes
+    have a filesystem each for the same reason)."""
 
-    def __init__(self, name, segment, address):
-        self.name, self.segment, self.address = name, segment, address
-        self.root = TEST_ROOT / "nodes" / name
+    def __init__(self, name, netns, segment, address):
+        self.name, self.netns, self.segment, self.address = name, netns, segment, address
+        self.root = TEST_ROOT / "nodes" / netns
         self.env = {"MINIPOD_ROOT": str(self.root), "MINIPOD_CNI_CONF_DIR": str(self.root / "net.d"),
-                    "MINIPOD_NETNS_PREFIX": f"{name}-", "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}-{name}",
+                    "MINIPOD_NETNS_PREFIX": f"{netns}-", "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}-{netns}",
                     "MINIPOD_CLUSTER_PORT_OFFSET": "20000"}
 
+    holder = None  # the process that keeps the node's mount namespace
+
+    def enter(self) -> list:
+        """The command prefix that runs in the node's namespaces (nsenter, not
+        `ip netns exec`: that one mounts a sysfs of its own over the cgroups)."""
+        return ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", f"--net=/run/netns/{self.netns}"]
+
     def sh(self, cmd, check=True, timeout=60):
-        return sh(f"ip netns exec {self.name} {cmd}", check=check, timeout=timeout)
+        return sh(" ".join(self.enter()) + f" sh -c '{cmd}'", check=check, timeout=timeout)
 
     def mp(self, *args, check=True, timeout=300):
-        """minipod in the node's network namespace, against its root (nsenter: the
-        host's mount namespace stays, cgroups and all)."""
+        """minipod in the node's namespaces, against its root."""
         env = {**os.environ, **TEST_ENV, **self.env}
-        proc = subprocess.run(["nsenter", f"--net=/run/netns/{self.name}", str(REPO / ".venv" / "bin" / "minipod"),
-                               *args], env=env, capture_output=True, text=True, timeout=timeout)
+        args = [str(a) for a in args]
+        proc = subprocess.run([*self.enter(), str(REPO / ".venv" / "bin" / "minipod"), *args], env=env,
+                              capture_output=True, text=True, timeout=timeout)
         assert not check or proc.returncode == 0, f"{self.name}: minipod {' '.join(args)}: {proc.stderr}"
         return proc
 
     def up(self, gateway):
-        sh(f"ip netns add {self.name}")
-        sh(f"ip link add {self.name}h type veth peer name eth0 netns {self.name}")
-        sh(f"ip link set {self.name}h master {self.segment} up")
+        sh(f"ip netns add {self.netns}")
+        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                        f"mount -t tmpfs -o mode=755 {self.netns}-log /var/log && exec sleep infinity"],
+                                       start_new_session=True)
+        wait_for(lambda: os.readlink(f"/proc/{self.holder.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+                 and "/var/log" in open(f"/proc/{self.holder.pid}/mounts").read(), what=f"{self.name}'s /var/log")
+        sh(f"ip link add {self.netns}h type veth peer name eth0 netns {self.netns}")
+        sh(f"ip link set {self.netns}h master {self.segment} up")
         self.sh(f"ip addr add {self.address}/24 dev eth0")
         self.sh("ip link set eth0 up")
         self.sh("ip link set lo up")
         self.sh(f"ip route add default via {gateway}")
 
     def down(self):
-        self.mp("cluster", "down", check=False)
-        sh(f"ip netns del {self.name}", check=False)
-        sh(f"ip link del {self.name}h", check=False)
+        if self.holder is not None:
+            self.mp("cluster", "down", check=False)
+            self.holder.kill()
+            self.holder.wait()
+        sh(f"ip netns del {self.netns}", check=False)
+        sh(f"ip link del {self.netns}h", check=False)
 
 
 SEGMENTS = {"mptul0": "198.19.7.1", "mptul1": "198.19.8.1"}
@@ -113,11 +134,13 @@ def cluster(nodes, backend):
     setup = subprocess.run([str(REPO / "scripts" / "setup-cluster")], capture_output=True, text=True)
     assert setup.returncode == 0, f"scripts/setup-cluster failed:\n{setup.stderr[-3000:]}"
     tunables = {p: open(p).read() for p in TUNABLES}
+    from tests.integration.test_cluster import _user_kubeconfig
+    users = _user_kubeconfig()
     pins_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     with underlay({n.segment for n in nodes}):
         try:
             out = mp("cluster", "init", "--control-plane-only", "--advertise-address", SEGMENTS["mptul0"],
-                     "--pod-cidr", CLUSTER_CIDR, "--service-cidr", SERVICE_CIDR, env=ENV, timeout=300).stdout
+                     "--pod-cidr", CLUSTER_CIDR, "--service-cidr", SERVICE_CIDR, env=USER_ENV, timeout=300).stdout
             join = next(line.strip() for line in out.splitlines() if line.strip().startswith("minipod cluster join"))
             for node in nodes:
                 node.up(SEGMENTS[node.segment])
@@ -130,8 +153,9 @@ def cluster(nodes, backend):
         finally:
             for node in reversed(nodes):
                 node.down()
-            mp("cluster", "down", env=ENV, check=False, timeout=180)
+            mp("cluster", "down", env=USER_ENV, check=False, timeout=180)
     assert {p: open(p).read() for p in TUNABLES} == tunables
+    assert _user_kubeconfig() == users, "the suite changed the user's own ~/.kube/config"
     pins = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     assert pins == pins_before, f"netns pins left: {pins - pins_before}"
     procs = [line.split()[1] for line in sh("ps -eo stat=,comm=").stdout.splitlines() if line[0] != "Z"]
@@ -170,7 +194,7 @@ def test_vxlan_joins_nodes_with_no_common_segment():
     """Two nodes on two segments the host routes between: host-gw could not
     reach the other node's pods (its address is no neighbour), vxlan does,
     with the pods' own addresses inside the tunnel."""
-    a, b = Node("mptvx1", "mptul0", "198.19.7.21"), Node("mptvx2", "mptul1", "198.19.8.22")
+    a, b = Node("vx1", "mptvx1", "mptul0", "198.19.7.21"), Node("vx2", "mptvx2", "mptul1", "198.19.8.22")
     with cluster([a, b], "vxlan"):
         wait_for(lambda: kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ") == 2, timeout=120,
                  what="both nodes Ready")
@@ -182,7 +206,7 @@ def test_vxlan_joins_nodes_with_no_common_segment():
         kubectl("delete", "pod", "vserver", "vclient", "--grace-period=1", "--wait=false")
 
 
-NODES = [Node("mptnode1", "mptul0", "198.19.7.11"), Node("mptnode2", "mptul0", "198.19.7.12")]
+NODES = [Node("node1", "mptnode1", "mptul0", "198.19.7.11"), Node("node2", "mptnode2", "mptul0", "198.19.7.12")]
 
 
 @pytest.fixture(scope="module")
