@@ -211,6 +211,7 @@ def collect(dry_run=False) -> list:
             if not dry_run:
                 fsutil.rmtree(d, ignore_errors=True)
     found += _proxy_leftovers(dry_run)
+    found += _trace_leftovers(dry_run)
     return found
 
 
@@ -226,6 +227,24 @@ def _agent_owned(pods: dict) -> set:
     from minipod.objects import kinds, store
     uids = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD, shared=True)}
     return {i for i, r in pods.items() if (r.get("k8s") or {}).get("uid") in uids}
+
+
+def _trace_leftovers(dry_run: bool) -> list:
+    """A trace's table and outside client that a killed `minipod trace` left
+    (one that runs holds the trace lock)."""
+    from minipod.trace import lock_path, nftrace, probe
+    if state.lock_held(lock_path()):
+        return []
+    found = []
+    if nftrace.present():
+        found.append(("trace-rules", f"table inet {nftrace.TABLE}"))
+    ns, _veth = probe.outside_names()
+    if (paths.netns_dir() / ns).exists():
+        found.append(("trace-client", ns))
+    if found and not dry_run:
+        nftrace.remove()
+        probe.remove_outside()
+    return found
 
 
 def _proxy_leftovers(dry_run: bool) -> list:

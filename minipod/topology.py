@@ -22,7 +22,8 @@ def _members(conf: dict) -> list:
     return out
 
 
-def _host_veth(result: dict):
+def host_veth(result: dict):
+    """The host side veth a CNI result names, or None."""
     for iface in result.get("interfaces", []):
         if not iface.get("sandbox") and iface.get("name", "").startswith("veth"):
             return iface["name"]
@@ -35,7 +36,7 @@ def inspect(conf: dict) -> dict:
     for p, att in _members(conf):
         containers[p["id"]] = {"Name": p["name"], "EndpointID": att.key, "MacAddress": p.get("mac") or "",
                                "IPv4Address": p.get("ip") or "", "IPv6Address": "",
-                               "HostVeth": _host_veth(att.result)}
+                               "HostVeth": host_veth(att.result)}
     first = conf["plugins"][0]
     return {
         "Name": conf["name"], "Id": network.network_id(conf), "Driver": first["type"],
@@ -67,7 +68,7 @@ def text(conf: dict) -> str:
         lines.append("   (no running pods)")
     for i, (p, att) in enumerate(members):
         branch = "└──" if i == len(members) - 1 else "├──"
-        veth = _host_veth(att.result) or "?"
+        veth = host_veth(att.result) or "?"
         line = f"   {branch} {veth} ══ eth0 {(p.get('ip') or '?')}  pod {p['name']}  (netns {p.get('netns')})"
         if p.get("ports"):
             line += f"  ports {_ports(p)}"
@@ -126,7 +127,7 @@ def dot(conf: dict) -> str:
            '  host [label="host\\n(uplink, NAT)"];',
            f'  bridge [label="{bridge}\\n{network.gateway_of(conf) or ""}"];', "  host -- bridge;"]
     for i, (p, att) in enumerate(_members(conf)):
-        veth = _host_veth(att.result) or f"veth{i}"
+        veth = host_veth(att.result) or f"veth{i}"
         label = f"pod {p['name']}\\neth0 {p.get('ip') or ''}"
         if p.get("ports"):
             label += f"\\n{_ports(p)}"

@@ -145,14 +145,14 @@ def _running(rec) -> bool:
 
 def pod_netns(namespace: str, name: str) -> str:
     """The pinned network namespace of a Running pod (404/400 otherwise)."""
-    from minipod import pod
-    from minipod.workloads import pods, targets
+    from minipod.workloads import targets
     try:
-        obj = targets.pod_object(namespace, name)
+        rec = targets.pod_record(namespace, name)
     except errors.NotFound as e:
-        raise APIError(404, str(e), details={"name": name, "kind": "pods"}) from None
-    rec = pods.realised().get(obj["metadata"]["uid"]) or pod.store().find(obj["metadata"]["uid"])
-    rec = pod.with_status(rec) if rec else None
+        if "no sandbox" in str(e):
+            rec = None
+        else:
+            raise APIError(404, str(e), details={"name": name, "kind": "pods"}) from None
     if not rec or rec.get("status") != "running" or not rec.get("netns"):
         raise APIError(400, f'pod {name} is not running (port-forward needs a Running pod)')
     return rec["netns"]

@@ -46,6 +46,19 @@ def pod_object(namespace: str, name: str) -> dict:
     raise NotFound(f'pods "{name}" not found' + ("" if namespace == "default" else f" in namespace {namespace}"))
 
 
+def pod_record(namespace: str, name: str) -> dict:
+    """The minipod pod (its record, with status) of the Pod object ``name``
+    in ``namespace``: port-forward's and trace's target. NotFound when there
+    is no such pod or it has not been made yet."""
+    from minipod.workloads import pods
+    obj = pod_object(namespace, name)
+    uid = obj["metadata"]["uid"]
+    rec = pods.realised().get(uid) or pod.store().find(uid)
+    if rec is None:
+        raise NotFound(f"pod {name} has no sandbox yet")
+    return pod.with_status(rec)
+
+
 def _pod_of_deployment(namespace: str, name: str) -> dict:
     from minipod.objects import kinds, store
     from minipod.workloads import deployments, pods

@@ -27,6 +27,7 @@ import subprocess
 import pytest
 import yaml
 
+from minipod.cluster import onehost
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
 from tests.integration.conftest import leaks, mp, sh, wait_for
 
@@ -43,80 +44,14 @@ USER_ENV = {**ENV, "KUBECONFIG": str(TEST_ROOT / "user.kubeconfig")}  # init's c
 TUNABLES = ("/proc/sys/kernel/panic", "/proc/sys/kernel/panic_on_oops", "/proc/sys/vm/overcommit_memory")
 
 
-class Node:
-    """One node (its name in the cluster): a network namespace of the test's
-    (``netns``) on a segment, its own minipod root, and a mount namespace of
-    its own in which /var/log is a tmpfs: kubelet 1.20 keeps its pods' logs
-    in /var/log/pods whatever its flags, and removes the directories of
-    pods it does not know, so two kubelets must not share it (kind's nodes
-    have a filesystem each for the same reason)."""
-
-    def __init__(self, name, netns, segment, address):
-        self.name, self.netns, self.segment, self.address = name, netns, segment, address
-        self.root = TEST_ROOT / "nodes" / netns
-        self.env = {"MINIPOD_ROOT": str(self.root), "MINIPOD_CNI_CONF_DIR": str(self.root / "net.d"),
-                    "MINIPOD_NETNS_PREFIX": f"{netns}-", "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}-{netns}",
-                    "MINIPOD_CLUSTER_PORT_OFFSET": "20000"}
-
-    holder = None  # the process that keeps the node's mount namespace
-
-    def enter(self) -> list:
-        """The command prefix that runs in the node's namespaces (nsenter, not
-        `ip netns exec`: that one mounts a sysfs of its own over the cgroups)."""
-        return ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", f"--net=/run/netns/{self.netns}"]
-
-    def sh(self, cmd, check=True, timeout=60):
-        return sh(" ".join(self.enter()) + f" sh -c '{cmd}'", check=check, timeout=timeout)
-
-    def mp(self, *args, check=True, timeout=300):
-        """minipod in the node's namespaces, against its root."""
-        env = {**os.environ, **TEST_ENV, **self.env}
-        args = [str(a) for a in args]
-        proc = subprocess.run([*self.enter(), str(REPO / ".venv" / "bin" / "minipod"), *args], env=env,
-                              capture_output=True, text=True, timeout=timeout)
-        assert not check or proc.returncode == 0, f"{self.name}: minipod {' '.join(args)}: {proc.stderr}"
-        return proc
-
-    def up(self, gateway):
-        sh(f"ip netns add {self.netns}")
-        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                                        f"mount -t tmpfs -o mode=755 {self.netns}-log /var/log && exec sleep infinity"],
-                                       start_new_session=True)
-        wait_for(lambda: os.readlink(f"/proc/{self.holder.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
-                 and "/var/log" in open(f"/proc/{self.holder.pid}/mounts").read(), what=f"{self.name}'s /var/log")
-        sh(f"ip link add {self.netns}h type veth peer name eth0 netns {self.netns}")
-        sh(f"ip link set {self.netns}h master {self.segment} up")
-        self.sh(f"ip addr add {self.address}/24 dev eth0")
-        self.sh("ip link set eth0 up")
-        self.sh("ip link set lo up")
-        self.sh(f"ip route add default via {gateway}")
-
-    def down(self):
-        if self.holder is not None:
-            self.mp("cluster", "down", check=False)
-            self.holder.kill()
-            self.holder.wait()
-        sh(f"ip netns del {self.netns}", check=False)
-        sh(f"ip link del {self.netns}h", check=False)
+def Node(name, netns, segment, address):
+    """A node of the one-host layout (minipod.cluster.onehost), in the suite's root and environment."""
+    return onehost.Node(name, netns, segment, address, root=TEST_ROOT / "nodes" / netns,
+                        env={**TEST_ENV, "MINIPOD_CLUSTER_PORT_OFFSET": "20000",
+                             "MINIPOD_CGROUP_PARENT": f"minipod-test-{os.getpid()}"})
 
 
 SEGMENTS = {"mptul0": "198.19.7.1", "mptul1": "198.19.8.1"}
-
-
-@contextlib.contextmanager
-def underlay(segments):
-    """The host's bridges of the node segments (the host routes between them)."""
-    routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
-    for cidr in [f"{SEGMENTS[s]}/24" for s in segments] + [CLUSTER_CIDR, SERVICE_CIDR]:
-        taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
-        assert not taken, f"{cidr} is routed on this host already: {taken}"
-    for s in segments:
-        sh(f"ip link add {s} type bridge && ip addr add {SEGMENTS[s]}/24 dev {s} && ip link set {s} up")
-    try:
-        yield
-    finally:
-        for s in segments:
-            sh(f"ip link del {s}", check=False)
 
 
 def kubectl(*args, check=True, timeout=120, input=None):
@@ -137,7 +72,7 @@ def cluster(nodes, backend):
     from tests.integration.test_cluster import _user_kubeconfig
     users = _user_kubeconfig()
     pins_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
-    with underlay({n.segment for n in nodes}):
+    with onehost.underlay({n.segment: SEGMENTS[n.segment] for n in nodes}, reserved=(CLUSTER_CIDR, SERVICE_CIDR)):
         try:
             out = mp("cluster", "init", "--control-plane-only", "--advertise-address", SEGMENTS["mptul0"],
                      "--pod-cidr", CLUSTER_CIDR, "--service-cidr", SERVICE_CIDR, env=USER_ENV, timeout=300).stdout
@@ -215,6 +150,25 @@ def two_nodes():
         wait_for(lambda: kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ") == 2, timeout=120,
                  what="both nodes Ready")
         yield NODES
+
+
+def test_the_walkthrough_of_docs_cluster_md(two_nodes):
+    """docs/cluster.md's walkthrough, as written for node1 of the Vagrant
+    cluster, on the one-host layout (node addresses and node1's shell translated)."""
+    from tests import docs_runner
+    a, b = two_nodes
+    translations = [("192.168.56.11", a.address), ("192.168.56.12", b.address),
+                    ("ip route show proto 77", " ".join(a.enter()) + " ip route show proto 77")]
+
+    def translate(text):
+        for old, new in translations:
+            text = text.replace(old, new)
+        return text
+    env = {**os.environ, "KUBECONFIG": str(TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig")}
+    failures = docs_runner.check(REPO / "docs" / "cluster.md", env=env, translate=translate)
+    assert not failures, "\n\n".join(failures)
+    wait_for(lambda: not kubectl("get", "pods", "--no-headers").stdout.strip(), timeout=150,
+             what="the walkthrough's pods gone")
 
 
 def test_each_node_has_its_own_pod_range_and_routes_to_the_other(two_nodes):

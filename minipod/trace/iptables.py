@@ -1,0 +1,63 @@
+"""The iptables form of a traced rule. iptables-nft writes its rules as
+nftables rules, but what nftables cannot say natively (`-m comment`, `-m
+statistic`, ...) it keeps as xtables matches, which the trace prints as
+nothing: "default/web cluster IP" and "--probability 0.5" would be lost.
+So each traced rule of an iptables table is looked up in `iptables -S` of
+its chain: the rule with the same verdict (its jump target, its DNAT
+destination) and the same addresses."""
+
+import re
+import subprocess
+
+_cache = {}
+
+
+def rules_of(table: str, chain: str) -> list:
+    """`iptables -t TABLE -S CHAIN`, the -A lines (read once per trace report)."""
+    key = (table, chain)
+    if key not in _cache:
+        out = subprocess.run(["iptables", "-t", table, "-S", chain], capture_output=True, text=True).stdout
+        _cache[key] = [line for line in out.splitlines() if line.startswith("-A ")]
+    return _cache[key]
+
+
+def forget() -> None:
+    _cache.clear()
+
+
+def _target(rule: str):
+    m = re.search(r" -j (\S+)", rule)
+    return m.group(1) if m else None
+
+
+def find(table: str, chain: str, text: str, verdict: str):
+    """The iptables rule a traced nft rule (``text``, ``verdict``) is, or None."""
+    wanted = None
+    if verdict.startswith(("jump ", "goto ")):
+        wanted = verdict.split()[1]
+    dnat = re.search(r"dnat to (\S+)", text)
+    addrs = re.findall(r"\d+\.\d+\.\d+\.\d+(?:/\d+)?", text)
+    for rule in rules_of(table, chain):
+        target = _target(rule)
+        if wanted and target != wanted:
+            continue
+        if dnat and f"--to-destination {dnat.group(1)}" not in rule:
+            continue
+        if not wanted and not dnat and target and target.upper() != verdict.split()[0].upper():
+            continue
+        if all(a.split("/")[0] in rule for a in addrs):
+            return rule
+    return None
+
+
+def describe(rule: str) -> str:
+    """What a learner reads of an iptables rule: its comment and statistic."""
+    parts = []
+    comment = re.search(r'--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))', rule)
+    if comment:
+        text = (comment.group(1) or comment.group(2)).replace('\\"', '"')
+        parts.append(f'"{text}"')
+    prob = re.search(r"--probability (\S+)", rule)
+    if prob:
+        parts.append(f"statistic --probability {float(prob.group(1)):g} matched")
+    return " ".join(parts)
