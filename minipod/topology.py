@@ -9,7 +9,7 @@ from minipod import network, pod
 from minipod.cni import runtime as cni
 
 
-def _members(conf: dict) -> list:
+def members(conf: dict) -> list:
     """(pod record, cached attachment) for each running pod on ``conf``."""
     out = []
     for p in pod.list_pods():
@@ -33,7 +33,7 @@ def host_veth(result: dict):
 def inspect(conf: dict) -> dict:
     """Shaped like `docker network inspect bridge`, plus the conflist path."""
     containers = {}
-    for p, att in _members(conf):
+    for p, att in members(conf):
         containers[p["id"]] = {"Name": p["name"], "EndpointID": att.key, "MacAddress": p.get("mac") or "",
                                "IPv4Address": p.get("ip") or "", "IPv6Address": "",
                                "HostVeth": host_veth(att.result)}
@@ -63,17 +63,17 @@ def text(conf: dict) -> str:
     gw = network.gateway_of(conf) or ""
     lines = [f"host ── {bridge} ({gw} on {subnets}) ── masquerade to the host's uplink"
              if conf["plugins"][0].get("ipMasq") else f"host ── {bridge} ({gw} on {subnets})"]
-    members = _members(conf)
-    if not members:
+    on = members(conf)
+    if not on:
         lines.append("   (no running pods)")
-    for i, (p, att) in enumerate(members):
-        branch = "└──" if i == len(members) - 1 else "├──"
+    for i, (p, att) in enumerate(on):
+        branch = "└──" if i == len(on) - 1 else "├──"
         veth = host_veth(att.result) or "?"
         line = f"   {branch} {veth} ══ eth0 {(p.get('ip') or '?')}  pod {p['name']}  (netns {p.get('netns')})"
         if p.get("ports"):
             line += f"  ports {_ports(p)}"
         lines.append(line)
-    services = _services(members)
+    services = _services(on)
     if services:
         lines.append("services (kube-proxy rules on the host):")
         for name, vips, targets in services:
@@ -126,16 +126,16 @@ def dot(conf: dict) -> str:
     out = ["graph minipod {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];',
            '  host [label="host\\n(uplink, NAT)"];',
            f'  bridge [label="{bridge}\\n{network.gateway_of(conf) or ""}"];', "  host -- bridge;"]
-    for i, (p, att) in enumerate(_members(conf)):
+    for i, (p, att) in enumerate(members(conf)):
         veth = host_veth(att.result) or f"veth{i}"
         label = f"pod {p['name']}\\neth0 {p.get('ip') or ''}"
         if p.get("ports"):
             label += f"\\n{_ports(p)}"
         out.append(f'  pod{i} [label="{label}"];')
         out.append(f'  bridge -- pod{i} [label="{veth}"];')
-    members = _members(conf)
-    pod_node = {(p.get("ip") or "").split("/")[0]: f"pod{i}" for i, (p, _a) in enumerate(members)}
-    for j, (name, vips, targets) in enumerate(_services(members)):
+    on = members(conf)
+    pod_node = {(p.get("ip") or "").split("/")[0]: f"pod{i}" for i, (p, _a) in enumerate(on)}
+    for j, (name, vips, targets) in enumerate(_services(on)):
         out.append(f'  svc{j} [shape=ellipse, label="service {name}\\n' + "\\n".join(vips) + '"];')
         for t in targets:
             node = pod_node.get(t.split(":")[0])

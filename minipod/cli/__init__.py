@@ -515,7 +515,7 @@ def gc(dry_run):
     return 1 if dry_run and found else 0
 
 
-from minipod.cli import agent as _agent, api as _api, cluster as _cluster, cri as _cri, objects as _objects, trace as _trace, volumes as _volumes  # noqa: E402,E501
+from minipod.cli import agent as _agent, api as _api, cluster as _cluster, cri as _cri, objects as _objects, trace as _trace, ui as _ui, volumes as _volumes  # noqa: E402,E501
 
 _objects.register(cli, _echo_json)
 _volumes.register(cli, _echo_json)
@@ -524,6 +524,7 @@ _api.register(cli)
 _cri.register(cli)
 _cluster.register(cli)
 _trace.register(cli, _echo_json)
+_ui.register(cli)
 
 
 def _ensure_std_fds():

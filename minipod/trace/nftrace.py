@@ -10,6 +10,7 @@ removes one that a killed tracer left)."""
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -116,7 +117,9 @@ class Tracer:
         self._monitor = None
 
     def __enter__(self):
-        self._old = {s: signal.signal(s, _interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+        # SIGTERM/SIGHUP end a CLI trace through __exit__; in a server's thread, signals are the server's
+        main = threading.current_thread() is threading.main_thread()
+        self._old = {s: signal.signal(s, _interrupted) for s in (signal.SIGTERM, signal.SIGHUP)} if main else {}
         try:
             self._monitor = subprocess.Popen(["nft", "monitor", "trace"], stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, text=True)

@@ -1,0 +1,113 @@
+"""`minipod ui` in a real browser: Debian's chromium, headless, driven by
+selenium through Debian's chromedriver. The page shows every pod with its
+address and every Service with its ClusterIP and arrows to its endpoints;
+a pod that comes appears without a reload and one that goes disappears;
+clicking a Service runs a trace and highlights its way on the picture
+(the Service, the arrow to the endpoint that answered, that pod and its
+veth). Without the page's token, nothing is served. Screenshots are kept
+in build/test-artifacts/."""
+
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import REPO, TEST_ENV
+from tests.integration.conftest import mp, sh, wait_for
+from tests.integration.test_services import WEB, apply, ready_endpoints, routed_locally, svc
+
+ARTIFACTS = REPO / "build" / "test-artifacts"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1300,1000"]
+
+
+@pytest.fixture
+def ui():
+    """The UI server (any free port) and its URL with the token."""
+    proc = subprocess.Popen([sys.executable, "-m", "minipod", "ui", "--port", "0"], env={**os.environ, **TEST_ENV},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", line)
+    assert url, line
+    yield url.group(0)
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    yield driver
+    driver.quit()
+
+
+def shot(driver, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / f"ui-{name}.png"))
+
+
+def js(driver, expression):
+    """What ``expression`` is in the page now, in one step (the picture is
+    replaced as the node changes: elements found earlier may be gone)."""
+    return driver.execute_script(f"return {expression}")
+
+
+def pods_shown(driver) -> dict:
+    return dict(js(driver, "[...document.querySelectorAll('g.pod')].map(e => [e.dataset.name, e.dataset.ip])"))
+
+
+def test_without_the_token_nothing_is_served(ui):
+    bare = ui.split("?")[0]
+    for path in ("", "picture.svg", "model", "events"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bare + path, timeout=10)
+        assert e.value.code == 401
+
+
+def test_the_node_live_and_a_trace_drawn_on_it(ui, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    apply(tmp_path, WEB, "web.yaml")
+    endpoint_ips = ready_endpoints("web", 2)
+    ip = svc("web")["spec"]["clusterIP"]
+    routed_locally(ip)
+    browser.get(ui)
+    pods = wait_for(lambda: pods_shown(browser) if len(pods_shown(browser)) >= 2 else None, timeout=20,
+                    what="the pods on the page")
+    assert sorted(pods.values()) == sorted(endpoint_ips)  # every pod, with its address
+    service = js(browser, "document.getElementById('svc-default-web').textContent")
+    assert ip in service and "80/tcp" in service
+    edges = js(browser, "[...document.querySelectorAll('line.edge')].map(e => e.id)")
+    assert len([e for e in edges if e.startswith("edge-svc-default-web-")]) == 2  # an arrow to each endpoint
+    assert "bridge mptest0" in js(browser, "document.getElementById('bridge').textContent")
+    shot(browser, "picture")
+
+    # a new pod appears without a reload, and goes the same way
+    mp("pod", "create", "--name", "newcomer")
+    mp("run", "-d", "--pod", "newcomer", "--name", "newcomerc", "busybox", "sleep", "3600")
+    wait_for(lambda: "newcomer" in pods_shown(browser), timeout=20, what="the new pod on the page, no reload")
+    shot(browser, "newcomer")
+    mp("pod", "rm", "-f", "newcomer")
+    wait_for(lambda: "newcomer" not in pods_shown(browser), timeout=20, what="the pod gone from the page")
+
+    # a click on the Service: one real connection from the host, its way drawn
+    wait_for(lambda: sh(f"curl -s --max-time 2 http://{ip}/", check=False).stdout, what="the service's rules")
+    browser.find_element(By.ID, "svc-default-web").click()
+    text = wait_for(lambda: (lambda t: t if "answered by" in t or "refused" in t else None)(
+        browser.find_element(By.ID, "trace").text), timeout=60, interval=0.5, what="the trace on the page")
+    assert "DNAT: sent to" in text and '"default/web cluster IP"' in text, text
+    answered = re.search(r"answered by: pod default/(\S+) \((\S+)\)", text)
+    hot = set(js(browser, "[...document.querySelectorAll('.hot')].map(e => e.id)"))
+    endpoint = js(browser, f"[...document.querySelectorAll('g.pod')].find(e => e.dataset.ip == '{answered.group(2)}').id")
+    assert {"svc-default-web", endpoint, "bridge", f"edge-svc-default-web-{endpoint}"} <= hot, hot
+    shot(browser, "trace")
+    assert "minipod-trace" not in sh("nft list tables").stdout
