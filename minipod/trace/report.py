@@ -10,6 +10,9 @@ import re
 from minipod.trace import iptables, nftrace
 
 
+FLAGS = {"0x12": "syn|ack", "0x10": "ack", "0x18": "psh|ack", "0x11": "fin|ack", "0x14": "rst|ack", "0x19": "fin|psh|ack"}
+
+
 def _rule(step: nftrace.Step) -> str:
     """A rule as one short line: its comment if it has one, what it did (an
     iptables-nft rule's comment and statistic from its iptables form)."""
@@ -33,8 +36,9 @@ def _packet_lines(packet: nftrace.Packet, label: str) -> list:
     src = f"{packet.header('ip saddr')}:{packet.header('tcp sport') or packet.header('udp sport')}"
     dst = f"{packet.header('ip daddr')}:{packet.header('tcp dport') or packet.header('udp dport')}"
     where = " ".join(f"{k} {v}" for k, v in (("in", packet.header("iif")), ("out", packet.header("oif"))) if v)
-    flags = packet.header("tcp flags")
-    lines = [f"  {label}: {src} → {dst}" + (f" tcp {flags.replace('==', '').strip()}" if flags else "")
+    flags = re.search(r"tcp flags == (\S+)", packet.first)
+    flags = FLAGS.get(flags.group(1), flags.group(1)) if flags else None
+    lines = [f"  {label}: {src} → {dst}" + (f" tcp {flags}" if flags else "")
              + (f"  ({where})" if where else "")]
     for step in packet.steps:
         if step.kind == "rule":

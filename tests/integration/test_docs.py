@@ -42,7 +42,7 @@ def translate(text: str) -> str:
 DOC_ENV = {"kubectl.md": {"MINIPOD_SERVICE_CIDR": "10.107.0.0/16"}}
 
 
-@pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md", "ingress.md", "kubectl.md"])
+@pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md", "ingress.md", "kubectl.md", "trace.md"])
 def test_walkthrough_runs_as_written(doc, tmp_path):
     """Each doc against the suite's root, set up as scripts/setup leaves a
     newcomer's (busybox and the ingress controller's nginx imported); a
