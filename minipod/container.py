@@ -3,7 +3,7 @@
 ``run`` (the constructor) fails if the name exists and ``load`` if it does
 not (runc's factory). A container joins its pod's net/IPC/UTS/PID namespaces and gets
 its own mount namespace over an overlay of its image. Its exit code comes
-from the pod's pause, which adopts and reaps it (see runtime/pause.py).
+from the pod's pause, which adopts and reaps it (see runtime/pause.c).
 """
 
 import contextlib

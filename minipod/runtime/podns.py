@@ -3,7 +3,7 @@
     runtime (CLI)             P0 (fork)                    P1 = pause (PID 1)
       | fork ------------------> unshare(net?,ipc,uts,pid,mnt)
       |                          fork -----------------------> sethostname
-      | <----------------------- "pid HOSTPID START"           exec pause -S -I pause.py
+      | <----------------------- "pid HOSTPID START"           exec pause (pause.c)
       | waitpid(P0) <----------- _exit(0)                      pivot_root
       | (pin netns, CNI ADD, ... while pause starts)             |
       | wait_ready() <------------------------------------------ "ready HOSTPID"
@@ -12,43 +12,20 @@
 P0 exists only because a process's own PID namespace never changes: the
 new PID namespace applies to P0's children, and its first child is PID 1.
 The namespaces exist as soon as P1 does, so the caller can use them while
-the pause interpreter starts (it takes ~20 ms) and confirm readiness later.
+pause sets itself up and confirm readiness later.
 """
 
 import os
 import select
-import sys
 import time
 from pathlib import Path
 
 from minipod import procfs
 from minipod.errors import ContainerStartError
-from minipod.runtime import cgroup, syscalls
+from minipod.runtime import cgroup, pausebin, syscalls
 
-PAUSE_SCRIPT = Path(__file__).with_name("pause.py")
 PAUSE_OOM_SCORE_ADJ = -998  # the kubelet's value for pause (qos.PodInfraOOMAdj)
 READY_TIMEOUT = 10.0
-
-
-def pause_executable(bin_dir: Path) -> Path:
-    """A symlink named ``pause`` to the base interpreter: exec'ing it makes
-    the kernel name the process "pause" (comm is the exec'd file's name)."""
-    link = bin_dir / "pause"
-    target = os.path.realpath(sys.executable)
-    try:
-        if os.readlink(link) == target:
-            return link
-    except OSError:
-        pass
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    tmp = bin_dir / f".pause.{os.getpid()}"
-    try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-    return link
 
 
 class Pause:
@@ -88,7 +65,7 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
     ``new_ipc``, ``new_pid`` False: pause (and the pod) stays in the host's
     (Kubernetes' hostNetwork, hostIPC, hostPID).
     """
-    exe = str(pause_executable(bin_dir))
+    exe = str(pausebin.ensure(bin_dir))
     flags = syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWNS
     for wanted, flag in ((new_netns, syscalls.CLONE_NEWNET), (new_ipc, syscalls.CLONE_NEWIPC),
                          (new_pid, syscalls.CLONE_NEWPID)):
@@ -112,7 +89,7 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
             if os.fork() == 0:  # P1: PID 1 of the new PID namespace
                 os.setsid()
                 # Before exec: containers may join the UTS namespace before
-                # the pause interpreter is up.
+                # pause is up.
                 syscalls.sethostname(hostname)
                 # Protected from the OOM killer as the kubelet protects
                 # pause: its death would take the pod's namespaces along.
@@ -134,7 +111,8 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
                 os.dup2(err_fd, 2)
                 os.dup2(ready_w, 3)  # dup2 makes fd 3 inheritable
                 os.closerange(4, 1024)
-                os.execve(exe, ["pause", "-S", "-I", str(PAUSE_SCRIPT)], env)
+                # "/pause": what `ps` in a pod shows on a Kubernetes node, and no path of the host
+                os.execve(exe, ["/pause"], env)
             code = 0
         except BaseException as e:
             try:

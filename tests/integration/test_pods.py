@@ -29,16 +29,18 @@ def test_pod_create_pins_netns_and_runs_pause():
     assert [(p["Name"], p["Status"], p["Containers"]) for p in ls] == [("p1", "running", 0)]
 
 
-def test_pause_version_and_minimal_imports():
-    pause = TEST_ROOT / "lib" / "bin" / "pause"
-    script = os.path.join(os.path.dirname(__import__("minipod").__file__), "runtime", "pause.py")
+def test_pause_is_a_small_static_binary():
     _pod("pv")
-    assert sh(f"{pause} -S -I {script} -v").stdout.strip().startswith("minipod-pause")
     pid = mp_json("pod", "inspect", "pv")[0]["PausePid"]
+    exe = os.readlink(f"/proc/{pid}/exe")
+    assert exe.startswith(str(TEST_ROOT / "lib" / "bin")) and os.path.basename(exe) == "pause"
+    assert sh(f"{exe} -v").stdout.strip().startswith("minipod-pause")
+    assert open(f"/proc/{pid}/cmdline", "rb").read() == b"/pause\0"
+    # static: no interpreter, no shared library mapped
     maps = open(f"/proc/{pid}/maps").read()
-    assert "click" not in maps and "pyroute2" not in maps and "prctl" not in maps
+    assert ".so" not in maps and "python" not in maps
     memory = mp_json("pod", "inspect", "pv")[0]["PauseMemoryKB"]
-    assert 0 < memory["Pss"] <= memory["Rss"] < 64 * 1024
+    assert 0 < memory["Pss"] <= memory["Rss"] < 2 * 1024
 
 
 def test_two_containers_talk_over_localhost():
