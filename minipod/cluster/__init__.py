@@ -103,3 +103,10 @@ def save_settings(values: dict) -> None:
     from minipod import state
     data_dir().mkdir(parents=True, exist_ok=True)
     state.write_json(settings_path(), values, mode=0o600)
+
+
+def remove_files() -> None:
+    """This machine's cluster configuration, data and run files, all of them
+    (what `cluster down` ends with, and a failed first join)."""
+    for directory in (config_dir(), data_dir(), run_dir()):
+        shutil.rmtree(directory, ignore_errors=True)

@@ -13,6 +13,10 @@ import urllib.request
 from minipod.errors import MinipodError
 
 
+class Unreachable(MinipodError):
+    """The server did not answer (refused, timed out, TLS failed)."""
+
+
 class Client:
     def __init__(self, server: str, ca_file: str = None, cert_file: str = None, key_file: str = None,
                  verify: bool = True):
@@ -33,6 +37,8 @@ class Client:
                 status, text = resp.status, resp.read().decode()
         except urllib.error.HTTPError as e:
             status, text = e.code, e.read().decode(errors="replace")
+        except (OSError, ssl.SSLError) as e:  # URLError is an OSError; its reason says what failed
+            raise Unreachable(f"cannot reach {self.server}: {getattr(e, 'reason', e)}") from None
         try:
             return status, json.loads(text)
         except ValueError:
@@ -66,8 +72,8 @@ class Client:
                 if status == 200:
                     return
                 last = f"{status} {_message(body)}"
-            except (OSError, ssl.SSLError) as e:
-                last = str(getattr(e, "reason", e))
+            except Unreachable as e:
+                last = str(e)
             if alive is not None and not alive():
                 break
             time.sleep(0.2)

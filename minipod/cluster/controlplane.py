@@ -22,7 +22,7 @@ failed) and says which action failed and why."""
 import ipaddress
 
 from minipod.cluster import (binary, bootstrap, config_dir, data_dir, etcd_binary, pki, pki_dir,
-                             port, processes, save_settings, settings)
+                             port, processes, remove_files, save_settings, settings)
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
@@ -220,7 +220,6 @@ def join_command(cfg: dict) -> str:
 def down(report=lambda text: None) -> None:
     """Take down what this machine runs of the cluster (its node first),
     and remove its data, certificates and kubeconfigs."""
-    import shutil
     cfg = settings()
     if "node" in cfg.get("roles", []):
         from minipod.cluster import node
@@ -231,7 +230,4 @@ def down(report=lambda text: None) -> None:
     if "control-plane" in cfg.get("roles", []):
         from minipod import kubeconfig
         kubeconfig.remove_from_user(pki.user_entries())
-    shutil.rmtree(config_dir(), ignore_errors=True)
-    shutil.rmtree(data_dir(), ignore_errors=True)
-    from minipod.cluster import run_dir
-    shutil.rmtree(run_dir(), ignore_errors=True)
+    remove_files()

@@ -27,7 +27,8 @@ import socket
 import subprocess
 import time
 
-from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes, save_settings, settings)
+from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes, remove_files, save_settings,
+                             settings)
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
@@ -264,6 +265,7 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
     if _kube_chains():
         raise InvalidState("iptables already has KUBE-* chains (another kube-proxy, or minipod's own Services "
                            "with MINIPOD_CHAIN_PREFIX=KUBE): a node's kube-proxy must own them alone")
+    before = dict(cfg)
     cfg["made_log_root"] = not os.path.exists(POD_LOGS)
     cfg.update(roles=cfg.get("roles", []) + ["node"], server=server, token=token, ca_cert_hash=ca_cert_hash,
                node_name=node_name, node_ip=node_ip, backend=backend, **(extra or {}))
@@ -275,6 +277,10 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
     except BaseException:
         if "control-plane" not in cfg["roles"]:
             leave()
+        if before:
+            save_settings(before)  # the control plane's settings, as they were
+        else:
+            remove_files()  # a machine that was in no cluster is in none again: the join can be tried anew
         raise
     return cfg
 
