@@ -1,3 +1,5 @@
-from minipod.cli import main
+import sys
 
-main()
+from minipod.client import main
+
+sys.exit(main())

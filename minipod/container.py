@@ -415,20 +415,30 @@ def _start_console(rec: dict, master: int) -> None:
 def attach_until_exit(rec: dict, interactive: bool, auto_remove: bool):
     """The foreground part of `run`: relay the tty and signals until the
     container exits, then record its exit or remove it (--rm).
-    Returns (exit code or None, warnings)."""
+    Returns (exit code or None, warnings, what is left to do or None):
+    with --rm the container is gone and its name free, and what is left is
+    its own pod's teardown (minipod.removal), which may run after the
+    caller has its exit code."""
     from minipod import attach
     attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
                       master=rec.get("master"), interactive=interactive)
     code = wait(rec, timeout=5.0)
-    warnings = []
+    warnings, rest = [], None
     if code is None:
         warnings.append(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, "
                         f"ns pid {rec.get('nspid')}, start {rec.get('start')})")
     if auto_remove:
-        warnings += remove(rec["id"], force=True)
+        warnings += remove(rec["id"], force=True, remove_pod=False)
+        if rec.get("own_pod") and rec.get("pod"):
+            from minipod import removal
+            try:
+                pending = removal.begin(rec["pod"])
+                rest = pending.finish if pending else None
+            except InUse as e:  # someone ran more containers in it with --pod
+                warnings.append(str(e))
     else:
         record_exit(rec, code)
-    return code, warnings
+    return code, warnings, rest
 
 
 def read_logs(ref: str, follow: bool):

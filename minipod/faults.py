@@ -8,7 +8,8 @@ import os
 import signal
 
 STEPS = ("pod-create-recorded", "pod-pause-started", "pod-netns-pinned", "cni-plugin-added", "pod-network-added",
-         "container-recorded", "container-started", "container-rm-killed", "pod-rm-torn-down")
+         "container-recorded", "container-started", "container-rm-killed", "pod-removal-begun",
+         "pod-rm-torn-down")
 
 
 def fault_point(step: str) -> None:

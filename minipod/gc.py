@@ -11,7 +11,7 @@ import contextlib
 import os
 import subprocess
 
-from minipod import container, fsutil, netns, paths, pod, procfs, state
+from minipod import container, fsutil, netns, paths, pod, procfs, removal, state
 from minipod.cni import runtime as cni
 from minipod.errors import CNIError
 from minipod.runtime import cgroup
@@ -61,7 +61,11 @@ def collect(dry_run=False) -> list:
     """Return [(kind, item)] of leaked things; release them unless dry_run."""
     found = []
     with state.global_lock():
+        # Removals whose remover died are finished first; those under way
+        # count as live pods: their remover releases what they hold.
+        found += [("pod-removal", name) for name in removal.finish_abandoned(dry_run)]
         pods = {r["id"]: r for r in pod.store().all()}
+        pods.update(removal.in_progress())
         owned = _agent_owned(pods)
         busy = {i for i in pods if state.is_locked("pod", i)} | owned
         live = {i for i, r in pods.items() if pod.status(r) == "running" or i in busy}

@@ -39,7 +39,18 @@ def _ensure_shared_dir(directory: Path) -> None:
 
 def pin(pod_name: str, pid: int) -> Path:
     """Bind-mount the netns of ``pid`` at the pod's pin path."""
-    path = pin_path(pod_name)
+    return _bind(f"/proc/{pid}/ns/net", pin_path(pod_name))
+
+
+def repin(path: Path, new_name: str) -> Path:
+    """Pin the namespace pinned at ``path`` under ``new_name`` instead (the
+    old name is free when this returns)."""
+    new = _bind(str(path), pin_path(new_name))
+    unpin(path)
+    return new
+
+
+def _bind(source: str, path: Path) -> Path:
     _ensure_shared_dir(path.parent)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0)
@@ -47,7 +58,7 @@ def pin(pod_name: str, pid: int) -> Path:
         raise MinipodError(f"{path} already exists (left by a crash? `minipod gc` removes it)") from None
     os.close(fd)
     try:
-        syscalls.mount(f"/proc/{pid}/ns/net", str(path), None, syscalls.MS_BIND)
+        syscalls.mount(source, str(path), None, syscalls.MS_BIND)
     except BaseException:
         os.unlink(path)
         raise

@@ -53,6 +53,11 @@ def pods_dir() -> Path:
     return lib_root() / "pods"
 
 
+def removals_dir() -> Path:
+    """Records of pods being torn down in the background (minipod.removal)."""
+    return lib_root() / "pods-removing"
+
+
 def pod_run_dir(pod_id: str) -> Path:
     return run_root() / "pods" / pod_id
 

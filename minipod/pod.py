@@ -68,18 +68,26 @@ def list_pods() -> list:
     return [with_status(r) for r in store().all()]
 
 
+def port_clash(ports, theirs):
+    """The first of ``ports`` that ``theirs`` (a record's "ports") reserves too, or None."""
+    for p in theirs:
+        other = PortMapping(**p)
+        for mine in ports:
+            same_ip = not mine.host_ip or not other.host_ip or mine.host_ip == other.host_ip
+            if same_ip and (mine.host_port, mine.protocol) == (other.host_port, other.protocol):
+                return mine
+    return None
+
+
 def _ports_conflict(ports, exclude_id=None):
     """Raise InUse if a host port is reserved by another pod that is meant
     to run, or is bound by some process on the host."""
     for other in store().all():
         if other["id"] == exclude_id or other.get("desired") == "stopped":
             continue
-        for p in other.get("ports", []):
-            theirs = PortMapping(**p)
-            for mine in ports:
-                same_ip = not mine.host_ip or not theirs.host_ip or mine.host_ip == theirs.host_ip
-                if same_ip and (mine.host_port, mine.protocol) == (theirs.host_port, theirs.protocol):
-                    raise InUse(f"host port {mine.host_port}/{mine.protocol} is already used by pod {other['name']!r}")
+        mine = port_clash(ports, other.get("ports", []))
+        if mine:
+            raise InUse(f"host port {mine.host_port}/{mine.protocol} is already used by pod {other['name']!r}")
     for mine in ports:
         kind = socket.SOCK_DGRAM if mine.protocol == "udp" else socket.SOCK_STREAM
         if mine.protocol == "sctp":
@@ -121,6 +129,9 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
         raise InvalidArgument(f"cannot publish ports with --network {net}"
                               + (" (the pod uses the host's ports directly)" if net == "host" else ""))
     ports = list(ports)
+    if ports:
+        from minipod import removal
+        removal.wait_for_ports(ports)  # a pod being removed keeps its ports until its rules are gone
     with contextlib.ExitStack() as hold:
         with state.global_lock():
             if any(r["name"] == name for r in store().all()):
@@ -148,7 +159,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
             _start(rec)
         except BaseException:
             with contextlib.suppress(Exception):
-                _destroy_locked(rec)
+                destroy_locked(rec)
             raise
     return with_status(rec)
 
@@ -214,7 +225,7 @@ def start(ref: str) -> dict:
     loaded = load(ref)
     if is_whole(loaded):
         return loaded
-    rec = _plain(loaded)  # the derived status is never written back
+    rec = plain(loaded)  # the derived status is never written back
     with state.global_lock():
         _ports_conflict([PortMapping(**p) for p in rec["ports"]], exclude_id=rec["id"])
         rec["desired"] = "running"
@@ -244,7 +255,7 @@ def check(ref: str) -> list:
     return rec.get("attachments", [])
 
 
-def _plain(rec: dict) -> dict:
+def plain(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if k != "status"}
 
 
@@ -301,7 +312,7 @@ def _teardown(rec: dict) -> list:
         if att is None:
             continue
         try:
-            cni.delete(att)
+            cni.delete(att, netns=rec.get("netns"))  # where it is pinned now (minipod.removal moves it)
         except CNIError as e:
             errors.append(e)
     rec["attachments"] = [k for k in keys if cni.load_cached(k) is not None]
@@ -323,21 +334,22 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
         _stop_containers(rec, timeout)
         errors = _teardown(rec)
         rec["desired"] = "stopped"
-        store().save(_plain(rec))
+        store().save(plain(rec))
     if errors:
         raise MinipodError(f"pod {rec['name']} stopped, but network teardown failed: {errors[0]} "
                            "(`minipod gc` will retry)")
     return with_status(rec)
 
 
-def _destroy_locked(rec: dict) -> list:
-    """Tear everything of a pod down and delete its record (lock held)."""
+def destroy_locked(rec: dict, records: state.Store = None) -> list:
+    """Tear everything of a pod down and delete its record from ``records``
+    (the pods' store by default) (lock held)."""
     errors = _teardown(rec)
     fault_point("pod-rm-torn-down")
     with contextlib.suppress(OSError):  # a leftover is reported by gc --dry-run
         cgroup.remove(rec.get("cgroup") or cgroup.pod_path(rec["id"]))
     fsutil.rmtree(paths.pod_run_dir(rec["id"]), ignore_errors=True)
-    fsutil.rmtree(store().dir(rec["id"]), ignore_errors=True)
+    fsutil.rmtree((records or store()).dir(rec["id"]), ignore_errors=True)
     return errors
 
 
@@ -345,7 +357,7 @@ def destroy(rec: dict) -> list:
     """Remove every trace of a pod (pause, network, netns pin, dirs, record)."""
     with state.object_lock("pod", rec["id"]):
         # As it is now: whoever held the lock (a start) may have changed it.
-        errors = _destroy_locked(store().load(rec["id"]) or rec)
+        errors = destroy_locked(store().load(rec["id"]) or rec)
     state.drop_object_lock("pod", rec["id"])
     return errors
 
@@ -360,7 +372,7 @@ def release(rec: dict, keep_desired: bool = False) -> None:
         rec["ready"] = False
         if not keep_desired:
             rec["desired"] = "stopped"
-        store().save(_plain(rec))
+        store().save(plain(rec))
 
 
 def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:

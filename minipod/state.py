@@ -261,6 +261,13 @@ def cache_records() -> None:
     _CACHING.append(True)
 
 
+def uncache_records() -> None:
+    """Back to reading every record afresh (a worker forked from the agent
+    runs a one-shot command)."""
+    _CACHING.clear()
+    _RECORDS.clear()
+
+
 class Store:
     """Records of one kind of object, one directory per object id."""
 

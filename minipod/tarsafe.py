@@ -31,7 +31,18 @@ import tarfile
 
 from minipod.errors import UnsafeArchive
 
-MAX_ENTRIES = int(os.environ.get("MINIPOD_IMAGE_MAX_ENTRIES", "1000000"))
+
+
+def max_entries() -> int:
+    """Read when used (so are the others from the environment): a worker of
+    the node process has its caller's environment, not the agent's."""
+    return int(os.environ.get("MINIPOD_IMAGE_MAX_ENTRIES", "1000000"))
+
+
+def max_bytes() -> int:
+    return int(os.environ.get("MINIPOD_IMAGE_MAX_BYTES", str(16 << 30)))
+
+
 # Limits on one entry, as tar implementations and the kernel have them: a
 # name or link target longer than PATH_MAX (4096 with its NUL) cannot be
 # used by ordinary tools, and no real rootfs nests 256 directories deep.
@@ -39,7 +50,6 @@ MAX_NAME_BYTES = 4095
 MAX_DEPTH = 256
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to chown
 MAX_MTIME = 2**33  # year 2242: far enough, and well inside utime's range
-MAX_BYTES = int(os.environ.get("MINIPOD_IMAGE_MAX_BYTES", str(16 << 30)))
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -292,6 +302,7 @@ def extract_tar(tar: tarfile.TarFile, root: str, label: str, warn=lambda msg: No
     number of entries."""
     ex = _Extractor(root, warn)
     count = total = 0
+    limit_entries, limit_bytes = max_entries(), max_bytes()
     try:
         with tar:
             while True:
@@ -303,10 +314,10 @@ def extract_tar(tar: tarfile.TarFile, root: str, label: str, warn=lambda msg: No
                     break
                 count += 1
                 total += max(member.size, 0)
-                if count > MAX_ENTRIES:
-                    raise UnsafeArchive(f"{label}: more than {MAX_ENTRIES} entries")
-                if total > MAX_BYTES:
-                    raise UnsafeArchive(f"{label}: more than {MAX_BYTES} bytes of content")
+                if count > limit_entries:
+                    raise UnsafeArchive(f"{label}: more than {limit_entries} entries")
+                if total > limit_bytes:
+                    raise UnsafeArchive(f"{label}: more than {limit_bytes} bytes of content")
                 try:
                     ex.extract(tar, member)
                 except (tarfile.TarError, EOFError) as e:

@@ -51,18 +51,60 @@ def check_settings() -> None:
     mode()
 
 
-def ensure_running(timeout: float = 5.0) -> int:
-    """Start the agent unless one runs; return its pid once it holds the lock."""
-    pid = running_pid()
-    if pid:
-        return pid
-    check_settings()
+def wake_path():
+    return agent_dir() / "wake"
+
+
+def poke() -> None:
+    """Make the running agent look at everything now. Its inotify watches
+    see a new container's directory, not the record written inside it
+    later: a container with a restart policy made while it runs is only
+    seen by a pass after the record is complete."""
+    try:
+        fd = os.open(wake_path(), os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)  # the agent makes the file
+    except OSError:
+        return
+    try:
+        os.write(fd, b".")  # IN_MODIFY on the file it watches
+    finally:
+        os.close(fd)
+
+
+def _spawn(env=None) -> None:
     agent_dir().mkdir(parents=True, exist_ok=True)
     log_path().parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(), "ab") as log, open(os.devnull, "rb") as null:
         # Its own session: a terminal's Ctrl-C or the CLI's exit never reaches it.
         subprocess.Popen([sys.executable, "-m", "minipod.agent"], stdin=null, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True, cwd="/")
+                         start_new_session=True, close_fds=True, cwd="/", env=env)
+
+
+def start_soon() -> None:
+    """Start the agent in the background unless it runs, without waiting
+    for it: what `run`, `create`, `start` and `pod create|start` do once
+    they have made something, so that the next command goes through it
+    (docs/agent.md). Not with MINIPOD_LOCAL=1 (every command in its own
+    process, none started), nor when the settings would keep it from
+    starting (its log says so for whoever asks later)."""
+    if os.environ.get("MINIPOD_LOCAL") == "1" or running_pid():
+        return
+    try:
+        check_settings()
+    except Exception:
+        return
+    env = {k: v for k, v in os.environ.items() if k != "MINIPOD_FAULT"}  # this command's crash test, not its
+    _spawn(env)
+
+
+def ensure_running(timeout: float = 5.0) -> int:
+    """Start the agent unless one runs (else make it look now); return its
+    pid once it holds the lock."""
+    pid = running_pid()
+    if pid:
+        poke()
+        return pid
+    check_settings()
+    _spawn()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = running_pid()
@@ -71,6 +113,21 @@ def ensure_running(timeout: float = 5.0) -> int:
         time.sleep(0.02)
     from minipod.errors import MinipodError
     raise MinipodError(f"the node agent did not start; see {log_path()}")
+
+
+def socket_path():
+    """Where the agent serves commands (minipod.agent.serve; minipod.client computes the same path)."""
+    return agent_dir() / "node.sock"
+
+
+def wait_serving(timeout: float = 10.0) -> None:
+    """Until the running agent serves commands (its preloading done)."""
+    deadline = time.monotonic() + timeout
+    while not socket_path().exists():
+        if time.monotonic() > deadline or not running_pid():
+            from minipod.errors import MinipodError
+            raise MinipodError(f"the node agent does not serve commands; see {log_path()}")
+        time.sleep(0.02)
 
 
 def stop(timeout: float = 10.0) -> bool:
@@ -89,7 +146,7 @@ def stop(timeout: float = 10.0) -> bool:
 
 def status() -> dict:
     pid = running_pid()
-    info = {"running": bool(pid), "pid": pid, "log": str(log_path())}
+    info = {"running": bool(pid), "pid": pid, "log": str(log_path()), "serving": bool(pid) and socket_path().exists()}
     if pid:
         info["memory"] = procfs.memory(pid)
     return info

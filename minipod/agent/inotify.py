@@ -33,17 +33,22 @@ class Inotify:
 
     def drain(self) -> int:
         """Read every pending event; return how many there were."""
-        count = 0
+        return len(self.drain_events())
+
+    def drain_events(self) -> list:
+        """Read every pending event: [(wd, mask, name)]."""
+        events = []
         while True:
             try:
                 data = os.read(self.fd, 65536)
             except BlockingIOError:
-                return count
+                return events
             offset = 0
             while offset < len(data):
-                _wd, _mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                name = data[offset + _EVENT.size:offset + _EVENT.size + length].split(b"\0", 1)[0]
+                events.append((wd, mask, os.fsdecode(name)))
                 offset += _EVENT.size + length
-                count += 1
 
     def close(self):
         os.close(self.fd)

@@ -23,8 +23,8 @@ import sys
 import time
 import traceback
 
-from minipod import container, fsutil, paths, pod, procfs, state
-from minipod.agent import agent_dir, lock_path, pid_path
+from minipod import container, fsutil, paths, pod, procfs, removal, state
+from minipod.agent import agent_dir, lock_path, pid_path, serve, wake_path
 from minipod.agent.inotify import CHANGES, IN_MODIFY, Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
@@ -36,6 +36,7 @@ from minipod.workloads import backoff, deployments, endpoints, pods, probes, rec
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
 BUSY_RETRY = 0.5  # a pod whose lock another process holds is looked at again after this
+SUCCESSOR_ENV = "MINIPOD_AGENT_SUCCEEDS"  # set for an agent started by the one it replaces
 
 
 def log(message: str) -> None:
@@ -276,6 +277,9 @@ def _take_lock():
 
 
 def _watch_dirs(ino) -> None:
+    wake = wake_path()
+    wake.touch()
+    ino.watch(wake, IN_MODIFY)  # agent.poke()
     store.root().mkdir(parents=True, exist_ok=True)
     ino.watch(store.root(), CHANGES | IN_MODIFY)  # the revision counter is written in place
     for d in (paths.containers_dir(), paths.pods_dir()):
@@ -299,7 +303,8 @@ def _sweep_half_written() -> None:
 
 
 def main() -> int:
-    lock = _take_lock()
+    successor = os.environ.pop(SUCCESSOR_ENV, None)
+    lock = serve.wait_for_handover(_take_lock) if successor else _take_lock()
     if lock is None:
         return 0  # another agent holds the lock: it does the job
     state.cache_records()  # every pass reads every pod and container record, several times
@@ -311,15 +316,25 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def stale():  # the node's thread found minipod's source changed: a new agent takes over
+        stopping.append("handover")
+        os.write(wake_w, b"h")
+
+    node = serve.Server(log, stale)
     ino = Inotify()
     _watch_dirs(ino)
     poller = select.poll()
     poller.register(ino.fd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
     _sweep_half_written()
+    for name in removal.finish_abandoned():  # a `run --rm` whose teardown was cut
+        log(f"finished removing pod {name} (its remover died half-way)")
     agent = Agent()
     limits = agent.limits
     log(f"agent started (pid {os.getpid()}, back-off {limits[0]:g}s doubling to {limits[1]:g}s)")
+    node.preload()
+    node.start()  # commands are served from now on
     while not stopping:
         try:
             next_at = agent.reconcile()
@@ -346,8 +361,19 @@ def main() -> int:
         if events:
             time.sleep(0.01)  # let a burst of writes land: one pass for all of them
             ino.drain()
+    node.stop()
     log("agent stopping (containers keep running)")
     for fd in agent.pidfds:
         os.close(fd)
     pid_path().unlink(missing_ok=True)  # the rules stay: services keep working without the agent
+    if "handover" in stopping:
+        _start_successor()
     return 0
+
+
+def _start_successor() -> None:
+    """A new agent, with the new code, which takes the lock when this one lets go."""
+    import subprocess
+    env = {**os.environ, SUCCESSOR_ENV: str(os.getpid())}
+    subprocess.Popen([sys.executable, "-m", "minipod.agent"], env=env, stdin=subprocess.DEVNULL,
+                     stdout=sys.stdout, stderr=sys.stderr, start_new_session=True, close_fds=True, cwd="/")

@@ -112,16 +112,24 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         mounts=mounts.parse_all(volume, mount_specs, tmpfs), restart=restart,
         devices=[spec.parse_device(d) for d in devices])
     rec = container.run(opts)
+    from minipod import agent
+    if detach and restart and restart["name"] != "no":
+        agent.ensure_running()
+    else:
+        agent.start_soon()  # the node process, for the next command
     if detach:
-        if restart and restart["name"] != "no":
-            from minipod import agent
-            agent.ensure_running()
         click.echo(rec["id"])
         return 0
-    code, warnings = container.attach_until_exit(rec, interactive, auto_remove)
+    code, warnings, rest = container.attach_until_exit(rec, interactive, auto_remove)
     for warning in warnings:
         _warn(warning)
-    return 255 if code is None else code
+    code = 255 if code is None else code
+    if rest:  # --rm: the name is free; the pod's network goes after the caller has the code
+        from minipod import handoff
+        handoff.release(code)
+        for error in rest():
+            _warn(f"network teardown failed: {error} (`minipod gc` will retry)")
+    return code
 
 
 @cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
@@ -234,11 +242,13 @@ def restart(timeout, refs):
 
 
 def _start_containers(refs, how):
+    from minipod import agent
     for ref in refs:
         rec = how(ref)
         if rec.get("restart_policy", {}).get("name", "no") != "no":
-            from minipod import agent
             agent.ensure_running()
+        else:
+            agent.start_soon()  # the node process, for the next command
         click.echo(ref)
 
 
@@ -302,6 +312,8 @@ def pod_create(name, hostname, publish, network_name, label, memory, memory_swap
     rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
                      network_name=network_name, labels=spec.parse_labels(label),
                      limits=_limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
+    from minipod import agent
+    agent.start_soon()  # the node process, for the next command
     click.echo(rec["id"])
 
 
@@ -343,8 +355,10 @@ def pod_stop(timeout, refs):
 @click.argument("refs", nargs=-1, required=True)
 def pod_start(refs):
     """Start stopped pods (new pause, network re-attached)."""
+    from minipod import agent
     for ref in refs:
         pod.start(ref)
+        agent.start_soon()  # the node process, for the next command
         click.echo(ref)
 
 

@@ -32,14 +32,17 @@ def register(cli):
             click.echo(f"not running (log: {info['log']})")
             return 3  # as `systemctl status` says "inactive"
         mem = info.get("memory") or {}
-        click.echo(f"running, pid {info['pid']}, RSS {mem.get('Rss', 0) // 1024} MB, log {info['log']}")
+        serving = "serving commands" if info["serving"] else "not serving commands"
+        click.echo(f"running, pid {info['pid']}, {serving}, RSS {mem.get('Rss', 0) // 1024} MB, log {info['log']}")
         return 0
 
     @agent_group.command("start")
     def agent_start():
-        """Start the agent unless it runs."""
+        """Start the agent unless it runs; return once it serves commands."""
         from minipod import agent
-        click.echo(agent.ensure_running())
+        pid = agent.ensure_running()
+        agent.wait_serving()
+        click.echo(pid)
 
     @agent_group.command("stop")
     def agent_stop():

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from minipod.errors import CNIError
 
-TIMEOUT = float(os.environ.get("MINIPOD_CNI_TIMEOUT", "60"))
+
+
+def timeout() -> float:
+    """Read when used: a worker of the node process has its caller's environment, not the agent's."""
+    return float(os.environ.get("MINIPOD_CNI_TIMEOUT", "60"))
+
+
 TRY_AGAIN_CODE = 11
 RETRIES = 3
 
@@ -53,12 +59,13 @@ def exec_plugin(plugin_type: str, command: str, config: bytes, *, container_id: 
         # Plugins call iptables and friends.
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
     }
+    limit = timeout()
     for attempt in range(RETRIES):
         try:
             proc = subprocess.run([str(path)], input=config, env=env, capture_output=True,
-                                  timeout=TIMEOUT, check=False)
+                                  timeout=limit, check=False)
         except subprocess.TimeoutExpired:
-            raise CNIError(f"CNI plugin {plugin_type} {command} timed out after {TIMEOUT:.0f}s") from None
+            raise CNIError(f"CNI plugin {plugin_type} {command} timed out after {limit:.0f}s") from None
         if proc.returncode == 0:
             if not proc.stdout.strip():
                 return {}

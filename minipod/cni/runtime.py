@@ -37,6 +37,10 @@ class Attachment:
     pod: str = ""
     result: dict = None
     version: str = ""  # negotiated at ADD; DEL and CHECK speak the same
+    # The namespace's identity (the inode of its nsfs file) when it was
+    # attached: a DEL much later (gc, a deferred teardown) must never act
+    # in another pod's namespace pinned at the same path meanwhile.
+    netns_ino: int = 0
 
     @property
     def network(self) -> str:
@@ -112,9 +116,18 @@ def _lock(att: Attachment):
     return state.locked(paths.run_root() / "locks" / f"cni-{att.container_id}-{att.ifname}.lock")
 
 
+def _netns_ino(path: str) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return 0
+
+
 def _run(att, plugin, command, version, prev):
     conf = config.build_plugin_config(att.conflist, plugin, version, att.capability_args, prev)
     netns = att.netns if att.netns and os.path.exists(att.netns) else ""
+    if netns and att.netns_ino and _netns_ino(netns) != att.netns_ino:
+        netns = ""  # the path names another namespace now: this one is gone (DEL copes without it)
     return invoke.exec_plugin(plugin["type"], command, conf, container_id=att.container_id,
                               netns=netns, ifname=att.ifname, args=att.args,
                               search_path=paths.cni_path())
@@ -126,6 +139,7 @@ def add(att: Attachment) -> dict:
     version = att.version = negotiate(att.conflist)
     with _lock(att):
         att.result = None
+        att.netns_ino = _netns_ino(att.netns) if att.netns else 0
         _write_cache(att)
         prev = None
         ran = 0  # plugins that were executed (and may have changed something)
@@ -181,12 +195,15 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
         os.unlink(cache_path(att.key))
 
 
-def delete(att: Attachment) -> None:
+def delete(att: Attachment, netns: str = None) -> None:
     """DEL in reverse order with the cached result and the same capability
-    args. Idempotent; works without the netns; keeps the cache on error."""
+    args. Idempotent; works without the netns; keeps the cache on error.
+    ``netns``: where the namespace is pinned now, if it moved since ADD."""
     with _lock(att):
-        cached = load_cached(att.key)
-        _delete_locked(cached or att)
+        cached = load_cached(att.key) or att
+        if netns is not None:
+            cached.netns = netns
+        _delete_locked(cached)
 
 
 def check(att: Attachment) -> None:

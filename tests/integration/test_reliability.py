@@ -9,7 +9,7 @@ import pytest
 
 from minipod.faults import STEPS
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, sh, state_snapshot, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, running_agent, sh, state_snapshot, wait_for
 
 PARALLEL = 20
 
@@ -94,6 +94,7 @@ def test_reboot_releases_every_stale_ip_and_rule():
     ipam = TEST_ROOT / "lib" / "cni" / "networks" / "mptest"
     assert len([f for f in ipam.iterdir() if f.name[0].isdigit()]) == 2
     # A reboot: every process gone, /run emptied; /var/lib (IP files, CNI cache) survives.
+    pauses += [running_agent()] if running_agent() else []  # `run` started the node process: it goes too
     for pid in pauses:
         os.kill(pid, signal.SIGKILL)
     for pin in os.listdir("/run/netns"):

@@ -23,11 +23,11 @@ def test_echo_from_inside():
 
 
 @pytest.mark.parametrize("cmd,code", [("true", 0), ("exit 3", 3), ("kill -9 $$", 137)])
-def test_exit_code_is_the_containers(cmd, code):
+def test_exit_code_is_the_containers(cmd, code, via):
     assert run("sh", "-c", cmd, check=False).returncode == code
 
 
-def test_exit_codes_125_126_127():
+def test_exit_codes_125_126_127(via):
     unknown_image = mp("run", "--rm", "nosuchimage", "true", check=False)
     assert unknown_image.returncode == 125
     assert unknown_image.stderr.strip() == ("minipod: no such image: nosuchimage (import one with "
@@ -50,14 +50,14 @@ def test_name_in_use_is_125_and_changes_nothing():
     assert mp("ps", "-a", "--format", "json").stdout == before
 
 
-def test_env_workdir_user_hostname():
+def test_env_workdir_user_hostname(via):
     out = mp("run", "--rm", "--network", "none", "-e", "GREETING=hi there", "-w", "/tmp",
              "--hostname", "box1", "-u", "1000:1000", "busybox", "sh", "-c",
              'echo "$GREETING|$(pwd)|$(id -u):$(id -g)|$(hostname)|$(grep CapEff /proc/self/status)"').stdout
     assert out.strip() == "hi there|/tmp|1000:1000|box1|CapEff:\t0000000000000000"
 
 
-def test_default_command_is_sh_and_stdin_passes_through_binary_safe():
+def test_default_command_is_sh_and_stdin_passes_through_binary_safe(via):
     payload = bytes(range(256)) * 64
     proc = mp("run", "--rm", "-i", "--network", "none", "busybox", "cat", input=payload, text=False)
     assert proc.stdout == payload
@@ -214,7 +214,7 @@ def test_kill_with_signal():
     assert mp("kill", "k", check=False).returncode == 125  # not running any more
 
 
-def test_sigterm_to_foreground_run_reaches_the_container():
+def test_sigterm_to_foreground_run_reaches_the_container(via):
     proc = subprocess.Popen(MP + ["run", "--rm", "--network", "none", "busybox", "sh", "-c",
                                   "trap 'echo got TERM; exit 42' TERM; while true; do sleep 0.1; done"],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, **TEST_ENV})
@@ -259,7 +259,7 @@ def test_container_killed_behind_our_back_shows_exited_with_its_code():
     assert mp_json("inspect", "victim")[0]["State"]["ExitCode"] == 137
 
 
-def test_interactive_tty_shell():
+def test_interactive_tty_shell(via):
     import pty
     import select
     pid, fd = pty.fork()
@@ -341,7 +341,7 @@ def test_a_container_nested_deeper_than_python_recursion_is_removed_whole():
     assert not (TEST_ROOT / "lib" / "containers" / cid).exists()
 
 
-def test_a_container_gets_default_signal_dispositions_whatever_its_caller_ignores():
+def test_a_container_gets_default_signal_dispositions_whatever_its_caller_ignores(via):
     """Python ignores SIGPIPE and SIGXFSZ, a shell's background job SIGINT
     and SIGQUIT: none of that reaches the container (`trap ... INT`, ^C and
     `yes | head` behave as under docker)."""
