@@ -274,6 +274,8 @@ def container_counts() -> dict:
 
 def remove_network(name: str) -> None:
     """`network rm`: refused while pods that are not stopped use it."""
+    from minipod import removal
+    removal.wait_for_network(name)
     network.remove(name, [p for p in list_pods() if p.get("network") == name and p["status"] != "stopped"])
 
 
@@ -375,10 +377,8 @@ def release(rec: dict, keep_desired: bool = False) -> None:
         store().save(plain(rec))
 
 
-def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
-    """Remove a pod. Its containers are removed first with ``force``;
-    without it, a pod with containers is refused. Returns warnings."""
-    rec = load(ref)
+def _remove_containers(rec: dict, force: bool, timeout: float) -> None:
+    """A pod's containers go first with ``force``; without it, a pod with containers is refused."""
     ctrs = containers_of(rec["id"])
     if ctrs and not force:
         raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
@@ -386,9 +386,37 @@ def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
     for ctr in ctrs:
         with contextlib.suppress(NotFound):  # removed meanwhile (the agent and a CLI delete at once)
             container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
+
+
+def remove_deferred(ref: str, force: bool = False, timeout: float = 10.0):
+    """`pod rm` as the CLI does it: like remove(), but the network teardown
+    is left to the returned callable (minipod.removal), which returns its
+    errors; when this returns the pod is in no listing and its name is free.
+    Returns (warnings, the teardown or None)."""
+    from minipod import removal
+    try:
+        rec = load(ref)
+    except NotFound:
+        if removal.finish_named(ref):  # an earlier `pod rm` of it is under way, or died half-way
+            return [], None
+        raise
+    _remove_containers(rec, force, timeout)
+    try:
+        pending = removal.begin(rec["id"])
+    except InUse:  # a container made meanwhile (the agent's, for a Pod object being deleted): all of it now
+        return remove(rec["id"], force=force, timeout=timeout), None
+    return [], (pending.finish if pending else None)
+
+
+def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
+    """Remove a pod. Its containers are removed first with ``force``;
+    without it, a pod with containers is refused. Returns warnings."""
+    rec = load(ref)
+    _remove_containers(rec, force, timeout)
     errors = destroy(rec)
     # A container made while the others went (the agent's, for a Pod object
     # being deleted) has lost its pod with pause: it goes too.
+    from minipod import container
     for ctr in containers_of(rec["id"]):
         if not state.is_locked("container", ctr["id"]):  # one still being made fails and goes by itself
             container.discard(ctr)

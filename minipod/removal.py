@@ -82,12 +82,28 @@ def finish_abandoned(dry_run: bool = False) -> list:
             continue  # its remover is at work
         done.append(rec["name"])
         if not dry_run:
-            with state.object_lock("pod", rec["id"]):
-                now = records().load(rec["id"])
-                if now is not None:
-                    pod.destroy_locked(now, records())
-            state.drop_object_lock("pod", rec["id"])
+            _finish(rec["id"])
     return done
+
+
+def finish_named(ref: str) -> bool:
+    """The removal of the pod ``ref`` names (its name, or an id prefix),
+    if one is under way: finished here if its remover died, waited for if
+    its remover is at work (or the agent finishes it). False if none."""
+    found = False
+    for rec in records().all():
+        if ref == rec["name"] or (len(ref) >= 3 and rec["id"].startswith(ref)):
+            found = True
+            _finish(rec["id"])
+    return found
+
+
+def _finish(pod_id: str) -> None:
+    with state.object_lock("pod", pod_id):  # waits while another remover holds it
+        now = records().load(pod_id)
+        if now is not None:
+            pod.destroy_locked(now, records())
+    state.drop_object_lock("pod", pod_id)
 
 
 def in_progress() -> dict:
@@ -98,14 +114,23 @@ def in_progress() -> dict:
 def wait_for_ports(ports) -> None:
     """Wait until no pod being removed holds one of ``ports`` (its portmap
     rules would still catch the traffic); InUse after PORT_WAIT."""
-    if not ports:
-        return
+    if ports:
+        _wait_for(lambda r: pod.port_clash(ports, r.get("ports", [])), "host port still held")
+
+
+def wait_for_network(name: str) -> None:
+    """Wait until no pod being removed is still attached to network ``name``
+    (its DEL needs the bridge and the IP files); InUse after PORT_WAIT."""
+    _wait_for(lambda r: r.get("network") == name, f"network {name} still used")
+
+
+def _wait_for(holds, what: str) -> None:
     deadline = time.monotonic() + PORT_WAIT
     while True:
-        holders = [r for r in records().all() if pod.port_clash(ports, r.get("ports", []))]
+        holders = [r for r in records().all() if holds(r)]
         if not holders:
             return
         if time.monotonic() > deadline:
-            raise InUse(f"host port still held by pod {holders[0]['name']!r}, being removed")
+            raise InUse(f"{what} by pod {holders[0]['name']!r}, being removed")
         time.sleep(0.01)
 

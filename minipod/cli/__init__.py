@@ -378,10 +378,25 @@ def pod_check(refs):
 @click.argument("refs", nargs=-1, required=True)
 def pod_rm(force, timeout, refs):
     """Remove pods."""
-    for ref in refs:
-        for warning in pod.remove(ref, force=force, timeout=timeout):
-            _warn(warning)
-        click.echo(ref)
+    pending = []  # their network teardowns, done after the caller has the exit code
+    try:
+        for ref in refs:
+            warnings, teardown = pod.remove_deferred(ref, force=force, timeout=timeout)
+            for warning in warnings:
+                _warn(warning)
+            if teardown:
+                pending.append((ref, teardown))
+            click.echo(ref)
+    except BaseException:
+        for _ref, teardown in pending:  # the command fails: what it began is finished before it exits
+            teardown()
+        raise
+    if pending:
+        from minipod import handoff
+        handoff.release(0)
+        for ref, teardown in pending:
+            for error in teardown():
+                _warn(f"pod {ref}: network teardown failed: {error} (`minipod gc` will retry)")
 
 
 # ------------------------------------------------------------------ networks

@@ -116,6 +116,28 @@ class Node:
             self.holder = None
         sh(f"ip netns del {self.netns}", check=False)
         sh(f"ip link del {self.netns}h", check=False)
+        remove_cgroup_parent(self.env["MINIPOD_CGROUP_PARENT"])
+
+
+def cgroup_dirs(parent: str) -> list:
+    """The directories of a cgroup parent, in every hierarchy, deepest first."""
+    import glob
+    out = []
+    for top in sorted({os.path.realpath(p) for p in glob.glob("/sys/fs/cgroup/*/")} | {"/sys/fs/cgroup"}):
+        base = os.path.join(top, parent)
+        if os.path.isdir(base):
+            out += [d for d, _subdirs, _files in os.walk(base, topdown=False)]
+    return out
+
+
+def remove_cgroup_parent(parent: str) -> None:
+    """A node's own cgroup parent (the kubelet's kubepods below it too),
+    once empty: what still holds a process stays, for the leak check."""
+    for d in cgroup_dirs(parent):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def _mounts_of(pid: int) -> str:

@@ -15,7 +15,8 @@ import textwrap
 import pytest
 
 from tests.conftest import TEST_ROOT
-from tests.integration.conftest import mp, mp_json, netns_pins, pod_ip, sh, state_snapshot, wait_for
+from tests.integration.conftest import (mp, mp_json, netns_pins, pod_ip, settle, sh, state_snapshot,
+                                       wait_for)
 
 CONF_DIR = TEST_ROOT / "net.d"
 HTTP_GET = "echo -e 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}"
@@ -129,6 +130,7 @@ def test_teardown_leaves_no_veth_ip_cache_or_chain():
     assert host_veth in sh("ip -o link show").stdout
     assert (TEST_ROOT / "lib" / "cni" / "networks" / "mptest" / ip).exists()
     mp("pod", "rm", "-f", "tear")
+    settle()  # pod rm returns before the CNI DEL (docs/agent.md): what a next look finds once it is done
     assert host_veth not in sh("ip -o link show").stdout
     assert not (TEST_ROOT / "lib" / "cni" / "networks" / "mptest" / ip).exists()
     assert list((TEST_ROOT / "lib" / "cni" / "results").iterdir()) == []
@@ -218,6 +220,7 @@ def test_a_different_chain_ptp_with_tuning():
         assert "default via 10.233.0.1" in sh("ip -n mpt-ptp route").stdout
         assert _curl("http://127.0.0.1:18084/") == "hello from minipod pod\n"
         mp("pod", "rm", "-f", "ptp")
+        settle()
         assert ip not in sh("ip route").stdout
     finally:
         (CONF_DIR / "mpt-ptp.conflist").unlink()
@@ -261,6 +264,7 @@ def test_runtime_side_of_the_spec_with_a_recording_plugin(tmp_path):
         pod_id = mp_json("pod", "inspect", "rec")[0]["Id"]
         ip = pod_ip("rec")
         mp("pod", "rm", "rec", env=env)
+        settle()
         calls = sorted(p.name for p in record.iterdir())
         # VERSION negotiation first (then cached), ADD, and DEL
         assert calls == ["0-VERSION.env", "0-VERSION.json", "1-ADD.env", "1-ADD.json", "2-DEL.env", "2-DEL.json"]
@@ -280,6 +284,7 @@ def test_runtime_side_of_the_spec_with_a_recording_plugin(tmp_path):
         assert "18085" not in sh("iptables-save -t nat").stdout
         mp("pod", "create", "--name", "rec2", "--network", "mpt-rec", env=env)
         mp("pod", "rm", "rec2", env=env)
+        settle()
         assert not (record / "3-VERSION.json").exists() and (record / "3-ADD.json").exists()
     finally:
         (CONF_DIR / "mpt-rec.conflist").unlink()

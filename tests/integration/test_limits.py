@@ -12,7 +12,7 @@ import pytest
 
 from minipod.runtime import cgroup
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, leftover_cgroups, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, leftover_cgroups, settle, wait_for
 
 # dd holds exactly its block size, filled from /dev/zero: resident memory.
 DD = "dd if=/dev/zero of=/dev/null bs={n}M count=1"
@@ -97,6 +97,7 @@ def test_cgroups_are_gone_after_rm_and_pod_rm():
     assert len(leftover_cgroups()) >= 5  # two pods, two pauses, two containers (per hierarchy)
     mp("rm", "-f", "c1")
     mp("pod", "rm", "-f", "p1")
+    settle()  # pod rm returns before the teardown
     assert leftover_cgroups() == [] and leaks() == []
 
 

@@ -105,6 +105,7 @@ def cluster(nodes, backend):
     assert not [p for p in procs if p in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
                                           "kubelet", "kube-proxy")], "a component outlived `cluster down`"
     assert not sh("ip -4 route show proto 77").stdout.strip(), "routes of a node's agent on the host"
+    assert not [d for n in nodes for d in onehost.cgroup_dirs(n.env["MINIPOD_CGROUP_PARENT"])], "node cgroups left"
     assert not leaks(), leaks()
 
 

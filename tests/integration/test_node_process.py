@@ -2,7 +2,7 @@
 `minipod` is a thin client that hands its arguments, environment and its
 very stdin, stdout and stderr to a worker forked from the agent; and `run
 --rm` returns as soon as the container is gone and its name free, the pod's
-network teardown going on behind it.
+network teardown going on behind it (and so does `pod rm`).
 
 What a user sees must not change (test_run runs its exit-code, stdin,
 signal and terminal tests both ways, through the `via` fixture). Here: that
@@ -155,6 +155,21 @@ def test_the_remover_killed_half_way_then_gc_releases_everything(via, step):
     assert "pod-removal\tcut" in found, found
     mp("gc")
     assert "18192" not in sh("iptables-save -t nat").stdout
+    assert removals() == [] and leaks() == []
+
+
+def test_pod_rm_frees_the_name_at_once_and_a_cut_teardown_is_gcs(via):
+    """`pod rm` returns before the CNI DEL too: the name is free at once, a
+    new pod that wants the same host port waits for the old rules."""
+    mp("pod", "create", "--name", "again", "-p", "18194:80")
+    mp("pod", "rm", "again")
+    mp("pod", "create", "--name", "again", "-p", "18194:80")
+    assert mp("pod", "rm", "again", env={"MINIPOD_FAULT": "pod-rm-torn-down"}).returncode == 0
+    wait_for(lambda: not _removers(), timeout=20, what="the remover gone")
+    assert mp("pod", "ls", "-q").stdout == ""
+    assert "pod-removal\tagain" in mp("gc", "--dry-run", check=False).stdout
+    mp("gc")
+    assert "18194" not in sh("iptables-save -t nat").stdout
     assert removals() == [] and leaks() == []
 
 

@@ -76,7 +76,7 @@ def test_killed_during_create_gc_returns_to_clean(step):
 
 @pytest.mark.parametrize("step,command", [
     ("container-rm-killed", ["rm", "-f", "victim"]),
-    ("pod-rm-torn-down", ["pod", "rm", "-f", "victim"]),
+    ("pod-removal-begun", ["pod", "rm", "-f", "victim"]),  # the last step before the caller has its code
 ])
 def test_killed_during_removal_next_command_and_gc_finish_the_job(step, command):
     mp("run", "-d", "--name", "victim", "-p", "18092:80", "busybox", "sleep", "300")
