@@ -88,7 +88,7 @@ def _apiserver(cfg) -> None:
         f"--service-cluster-ip-range={cfg['service_cidr']}", "--authorization-mode=Node,RBAC",
         "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
         "--allow-privileged=true", "--insecure-port=0", "--profiling=false", *extra_args("kube-apiserver")])
-    _admin_client(cfg).wait_ok("/readyz", 120, "kube-apiserver", alive=lambda: processes.running("kube-apiserver"))
+    _admin_client(cfg).wait_ok("/readyz", 300, "kube-apiserver", alive=lambda: processes.running("kube-apiserver"))
 
 
 def _join_objects(cfg) -> None:
@@ -153,7 +153,7 @@ def _wait_https(component_port: int, name: str) -> None:
     """The component's /healthz on its secure port (a certificate of its own making)."""
     client = Client(f"https://127.0.0.1:{component_port}", verify=False)
     try:
-        client.wait_ok("/healthz", 60, name, alive=lambda: processes.running(name))
+        client.wait_ok("/healthz", 180, name, alive=lambda: processes.running(name))
     except MinipodError:
         raise MinipodError(f"{name} did not start: {processes.last_lines(name)} "
                            f"(log: {processes.log_path(name)})") from None
