@@ -26,6 +26,7 @@ import threading
 import time
 
 from minipod.agent import socket_path
+from minipod.agent import worker as worker_main  # imported here, not in each forked worker
 from minipod.agent.inotify import CHANGES, IN_MODIFY, Inotify
 
 PROTOCOL = 1
@@ -166,7 +167,6 @@ class Server:
             conn.settimeout(None)
             worker = os.fork()
             if worker == 0:
-                from minipod.agent import worker as worker_main
                 worker_main.run(conn, fds, request)  # never returns
         except (OSError, ValueError, EOFError, TypeError) as e:
             self.log(f"node: a command was dropped: {type(e).__name__}: {e}")
