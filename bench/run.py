@@ -30,7 +30,9 @@ ROOT = Path(tempfile.mkdtemp(prefix="mpbench-"))
 ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT / "net.d"),
        "MINIPOD_CGROUP_PARENT": "minipod-bench",
        "MINIPOD_NETNS_PREFIX": "mpb-", "MINIPOD_DEFAULT_NETWORK": "mpbench",
-       "MINIPOD_DEFAULT_BRIDGE": "mpbench0", "MINIPOD_DEFAULT_SUBNET": "10.240.0.0/16"}
+       "MINIPOD_DEFAULT_BRIDGE": "mpbench0", "MINIPOD_DEFAULT_SUBNET": "10.240.0.0/16",
+       "MINIPOD_API_PORT": "18653", "MINIPOD_CHAIN_PREFIX": "MPBK", "MINIPOD_SERVICE_DEVICE": "mpbsvc0",
+       "MINIPOD_SERVICE_CIDR": "10.125.0.0/16", "HOME": str(ROOT / "home")}
 os.environ.update({k: v for k, v in ENV.items() if k.startswith("MINIPOD_")})
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 PODMAN = ["podman", "--log-level", "error"]
@@ -98,7 +100,10 @@ def setup():
     sh([sys.executable, str(REPO / "images" / "build-busybox.py"), str(ROOT / "busybox.tar.gz")])
     sh(MINIPOD + ["image", "import", str(ROOT / "busybox.tar.gz"), "busybox"])
     sh(MINIPOD + ["run", "--rm", "busybox", "true"])  # writes the network, creates the bridge
-    notes = []
+    # the node process serves every command from now on, as after a user's first `run`
+    sh(MINIPOD + ["agent", "start"])
+    notes = ["minipod's node process (the agent) runs and serves the commands, as after a first `run`; "
+             "podman has no daemon"]
     if have("podman"):
         for leftover in ("bp", "inpod"):  # from an interrupted earlier run
             sh(PODMAN + ["pod", "rm", "-f", leftover], check=False)
@@ -110,6 +115,9 @@ def setup():
 
 
 def teardown():
+    sh(MINIPOD + ["api", "stop"], check=False)
+    sh(MINIPOD + ["agent", "stop"], check=False)
+    sh(MINIPOD + ["gc"], check=False)  # a run --rm's teardown still under way when the agent stopped
     sh(MINIPOD + ["network", "rm", "mpbench"], check=False)
     if have("podman"):
         sh(PODMAN + ["image", "rm", "-f", "localhost/mpbench-busybox"], check=False)
@@ -188,6 +196,76 @@ def bench_pods(repeat):
         if podman:
             sh(PODMAN + ["pod", "rm", "-f", "inpod"], check=False)
     return results
+
+
+QUERY_POD = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: q{i}\nspec:\n  terminationGracePeriodSeconds: 1\n"
+             "  containers:\n  - name: c\n    image: busybox\n    command: [sleep, \"3600\"]\n")
+
+
+def bench_queries(repeat):
+    """The everyday read-only verbs on a node with three pods (Pod objects,
+    so `get pods` shows them too), against `podman ps` with three
+    containers; and the real kubectl against minipod's API beside `minipod
+    get pods` on the same pods."""
+    podman = have("podman")
+    for i in range(3):
+        sh(MINIPOD + ["apply", "-f", "-"], input=QUERY_POD.format(i=i))
+    deadline = time.monotonic() + 60
+    while sh(MINIPOD + ["get", "pods"]).stdout.count(" Running ") < 3:
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench: the query pods did not start")
+        time.sleep(0.2)
+    if podman:
+        for i in range(3):
+            sh(PODMAN + ["run", "-d", "--name", f"mpbq{i}", "mpbench-busybox", "sleep", "3600"])
+    podman_ps = pm("ps") if podman else None
+    try:
+        results = [compare(f"{' '.join(verb)} (3 pods) vs podman ps (3 containers)", mp(*verb), podman_ps, repeat)
+                   for verb in (("ps",), ("pod", "ls"), ("get", "pods"))]
+        if have("kubectl"):
+            sh(MINIPOD + ["kubeconfig"])  # starts the API server; its admin kubeconfig in the bench's root
+            env = {**ENV, "KUBECONFIG": str(ROOT / "etc" / "admin.kubeconfig")}
+            results.append(compare("kubectl get pods (minipod's API) vs minipod get pods",
+                                   lambda: sh(["kubectl", "get", "pods"], env=env), mp("get", "pods"), repeat))
+        return results
+    finally:
+        sh(MINIPOD + ["api", "stop"], check=False)
+        for i in range(3):
+            sh(MINIPOD + ["delete", "pod", f"q{i}"], check=False)
+        if podman:
+            sh(PODMAN + ["rm", "-f", "-t", "0", *[f"mpbq{i}" for i in range(3)]], check=False)
+
+
+def bench_burst(rounds, count=20):
+    """`run -d` of ``count`` containers started at once: the wall time until
+    every command has returned (each round's containers removed untimed)."""
+    podman = have("podman")
+
+    def burst(argv, prefix):
+        start = time.perf_counter()
+        procs = [subprocess.Popen(argv(f"{prefix}{i}"), env=ENV, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for i in range(count)]
+        failed = [p.stderr.read().decode() for p in procs if p.wait() != 0]
+        elapsed = (time.perf_counter() - start) * 1000
+        if failed:
+            raise RuntimeError(f"bench: run -d burst: {failed[0]}")
+        return elapsed
+
+    ta, tb = [], []
+    for _ in range(rounds):
+        time.sleep(SETTLE)
+        ta.append(burst(lambda n: MINIPOD + ["run", "-d", "--name", n, "busybox", "sleep", "600"], "mpbb"))
+        sh(MINIPOD + ["rm", "-f", *[f"mpbb{i}" for i in range(count)]])
+        if podman:
+            time.sleep(SETTLE)
+            tb.append(burst(lambda n: PODMAN + ["run", "-d", "--name", n, "mpbench-busybox", "sleep", "600"],
+                            "mpbb"))
+            sh(PODMAN + ["rm", "-f", "-t", "0", *[f"mpbb{i}" for i in range(count)]])
+    out = {"name": f"run -d of {count} containers at once (wall time)", "a": stats(ta)}
+    if tb:
+        out["b"] = stats(tb)
+        out["ratio"] = stats([x / y for x, y in zip(ta, tb)])
+    return out
 
 
 def cni_floor(repeat, ports):
@@ -269,14 +347,17 @@ def agent_pss() -> int:
     return procfs.memory(pid).get("Pss", 0) if pid else 0
 
 
+SCALE_SETTLE = 0.05  # between pod creates of the scale run (500 of them)
+
+
 def bench_scale(count):
     times, memory = [], {}
     sh(MINIPOD + ["agent", "start"])  # it runs on every node with pods: counted once
     try:
         for i in range(1, count + 1):
-            time.sleep(SETTLE)
+            time.sleep(SCALE_SETTLE)
             times.append(timed(lambda: sh(MINIPOD + ["pod", "create", "--name", f"scale{i}"])))
-            if i in (1, 10, count):
+            if i in (1, 10, 50, 500, count):
                 pss, agent = pss_of_pauses(), agent_pss()
                 memory[i] = {"pods": i, "pause_processes": len(pss), "pss_total_kb": sum(pss),
                              "pss_per_pod_kb": sum(pss) / i, "agent_pss_kb": agent,
@@ -287,8 +368,9 @@ def bench_scale(count):
         sh(MINIPOD + ["agent", "stop"], check=False)
     first = statistics.median(times[:3])
     last = statistics.median(times[-3:])
+    at = {n: statistics.median(times[n - 3:n]) / first for n in (50, 500) if n <= count}
     return {"create_ms": times, "first3_median_ms": first, "last3_median_ms": last,
-            "ratio_last_first": last / first, "memory": memory}
+            "ratio_last_first": last / first, "ratio_at": at, "memory": memory}
 
 
 def _iperf(server_ns, client_ns, ip, seconds=3):
@@ -394,6 +476,47 @@ def fmt(s) -> str:
     return f"{s['median']:.1f} ({s['min']:.1f}–{s['max']:.1f})"
 
 
+def goals(results) -> list:
+    """(measure, goal, measured, met) for each goal of issue 24 this run measured."""
+    rows = {r["name"]: r for r in results["timings"]}
+    out = []
+
+    def ratio_goal(measure, name, limit):
+        r = rows.get(name)
+        if r and "ratio" in r:
+            value = r["ratio"]["median"]
+            out.append((measure, f"≤ {limit}x", f"{value:.2f}x", value <= limit))
+
+    ratio_goal("`run --rm busybox true`, default network, vs podman", "run --rm busybox true (default network)", 0.4)
+    ratio_goal("`run --rm --network none busybox true` vs podman", "run --rm --network none busybox true", 0.3)
+    ratio_goal("`run --rm --pod P busybox true` vs podman", "run --rm --pod P busybox true", 0.25)
+    for name, key, label in (("pod create + rm, no ports (podman: + pod start)", "cni_floor", "no ports"),
+                             ("pod create + rm, -p 18180:80 (podman: + pod start)", "cni_floor_ports", "-p")):
+        ratio_goal(f"`pod create` + `pod rm`, {label}, vs podman", name, 0.5)
+        if name in rows:
+            value = rows[name]["a"]["median"] / results[key]["total"]["median"]
+            out.append((f"`pod create` + `pod rm`, {label}, vs the plugins' own ADD+DEL", "≤ 1.1x", f"{value:.2f}x",
+                        value <= 1.1))
+    for verb in ("ps", "pod ls", "get pods"):
+        ratio_goal(f"`{verb}` vs `podman ps`", f"{verb} (3 pods) vs podman ps (3 containers)", 0.3)
+    ratio_goal("`kubectl get pods` against minipod vs `minipod get pods`",
+               "kubectl get pods (minipod's API) vs minipod get pods", 1.0)
+    sc = results["scale"]
+    at50 = sc["memory"].get(50) or sc["memory"].get("50")
+    if at50:
+        value = at50["pss_per_pod_with_agent_kb"] / 1024
+        out.append(("PSS per pod at 50 pods, every minipod process counted (pauses + agent)", "≤ 1.35 MB",
+                    f"{value:.2f} MB", value <= 1.35))
+    for n, limit in ((50, 1.1), (500, 1.3)):
+        value = sc.get("ratio_at", {}).get(n) or sc.get("ratio_at", {}).get(str(n))
+        if value:
+            out.append((f"pod create: the {n}th vs the 1st (medians of 3)", f"≤ {limit}x", f"{value:.2f}x",
+                        value <= limit))
+    ratio_goal("`run -d` of 20 containers at once, wall time, vs podman", "run -d of 20 containers at once (wall time)",
+               0.5)
+    return out
+
+
 def report(results) -> str:
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "", f"Machine: {results['machine']}", ""]
     lines += [f"Notes: {n}" for n in results["notes"]] + ([""] if results["notes"] else [])
@@ -423,6 +546,8 @@ def report(results) -> str:
                      f"{m['pss_per_pod_kb'] / 1024:.2f} MB | {m.get('agent_pss_kb', 0) / 1024:.1f} MB | "
                      f"{m.get('pss_per_pod_with_agent_kb', m['pss_per_pod_kb']) / 1024:.2f} MB |")
     lines += ["", "Chart: bench/pods-scale.svg (pod create time against the number of pods)"]
+    lines += ["", "Goals of issue 24:", "", "| measure | goal | measured | met |", "|---|---|---|---|"]
+    lines += [f"| {m} | {g} | {v} | {'yes' if ok else 'no'} |" for m, g, v, ok in goals(results)]
     net = results["network"]
     if "pod_gbps" in net:
         lines += ["", "| path | TCP throughput Gbit/s | ping RTT ms |", "|---|---|---|",
@@ -441,7 +566,7 @@ def report(results) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--pods", type=int, default=50)
+    parser.add_argument("--pods", type=int, default=500, help="pods of the scale run (checkpoints at 1, 10, 50, 500)")
     parser.add_argument("--record", action="store_true", help="append the report to bench/RESULTS.md")
     parser.add_argument("--settle", type=float, default=SETTLE, help="seconds of quiet before each timed run")
     args = parser.parse_args()
@@ -452,6 +577,8 @@ def main():
     try:
         results["notes"] += setup()
         results["timings"] = bench_run(args.repeat) + bench_isolation(args.repeat) + bench_pods(args.repeat)
+        results["timings"] += bench_queries(args.repeat)
+        results["timings"].append(bench_burst(max(3, args.repeat // 3)))
         results["timings"].append(container_floor(args.repeat))
         results["timings"] += interpreter_floor(args.repeat)
         results["cni_floor"] = cni_floor(args.repeat, ports=False)

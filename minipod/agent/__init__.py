@@ -81,7 +81,7 @@ def _spawn(env=None) -> None:
 
 def start_soon() -> None:
     """Start the agent in the background unless it runs, without waiting
-    for it: what `run`, `create`, `start` and `pod create|start` do once
+    for it: what `run`, `start`, `restart` and `pod create|start` do once
     they have made something, so that the next command goes through it
     (docs/agent.md). Not with MINIPOD_LOCAL=1 (every command in its own
     process, none started), nor when the settings would keep it from
@@ -92,7 +92,7 @@ def start_soon() -> None:
         check_settings()
     except Exception:
         return
-    env = {k: v for k, v in os.environ.items() if k != "MINIPOD_FAULT"}  # this command's crash test, not its
+    env = {k: v for k, v in os.environ.items() if k != "MINIPOD_FAULT"}  # this command's crash test, not the agent's
     _spawn(env)
 
 
