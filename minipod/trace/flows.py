@@ -48,13 +48,18 @@ def parse(line: str):
     return Entry(fields[0], state, orig, reply)
 
 
-def entry(proto: str, sport: int, netns: str = None):
-    """The conntrack entry of the flow from source port ``sport`` (in ``netns``'s table), or None."""
-    argv = ["conntrack", "-L", "-p", proto, "--orig-port-src", str(sport)]
+def entry(proto: str, sport: int, dst: str, dport: int, src: str = None, netns: str = None):
+    """The conntrack entry of the flow from source port ``sport`` (and
+    address ``src``, when known) to ``dst``:``dport`` (in ``netns``'s
+    table), or None. Only that flow's: an older entry of another flow from
+    the same source port (another pod's, another test's) is not it."""
+    argv = ["conntrack", "-L", "-p", proto, "--orig-port-src", str(sport), "--orig-dst", dst,
+            "--orig-port-dst", str(dport)]
     if netns:
         argv = ["nsenter", f"--net={netns}"] + argv
     out = subprocess.run(argv, capture_output=True, text=True).stdout
-    found = [e for e in map(parse, out.splitlines()) if e is not None]
+    found = [e for e in map(parse, out.splitlines()) if e is not None and e.orig[2] == dst
+             and e.orig[3] == str(dport) and (src is None or e.orig[0] == src)]
     return found[0] if found else None
 
 

@@ -58,7 +58,7 @@ def _trace(source: str, dest: str, namespace: str, udp: bool, count: int) -> dic
         with nftrace.Tracer(selectors + leg, ports, t.proto) as tracer:
             answers = [probe.send(netns, t.proto, p, ip, t.port, t.http or None) for p in ports]
         for sport, answer in zip(ports, answers):
-            entry = flows.entry(t.proto, sport)
+            entry = flows.entry(t.proto, sport, ip, t.port, src=where.ip)
             own = {str(sport)} | ({entry.snat[1]} if entry and entry.snat else set())
             mine = [p for p in tracer.packets if p.header(f"{t.proto} sport") in own
                     or p.header(f"{t.proto} dport") in own]

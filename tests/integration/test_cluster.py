@@ -34,7 +34,9 @@ pytestmark = pytest.mark.kubelet
 
 NODE = "mptnode"
 UNDERLAY, ADDRESS = "mptul0", "198.19.7.1"
-SERVICE_CIDR, POD_CIDR = "10.236.0.0/16", "10.231.0.0/16"  # the suite's default network is 10.231.0.0/24
+# Clear of the suite's default network (10.231.0.0/24, whose bridge the tests before these leave up): the node's
+# first pod range inside it would put two bridges on one subnet, and the host's route to the pods on the wrong one.
+SERVICE_CIDR, POD_CIDR = "10.236.0.0/16", "10.239.0.0/16"
 ENV = {"MINIPOD_CLUSTER_PORT_OFFSET": "20000", "MINIPOD_CLUSTER_SERVICE_DEVICE": "mptkube0",
        "MINIPOD_CLUSTER_BRIDGE": "mptcni0"}
 USER_ENV = {**ENV, "KUBECONFIG": str(TEST_ROOT / "user.kubeconfig")}  # init's context goes there, not to ~/.kube
@@ -74,7 +76,7 @@ def node_host(service_cidr):
     setup = subprocess.run([str(REPO / "scripts" / "setup-cluster")], capture_output=True, text=True)
     assert setup.returncode == 0, f"scripts/setup-cluster failed:\n{setup.stderr[-3000:]}"
     routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
-    for cidr in (f"{ADDRESS}/24", service_cidr):  # ranges of the test's own: nothing on the host may route them
+    for cidr in (f"{ADDRESS}/24", service_cidr, POD_CIDR):  # the test's own ranges: nothing on the host routes them
         taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
         assert not taken, f"{cidr} is routed on this host already: {taken}"
     chains_before, tunables_before, users_before = _kube_chains(), _read(TUNABLES), _user_kubeconfig()
@@ -154,7 +156,7 @@ def test_the_course_deployment_and_service_run_on_minipod_through_the_kubelet(cl
     pods = kubectl("get", "pods", "-n", "tutorial", "-o", "json")
     import json
     items = json.loads(pods.stdout)["items"]
-    assert len(items) == 2 and all(p["status"]["podIP"].startswith("10.231.0.") for p in items)
+    assert len(items) == 2 and all(p["status"]["podIP"].startswith("10.239.0.") for p in items)
     # each is a minipod pod the kubelet asked for: pause holds its namespaces, the CNI network its address
     sandboxes = {p["Labels"].get("io.kubernetes.pod.name"): p for p in mp_json("pod", "ls", "--format", "json")}
     for p in items:

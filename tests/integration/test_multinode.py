@@ -158,6 +158,11 @@ def two_nodes():
     with cluster(NODES, "host-gw"):
         wait_for(lambda: kubectl("get", "nodes", "--no-headers").stdout.count(" Ready ") == 2, timeout=120,
                  what="both nodes Ready")
+        for node in NODES:  # each node's agent has seen the other's pod range (a Ready node may be before that)
+            others = [n.address for n in NODES if n is not node]
+            wait_for(lambda node=node, others=others: all(f"via {a} " in node.sh("ip -4 route show proto 77").stdout
+                                                          for a in others),
+                     timeout=60, what=f"{node.name}'s routes to the other nodes' pods")
         yield NODES
 
 
@@ -270,7 +275,12 @@ def test_a_node_that_stops_goes_notready_and_its_pod_is_made_again_elsewhere(two
         pods = json.loads(kubectl("get", "pods", "-l", "app=mover", "-o", "json").stdout)["items"]
         return [p for p in pods if p["spec"].get("nodeName") not in (None, lost.name)
                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
-    wait_for(moved, timeout=120, interval=1, what="the Deployment's pod made again on the other node")
+    try:
+        wait_for(moved, timeout=240, interval=1, what="the Deployment's pod made again on the other node")
+    except AssertionError:  # what the control plane did instead
+        raise AssertionError("no pod made again on the other node:\n"
+                             + kubectl("get", "nodes,pods", "-o", "wide", check=False).stdout
+                             + kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-3000:]) from None
     kubectl("delete", "deployment", "mover")
     # the lost node comes back: its kubelet restarted by a new join would be a new machine; here, its own
     lost.mp("cluster", "down")

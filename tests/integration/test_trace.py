@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, TEST_ENV
-from tests.integration.conftest import mp, sh, wait_for
+from tests.integration.conftest import mp, remove_everything, sh, wait_for
 from tests.integration.test_services import WEB, apply, ready_endpoints, routed_locally, svc
 
 OUTSIDE_NET = "198.18.253.0/30"
@@ -156,7 +156,8 @@ def nginx_image():
     """The ingress controller's image (scripts/setup builds it)."""
     mp("image", "import", REPO / "build" / "nginx.oci.tar")
     yield
-    mp("image", "rm", "nginx", check=False)
+    remove_everything()  # the ingress controller's container first: an image in use is not removed
+    mp("image", "rm", "nginx")
 
 
 def test_through_the_ingress(tmp_path, mode, nginx_image):
