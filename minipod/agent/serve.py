@@ -28,8 +28,8 @@ import time
 from minipod.agent import socket_path
 from minipod.agent import worker as worker_main  # imported here, not in each forked worker
 from minipod.agent.inotify import CHANGES, IN_MODIFY, Inotify
+from minipod.client import PROTOCOL  # the other side's
 
-PROTOCOL = 1
 MAX_REQUEST = 1 << 20
 REQUEST_TIMEOUT = 5.0  # a client sends its request at once; one that stalls is dropped
 NAMESPACES = ("mnt", "net", "pid", "ipc", "uts", "user", "cgroup")
