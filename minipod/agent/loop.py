@@ -333,8 +333,6 @@ def main() -> int:
     agent = Agent()
     limits = agent.limits
     log(f"agent started (pid {os.getpid()}, back-off {limits[0]:g}s doubling to {limits[1]:g}s)")
-    node.preload()
-    node.start()  # commands are served from now on
     while not stopping:
         try:
             next_at = agent.reconcile()
@@ -342,6 +340,9 @@ def main() -> int:
         except Exception:  # one bad pass must not end the agent: log it, try again soon
             log("reconcile failed:\n" + traceback.format_exc())
             next_at = time.time() + RETRY_BASE
+        if node.listener is None:  # after the first pass (what the node needs first), not before it
+            node.preload()
+            node.start()  # commands are served from now on
         timeout = 0 if agent.rerun else None if next_at is None else max(0, int((next_at - time.time()) * 1000) + 1)
         events = poller.poll(timeout)
         for fd, _ev in events:

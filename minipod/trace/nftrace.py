@@ -115,22 +115,48 @@ class Tracer:
         self.selectors, self.ports, self.proto = list(selectors), list(ports), proto
         self.packets = []
         self._monitor = None
+        self._lines = []
+        self._reader = None
+        self._ready = threading.Event()
 
     def __enter__(self):
         # SIGTERM/SIGHUP end a CLI trace through __exit__; in a server's thread, signals are the server's
         main = threading.current_thread() is threading.main_thread()
         self._old = {s: signal.signal(s, _interrupted) for s in (signal.SIGTERM, signal.SIGHUP)} if main else {}
         try:
+            marker = _free_udp_port(avoid=self.ports)
             self._monitor = subprocess.Popen(["nft", "monitor", "trace"], stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, text=True)
-            proc = subprocess.run(["nft", "-f", "-"], input=ruleset(self.selectors, self.ports, self.proto), capture_output=True, text=True)
+            self._reader = threading.Thread(target=self._read, args=(f"udp dport {marker}",), daemon=True)
+            self._reader.start()
+            rules = ruleset(self.selectors + [f"ip daddr 127.0.0.1 udp dport {marker}"], self.ports, self.proto)
+            proc = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"nft: {proc.stderr.strip()}")
-            time.sleep(0.2)  # the monitor subscribes to the trace events
+            self._wait_until_listening(marker)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _read(self, marker: str) -> None:
+        for line in self._monitor.stdout:
+            self._lines.append(line)
+            if marker in line:
+                self._ready.set()
+
+    def _wait_until_listening(self, marker: int, timeout: float = 10.0) -> None:
+        """Until the monitor reports a marker datagram of our own (to a
+        closed port on loopback): from then on no event of the flows is
+        missed (a fixed pause was too short on a loaded machine)."""
+        import socket
+        deadline = time.monotonic() + timeout
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while not self._ready.is_set():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nft monitor trace reported nothing: is the kernel's nftrace available?")
+                s.sendto(b"minipod trace: ready?", ("127.0.0.1", marker))
+                self._ready.wait(0.05)
 
     def __exit__(self, *exc):
         try:
@@ -139,11 +165,24 @@ class Tracer:
         finally:
             if self._monitor is not None:
                 self._monitor.terminate()
-                out, _ = self._monitor.communicate(timeout=5)
-                self.packets = parse(out.splitlines())
+                self._monitor.wait(timeout=5)
+                if self._reader is not None:
+                    self._reader.join(timeout=5)
+                self.packets = parse(self._lines)
             for s, handler in self._old.items():
                 signal.signal(s, handler)
         return False
+
+
+def _free_udp_port(avoid=()) -> int:
+    """A free UDP port on loopback, none of ``avoid`` (the flows' own)."""
+    import socket
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def _interrupted(signum, frame):

@@ -160,13 +160,22 @@ def _ingress(url: str) -> Target:
                   http={"host": m.group(1), "path": m.group(3) or "/"})
 
 
+SYNC_WAIT = 10.0  # seconds a trace waits for the service proxy to route a Service's address
+
+
 def check_safe(t: Target) -> None:
     """A virtual IP is a target only when the host routes it to the service
     device, where a packet no rule catches is dropped (it never leaves)."""
     if t.kind not in ("service", "loadbalancer"):
         return
+    import time
+
     from minipod.proxy import host
+    deadline = time.monotonic() + SYNC_WAIT
     dev = host.route_device(t.ip)
+    while dev != host.device() and time.monotonic() < deadline:  # a Service just applied: the agent's pass to come
+        time.sleep(0.1)
+        dev = host.route_device(t.ip)
     if dev != host.device():
         raise InvalidArgument(f"{t.ip} is routed to {dev or 'nowhere'}, not to the service device {host.device()}: "
                               "the service proxy is not ready on this node")

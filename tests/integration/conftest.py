@@ -199,6 +199,7 @@ def remove_everything():
         mp("rm", "-f", cid, check=False)
     for pid in mp("pod", "ls", "-q", check=False).stdout.split():
         mp("pod", "rm", "-f", pid, check=False)
+    settle()  # the next test starts on a node whose teardowns are done
 
 
 def remove_test_cgroup_parent():

@@ -63,7 +63,8 @@ def test_cluster_dns_from_a_pod_and_from_the_host(web):
     ip, _ = web
     wait_for(lambda: f"{ip} . tcp . 80" in table(), timeout=10, what="the service-ips element")
     dns_ip = "10.234.0.10"
-    assert sh(f"ip -o route get {dns_ip}").stdout.startswith(f"local {dns_ip} "), "the DNS address is the host's own"
+    wait_for(lambda: sh(f"ip -o route get {dns_ip}").stdout.startswith(f"local {dns_ip} "), timeout=10,
+             what="the DNS address the host's own (the agent's pass that starts dnsmasq)")
     name = "web.default.svc.cluster.local"
     out = mp("run", "--rm", "busybox", "nslookup", name, dns_ip).stdout
     assert f"Address: {ip}" in out, out

@@ -45,6 +45,7 @@ def web(mode, tmp_path):
     mp("wait", "--for=condition=Ready", "pod/client", "--timeout", "60s")
     ips = ready_endpoints("web", 2)
     ip = svc("web")["spec"]["clusterIP"]
+    wait_for(lambda: " dev mptsvc0 " in sh(f"ip -o route get {ip}").stdout, what="the service device's route")
     routed_locally(ip)
     wait_for(lambda: sh(f"curl -s --max-time 2 http://{ip}/", check=False).stdout, what="the service's rules")
     return ip, ips
