@@ -2,6 +2,7 @@
 lacks (os.setns/os.unshare arrived in 3.12). Errors raise OSError with errno."""
 
 import ctypes
+import errno
 import os
 
 # The interpreter is linked against libc already: no ctypes.util lookup
@@ -95,12 +96,18 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
+OPENAT2_TRIES = 100  # EAGAIN: a mount or rename anywhere on the host raced the walk (openat2(2) says: try again)
+
+
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH | os.O_CLOEXEC) -> int:
     """An fd for ``path`` resolved inside the tree of ``root_fd``."""
     how = _OpenHow(flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    fd = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(root_fd), os.fsencode(path),
-                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
-    if fd < 0:
+    for _ in range(OPENAT2_TRIES):
+        fd = _libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(root_fd), os.fsencode(path),
+                           ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+        if fd >= 0:
+            return fd
         err = ctypes.get_errno()
-        raise OSError(err, f"{path}: {os.strerror(err)}")
-    return fd
+        if err != errno.EAGAIN:
+            break
+    raise OSError(err, f"{path}: {os.strerror(err)}")
