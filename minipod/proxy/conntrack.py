@@ -33,19 +33,31 @@ def served(services: list, endpoints: dict) -> set:
     return out
 
 
+def fields(line: str):
+    """(protocol, the key=value fields in order of appearance, state) of one
+    `conntrack -L` line (the original tuple's values first, the reply's
+    second), or None for what is not TCP or UDP (minipod.trace reads it too)."""
+    words = line.split()
+    if len(words) < 4 or words[0] not in ("tcp", "udp"):
+        return None
+    values = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep and value:
+            values.setdefault(key, []).append(value)
+    state = words[3] if words[0] == "tcp" and "=" not in words[3] else ""
+    return words[0], values, state
+
+
 def parse(line: str):
     """(protocol, src, dst, sport, dport, reply src) of one `conntrack -L`
     line, or None for what is not TCP or UDP."""
-    fields = line.split()
-    if not fields or fields[0] not in ("tcp", "udp"):
+    found = fields(line)
+    if found is None:
         return None
-    values = {}
-    for field in fields:
-        key, _, value = field.partition("=")
-        if value:
-            values.setdefault(key, []).append(value)
+    proto, values, _state = found
     try:
-        return (fields[0], values["src"][0], values["dst"][0], values["sport"][0], values["dport"][0],
+        return (proto, values["src"][0], values["dst"][0], values["sport"][0], values["dport"][0],
                 values["src"][1])
     except (KeyError, IndexError):
         return None

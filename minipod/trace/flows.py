@@ -31,21 +31,17 @@ class Entry:
 
 def parse(line: str):
     """An Entry of one `conntrack -L` line (TCP or UDP), or None."""
-    fields = line.split()
-    if len(fields) < 4 or fields[0] not in ("tcp", "udp"):
+    from minipod.proxy import conntrack
+    found = conntrack.fields(line)
+    if found is None:
         return None
-    values = {}
-    for f in fields:
-        key, sep, value = f.partition("=")
-        if sep:
-            values.setdefault(key, []).append(value)
-    state = fields[3] if fields[0] == "tcp" and "=" not in fields[3] else ""
+    proto, values, state = found
     try:
         orig = (values["src"][0], values["sport"][0], values["dst"][0], values["dport"][0])
         reply = (values["src"][1], values["sport"][1], values["dst"][1], values["dport"][1])
     except (KeyError, IndexError):
         return None
-    return Entry(fields[0], state, orig, reply)
+    return Entry(proto, state, orig, reply)
 
 
 def entry(proto: str, sport: int, dst: str, dport: int, src: str = None, netns: str = None):
