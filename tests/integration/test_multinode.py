@@ -255,6 +255,17 @@ def test_a_service_across_nodes_by_clusterip_nodeport_and_name(two_nodes):
     kubectl("delete", "pod", "web-a", "web-b", "probe-a", "probe-b", "--grace-period=1", "--wait=false")
 
 
+def _lifecycle_log() -> str:
+    """What the node lifecycle controller said (disruption modes, taints, evictions)."""
+    log = TEST_ROOT / "lib" / "cluster" / "logs" / "kube-controller-manager.log"
+    words = ("disruption", "aint", "evict", "Evict", "NotReady", "Unknown")
+    try:
+        return "".join(line for line in log.read_text(errors="replace").splitlines(True)
+                       if any(w in line for w in words))[-4000:]
+    except FileNotFoundError:
+        return f"({log} not found)\n"
+
+
 def test_a_node_that_stops_goes_notready_and_its_pod_is_made_again_elsewhere(two_nodes):
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mover"},
                   "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "mover"}},
@@ -277,10 +288,15 @@ def test_a_node_that_stops_goes_notready_and_its_pod_is_made_again_elsewhere(two
                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
     try:
         wait_for(moved, timeout=240, interval=1, what="the Deployment's pod made again on the other node")
-    except AssertionError:  # what the control plane did instead
+    except AssertionError:  # what the control plane did instead, and why
         raise AssertionError("no pod made again on the other node:\n"
                              + kubectl("get", "nodes,pods", "-o", "wide", check=False).stdout
-                             + kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-3000:]) from None
+                             + kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name} "
+                                       "{.spec.taints}{'\\n'}{end}", check=False).stdout
+                             + kubectl("get", "pods", "-l", "app=mover", "-o", "jsonpath={range .items[*]}"
+                                       "{.metadata.name} {.spec.tolerations}{'\\n'}{end}", check=False).stdout
+                             + _lifecycle_log()
+                             + kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-2000:]) from None
     kubectl("delete", "deployment", "mover")
     # the lost node comes back: its kubelet restarted by a new join would be a new machine; here, its own
     lost.mp("cluster", "down")
