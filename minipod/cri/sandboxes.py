@@ -40,7 +40,12 @@ def resolv_conf(dns) -> str:
 
 
 def port_mappings(config) -> list:
-    """The kubelet's hostPort mappings (those with a host port)."""
+    """The kubelet's hostPort mappings (those with a host port). A pod on
+    the host's network gets its ports as mappings too (host port = container
+    port), which need no rule: its processes bind the host's ports
+    themselves, so they are dropped, as containerd's CRI does."""
+    if host_network(config):
+        return []
     out = []
     for m in config.port_mappings:
         if not m.host_port:

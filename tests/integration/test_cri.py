@@ -117,6 +117,16 @@ def test_host_ports_and_bad_sandboxes(cri):
     assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=sandbox_config(pb)))) == \
         grpc.StatusCode.ALREADY_EXISTS
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
+    # a pod on the host's network gets its ports as mappings too (the kubelet sends them): its processes bind
+    # the host's ports themselves, so nothing is published, as with containerd
+    host = pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+        namespace_options=pb.NamespaceOption(network=pb.NODE)))
+    sid = rt.RunPodSandbox(pb.RunPodSandboxRequest(config=sandbox_config(
+        pb, name="hostnet", port_mappings=[pb.PortMapping(protocol=pb.TCP, container_port=18983, host_port=18983)],
+        linux=host))).pod_sandbox_id
+    [shown] = mp_json("pod", "inspect", sid)
+    assert shown["Ports"] == [] and "18983" not in sh("iptables-save -t nat").stdout
+    rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
     # bad input: one clear error, nothing made
     no_uid = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name="x", namespace="y"))
     assert code_of(lambda: rt.RunPodSandbox(pb.RunPodSandboxRequest(config=no_uid))) == \
