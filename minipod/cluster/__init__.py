@@ -34,7 +34,8 @@ BUILD_DIR = "/var/cache/minipod/k8s-build/bin-1.20.2"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 
 PORTS = {"etcd-client": 2379, "etcd-peer": 2380, "apiserver": 6443, "controller-manager": 10257,
-         "scheduler": 10259, "kubelet": 10250, "kube-proxy-metrics": 10249, "kube-proxy-healthz": 10256}
+         "scheduler": 10259, "kubelet": 10250, "kube-proxy-metrics": 10249, "kube-proxy-healthz": 10256,
+         "ingress-http": 80, "ingress-https": 443}
 
 DEFAULTS = {"service_cidr": "10.96.0.0/12", "cluster_cidr": "10.244.0.0/16", "dns_domain": "cluster.local"}
 

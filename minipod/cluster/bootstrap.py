@@ -12,7 +12,8 @@
   controller-manager approves (the bindings below) and signs; from then on
   the kubelet is system:node:<name> in system:nodes.
 - kube-proxy runs on each node with the kubelet's credentials, so
-  system:nodes is bound to system:node-proxier as well."""
+  system:nodes is bound to system:node-proxier as well; and every node's
+  ingress controller reads the Ingresses with them (minipod:ingress-nginx)."""
 
 import datetime
 import secrets
@@ -22,6 +23,7 @@ from minipod.cluster import pki
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 PUBLIC = ("cluster-info", "minipod-cluster")
+INGRESS_NAMESPACE = "ingress-nginx"
 
 
 def new_token() -> str:
@@ -88,4 +90,16 @@ def objects(server: str, ca_pem: bytes, network: dict) -> list:
          _binding("kubeadm:node-autoapprove-certificate-rotation",
                   "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", group="system:nodes")),
         (f"{rbac}/clusterrolebindings", _binding("minipod:node-proxier", "system:node-proxier", group="system:nodes")),
+        # every node's ingress controller (ingress.py) reads the Ingresses with the kubelet's credentials and
+        # publishes their addresses: ingress-nginx's ClusterRole, its Ingress part (Services and Endpoints
+        # come with system:node-proxier; TLS Secrets are not served on a cluster node, so none are read)
+        ("/api/v1/namespaces",
+         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INGRESS_NAMESPACE}}),
+        (f"{rbac}/clusterroles",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+          "metadata": {"name": "minipod:ingress-nginx"},
+          "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "ingressclasses"],
+                     "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]}]}),
+        (f"{rbac}/clusterrolebindings", _binding("minipod:ingress-nginx", "minipod:ingress-nginx", group="system:nodes")),
     ]

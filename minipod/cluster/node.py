@@ -16,6 +16,8 @@ run by minipod. Actions in order, each reported as it ends:
   pod network       routes to the other nodes' pod ranges, masquerade of what
                     leaves the cluster (netagent.py: host-gw or vxlan)
   kube-proxy        the real one, iptables mode, with the kubelet's credentials
+  ingress controller  nginx as a static pod on the node's network, port 80,
+                    kept in step with the cluster's Ingresses (ingress.py)
 
 The kubelet and kube-proxy change a few host sysctls as they do on every
 node (vm.overcommit_memory, kernel.panic..., route_localnet): their values
@@ -239,9 +241,27 @@ def _wait(predicate, timeout: float, what: str, component: str) -> None:
     raise MinipodError(f"timed out waiting for {what} (log: {processes.log_path(component)})")
 
 
+def _ingress(cfg) -> None:
+    """The node's ingress controller and its nginx (ingress.py)."""
+    import sys
+    processes.start("ingress", [sys.executable, "-m", "minipod.cluster.ingress"])
+    time.sleep(0.5)
+    if not processes.running("ingress"):
+        raise MinipodError(f"the node's ingress controller stopped: {processes.last_lines('ingress')}")
+
+
+def _stop_ingress() -> bool:
+    from minipod.cluster import ingress
+    stopped = processes.stop("ingress")
+    ingress.manifest_path().unlink(missing_ok=True)  # also when it was killed: the kubelet must not restart nginx
+    import shutil
+    shutil.rmtree(ingress.directory(), ignore_errors=True)
+    return stopped
+
+
 ACTIONS = (("discovery", _discover), ("kubelet credentials", _credentials), ("container runtime", _runtime),
            ("node network", _network), ("kubelet", _kubelet), ("pod network", _pod_network),
-           ("kube-proxy", _kube_proxy))
+           ("kube-proxy", _kube_proxy), ("ingress controller", _ingress))
 
 
 def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node_ip: str = None,
@@ -262,6 +282,9 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
         raise InvalidArgument("--ca-cert-hash must be sha256:<hex> (as `minipod cluster token` prints it)")
     for component in ("kubelet", "kube-proxy"):
         binary(component)
+    from minipod import image
+    from minipod.ingress import controller
+    image.load(controller.IMAGE)  # every node runs the ingress controller's nginx (scripts/setup imports it)
     if _kube_chains():
         raise InvalidState("iptables already has KUBE-* chains (another kube-proxy, or minipod's own Services "
                            "with MINIPOD_CHAIN_PREFIX=KUBE): a node's kube-proxy must own them alone")
@@ -292,6 +315,8 @@ def leave(report=lambda text: None) -> None:
     the pods the kubelet made, stop the CRI server, put the host back."""
     import shutil
     cfg = settings()
+    if _stop_ingress():
+        report("stopped the ingress controller")
     if processes.stop("kube-proxy"):
         report("stopped kube-proxy")
     if processes.stop("netagent"):
@@ -371,7 +396,7 @@ def status() -> dict:
     cfg = settings()
     names = (("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "cluster-dns")
              if "control-plane" in cfg.get("roles", []) else ()) + \
-        (("kubelet", "netagent", "kube-proxy") if "node" in cfg.get("roles", []) else ())
+        (("kubelet", "netagent", "kube-proxy", "ingress") if "node" in cfg.get("roles", []) else ())
     out = {"roles": cfg.get("roles", []), "server": cfg.get("server"), "node": cfg.get("node_name"),
            "components": {n: bool(processes.running(n)) for n in names}}
     if "node" in cfg.get("roles", []):

@@ -101,27 +101,23 @@ def nginx_container():
     return rec if rec and probes.is_ready(rec, spec) else None
 
 
-def _applied_path():
-    return conf_dir() / "applied"
-
-
-def _reload(rec: dict, text: str) -> None:
+def _reload(rec: dict, text: str, directory) -> None:
     """SIGHUP the master and remember which configuration this start of
     nginx now runs (a start that never got one is reloaded once ready)."""
     procfs.send_signal(rec["pid"], rec.get("start"), signal.SIGHUP)
-    _mark_applied(rec, text)
+    _mark_applied(rec, text, directory)
 
 
-def _mark_applied(rec: dict, text: str) -> None:
+def _mark_applied(rec: dict, text: str, directory) -> None:
     import hashlib
-    _write(_applied_path(), f"{rec.get('start')} {hashlib.sha256(text.encode()).hexdigest()}\n")
+    _write(directory / "applied", f"{rec.get('start')} {hashlib.sha256(text.encode()).hexdigest()}\n")
 
 
-def _applied_to(rec: dict, text: str) -> bool:
+def _applied_to(rec: dict, text: str, directory) -> bool:
     import hashlib
     try:
-        return _applied_path().read_text().split() == [str(rec.get("start")),
-                                                       hashlib.sha256(text.encode()).hexdigest()]
+        return (directory / "applied").read_text().split() == [str(rec.get("start")),
+                                                               hashlib.sha256(text.encode()).hexdigest()]
     except FileNotFoundError:
         return False
 
@@ -188,38 +184,47 @@ def reconcile(log) -> None:
         if os.environ.get("MINIPOD_INGRESS_KEEP") != "1":
             remove(log)
         return
-    conf_dir().mkdir(parents=True, exist_ok=True)
-    text = _render(objs, log)
-    live = conf_dir() / "nginx.conf"
+    sync(_render(objs, log), nginx_container(), log, f"{len(objs)} ingresses")
+    _ensure_pod(log)
+    _publish_status(objs)
+
+
+def sync(text: str, rec, log, what: str, directory=None) -> None:
+    """Make ``text`` the configuration nginx serves from ``directory``
+    (conf_dir(), mounted at MOUNT in the nginx container): written for an
+    nginx not ready yet (``rec`` None: it starts with it, or loads it once
+    ready), else checked with `nginx -t` inside ``rec`` and only then put
+    in place and loaded (SIGHUP); a refusal is logged and kept in
+    last-error, and the last good configuration keeps serving."""
+    d = directory or conf_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    live, error = d / "nginx.conf", d / "last-error"
     current = live.read_text() if live.exists() else None
-    rec = nginx_container()
     if text == current:
-        error_path().unlink(missing_ok=True)  # what is wanted is what serves: no refusal stands
-        if rec is not None and not _applied_to(rec, text):
+        error.unlink(missing_ok=True)  # what is wanted is what serves: no refusal stands
+        if rec is not None and not _applied_to(rec, text, d):
             if (rec.get("started") or 0) > live.stat().st_mtime:
-                _mark_applied(rec, text)  # it started after the file was written: it read this one
+                _mark_applied(rec, text, d)  # it started after the file was written: it read this one
             else:  # written while it was starting: make sure it runs this file, not an older one
-                _reload(rec, text)
+                _reload(rec, text, d)
                 log("ingress: nginx is ready; configuration reloaded")
     else:
         if rec is None:
             _write(live, text)  # nginx (re)starts with it, or loads it once it is ready
         else:
-            candidate = conf_dir() / "candidate.conf"
+            candidate = d / "candidate.conf"
             _write(candidate, text)
             message = _nginx_test(rec, candidate.name)
             if message is not None:
-                if not error_path().exists() or error_path().read_text() != message:
+                if not error.exists() or error.read_text() != message:
                     log(f"ingress: the new configuration is refused by nginx -t, the last good one stays: {message}")
-                    _write(error_path(), message)
+                    _write(error, message)
                 candidate.unlink(missing_ok=True)
             else:
                 os.replace(candidate, live)
-                error_path().unlink(missing_ok=True)
-                _reload(rec, text)
-                log(f"ingress: configuration reloaded ({len(objs)} ingresses)")
-    _ensure_pod(log)
-    _publish_status(objs)
+                error.unlink(missing_ok=True)
+                _reload(rec, text, d)
+                log(f"ingress: configuration reloaded ({what})")
 
 
 def _publish_status(objs: list) -> None:

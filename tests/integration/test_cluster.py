@@ -110,7 +110,8 @@ def test_the_walkthrough_a_real_kubelet_on_minipod(tmp_path):
                                                    f"{ADDRESS} --pod-cidr {POD_CIDR} --service-cidr 10.107.0.0/16"),
         ("/etc/minipod/cluster", str(TEST_ROOT / "etc" / "cluster")),
         ("/root/.kube/config", f"{tmp_path}/.kube/config"),
-        ("minipod-default_hello", "mpt-default_hello")]
+        ("minipod-default_hello", "mpt-default_hello"),
+        ("http://127.0.0.1/", f"http://127.0.0.1:{80 + int(ENV['MINIPOD_CLUSTER_PORT_OFFSET'])}/")]  # the node's nginx
 
     def translate(text):
         for old, new in translations:

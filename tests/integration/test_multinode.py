@@ -79,6 +79,8 @@ def cluster(nodes, backend):
             join = next(line.strip() for line in out.splitlines() if line.strip().startswith("minipod cluster join"))
             for node in nodes:
                 node.up(SEGMENTS[node.segment])
+                for image, name in (("busybox.tar.gz", "busybox"), ("nginx.oci.tar", "nginx")):
+                    node.mp("image", "import", REPO / "build" / image, name)  # nginx: every node's ingress
                 if node is nodes[0]:
                     # a join to a server that does not answer (the VM cluster's node2 once met it, booting
                     # before node1): one line, 125, and nothing half-made, so the real join after it works
@@ -89,9 +91,6 @@ def cluster(nodes, backend):
                     assert unreachable.stderr.count("\n") == 1 and "cannot reach" in unreachable.stderr
                 node.mp(*join.split()[1:], "--node-name", node.name, "--node-ip", node.address,
                         "--backend", backend)
-            for image in ("busybox.tar.gz",):
-                for node in nodes:
-                    node.mp("image", "import", REPO / "build" / image, "busybox")
             yield
         finally:
             for node in reversed(nodes):
@@ -171,7 +170,9 @@ def test_the_walkthrough_of_docs_cluster_md(two_nodes):
     cluster, on the one-host layout (node addresses and node1's shell translated)."""
     from tests import docs_runner
     a, b = two_nodes
-    translations = [("192.168.56.11", a.address), ("192.168.56.12", b.address),
+    http = 80 + int(ENV["MINIPOD_CLUSTER_PORT_OFFSET"])  # the nodes' nginx
+    translations = [("http://192.168.56.12/", f"http://{b.address}:{http}/"),
+                    ("192.168.56.11", a.address), ("192.168.56.12", b.address),
                     ("ip route show proto 77", " ".join(a.enter()) + " ip route show proto 77")]
 
     def translate(text):
@@ -253,6 +254,40 @@ def test_a_service_across_nodes_by_clusterip_nodeport_and_name(two_nodes):
         assert {"web-a", "web-b"} <= seen, (node.name, seen)
     kubectl("delete", "svc", "web")
     kubectl("delete", "pod", "web-a", "web-b", "probe-a", "probe-b", "--grace-period=1", "--wait=false")
+
+
+def test_an_ingress_on_either_node_reaches_pods_on_both(two_nodes):
+    """Every node's nginx (a static pod on the node's network) serves the
+    cluster's Ingresses; its upstreams are the pods, on whichever node."""
+    apply(pod("site-a", two_nodes[0].name, "httpd -f -p 80 -h /etc", {"app": "site"}),
+          pod("site-b", two_nodes[1].name, "httpd -f -p 80 -h /etc", {"app": "site"}),
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "site"},
+           "spec": {"selector": {"app": "site"}, "ports": [{"port": 8080, "targetPort": 80}]}},
+          {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "site"},
+           "spec": {"ingressClassName": "nginx", "rules": [{"host": "site.example", "http": {"paths": [
+               {"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "site", "port": {"number": 8080}}}}]}}]}})
+    ready("site-a", "site-b")
+    http = 80 + int(ENV["MINIPOD_CLUSTER_PORT_OFFSET"])
+    for node in two_nodes:
+        seen = set()
+
+        def both(node=node, seen=seen):
+            seen.add(sh(f"curl -s --max-time 3 -H 'Host: site.example' http://{node.address}:{http}/hostname",
+                        check=False).stdout.strip())
+            return {"site-a", "site-b"} <= seen
+        wait_for(both, timeout=90, interval=0.2, what=f"both pods through {node.name}'s nginx")
+        # a host no Ingress names: nginx's default server
+        code = sh(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 -H 'Host: nowhere.example' "
+                  f"http://{node.address}:{http}/", check=False).stdout
+        assert code == "404", code
+    # the Ingress's status: the nodes whose nginx serves it, as ingress-nginx publishes them
+    addresses = sorted(n.address for n in two_nodes)
+    wait_for(lambda: sorted(kubectl("get", "ingress", "site", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}")
+                            .stdout.split()) == addresses, timeout=30, what="the Ingress's addresses")
+    kubectl("delete", "ingress", "site")
+    kubectl("delete", "svc", "site")
+    kubectl("delete", "pod", "site-a", "site-b", "--grace-period=1", "--wait=false")
 
 
 def _lifecycle_log() -> str:
