@@ -83,8 +83,9 @@ def measure(nodes, backend) -> dict:
         CLUSTER_CIDR, "--service-cidr", SERVICE_CIDR).splitlines() if line.strip().startswith("minipod cluster join"))
     for node in nodes:
         node.up(SEGMENTS[node.segment])
+        for image, name in (("busybox.tar.gz", "busybox"), ("nginx.oci.tar", "nginx")):  # nginx: the node's ingress
+            node.mp("image", "import", REPO / "build" / image, name)
         node.mp(*join.split()[1:], "--node-name", node.name, "--node-ip", node.address, "--backend", backend)
-        node.mp("image", "import", REPO / "build" / "busybox.tar.gz", "busybox")
     kubectl("apply", "-f", "-", input=pod("server", a.name) + pod("near", a.name) + pod("far", b.name))
     kubectl("wait", "--for=condition=Ready", "pod/server", "pod/near", "pod/far", "--timeout=120s")
     server_ip = kubectl("get", "pod", "server", "-o", "jsonpath={.status.podIP}")
@@ -120,8 +121,8 @@ def main():
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     results = {}
     for backend, segments in (("host-gw", ("mpbul0", "mpbul0")), ("vxlan", ("mpbul0", "mpbul1"))):
-        nodes = [onehost.Node(f"node{i}", f"mpbn{i}", seg, f"{SEGMENTS[seg][:-2]}.{10 + i}", ROOT / f"node{i}",
-                              ENV) for i, seg in ((1, segments[0]), (2, segments[1]))]
+        nodes = [onehost.Node(f"node{i}", f"mpbn{i}", seg, f"{SEGMENTS[seg][:-2]}.{10 + i}",
+                              ROOT / backend / f"node{i}", ENV) for i, seg in ((1, segments[0]), (2, segments[1]))]
         with onehost.underlay({s: SEGMENTS[s] for s in set(segments)}, reserved=(CLUSTER_CIDR, SERVICE_CIDR)):
             try:
                 results[backend] = measure(nodes, backend)

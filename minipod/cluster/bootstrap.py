@@ -101,5 +101,6 @@ def objects(server: str, ca_pem: bytes, network: dict) -> list:
           "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "ingressclasses"],
                      "verbs": ["get", "list", "watch"]},
                     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]}]}),
-        (f"{rbac}/clusterrolebindings", _binding("minipod:ingress-nginx", "minipod:ingress-nginx", group="system:nodes")),
+        (f"{rbac}/clusterrolebindings",
+         _binding("minipod:ingress-nginx", "minipod:ingress-nginx", group="system:nodes")),
     ]

@@ -108,7 +108,8 @@ class Controller:
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self._items("/api/v1/services")}
         endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
                      for e in self._items("/api/v1/endpoints")}
-        pods = self._items(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app.kubernetes.io/component%3Dcontroller")
+        pods = self._items(f"/api/v1/namespaces/{NAMESPACE}/pods"
+                           "?labelSelector=app.kubernetes.io/component%3Dcontroller")
         text = render.render(ingresses, services, endpoints, {}, ports())
         controller.sync(text, self._nginx(pods), self.log, f"{len(ingresses)} ingresses", directory())
         self._publish_status(ingresses, sorted({p["status"]["hostIP"] for p in pods

@@ -331,7 +331,8 @@ def test_a_node_that_stops_goes_notready_and_its_pod_is_made_again_elsewhere(two
                              + kubectl("get", "pods", "-l", "app=mover", "-o", "jsonpath={range .items[*]}"
                                        "{.metadata.name} {.spec.tolerations}{'\\n'}{end}", check=False).stdout
                              + _lifecycle_log()
-                             + kubectl("get", "events", "--sort-by=.lastTimestamp", check=False).stdout[-2000:]) from None
+                             + kubectl("get", "events", "--sort-by=.lastTimestamp",
+                                       check=False).stdout[-2000:]) from None
     kubectl("delete", "deployment", "mover")
     # the lost node comes back: its kubelet restarted by a new join would be a new machine; here, its own
     lost.mp("cluster", "down")
