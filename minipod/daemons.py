@@ -62,9 +62,11 @@ class Daemon:
             return None
         return info
 
-    def ensure_running(self, args=(), timeout: float = 15.0, env: dict = None) -> dict:
+    def ensure_running(self, args=(), timeout: float = 60.0, env: dict = None) -> dict:
         """Start the process unless one runs (with ``env`` added to its
-        environment); return its info once it is ready."""
+        environment); return its info once it is ready. The wait ends as
+        soon as it is ready or gone; ``timeout`` only bounds a hang (a VM
+        under emulation took more than 15 s to import grpcio)."""
         info = self.running()
         if info and info.get(self.ready_key):
             return info

@@ -51,7 +51,7 @@ def running() -> dict:
     return DAEMON.running()
 
 
-def ensure_running(timeout: float = 15.0) -> dict:
+def ensure_running(timeout: float = 60.0) -> dict:
     """Start the server unless one runs; return its info once it listens."""
     return DAEMON.ensure_running(["--address", address(), "--port", str(port())], timeout)
 

@@ -36,7 +36,7 @@ DAEMON = daemons.Daemon("minipod.cri", "the CRI server", cri_dir, log_path, read
 lock_path, pid_path, running, stop = DAEMON.lock_path, DAEMON.pid_path, DAEMON.running, DAEMON.stop
 
 
-def ensure_running(timeout: float = 15.0, env: dict = None) -> dict:
+def ensure_running(timeout: float = 60.0, env: dict = None) -> dict:
     """Start the server unless one runs; return its info once it serves
     (``env``: added to its environment, as `minipod cluster join` does)."""
     return DAEMON.ensure_running((), timeout, env)
