@@ -86,6 +86,13 @@ class Daemon:
             if proc is not None and proc.poll() is not None:
                 break
             time.sleep(0.05)
+        if proc is not None and proc.poll() is None:  # not ready in time: it must not come up behind the error
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         from minipod.errors import MinipodError
         log = self.log_path()
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []

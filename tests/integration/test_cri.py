@@ -8,6 +8,7 @@ import importlib
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import grpc
@@ -481,3 +482,27 @@ def test_devices_and_resources_updated_in_place(cri):
     assert (before, limit()) == (64 << 20, 96 << 20)
     rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=sid))
     assert mp("ps", "-aq").stdout.strip() == "" and not left()
+
+
+def test_a_server_not_ready_in_time_is_stopped_not_left_behind(tmp_path, monkeypatch):
+    """`cri start` (and `cluster join`) gives up after its timeout with one
+    error: the server it started must not come up behind that error (a VM
+    under emulation met it: the next join found "a CRI server runs already")."""
+    from minipod import cri
+    from minipod.errors import MinipodError
+    monkeypatch.setenv("MINIPOD_ROOT", str(tmp_path))  # a root of its own: the module's server is untouched
+    with pytest.raises(MinipodError, match="did not start"):
+        cri.ensure_running(timeout=0.05)  # far less than grpcio's import
+    time.sleep(1)
+    assert cri.running() is None
+    mark = f"MINIPOD_ROOT={tmp_path}".encode()
+    left_running = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    left_running.append(pid)
+        except OSError:
+            pass
+    assert not left_running, left_running
+    assert not list(tmp_path.rglob("cri.sock"))
