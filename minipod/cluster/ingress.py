@@ -23,13 +23,11 @@ served on a cluster node (their hosts answer on port 80 only). On SIGTERM
 the static pod's manifest goes, and with it, through the kubelet, nginx.
 """
 
-import signal
 import sys
-import threading
 
 import yaml
 
-from minipod.cluster import bootstrap, config_dir, data_dir, port, settings
+from minipod.cluster import bootstrap, config_dir, data_dir, port, processes, settings
 from minipod.cluster.client import Client
 
 INTERVAL = 2.0
@@ -132,21 +130,7 @@ class Controller:
 
 
 def main() -> int:
-    ctl = Controller(settings())
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    try:
-        ctl.setup()
-        while not done.is_set():
-            try:
-                ctl.sync()
-            except Exception as e:  # noqa: BLE001  (the API may be away a moment: next round)
-                print(f"ingress: {e}", flush=True)
-            done.wait(INTERVAL)
-    finally:
-        ctl.teardown()
-    return 0
+    return processes.run_passes(Controller(settings()), "ingress", INTERVAL)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,10 @@ credentials; on SIGTERM it takes everything it made away.
 """
 
 import ipaddress
-import signal
 import subprocess
 import sys
-import threading
 
-from minipod.cluster import config_dir, settings
+from minipod.cluster import config_dir, processes, settings
 from minipod.cluster.client import Client
 
 INTERVAL = 2.0
@@ -142,21 +140,7 @@ class Agent:
 
 
 def main() -> int:
-    agent = Agent(settings())
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    try:
-        agent.setup()
-        while not done.is_set():
-            try:
-                agent.sync()
-            except Exception as e:  # noqa: BLE001  (the API may be away a moment: next round)
-                print(f"netagent: {e}", flush=True)
-            done.wait(INTERVAL)
-    finally:
-        agent.teardown()
-    return 0
+    return processes.run_passes(Agent(settings()), "netagent", INTERVAL)
 
 
 if __name__ == "__main__":

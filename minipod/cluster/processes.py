@@ -64,3 +64,26 @@ def last_lines(name: str, n: int = 3) -> str:
     except FileNotFoundError:
         return ""
     return " | ".join(line.strip() for line in lines[-n:])
+
+
+def run_passes(worker, name: str, interval: float) -> int:
+    """The main loop of a node's own processes (netagent.py, ingress.py):
+    ``worker.setup()``, then ``worker.sync()`` every ``interval`` seconds
+    until SIGTERM or SIGINT, then ``worker.teardown()``. A pass that fails
+    is logged and the next one tries again: the API may be away a moment."""
+    import signal
+    import threading
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        worker.setup()
+        while not done.is_set():
+            try:
+                worker.sync()
+            except Exception as e:  # noqa: BLE001  (logged; the next pass tries again)
+                print(f"{name}: {e}", flush=True)
+            done.wait(interval)
+    finally:
+        worker.teardown()
+    return 0
