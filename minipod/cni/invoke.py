@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
+from minipod import hostcmd
 from minipod.errors import CNIError
-
 
 
 def timeout() -> float:
@@ -62,10 +61,9 @@ def exec_plugin(plugin_type: str, command: str, config: bytes, *, container_id: 
     limit = timeout()
     for attempt in range(RETRIES):
         try:
-            proc = subprocess.run([str(path)], input=config, env=env, capture_output=True,
-                                  timeout=limit, check=False)
-        except subprocess.TimeoutExpired:
-            raise CNIError(f"CNI plugin {plugin_type} {command} timed out after {limit:.0f}s") from None
+            proc = hostcmd.run([str(path)], input=config, env=env, timeout=limit)
+        except hostcmd.Timeout:
+            raise CNIError(f"CNI plugin {plugin_type} {command} timed out after {limit:g}s (killed)") from None
         if proc.returncode == 0:
             if not proc.stdout.strip():
                 return {}
