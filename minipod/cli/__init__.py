@@ -534,14 +534,29 @@ def pull(tls_verify, authfile, name, ref):
 # ------------------------------------------------------------------------ gc
 
 @cli.command()
-@click.option("--dry-run", is_flag=True, help="Only list what leaked, by kind.")
-def gc(dry_run):
-    """Find and release leaked state: CNI attachments, netns pins, processes, dirs."""
+@click.option("--dry-run", is_flag=True, help="Only list what leaked, by kind, with the reason.")
+@click.option("--force", is_flag=True,
+              help="An attachment whose CNI DEL cannot run (plugin gone, failing, hanging) is released as far as "
+                   "minipod can: its cache, host-local IPs and nat rules naming it; what is left is said.")
+def gc(dry_run, force):
+    """Find and release leaked state: CNI attachments, netns pins, processes, dirs.
+
+    Each line says what happened: removed, failed (with the reason: the
+    command then exits 1), forced (--force), or leaked (--dry-run: exits 1
+    when anything is found)."""
     from minipod import gc as gcmod
-    found = gcmod.collect(dry_run=dry_run)
-    for kind, item in found:
-        click.echo(f"{'leaked' if dry_run else 'removed'}\t{kind}\t{item}")
-    return 1 if dry_run and found else 0
+    found = gcmod.collect(dry_run=dry_run, force=force)
+    for f in found:
+        if f.outcome == "busy":  # a teardown under way: not a leftover
+            _warn(f"{f.kind} {f.item} is {f.reason}")
+        else:
+            click.echo(f.line())
+    failed = [f for f in found if f.outcome == "failed"]
+    for hint in gcmod.force_hint(failed):
+        click.echo(hint, err=True)
+    if dry_run:
+        return 1 if any(f.outcome == "leaked" for f in found) else 0
+    return 1 if failed else 0
 
 
 from minipod.cli import agent as _agent, api as _api, cluster as _cluster, cri as _cri, objects as _objects, trace as _trace, ui as _ui, volumes as _volumes  # noqa: E402,E501

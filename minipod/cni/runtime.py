@@ -41,6 +41,10 @@ class Attachment:
     # attached: a DEL much later (gc, a deferred teardown) must never act
     # in another pod's namespace pinned at the same path meanwhile.
     netns_ino: int = 0
+    # Why the last DEL failed (one line), kept for `gc --dry-run`'s reason
+    # and for whoever looks next: a teardown that ran in the background
+    # (run --rm, pod rm) has no caller left to tell.
+    del_error: str = ""
 
     @property
     def network(self) -> str:
@@ -186,6 +190,7 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
                 continue
             errors.append(e)
     if errors:
+        _record_del_error(att, errors[0])
         raise errors[0]
     # Verify nothing remains: bridge skips its ipMasq teardown when it
     # cannot read the addresses from the netns (gone, or changed behind its
@@ -193,6 +198,15 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
     leftovers.remove(att.container_id)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cache_path(att.key))
+
+
+def _record_del_error(att: Attachment, error: CNIError) -> None:
+    """The DEL's failure, written into the cache file it leaves (as it was:
+    only the reason changes)."""
+    cached = load_cached(att.key)
+    if cached is not None:
+        cached.del_error = " ".join(str(error).split())
+        _write_cache(cached)
 
 
 def delete(att: Attachment, netns: str = None) -> None:
