@@ -37,7 +37,9 @@ def release(code: int) -> None:
 
 
 def detach_stdio() -> None:
-    """stdin from /dev/null, stdout and stderr into the agent's log."""
+    """stdin from /dev/null, stdout and stderr into the agent's log, and
+    none of the caller's other descriptors kept (a pipe it passed down:
+    its reader waits for the end of it)."""
     from minipod import agent
     null = os.open(os.devnull, os.O_RDWR)
     try:
@@ -49,3 +51,17 @@ def detach_stdio() -> None:
     os.dup2(log, 2)
     for fd in {null, log}:
         os.close(fd)
+    _close_inherited()
+
+
+def _close_inherited() -> None:
+    """Every inheritable descriptor above 2 came from the caller: minipod
+    opens its own close-on-exec (PEP 446), locks included, and keeps those."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    os.close(fd)
+            except OSError:
+                pass  # listdir's own descriptor, closed already

@@ -187,7 +187,10 @@ class Server:
     @staticmethod
     def _read_request(conn):
         import marshal
-        data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4)
+        # Close-on-exec from the start: while this thread holds them, the main
+        # thread may start a container or a plugin; none may inherit a
+        # client's stdout (its reader would wait for EOF as long as that runs).
+        data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4, socket.MSG_CMSG_CLOEXEC)
         if len(data) < 4:
             return None, fds
         size = int.from_bytes(data[:4], "big")

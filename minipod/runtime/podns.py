@@ -110,7 +110,7 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
                 os.dup2(out_fd, 1)
                 os.dup2(err_fd, 2)
                 os.dup2(ready_w, 3)  # dup2 makes fd 3 inheritable
-                os.closerange(4, 1024)
+                syscalls.close_from(4)  # all of them: the open-files limit is above 1024
                 # "/pause": what `ps` in a pod shows on a Kubernetes node, and no path of the host
                 os.execve(exe, ["/pause"], env)
             code = 0

@@ -71,6 +71,7 @@ def _setup_stdio(sock, proc):
     else:
         for target, fd in enumerate(proc["stdio"]):
             os.dup2(fd, target)
+    syscalls.close_on_exec_from(3)  # the command gets 0-2 and nothing else of ours or our callers'
 
 
 def _default_signals():
@@ -252,7 +253,7 @@ def _monitor(pid: int, exits_log: str, close) -> None:
     import time
     for sock in close:
         sock.close()
-    os.closerange(3, 1024)
+    syscalls.close_from(3)  # it outlives its caller: it holds none of the caller's descriptors
     _, status = os.waitpid(pid, 0)
     fd = os.open(exits_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.write(fd, f"{pid} {procfs.exit_code(status)} {time.time():.3f}\n".encode())

@@ -111,3 +111,38 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH | os.O_CLOEXEC)
         if err != errno.EAGAIN:
             break
     raise OSError(err, f"{path}: {os.strerror(err)}")
+
+
+_SYS_CLOSE_RANGE = 436  # the same number on every architecture (added in Linux 5.9)
+CLOSE_RANGE_CLOEXEC = 4  # Linux 5.11
+
+
+def close_on_exec_from(low: int = 3) -> None:
+    """Mark every descriptor from ``low`` up close-on-exec: what a process
+    execs (a container's command, pause) keeps only 0-2 and what it dup2'd
+    below ``low`` — never a descriptor it inherited by accident (a client's
+    stdout that the node process held while it forked: a caller reading
+    that pipe would wait for its end as long as the container runs).
+    Descriptors it still needs before the exec (a sync socket) stay usable."""
+    if _libc.syscall(_SYS_CLOSE_RANGE, low, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):  # an older kernel: one by one
+        fd = int(name)
+        if fd >= low:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # listdir's own descriptor, closed already
+
+
+def close_from(low: int) -> None:
+    """Close every descriptor from ``low`` up (a process that outlives its
+    caller keeps none of the caller's), whatever the open-files limit."""
+    if _libc.syscall(_SYS_CLOSE_RANGE, low, 0xFFFFFFFF, 0) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) >= low:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
