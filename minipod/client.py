@@ -11,8 +11,10 @@ relays the signals it receives to that worker and exits with the worker's
 exit code (or dies of the signal the worker died of).
 
 When no node process answers (not started, another mount or network
-namespace than the caller's, code changed under it, not root), the command
-runs here, in this process, as it always did (`run`, `start`, `pod create`
+namespace than the caller's, code changed under it, not root), or one
+accepts the connection but no worker of it takes the command within
+NODE_WAIT seconds (a stopped or wedged agent), the command runs here, in
+this process, as it always did (`run`, `start`, `pod create`
 and `pod start` then start the node process in the background once they
 have made something: minipod.agent.start_soon). MINIPOD_LOCAL=1 always runs
 here and starts no node process.
@@ -29,7 +31,8 @@ import marshal
 import os
 import sys
 
-PROTOCOL = 1
+PROTOCOL = 2  # 2: the worker runs the command only after the client's go (b"G")
+NODE_WAIT = 3.0  # seconds a node process has to take a command before the client runs it itself
 LOCAL_VERBS = {"agent"}  # the node process's own management: never through itself
 GLOBAL_OPTIONS = {"--cni-conf-dir", "--cni-path"}  # the group's options, which take a value
 # Every signal the command would act on is the worker's to act on (SIGWINCH
@@ -112,10 +115,18 @@ def _request(argv) -> bytes:
                           "rlimits": limits, "streams": streams})
 
 
+def node_wait(environ=os.environ) -> float:
+    try:
+        return float(environ.get("MINIPOD_NODE_WAIT", NODE_WAIT))
+    except ValueError:
+        return NODE_WAIT
+
+
 def _through_node(argv):
     """Run the command in the node process; its exit code, or None when
     the node process does not take it (then the command runs here)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    sock.settimeout(node_wait())  # a full backlog, a stopped agent: never wait on it for long
     try:
         sock.connect(socket_path())
     except OSError:
@@ -153,6 +164,11 @@ def _wait(sock):
     while True:
         try:
             chunk = sock.recv(64)
+        except TimeoutError:  # no worker took it in time: the worker, if it ever comes, gets no go
+            sock.close()
+            sys.stderr.write(f"minipod: the node process did not take the command within {node_wait():g} s; "
+                             "running it here (see `minipod agent status`)\n")
+            return None
         except OSError:
             chunk = b""
         if not chunk:
@@ -168,6 +184,11 @@ def _wait(sock):
                 return None
             if kind == b"P":
                 worker.append(value)
+                sock.settimeout(None)  # the command may last days
+                try:
+                    sock.sendall(b"G")  # the worker runs it from now on, not before: never twice
+                except OSError:
+                    pass  # the node process is gone: the EOF that follows says so
             elif kind == b"X":
                 return value
             elif kind == b"S":  # the worker died of a signal: so does this command

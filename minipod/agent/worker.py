@@ -47,6 +47,8 @@ def run(conn, fds, request) -> None:
         os.setsid()
         _take_descriptors(conn.fileno(), fds)
         send(b"P", os.getpid())
+        if not _go(conn):
+            os._exit(0)  # the client ran the command itself (it waited too long for us)
         _become_the_caller(request)
         state.uncache_records()  # the agent's cache of records is the agent's
         handoff.set_releaser(lambda c: (_detach(), send(b"X", c & 0xFF)))
@@ -65,6 +67,16 @@ def run(conn, fds, request) -> None:
                 pass
         send(b"X", code & 0xFF)
         os._exit(code & 0xFF)
+
+
+def _go(conn) -> bool:
+    """Whether the client still wants the command run here: it answers our
+    pid with b"G", or, having given up on us (minipod.client.NODE_WAIT),
+    has closed the connection and run the command itself."""
+    try:
+        return conn.recv(1) == b"G"
+    except OSError:
+        return False
 
 
 def _forget_unfinished_imports() -> None:

@@ -203,3 +203,30 @@ def _removers():
         if b"minipod" in cmd and f"MINIPOD_ROOT={TEST_ROOT}".encode() in env and int(pid) != running_agent():
             out.append(int(pid))
     return out
+
+
+def test_a_stopped_agent_does_not_hang_a_command_and_never_runs_it_twice(tmp_path):
+    """An agent that accepts the connection but takes no command (SIGSTOP:
+    wedged) costs a command NODE_WAIT seconds, then the client runs it
+    itself and says so once; the worker forked when the agent resumes gets
+    no go and runs nothing."""
+    agent = serving()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        proc = mp("run", "--rm", "-v", f"{shared}:/d", "busybox", "sh", "-c", "echo ran >> /d/count; echo done",
+                  env={"MINIPOD_NODE_WAIT": "2"}, timeout=60)
+        notes = [l for l in proc.stderr.splitlines() if "did not take the command" in l]
+        assert proc.stdout == "done\n" and len(notes) == 1, proc.stderr
+        assert notes[0] == "minipod: the node process did not take the command within 2 s; running it here " \
+                           "(see `minipod agent status`)"
+    finally:
+        os.kill(agent, signal.SIGCONT)
+    # The agent now accepts the stale connection and forks a worker for it (before the next command's,
+    # which it accepts after): that worker must not run the command again.
+    assert mp("ps", "-q").stdout == "" and running_agent() == agent  # and it serves again
+    wait_for(lambda: not workers(agent), timeout=30, what="the resumed agent's workers to end")
+    settle()
+    assert (shared / "count").read_text() == "ran\n"
+    assert leaks() == []
