@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from minipod import state
+from minipod import procfs, state
 
 
 class Daemon:
@@ -50,15 +50,25 @@ class Daemon:
             os.close(fd)
             return False
         self._held = fd  # kept open: the flock lasts as long as the process
+        # A pidfile here now is a killed predecessor's: until this process
+        # writes its own, nobody may take that one for this one's.
+        self.pid_path().unlink(missing_ok=True)
         return True
 
+    def write_info(self, info: dict) -> None:
+        """In the server process: its pidfile (its pid and start time added)."""
+        me = procfs.self_identity()
+        state.write_json(self.pid_path(), {**info, "pid": me["pid"], "start": me["start"]}, mode=0o600)
+
     def running(self) -> dict:
-        """What the running process wrote in its pidfile, else None."""
+        """What the running process wrote in its pidfile, else None: only
+        while the lock is held and that very process (pid and start time)
+        lives, not a zombie of a killed one, nor a pid used again."""
         try:
             info = json.loads(self.pid_path().read_text())
         except (FileNotFoundError, ValueError):
             return None
-        if not state.lock_held(self.lock_path()) or not os.path.exists(f"/proc/{info.get('pid')}"):
+        if not state.lock_held(self.lock_path()) or not procfs.is_running(info.get("pid"), info.get("start")):
             return None
         return info
 
@@ -81,8 +91,8 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             info = self.running()
-            if info and info.get(self.ready_key):
-                return info
+            if info and info.get(self.ready_key) and (proc is None or info["pid"] == proc.pid):
+                return info  # the one started here, or the one that was starting already
             if proc is not None and proc.poll() is not None:
                 break
             time.sleep(0.05)

@@ -39,7 +39,7 @@ def running_pid():
         pid = int(pid_path().read_text())
     except (FileNotFoundError, ValueError):
         return None
-    if not state.lock_held(lock_path()) or not os.path.exists(f"/proc/{pid}"):
+    if not state.lock_held(lock_path()) or procfs.state(pid) in (None, "Z", "X"):  # a killed one's zombie: gone
         return None
     return pid
 

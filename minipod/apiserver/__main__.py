@@ -25,7 +25,7 @@ def main() -> int:
     rest.finish_terminating_namespaces()  # a server killed between a namespace's two halves of deletion
 
     def ready():
-        state.write_json(apiserver.pid_path(), {**info, "listening": True}, mode=0o600)
+        apiserver.DAEMON.write_info({**info, "listening": True})
         print(f"minipod.apiserver: serving {apiserver.server_url(args.address, args.port)}", flush=True)
 
     # uvloop: libuv's event loop, with TLS in C (asyncio's own TLS layer was a tenth of a PATCH's time)

@@ -38,7 +38,7 @@ def main() -> int:
     os.chmod(sock, 0o600)
     info = {"pid": os.getpid(), "socket": str(sock), "streaming": f"http://{streams.host}:{streams.port}",
             "serving": True}
-    state.write_json(cri.pid_path(), info, mode=0o600)
+    cri.DAEMON.write_info(info)
     print(f"minipod.cri: serving {cri.endpoint()}", flush=True)
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

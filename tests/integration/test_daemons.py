@@ -1,0 +1,67 @@
+"""minipod's server processes (minipod.daemons: the API and CRI servers)
+as `… start` and `… status` see them: the one that runs is the process
+named in the pidfile, alive, while the lock is held — never the pidfile
+of a killed one whose zombie or pid lingers while a new one starts.
+
+Run as `python -m tests.integration.test_daemons`, this file is a server
+of that kind that takes a while to become ready (as the CRI server does
+while it imports grpcio)."""
+
+import os
+import sys
+import time
+from pathlib import Path
+
+# Not tests.conftest: the server process (python -m) must not make a test root of its own.
+REPO = Path(__file__).resolve().parents[2]
+
+
+def daemon():
+    """The test server, under the test root (MINIPOD_ROOT, which the server inherits)."""
+    from minipod import daemons
+    root = Path(os.environ["MINIPOD_ROOT"])
+    return daemons.Daemon("tests.integration.test_daemons", "the slow test server", lambda: root / "run" / "slow",
+                          lambda: root / "lib" / "slow-daemon.log", ready_key="serving")
+
+
+def test_a_killed_servers_pidfile_is_not_taken_for_the_new_one():
+    """The CRI crash test's `cri start` returned while `cri status` said
+    "not running": the killed server's pidfile named a pid that was still
+    there (a zombie its parent had not reaped yet) and the lock was held —
+    by the new server, still importing. Here the zombie is this test's own
+    unreaped child."""
+    d = daemon()
+    d.directory().mkdir(parents=True, exist_ok=True)
+    zombie = os.fork()
+    if zombie == 0:
+        os._exit(0)
+    time.sleep(0.1)  # it is a zombie now: exited, not reaped
+    try:
+        (d.pid_path()).write_text(f'{{"pid": {zombie}, "serving": true}}')
+        assert d.running() is None  # a zombie is not a server, whatever the lock says
+        info = d.ensure_running(env={"PYTHONPATH": str(REPO)}, timeout=30)
+        assert info["pid"] != zombie and d.running() == info  # the new one, ready
+        assert d.stop() and d.running() is None
+    finally:
+        os.waitpid(zombie, 0)
+        d.stop()
+        import shutil
+        shutil.rmtree(d.directory(), ignore_errors=True)
+
+
+def _serve() -> int:
+    d = daemon()
+    if not d.take_lock():
+        return 1
+    time.sleep(1.5)  # importing, as the CRI server imports grpcio
+    d.write_info({"serving": True})
+    import signal
+    signal.sigwait({signal.SIGTERM})
+    d.pid_path().unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import signal
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    sys.exit(_serve())
