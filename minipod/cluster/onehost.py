@@ -17,7 +17,6 @@ namespaces. The tests and bench/multinode.py use this layout.
 """
 
 import contextlib
-import ipaddress
 import os
 import subprocess
 import sys
@@ -36,12 +35,12 @@ def sh(cmd: str, check: bool = True, timeout: float = 60):
 def underlay(segments: dict, reserved=()):
     """The host's bridges of the node segments ({bridge: the host's address
     on it, a /24}), after checking that the host routes none of them nor
-    ``reserved`` ranges; removed on the way out."""
-    routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
+    ``reserved`` ranges nor reaches anything in them; removed on the way out."""
+    from minipod import hostnet
     for cidr in [f"{a}/24" for a in segments.values()] + list(reserved):
-        taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
-        if taken:
-            raise RuntimeError(f"{cidr} is routed on this host already: {taken}")
+        why = hostnet.conflicts(cidr)
+        if why:
+            raise RuntimeError(f"{cidr} is the host's own: {why}")
     made = []
     try:
         for bridge, address in segments.items():

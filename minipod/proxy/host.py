@@ -12,8 +12,8 @@
 
 import os
 import socket
-import subprocess
 
+from minipod import hostcmd
 from minipod.errors import MinipodError
 
 
@@ -22,7 +22,16 @@ def device() -> str:
 
 
 def run(args, check=True, input=None):
-    proc = subprocess.run(args, capture_output=True, text=True, input=input)
+    """Run a host command (ip, iptables, nft, conntrack …); one that hangs
+    is killed after hostcmd.command_timeout() and raises MinipodError, so
+    the agent's pass logs it and tries again instead of waiting forever."""
+    try:
+        proc = hostcmd.run(args, input=input.encode() if input is not None else None,
+                           timeout=hostcmd.command_timeout(), text=True)
+    except hostcmd.Timeout as e:
+        raise MinipodError(str(e)) from None
+    except FileNotFoundError:
+        raise MinipodError(f"{args[0]} is not installed (scripts/setup installs it)") from None
     if check and proc.returncode != 0:
         raise MinipodError(f"{' '.join(args[:4])}: {' '.join(proc.stderr.split())}")
     return proc
@@ -30,10 +39,17 @@ def run(args, check=True, input=None):
 
 def ensure_routes(cidrs, dev: str = None) -> None:
     """Route ``cidrs`` to the service device (``dev``: another of that kind,
-    as a cluster node's for its cluster's Service range)."""
+    as a cluster node's for its cluster's Service range), after checking,
+    every time the proxy sets up and not only when the device is made,
+    that the host's own networking uses nothing in them."""
     dev = dev or device()
+    try:
+        _refuse_overlaps(cidrs, dev)
+    except MinipodError:
+        for cidr in cidrs:  # what an earlier set-up routed here must not cut the host off either
+            run(["ip", "route", "del", str(cidr), "dev", dev], check=False)
+        raise
     if run(["ip", "link", "show", dev], check=False).returncode != 0:
-        _refuse_overlaps(cidrs)
         if run(["ip", "link", "add", dev, "type", "dummy"], check=False).returncode != 0:
             # Kernels without the dummy driver: a bridge with no ports drops
             # what is routed to it just the same.
@@ -43,15 +59,17 @@ def ensure_routes(cidrs, dev: str = None) -> None:
         run(["ip", "route", "replace", str(cidr), "dev", dev])
 
 
-def _refuse_overlaps(cidrs) -> None:
-    """Never take over a range the host already routes (its uplink, say):
-    the service range and the pool must be the proxy's alone."""
-    from minipod import network
+def _refuse_overlaps(cidrs, dev: str) -> None:
+    """Never take over a range the host routes (its uplink, say) or a
+    destination it reaches through its default route (its resolvers, its
+    proxy, its package mirror): the service range and the pool must be the
+    proxy's alone, and a packet to them is dropped on ``dev``."""
+    from minipod import hostnet
     for cidr in cidrs:
-        for route, dev in network.host_routes():
-            if route.overlaps(cidr):
-                raise MinipodError(f"{cidr} overlaps the host's route to {route} (dev {dev}); choose another "
-                                   "range (MINIPOD_SERVICE_CIDR, MINIPOD_LB_POOL)")
+        why = hostnet.conflicts(cidr, own_devices=(dev,))
+        if why:
+            raise MinipodError(f"{cidr} is the host's own: {why[0]}; choose another range "
+                               "(MINIPOD_SERVICE_CIDR, MINIPOD_LB_POOL)")
 
 
 def remove_routes(dev: str = None) -> None:

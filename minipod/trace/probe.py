@@ -100,13 +100,13 @@ def outside_names():
 @contextlib.contextmanager
 def outside():
     """A client outside the node: (its netns path, its address, the host's address facing it)."""
-    from minipod import network
+    from minipod import hostnet
     net = outside_net()
     host_ip, client_ip = str(net.network_address + 1), str(net.network_address + 2)
-    for route, dev in network.host_routes():
-        if route.overlaps(net):
-            raise InvalidArgument(f"the outside client's range {net} overlaps the host's route to {route} ({dev}): "
-                                  "choose another (MINIPOD_TRACE_OUTSIDE_NET)")
+    why = hostnet.conflicts(net)  # its routes, and what it reaches through the default route
+    if why:
+        raise InvalidArgument(f"the outside client's range {net} is the host's own: {why[0]}: "
+                              "choose another (MINIPOD_TRACE_OUTSIDE_NET)")
     ns, veth = outside_names()
 
     def run(*args):

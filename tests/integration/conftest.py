@@ -249,13 +249,25 @@ def via(request, monkeypatch):
     return request.param
 
 
+def take_free_range(cidr):
+    """Before a test puts ``cidr`` on a host veth: nothing of the host's own
+    routes or reaches it (its resolvers, proxy, package mirror, open
+    connections), so the host is never cut off from them meanwhile."""
+    from minipod import hostnet
+    why = hostnet.conflicts(cidr)
+    assert not why, f"the test's range {cidr} is the host's own: {why}"
+    return cidr
+
+
 @pytest.fixture
 def outside():
-    """An outside client namespace at 203.0.113.130, the node at .129."""
+    """An outside client namespace at 198.18.101.130, the node at .129
+    (198.18.0.0/15, benchmarking's range: no host of anyone's)."""
+    take_free_range("198.18.101.128/25")
     sh("ip netns add mpt-out && ip link add mpto-h type veth peer name mpto-x netns mpt-out")
-    sh("ip addr add 203.0.113.129/25 dev mpto-h && ip link set mpto-h up")
-    sh("ip -n mpt-out addr add 203.0.113.130/25 dev mpto-x && ip -n mpt-out link set mpto-x up "
-       "&& ip -n mpt-out link set lo up && ip -n mpt-out route add default via 203.0.113.129")
-    yield "203.0.113.129"
+    sh("ip addr add 198.18.101.129/25 dev mpto-h && ip link set mpto-h up")
+    sh("ip -n mpt-out addr add 198.18.101.130/25 dev mpto-x && ip -n mpt-out link set mpto-x up "
+       "&& ip -n mpt-out link set lo up && ip -n mpt-out route add default via 198.18.101.129")
+    yield "198.18.101.129"
     sh("ip link del mpto-h", check=False)
     sh("ip netns del mpt-out", check=False)

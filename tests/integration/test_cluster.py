@@ -28,7 +28,7 @@ import yaml
 
 from tests import docs_runner
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+from tests.integration.conftest import leaks, mp, mp_json, sh, take_free_range, wait_for
 
 pytestmark = pytest.mark.kubelet
 
@@ -75,10 +75,8 @@ def node_host(service_cidr):
     nginx image; on the way out, that nothing of the cluster is left."""
     setup = subprocess.run([str(REPO / "scripts" / "setup-cluster")], capture_output=True, text=True)
     assert setup.returncode == 0, f"scripts/setup-cluster failed:\n{setup.stderr[-3000:]}"
-    routes = [r.split()[0] for r in sh("ip -4 -o route").stdout.splitlines() if not r.startswith("default")]
-    for cidr in (f"{ADDRESS}/24", service_cidr, POD_CIDR):  # the test's own ranges: nothing on the host routes them
-        taken = [r for r in routes if ipaddress.ip_network(r).overlaps(ipaddress.ip_network(cidr, strict=False))]
-        assert not taken, f"{cidr} is routed on this host already: {taken}"
+    for cidr in (f"{ADDRESS}/24", service_cidr, POD_CIDR):  # the test's own ranges: nothing of the host's in them
+        take_free_range(cidr)
     chains_before, tunables_before, users_before = _kube_chains(), _read(TUNABLES), _user_kubeconfig()
     had_pod_logs = os.path.exists("/var/log/pods")
     sh(f"ip link add {UNDERLAY} type bridge && ip addr add {ADDRESS}/24 dev {UNDERLAY} && ip link set {UNDERLAY} up")

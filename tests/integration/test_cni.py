@@ -2,7 +2,8 @@
 
 Traffic goes only to pod IPs on the test bridge, to loopback, and to
 "external" and "client" hosts that the tests create as network namespaces
-with documentation-range addresses (TEST-NET-2/3), never to a real address.
+in 198.18.0.0/15 (checked free first: the host's own mirror, resolvers and
+routes are never in it), never to a real address.
 """
 
 import json
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import TEST_ROOT
 from tests.integration.conftest import (mp, mp_json, netns_pins, pod_ip, settle, sh, state_snapshot,
-                                       wait_for)
+                                       take_free_range, wait_for)
 
 CONF_DIR = TEST_ROOT / "net.d"
 HTTP_GET = "echo -e 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} {port}"
@@ -34,25 +35,27 @@ def _curl(url, *extra):
 
 @pytest.fixture
 def outside_host():
-    """A namespace playing an external host at 203.0.113.2 (TEST-NET-3),
-    reachable from the host through a veth; it sees what leaves the node."""
+    """A namespace playing an external host at 198.18.100.2, reachable from
+    the host through a veth; it sees what leaves the node."""
+    take_free_range("198.18.100.0/24")
     sh("ip netns add mpt-ext && ip link add mpte-h type veth peer name mpte-x netns mpt-ext")
-    sh("ip addr add 203.0.113.1/24 dev mpte-h && ip link set mpte-h up")
-    sh("ip -n mpt-ext addr add 203.0.113.2/24 dev mpte-x && ip -n mpt-ext link set mpte-x up "
+    sh("ip addr add 198.18.100.1/24 dev mpte-h && ip link set mpte-h up")
+    sh("ip -n mpt-ext addr add 198.18.100.2/24 dev mpte-x && ip -n mpt-ext link set mpte-x up "
        "&& ip -n mpt-ext link set lo up")
-    yield "203.0.113.2"
+    yield "198.18.100.2"
     sh("ip link del mpte-h", check=False)
     sh("ip netns del mpt-ext", check=False)
 
 
 @pytest.fixture
 def client_host():
-    """A namespace playing an outside client at 198.51.100.2 (TEST-NET-2)
-    whose route to the host's 198.51.100.1 is a veth."""
+    """A namespace playing an outside client at 198.18.103.2 whose route
+    to the host's 198.18.103.1 is a veth."""
+    take_free_range("198.18.103.0/24")
     sh("ip netns add mpt-cli && ip link add mptc-h type veth peer name mptc-x netns mpt-cli")
-    sh("ip addr add 198.51.100.1/24 dev mptc-h && ip link set mptc-h up")
-    sh("ip -n mpt-cli addr add 198.51.100.2/24 dev mptc-x && ip -n mpt-cli link set mptc-x up")
-    yield "198.51.100.1"
+    sh("ip addr add 198.18.103.1/24 dev mptc-h && ip link set mptc-h up")
+    sh("ip -n mpt-cli addr add 198.18.103.2/24 dev mptc-x && ip -n mpt-cli link set mptc-x up")
+    yield "198.18.103.1"
     sh("ip link del mptc-h", check=False)
     sh("ip netns del mpt-cli", check=False)
 
@@ -111,7 +114,7 @@ def test_snat_external_host_sees_the_hosts_address(outside_host):
         ["ip", "netns", "exec", "mpt-ext", "python3", "-c", textwrap.dedent("""
             import socket
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("203.0.113.2", 9000)); s.listen(1); s.settimeout(15)
+            s.bind(("198.18.100.2", 9000)); s.listen(1); s.settimeout(15)
             print("ready", flush=True)
             conn, addr = s.accept(); print(addr[0], flush=True); conn.close()
         """)], stdout=subprocess.PIPE, text=True)
@@ -119,7 +122,7 @@ def test_snat_external_host_sees_the_hosts_address(outside_host):
     mp("run", "--rm", "--pod", "leaver", "busybox", "sh", "-c", f"echo hi | nc -w 2 {outside_host} 9000")
     seen = listener.stdout.readline().strip()
     listener.wait(timeout=10)
-    assert seen == "203.0.113.1", "the external host must see the node's address, not the pod's"
+    assert seen == "198.18.100.1", "the external host must see the node's address, not the pod's"
     assert seen != pod_ip("leaver")
 
 
