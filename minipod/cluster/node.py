@@ -339,9 +339,23 @@ def leave(report=lambda text: None) -> None:
     _unmount_below(kubelet_dir())
     shutil.rmtree(kubelet_dir(), ignore_errors=True)
     restore_tunables(cfg.get("tunables") or {})
-    if cfg.get("made_log_root"):
+    _remove_pod_logs(cfg.get("made_log_root"))
+
+
+def _remove_pod_logs(made_root: bool) -> None:
+    """The log directories of every pod the kubelet ran here (the CRI
+    server noted them: the kubelet removes those of deleted pods only in a
+    later garbage collection), then /var/log/pods if the kubelet made it
+    and nothing else is in it now."""
+    import shutil
+    from minipod import cri
+    for directory in cri.noted_log_directories():
+        if os.path.dirname(os.path.normpath(directory)) == POD_LOGS:  # the kubelet's shape; nothing else
+            shutil.rmtree(directory, ignore_errors=True)
+    cri.log_directories_path().unlink(missing_ok=True)
+    if made_root:
         try:
-            os.rmdir(POD_LOGS)  # the kubelet made it; left if anything else is in it now
+            os.rmdir(POD_LOGS)
         except OSError:
             pass
 

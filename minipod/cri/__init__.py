@@ -48,3 +48,24 @@ def status() -> dict:
     if info:
         out.update(info, memory=procfs.memory(info["pid"]))
     return out
+
+
+def log_directories_path():
+    """The pod log directories the kubelet asked sandboxes for, one a line
+    (kubelet 1.20 makes them in /var/log/pods and removes them only in a
+    later garbage collection: `cluster down` removes what is left)."""
+    return paths.lib_root() / "cri-log-directories"
+
+
+def note_log_directory(directory: str) -> None:
+    if directory and directory not in noted_log_directories():
+        log_directories_path().parent.mkdir(parents=True, exist_ok=True)
+        with open(log_directories_path(), "a") as f:
+            f.write(directory + "\n")
+
+
+def noted_log_directories() -> list:
+    try:
+        return [line for line in log_directories_path().read_text().splitlines() if line]
+    except FileNotFoundError:
+        return []

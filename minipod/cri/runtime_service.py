@@ -68,6 +68,8 @@ class Runtime:
 
     @rpc
     def RunPodSandbox(self, request, context):
+        from minipod import cri
+        cri.note_log_directory(request.config.log_directory)  # the kubelet made it; gone with `cluster down`
         rec = pod.create(**sandboxes.create_args(request.config))
         return self.pb.RunPodSandboxResponse(pod_sandbox_id=rec["id"])
 
