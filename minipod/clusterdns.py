@@ -15,10 +15,9 @@ it in their resolv.conf) and stops when neither is left.
 
 import os
 import signal
-import subprocess
 import time
 
-from minipod import paths
+from minipod import hostcmd, paths
 from minipod.errors import MinipodError
 from minipod.objects import kinds, services as svcmod, store
 from minipod.proxy import host
@@ -121,8 +120,11 @@ def serve(text: str, d=None) -> bool:
     tmp = conf_path(d).with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, conf_path(d))
-    proc = subprocess.run(["dnsmasq", f"--conf-file={conf_path(d)}", f"--pid-file={pid_path(d)}"],
-                          capture_output=True, text=True)
+    try:  # it forks its daemon and exits; one that hangs is killed, and the agent's next pass tries again
+        proc = hostcmd.run(["dnsmasq", f"--conf-file={conf_path(d)}", f"--pid-file={pid_path(d)}"],
+                           timeout=hostcmd.command_timeout(), text=True)
+    except hostcmd.Timeout as e:
+        raise MinipodError(f"dnsmasq did not start: {e}") from None
     if proc.returncode != 0:
         raise MinipodError(f"dnsmasq did not start: {' '.join(proc.stderr.split())}")
     return True

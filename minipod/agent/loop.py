@@ -24,7 +24,7 @@ import time
 import traceback
 
 from minipod import container, fsutil, paths, pod, procfs, removal, state
-from minipod.agent import agent_dir, lock_path, pid_path, serve, wake_path
+from minipod.agent import agent_dir, lock_path, pid_path, problems, serve, wake_path
 from minipod.agent.inotify import CHANGES, IN_MODIFY, Inotify
 from minipod.errors import MinipodError
 from minipod.objects import kinds, store
@@ -85,8 +85,10 @@ class Agent:
                 step()
             except MinipodError as e:
                 self._failed((key,), now, f"{key}: {e}")
+                problems.failed(key, str(e))  # an Event of the Node, until a pass succeeds
             else:
-                self.retry.pop((key,), None)
+                if self.retry.pop((key,), None) is not None:
+                    problems.recovered(key)
         due = restarts.reconcile(now, log, self.limits)
         waits = [at for _n, at in self.retry.values() if at > now]
         waits += [at for at in (due, probe_at, self.rerun_at) if at is not None]
@@ -328,6 +330,7 @@ def main() -> int:
     poller.register(ino.fd, select.POLLIN)
     poller.register(wake_r, select.POLLIN)
     _sweep_half_written()
+    problems.path().unlink(missing_ok=True)  # a stopped agent's: this one's passes say what fails now
     for name in removal.finish_abandoned():  # a `run --rm` whose teardown was cut
         log(f"finished removing pod {name} (its remover died half-way)")
     agent = Agent()

@@ -141,6 +141,13 @@ def events(namespace=None) -> list:
                     "apiVersion": "networking.k8s.io/v1"}
         for reason, message in health.problems(obj, of_controller):
             out.append(_event(meta["namespace"], involved, reason, message, "ingress-nginx", None, None, 1))
+    if namespace in (None, "default"):  # a kubelet's and kube-proxy's own Events go with the Node, in default
+        from minipod.agent import problems
+        node_name = pods.node_name()
+        involved = {"kind": "Node", "name": node_name, "uid": str(_uid(node_name)), "apiVersion": "v1"}
+        for p in problems.read().values():
+            out.append(_event("default", involved, p["reason"], p["message"], "minipod-agent", p["first"],
+                              p["last"], p["count"]))
     return sorted(out, key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
 
 

@@ -20,9 +20,9 @@ credentials; on SIGTERM it takes everything it made away.
 """
 
 import ipaddress
-import subprocess
 import sys
 
+from minipod import hostcmd
 from minipod.cluster import config_dir, processes, settings
 from minipod.cluster.client import Client
 
@@ -33,7 +33,8 @@ MASQ_CHAIN = "MINIPOD-CLUSTER-MASQ"
 
 
 def run(*args, check=True):
-    proc = subprocess.run(list(args), capture_output=True, text=True)
+    """A host command; one that hangs is killed (hostcmd) and fails this pass, the next one tries again."""
+    proc = hostcmd.run(list(args), timeout=hostcmd.command_timeout(), text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
     return proc

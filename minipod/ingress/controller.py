@@ -131,20 +131,25 @@ def _exec_capture(rec: dict, argv: list, timeout: float = 10.0) -> tuple:
             "seccomp": container._seccomp_file(rec).read_bytes()
             if rec.get("seccomp", "unconfined") != "unconfined" else None}
     try:
-        waiter, _info = spawn.exec_in(rec["pid"], proc)
+        waiter, info = spawn.exec_in(rec["pid"], proc)
     finally:
         os.close(write_end)
         os.close(null)
-    out, deadline = b"", time.monotonic() + timeout
+    out, deadline, ended = b"", time.monotonic() + timeout, False
     with os.fdopen(read_end, "rb") as f:
         while time.monotonic() < deadline:
             if not select.select([f], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 break
             chunk = os.read(f.fileno(), 65536)
             if not chunk:
+                ended = True
                 break
             out += chunk
+    if not ended and info.get("pid"):  # hung past its time: killed, never waited for forever
+        procfs.send_signal(info["pid"], procfs.start_time(info["pid"]), 9)
     _, status = os.waitpid(waiter, 0)
+    if not ended:
+        return 124, f"{' '.join(argv)} timed out after {timeout:g}s (killed)"  # timeout(1)'s code
     return procfs.exit_code(status), out.decode(errors="replace")
 
 
