@@ -22,6 +22,7 @@ from tests.integration.conftest import mp, sh, wait_for
 
 KUBECONFIG = TEST_ROOT / "etc" / "admin.kubeconfig"
 DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
+CURRENT_KUBECTL = "/var/cache/minipod/kubectl-current/kubectl"  # 1.35, from PyPI (scripts/setup-kubectl)
 # The course's ClusterIP, moved into the suite's own service range.
 COURSE_IP, TEST_IP = "10.107.35.208", "10.234.35.208"
 FORWARD_PORT = 18556
@@ -40,11 +41,15 @@ def _newest_beside(path):
 
 def _binaries() -> list:
     """(id, path) of each kubectl generation, once each: the one on PATH,
-    the newest beside it, and Debian's 1.20."""
+    the newest beside it, a current upstream one (x86_64: scripts/setup-kubectl
+    installs 1.35) and Debian's 1.20."""
     out, seen = [], set()
     on_path = shutil.which("kubectl")
-    for label, path in (("path", on_path), ("newest", _newest_beside(on_path)), ("debian-1.20", DEBIAN_KUBECTL)):
-        if label == "newest" and path is None:
+    import platform
+    current = CURRENT_KUBECTL if platform.machine() == "x86_64" else None  # no registry has another arch's
+    for label, path in (("path", on_path), ("newest", _newest_beside(on_path)), ("current", current),
+                        ("debian-1.20", DEBIAN_KUBECTL)):
+        if label in ("newest", "current") and path is None:
             continue
         if path is None:
             path = "<no kubectl on PATH: scripts/setup-kubectl installs one>"
