@@ -304,6 +304,12 @@ def test_security_settings_are_honoured_or_refused(cri):
                             ("legacy", {"seccomp_profile_path": "runtime/default"}, "default")]:
         cid = create(name, **ctx).container_id
         assert mp_json("inspect", cid)[0]["HostConfig"]["SecurityOpt"] == [f"seccomp={want}"], name
+        # honoured means the kernel's word: a filter on the running process (Seccomp: 2), or none (0)
+        rt.StartContainer(pb.StartContainerRequest(container_id=cid))
+        pid = mp_json("inspect", cid)[0]["State"]["Pid"]
+        with open(f"/proc/{pid}/status") as f:
+            mode = next(line.split()[1] for line in f if line.startswith("Seccomp:"))
+        assert mode == ("0" if want == "unconfined" else "2"), (name, mode)
     for ctx in ({"apparmor_profile": "localhost/k8s-nginx"}, {"seccomp_profile_path": "localhost/relative.json"},
                 {"run_as_group": pb.Int64Value(value=5)},  # a group without a user
                 {"namespace_options": pb.NamespaceOption(pid=pb.NODE)}):  # the host's PID namespace, not the pod's

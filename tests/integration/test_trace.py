@@ -186,6 +186,9 @@ def test_an_interrupted_trace_leaves_no_trace_rule_nor_client(mode):
     proc = subprocess.Popen([sys.executable, "-m", "minipod", "trace", "--from", "outside", "--udp", f"{ip}:9"],
                             env={**os.environ, **TEST_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: "minipod-trace" in sh("nft list tables").stdout, timeout=10, what="the trace running")
+    # and its client outside the node, which the interrupt must take away too
+    wait_for(lambda: "trace-outside" in sh("ip netns list").stdout and
+             sh("ip link show mpt-trout", check=False).returncode == 0, timeout=10, what="the outside client")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=20)
