@@ -2,11 +2,13 @@
 
 The node process (the agent, minipod.agent) has click and all of minipod
 imported already. When it runs, this client connects to its socket and
-hands over what makes up the command: its arguments, environment, working
-directory, umask and resource limits, and its stdin, stdout and stderr
-themselves (SCM_RIGHTS), so a terminal, a pipe or a file is the very same
-one the command would have had. The node process forks a worker that runs
-the command exactly as the CLI would (minipod.agent.worker); this client
+hands over what makes up the command: its arguments, environment, umask
+and resource limits; the node process forks a worker, which sends its pid;
+then the client sends its go with its working directory and its stdin,
+stdout and stderr themselves (SCM_RIGHTS), so a terminal, a pipe or a file
+is the very same one the command would have had (and none of them waits in
+the socket of a node process that is not reading). The worker runs the
+command exactly as the CLI would (minipod.agent.worker); this client
 relays the signals it receives to that worker and exits with the worker's
 exit code (or dies of the signal the worker died of).
 
@@ -31,7 +33,7 @@ import marshal
 import os
 import sys
 
-PROTOCOL = 2  # 2: the worker runs the command only after the client's go (b"G")
+PROTOCOL = 2  # 2: the caller's descriptors and go (b"G") follow the worker's pid; it runs only then
 NODE_WAIT = 3.0  # seconds a node process has to take a command before the client runs it itself
 LOCAL_VERBS = {"agent"}  # the node process's own management: never through itself
 GLOBAL_OPTIONS = {"--cni-conf-dir", "--cni-path"}  # the group's options, which take a value
@@ -132,20 +134,24 @@ def _through_node(argv):
     except OSError:
         sock.close()
         return None
-    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
     try:
         body = _request(argv)
-        fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2, cwd))
-        data = len(body).to_bytes(4, "big") + body
-        sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        if sent < len(data):
-            sock.sendall(data[sent:])
+        sock.sendall(len(body).to_bytes(4, "big") + body)
     except OSError:
         sock.close()
         return None
+    return _wait(sock)
+
+
+def _go(sock) -> None:
+    """Our go to the worker, with our stdin, stdout, stderr and working
+    directory: only now, when a worker is there to take them."""
+    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2, cwd))
+        sock.sendmsg([b"G"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
     finally:
         os.close(cwd)
-    return _wait(sock)
 
 
 def _wait(sock):
@@ -186,7 +192,7 @@ def _wait(sock):
                 worker.append(value)
                 sock.settimeout(None)  # the command may last days
                 try:
-                    sock.sendall(b"G")  # the worker runs it from now on, not before: never twice
+                    _go(sock)  # the worker runs it from now on, not before: never twice
                 except OSError:
                     pass  # the node process is gone: the EOF that follows says so
             elif kind == b"X":

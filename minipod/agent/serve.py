@@ -150,16 +150,17 @@ class Server:
         conn.close()
 
     def _handle(self, conn):
-        """Check the caller, read its request, fork the worker; its pidfd."""
-        fds = []
+        """Check the caller, read its request, fork the worker; its pidfd.
+        The caller's descriptors are not here: they go to the worker itself,
+        with the client's go (minipod.agent.worker)."""
         try:
             pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                                  struct.calcsize("3i")))
             if uid != os.geteuid():
                 return self._refuse(conn)  # minipod is root's: another user's command runs (and fails) as itself
             conn.settimeout(REQUEST_TIMEOUT)
-            request, fds = self._read_request(conn)
-            if request is None or request.get("protocol") != PROTOCOL or len(fds) != 4:
+            request = self._read_request(conn)
+            if request is None or request.get("protocol") != PROTOCOL:
                 return self._refuse(conn, "a request this agent cannot read")
             different = self._different_machine(pid)
             if different or self.stale:
@@ -167,14 +168,11 @@ class Server:
             conn.settimeout(None)
             worker = os.fork()
             if worker == 0:
-                worker_main.run(conn, fds, request)  # never returns
+                worker_main.run(conn, request)  # never returns
         except (OSError, ValueError, EOFError, TypeError) as e:
             self.log(f"node: a command was dropped: {type(e).__name__}: {e}")
             conn.close()
             return None
-        finally:
-            for fd in fds:
-                os.close(fd)
         try:
             pidfd = os.pidfd_open(worker)
         except OSError:  # cannot watch it: reap it blind, as soon as it ends
@@ -187,22 +185,19 @@ class Server:
     @staticmethod
     def _read_request(conn):
         import marshal
-        # Close-on-exec from the start: while this thread holds them, the main
-        # thread may start a container or a plugin; none may inherit a
-        # client's stdout (its reader would wait for EOF as long as that runs).
-        data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4, socket.MSG_CMSG_CLOEXEC)
+        data = conn.recv(65536)
         if len(data) < 4:
-            return None, fds
+            return None
         size = int.from_bytes(data[:4], "big")
         if size > MAX_REQUEST:
-            return None, fds
+            return None
         body = data[4:]
         while len(body) < size:
             chunk = conn.recv(size - len(body))
             if not chunk:
-                return None, fds
+                return None
             body += chunk
-        return marshal.loads(body), fds
+        return marshal.loads(body)
 
     def _different_machine(self, pid: int):
         """Why the caller does not see the machine the agent sees (None if it does)."""

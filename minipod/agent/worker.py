@@ -24,9 +24,9 @@ _DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR
                     signal.SIGCHLD, signal.SIGALRM, signal.SIGWINCH)
 
 
-def run(conn, fds, request) -> None:
-    """Run the command of ``request`` with the client's descriptors ``fds``
-    (stdin, stdout, stderr, cwd); never returns."""
+def run(conn, request) -> None:
+    """Run the command of ``request`` with the client's descriptors (stdin,
+    stdout, stderr, cwd: they come with its go); never returns."""
     code = 125
     sent = []
 
@@ -45,10 +45,12 @@ def run(conn, fds, request) -> None:
         _forget_unfinished_imports()
         _reset_signals()
         os.setsid()
-        _take_descriptors(conn.fileno(), fds)
+        _close_all_but(conn.fileno())
         send(b"P", os.getpid())
-        if not _go(conn):
+        fds = _go(conn)
+        if fds is None:
             os._exit(0)  # the client ran the command itself (it waited too long for us)
+        _take_descriptors(fds)
         _become_the_caller(request)
         state.uncache_records()  # the agent's cache of records is the agent's
         handoff.set_releaser(lambda c: (_detach(), send(b"X", c & 0xFF)))
@@ -69,14 +71,22 @@ def run(conn, fds, request) -> None:
         os._exit(code & 0xFF)
 
 
-def _go(conn) -> bool:
-    """Whether the client still wants the command run here: it answers our
-    pid with b"G", or, having given up on us (minipod.client.NODE_WAIT),
-    has closed the connection and run the command itself."""
+def _go(conn):
+    """The client's descriptors (stdin, stdout, stderr, cwd), sent with its
+    go (b"G") once it has our pid; None when it gave up on us first
+    (minipod.client.NODE_WAIT) and ran the command itself. They travel only
+    now: a descriptor sent to an agent that never reads it (stopped,
+    wedged) would stay in flight in its socket, and the caller's pipe with it."""
+    import socket
     try:
-        return conn.recv(1) == b"G"
+        data, fds, _flags, _addr = socket.recv_fds(conn, 1, 4, socket.MSG_CMSG_CLOEXEC)
     except OSError:
-        return False
+        return None
+    if data != b"G" or len(fds) != 4:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return fds
 
 
 def _forget_unfinished_imports() -> None:
@@ -99,21 +109,26 @@ def _reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _take_descriptors(conn_fd: int, fds: list) -> None:
-    """fds 0-2 the client's, the working directory its; every other
-    descriptor of the agent closed."""
-    stdin, stdout, stderr, cwd = fds
-    os.fchdir(cwd)
-    for target, fd in enumerate((stdin, stdout, stderr)):
-        os.dup2(fd, target)
-    keep = {0, 1, 2, conn_fd}
+def _close_all_but(conn_fd: int) -> None:
+    """Every descriptor of the agent closed but the connection (its lock
+    above all: a worker holding it would keep a next agent out)."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd not in keep:
+        if fd != conn_fd:
             try:
                 os.close(fd)
             except OSError:
                 pass  # listdir's own descriptor, closed already
+
+
+def _take_descriptors(fds: list) -> None:
+    """fds 0-2 the client's, the working directory its."""
+    stdin, stdout, stderr, cwd = fds
+    os.fchdir(cwd)
+    for target, fd in enumerate((stdin, stdout, stderr)):
+        os.dup2(fd, target)  # not close-on-exec: what the command runs inherits them, as from a shell
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
 
 
 def _become_the_caller(request: dict) -> None:
