@@ -86,7 +86,7 @@ def release(att, cache_file: Path) -> list:
             with contextlib.suppress(FileNotFoundError):
                 f.unlink()
                 released.append(f"IP {f.name} (host-local)")
-    rules = leftovers.remove(att.container_id)
+    rules = leftovers.remove(att.container_id, att.network)
     if rules:
         released.append(f"{len(rules)} nat rule(s) and chain(s) naming it")
     with contextlib.suppress(FileNotFoundError):

@@ -20,18 +20,21 @@ def _iptables(*args):
     return subprocess.run(["iptables", *args], capture_output=True, text=True, check=False)
 
 
-def find(container_id: str, table: str = "nat") -> list:
-    """iptables-save lines ("-A CHAIN ...") whose comment names container_id."""
+def find(container_id: str, network: str = None, table: str = "nat") -> list:
+    """iptables-save lines ("-A CHAIN ...") whose comment names container_id
+    (and ``network``: a pod's other attachments have rules of their own)."""
     dump = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, check=False).stdout
     marker = f'id: \\"{container_id}\\"'
+    if network is not None:
+        marker = f'name: \\"{network}\\" ' + marker
     return [line for line in dump.splitlines() if line.startswith("-A ") and marker in line]
 
 
-def remove(container_id: str) -> list:
-    """Delete the container's leftover nat rules and the per-container chains
-    they jump to; return what was removed."""
+def remove(container_id: str, network: str = None) -> list:
+    """Delete the container's leftover nat rules (on ``network`` only, if
+    given) and the per-container chains they jump to; return what was removed."""
     removed, chains = [], set()
-    for line in find(container_id):
+    for line in find(container_id, network):
         args = shlex.split(line)
         if "-j" in args:
             target = args[args.index("-j") + 1]

@@ -195,7 +195,7 @@ def _delete_locked(att: Attachment, ran=None, refused=None) -> None:
     # Verify nothing remains: bridge skips its ipMasq teardown when it
     # cannot read the addresses from the netns (gone, or changed behind its
     # back); remove whatever still names this container (a few ms).
-    leftovers.remove(att.container_id)
+    leftovers.remove(att.container_id, att.network)  # this attachment's only: another's DEL may have failed
     with contextlib.suppress(FileNotFoundError):
         os.unlink(cache_path(att.key))
 

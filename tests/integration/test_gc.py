@@ -39,9 +39,9 @@ HANGING = FAILING.replace(
     "DEL) sleep 299 ;;  # a child that holds stdout: killing the plugin alone would not end the wait")
 
 
-def _bridge(name, subnet, plugin="bridge", more=()):
+def _bridge(name, subnet, more=()):
     return {"cniVersion": "1.0.0", "name": name, "plugins": [
-        {"type": plugin, "bridge": f"{name.replace('-', '')[:10]}0", "isGateway": True, "ipMasq": True,
+        {"type": "bridge", "bridge": f"{name.replace('-', '')[:10]}0", "isGateway": True, "ipMasq": True,
          "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": str(IPAM_DIR)}},
         *more]}
 
@@ -65,6 +65,7 @@ def plugins(tmp_path):
 
     def network(conf):
         import json
+        CONF_DIR.mkdir(parents=True, exist_ok=True)
         path = CONF_DIR / f"{conf['name']}.conflist"
         path.write_text(json.dumps(conf))
         made.append((path, conf["plugins"][0]["bridge"]))
@@ -72,6 +73,8 @@ def plugins(tmp_path):
 
     add.dir, add.network = d, network
     yield add
+    settle()
+    mp("gc", "--force", check=False, timeout=120, env={"MINIPOD_CNI_TIMEOUT": "2"})  # what a failed test left
     for path, bridge in made:
         path.unlink(missing_ok=True)
         sh(f"ip link del {bridge}", check=False)
@@ -103,18 +106,19 @@ def _gc(*args, env):
 
 
 def test_conflist_and_plugin_gone_gc_says_failed_then_force_releases(plugins):
-    plugins("mptbr", copy_of="/usr/lib/cni/bridge")
-    conflist = plugins.network(_bridge("mpt-gone", "10.236.0.0/24", plugin="mptbr",
+    for name in ("bridge", "host-local", "portmap", "loopback"):  # the network's own plugin directory
+        plugins(name, copy_of=f"/usr/lib/cni/{name}")
+    conflist = plugins.network(_bridge("mpt-gone", "10.236.0.0/24",
                                        more=[{"type": "portmap", "capabilities": {"portMappings": True}}]))
-    env = _env(plugins)
+    env = {"MINIPOD_CNI_PATH": str(plugins.dir)}
     pod_id, key = _pod_on("mpt-gone", "gone", env, "-p", "18097:80")
     assert _ip_files("mpt-gone") and _nat_rules_of(pod_id)
     # The user cleans up: the network's conflist and its plugin go, and the pod with them.
     conflist.unlink()
-    (plugins.dir / "mptbr").unlink()
+    (plugins.dir / "bridge").unlink()
     assert mp("pod", "rm", "gone", env=env).stdout == "gone\n"
     settle()
-    missing = f"CNI plugin 'mptbr' not found in {plugins.dir}:/usr/lib/cni"
+    missing = f"CNI plugin 'bridge' not found in {plugins.dir}"
     # Where the user looks next: the agent's log (the teardown ran after the command), gc --dry-run's reason.
     assert f"pod gone: network teardown failed: {missing}" in AGENT_LOG.read_text()
     code, lines, _ = _gc("--dry-run", env=env)
