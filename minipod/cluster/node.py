@@ -30,7 +30,7 @@ import subprocess
 import time
 
 from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes, remove_files, save_settings,
-                             settings)
+                             settings, tunables)
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
@@ -38,9 +38,6 @@ NODE_NETWORK = "cluster"  # the node's pod network, written by the CRI server on
 BACKENDS = ("host-gw", "vxlan")
 POD_LOGS = "/var/log/pods"  # where kubelet 1.20 keeps its pods' logs, whatever its flags
 SANDBOX_IMAGE = "k8s.gcr.io/pause:3.2"  # kubelet 1.20's; minipod's own pause stands for it (minipod.cri.images)
-# What the kubelet (setupKernelTunables) and kube-proxy set on a node; restored by leave().
-TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-            "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/conf/all/route_localnet")
 
 
 def kubelet_dir():
@@ -84,30 +81,6 @@ def check_local_address(address: str, flag: str) -> None:
     out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
     if f" {address}/" not in out:
         raise InvalidArgument(f"{flag} {address} is not an address of this machine")
-
-
-def _sysctl_path(name: str) -> str:
-    return f"/proc/sys/{name}"
-
-
-def snapshot_tunables() -> dict:
-    out = {}
-    for name in TUNABLES:
-        try:
-            with open(_sysctl_path(name)) as f:
-                out[name] = f.read().strip()
-        except OSError:
-            pass
-    return out
-
-
-def restore_tunables(saved: dict) -> None:
-    for name, value in saved.items():
-        try:
-            with open(_sysctl_path(name), "w") as f:
-                f.write(value)
-        except OSError:
-            pass
 
 
 # ------------------------------------------------------------------ join
@@ -167,7 +140,8 @@ def _kubelet(cfg) -> None:
     root = kubelet_dir()
     root.mkdir(parents=True, exist_ok=True)
     manifests_dir().mkdir(parents=True, exist_ok=True)
-    cfg["tunables"] = cfg.get("tunables") or snapshot_tunables()
+    if "tunables" not in cfg:  # what the kubelet and kube-proxy change, put back by leave() (cluster/tunables.py)
+        cfg["tunables"] = tunables.hold(str(config_dir()))
     save_settings(cfg)
     processes.start("kubelet", [
         binary("kubelet"), "--container-runtime=remote", f"--container-runtime-endpoint={cri.endpoint()}",
@@ -338,7 +312,8 @@ def leave(report=lambda text: None) -> None:
     host.remove_routes(dev=service_device())
     _unmount_below(kubelet_dir())
     shutil.rmtree(kubelet_dir(), ignore_errors=True)
-    restore_tunables(cfg.get("tunables") or {})
+    if "tunables" in cfg:
+        tunables.release(str(config_dir()), cfg["tunables"])
     _remove_pod_logs(cfg.get("made_log_root"))
 
 

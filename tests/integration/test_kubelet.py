@@ -63,8 +63,8 @@ def kubelet():
     binary = build.stdout.split()[-1]
     had = {p: os.path.exists(p) for p in ("/var/lib/kubelet", "/var/log/pods")}
     chains_before = _iptables_kube_chains()
-    from minipod.cluster import node
-    tunables = node.snapshot_tunables()  # the kubelet sets vm.overcommit_memory, kernel.panic... on its node
+    from minipod.cluster import tunables
+    saved = tunables.snapshot()  # the kubelet sets vm.overcommit_memory, kernel.panic... on its node
     endpoint = mp("cri", "start").stdout.strip()
     MANIFESTS.mkdir(parents=True)
     log = open(KUBELET_ROOT / "kubelet.log", "w")
@@ -97,7 +97,7 @@ def kubelet():
         if not existed:
             shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree(KUBELET_ROOT, ignore_errors=True)
-    node.restore_tunables(tunables)
+    tunables.restore(saved)
     assert _iptables_kube_chains() == chains_before, "the kubelet left iptables chains"
 
 
