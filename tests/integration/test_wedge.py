@@ -61,4 +61,20 @@ def test_a_hanging_host_command_is_killed_reported_and_retried(tmp_path):
         mp("api", "stop", check=False)
     assert not _sleepers()
     mp("delete", "-f", tmp_path / "svc.yaml")
-    assert leaks() == []
+    wait_for(lambda: leaks() == [], timeout=60, interval=1, what="the agent to remove what the objects made")
+
+
+def test_a_pool_holding_a_destination_the_host_uses_is_refused(tmp_path):
+    """The overlap guard of the service range and LoadBalancer pool runs
+    every time the proxy sets up and looks beyond the host's routes: here
+    the pool holds the agent's proxy server (reached through the default
+    route, as a package mirror or a resolver would be)."""
+    env = {"MINIPOD_LB_POOL": "198.18.77.0/24", "https_proxy": "http://198.18.77.5:3128"}
+    mp("agent", "start", env=env)
+    apply(tmp_path, WEB)
+    refusal = "198.18.77.0/24 is the host's own: the host uses 198.18.77.5 (the proxy of $https_proxy)"
+    wait_for(lambda: refusal in (TEST_ROOT / "lib" / "agent.log").read_text(), timeout=60, what="the refusal")
+    assert sh("ip route show 198.18.77.0/24").stdout == ""  # never routed to the dropping device
+    assert "MPTK-SERVICES" not in sh("iptables-save -t nat").stdout  # no rule before the routes
+    mp("delete", "-f", tmp_path / "svc.yaml")
+    wait_for(lambda: leaks() == [], timeout=60, interval=1, what="the agent to remove what the objects made")
