@@ -251,7 +251,7 @@ async def _watch(request, resource, namespace) -> web.StreamResponse:
     first = True
     async for event in watch.events(resource, namespace, q.get("labelSelector"), q.get("fieldSelector"),
                                     q.get("resourceVersion"), _query_bool(request, "allowWatchBookmarks"),
-                                    loop.time() + timeout):
+                                    loop.time() + timeout, _query_bool(request, "sendInitialEvents")):
         if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
             obj = event["object"]
             event = {"type": event["type"], "object": tables.table(

@@ -239,9 +239,16 @@ def _seen(resource, obj) -> str:
     return _comparable(obj if resource.stored is None else obj.get("status"))
 
 
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
 async def events(resource, namespace, label_selector, field_selector, resource_version, bookmarks: bool,
-                 deadline: float):
-    """Yield watch events ({"type", "object"}) until ``deadline`` (loop time)."""
+                 deadline: float, initial_events: bool = False):
+    """Yield watch events ({"type", "object"}) until ``deadline`` (loop time).
+    ``initial_events`` (sendInitialEvents=true, a watch-list: client-go's
+    WatchListClient, kubectl 1.35's `wait` and `rollout status`): the whole
+    current state as ADDED, whatever the version asked for, then a BOOKMARK
+    annotated k8s.io/initial-events-end that tells the client it has it all."""
     loop = asyncio.get_running_loop()
     start = parse_version(resource_version)
     keep_labels, keep_fields = rest.label_filter(label_selector), rest.field_filter(field_selector)
@@ -256,7 +263,7 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
     sent = {}  # (namespace, name) -> (comparable text, object) of what the client has
     started = False
     try:
-        if resource.stored is None or start is None:
+        if resource.stored is None or start is None or initial_events:
             # the revision first: a change made while the list is read is in the backlog (and skipped there
             # if the list already had it), never lost
             revision = store.revision()
@@ -267,6 +274,10 @@ async def events(resource, namespace, label_selector, field_selector, resource_v
             for obj in objs:
                 sent[_key(obj)] = (_seen(resource, obj), obj)
                 yield {"type": "ADDED", "object": obj}
+            if initial_events and bookmarks:
+                yield {"type": "BOOKMARK", "object": {
+                    "kind": resource.kind, "apiVersion": resource.group_version,
+                    "metadata": {"resourceVersion": str(revision), "annotations": {INITIAL_EVENTS_END: "true"}}}}
         else:
             oldest = journal.oldest()
             current = store.revision()
