@@ -24,6 +24,10 @@ TRANSLATIONS = [
     (re.compile(r"\bminipod0\b"), "mptest0"),
     (re.compile(r"10\.244\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
     (re.compile(r"10\.244\.0\.0/16"), "10.231.0.0/24"),
+    (re.compile(r"(?<![\d.])10\.244\.0\.(\d+)(?![\d/])"), r"10.231.0.\1"),  # the gateway, a pod's address
+    # a ClusterIP (alone, or as iptables shows it, /32), in the suite's range
+    (re.compile(r"(?<![\d.])10\.96\.(\d+)\.(\d+)(?=/32|[^\d./]|$)"), r"10.234.\1.\2"),
+    (re.compile(r"\b198\.51\.100\.(\d+)\b"), r"198.18.0.\1"),  # a LoadBalancer IP, from the suite's pool
     (re.compile(r"\bKUBE-"), "MPTK-"),
     (re.compile(r"(?<=\.info:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),  # the ingress's port
     (re.compile(r"(?<=\.example:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),
