@@ -106,10 +106,16 @@ def conflicts(cidr, own_devices=()) -> list:
     the range is free). Routes through ``own_devices`` are minipod's own."""
     from minipod import network
     net = ipaddress.ip_network(cidr, strict=False)
-    out = [f"the host routes {route} through {dev}" for route, dev in network.host_routes()
+    routes = network.host_routes()
+    out = [f"the host routes {route} through {dev}" for route, dev in routes
            if dev not in own_devices and route.version == net.version and route.overlaps(net)]
+    # What the caller routes to its own device already is its own: a connection to a ClusterIP (DNATed to a
+    # pod), the cluster DNS as the host's resolver. Only what leaves through the host's routes counts.
+    own = [route for route, dev in routes if dev in own_devices]
     seen = set()
     for ip, why in used_destinations():
+        if any(ip.version == route.version and ip in route for route in own):
+            continue
         if ip.version == net.version and ip in net and ip not in seen:
             seen.add(ip)
             out.append(f"the host uses {ip} ({why})")

@@ -48,3 +48,15 @@ def test_a_range_with_a_destination_the_host_uses_is_not_free(monkeypatch):
     # a route through the caller's own device is its own, not the host's
     assert hostnet.conflicts("198.18.0.0/24", own_devices=("mptsvc0",)) == []
     assert hostnet.conflicts("198.18.0.0/24") == ["the host routes 198.18.0.0/24 through mptsvc0"]
+
+
+def test_a_destination_reached_through_the_callers_own_device_is_its_own(monkeypatch):
+    """A host's connection to a ClusterIP (DNATed to a pod) shows that ClusterIP as its peer: the proxy
+    setting up again must not take its own range for the host's."""
+    monkeypatch.setattr(hostnet, "used_destinations",
+                        lambda: [(ipaddress.ip_address("10.96.0.11"), "a peer of an open TCP connection")])
+    monkeypatch.setattr("minipod.network.host_routes", lambda: [(ipaddress.ip_network("10.96.0.0/12"), "kube-svc0")])
+    assert hostnet.conflicts("10.96.0.0/12", own_devices=("kube-svc0",)) == []
+    assert hostnet.conflicts("10.96.0.0/12", own_devices=("other0",)) == [
+        "the host routes 10.96.0.0/12 through kube-svc0", "the host uses 10.96.0.11 (a peer of an open TCP connection)"]
+
