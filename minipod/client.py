@@ -166,6 +166,11 @@ def _wait(sock):
                 pass
 
     previous = {sig: _signal.signal(sig, relay) for sig in RELAYED}
+
+    def run_here():  # the command runs in this process after all: its signals are its own again
+        for sig, handler in previous.items():
+            _signal.signal(sig, handler)
+        return None
     buf = b""
     while True:
         try:
@@ -174,12 +179,12 @@ def _wait(sock):
             sock.close()
             sys.stderr.write(f"minipod: the node process did not take the command within {node_wait():g} s; "
                              "running it here (see `minipod agent status`)\n")
-            return None
+            return run_here()
         except OSError:
             chunk = b""
         if not chunk:
             if not worker:  # refused before a worker existed: nothing ran, run it here
-                return None
+                return run_here()
             sys.stderr.write("minipod: the node process ended without an exit code (see `minipod agent logs`)\n")
             return 125
         buf += chunk
@@ -187,7 +192,7 @@ def _wait(sock):
             kind, value = buf[:1], int.from_bytes(buf[1:5], "big", signed=True)
             buf = buf[5:]
             if kind == b"L":  # the node process says: run it here
-                return None
+                return run_here()
             if kind == b"P":
                 worker.append(value)
                 sock.settimeout(None)  # the command may last days

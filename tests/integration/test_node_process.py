@@ -221,6 +221,14 @@ def test_a_stopped_agent_does_not_hang_a_command_and_never_runs_it_twice(tmp_pat
         assert proc.stdout == "done\n" and len(notes) == 1, proc.stderr
         assert notes[0] == "minipod: the node process did not take the command within 2 s; running it here " \
                            "(see `minipod agent status`)"
+        # run here after all, the command's signals are its own again: ^C ends it
+        slow = subprocess.Popen(MP + ["run", "--rm", "--name", "slow", "busybox", "sleep", "60"],
+                                env={**ENV, "MINIPOD_NODE_WAIT": "2"}, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        wait_for(lambda: mp("ps", "-q", env={"MINIPOD_LOCAL": "1"}).stdout.strip(), timeout=30,
+                 what="the container to run")
+        slow.send_signal(signal.SIGINT)
+        assert slow.wait(timeout=20) == 130
     finally:
         os.kill(agent, signal.SIGCONT)
     # The agent now accepts the stale connection and forks a worker for it (before the next command's,
