@@ -6,7 +6,8 @@ Those under net/ belong to the node's network namespace: each node keeps
 its own values before it joined. The others are the kernel's, shared by
 every node on the host (the one-host layout runs several): the values the
 host had before the first node changed them are kept in one host-wide
-ledger (/run/minipod-host-tunables.json) with the nodes holding them, and
+ledger (/run/minipod-host-tunables.json, there only while a node holds
+them) with the nodes holding them, and
 put back when the last of those nodes leaves. A per-node copy would give
 the second node the first one's kubelet values as "the host's", and
 whichever node left last would leave them behind.
@@ -56,22 +57,29 @@ def kernel_wide() -> tuple:
 
 @contextlib.contextmanager
 def _ledger():
-    fd = os.open(LEDGER + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    """The ledger, read and written under its own flock; removed (nothing
+    left behind in /run) when no node holds the values any more."""
+    while True:
+        fd = os.open(LEDGER, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            with open(LEDGER) as f:
+            if os.fstat(fd).st_ino == os.stat(LEDGER).st_ino:
+                break  # the file that is there now, not one its last holder removed while we waited
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        with os.fdopen(os.dup(fd), "r+") as f:
+            try:
                 data = json.load(f)
-        except (OSError, ValueError):
-            data = {"saved": {}, "nodes": []}
-        yield data
-        if data["nodes"]:
-            tmp = LEDGER + ".tmp"
-            with open(tmp, "w") as f:
+            except ValueError:  # new (empty), or half-written by a killed writer
+                data = {"saved": {}, "nodes": []}
+            yield data
+            if data["nodes"]:
+                f.seek(0)
+                f.truncate()
                 json.dump(data, f)
-            os.replace(tmp, LEDGER)
-        else:
-            with contextlib.suppress(FileNotFoundError):
+            else:
                 os.unlink(LEDGER)
     finally:
         os.close(fd)
