@@ -21,6 +21,9 @@ from minipod.spec import Limits, PortMapping
 
 IFNAME = "eth0"
 
+# What a user told of a failed network teardown can do (minipod.gc).
+TEARDOWN_HINT = "(`minipod gc` retries it; `gc --force` releases it if the DEL can never run)"
+
 
 def store() -> state.Store:
     return state.Store(paths.pods_dir(), "pod")
@@ -339,7 +342,7 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
         store().save(plain(rec))
     if errors:
         raise MinipodError(f"pod {rec['name']} stopped, but network teardown failed: {errors[0]} "
-                           "(`minipod gc` will retry)")
+                           f"{TEARDOWN_HINT}")
     return with_status(rec)
 
 
@@ -420,4 +423,4 @@ def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
     for ctr in containers_of(rec["id"]):
         if not state.is_locked("container", ctr["id"]):  # one still being made fails and goes by itself
             container.discard(ctr)
-    return [f"pod {rec['name']}: network teardown failed: {e} (`minipod gc` will retry)" for e in errors]
+    return [f"pod {rec['name']}: network teardown failed: {e} {TEARDOWN_HINT}" for e in errors]

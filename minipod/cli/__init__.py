@@ -128,7 +128,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         from minipod import handoff
         handoff.release(code)
         for error in rest():
-            _warn(f"network teardown failed: {error} (`minipod gc` will retry)")
+            _warn(f"network teardown failed: {error} {pod.TEARDOWN_HINT}")
     return code
 
 
@@ -396,7 +396,7 @@ def pod_rm(force, timeout, refs):
         handoff.release(0)
         for ref, teardown in pending:
             for error in teardown():
-                _warn(f"pod {ref}: network teardown failed: {error} (`minipod gc` will retry)")
+                _warn(f"pod {ref}: network teardown failed: {error} {pod.TEARDOWN_HINT}")
 
 
 # ------------------------------------------------------------------ networks
