@@ -150,7 +150,9 @@ def test_the_course_service_and_ingress_through_kubectl(kubectl, tmp_path):
     deleted = kubectl("delete", "-f", str(manifest), timeout=120).stdout
     assert 'namespace "tutorial" deleted' in deleted
     assert "tutorial" not in kubectl("get", "ns").stdout
-    assert mp("pod", "ls", "-q").stdout == ""  # the pods went with the namespace
+    # the pods went with the namespace: their teardown by the node agent may still be under way (under load,
+    # seconds): a bound, not a sleep
+    wait_for(lambda: mp("pod", "ls", "-q").stdout == "", timeout=60, what="the namespace's pods torn down")
 
 
 def test_get_watch_sees_a_pod_come_and_go(kubectl):
