@@ -50,11 +50,11 @@ class _Report:
         self.dry_run = dry_run
         self.found = []
 
-    def add(self, kind, item, release=None, gone=None, reason=""):
+    def add(self, kind, item, release, gone=None):
         """Report ``item``; unless a dry run, ``release()`` it and call it
         removed only if it raised nothing and ``gone()`` (when given) holds."""
-        if self.dry_run or release is None:
-            self.found.append(Finding(kind, item, "leaked" if self.dry_run else "failed", reason))
+        if self.dry_run:
+            self.found.append(Finding(kind, item))
             return
         try:
             release()
@@ -186,7 +186,8 @@ def collect(dry_run=False, force=False) -> list:
 
         # host-local IP files naming no live pod (only minipod's own dataDir).
         # Those of an attachment still cached are its DEL's to release.
-        kept = {a.container_id for a in cni.cached_attachments()} if not dry_run else set()
+        remaining = cni.cached_attachments()  # after the DELs above: one read for the sweeps below
+        kept = {a.container_id for a in remaining} if not dry_run else set()
         ipam = paths.cni_ipam_dir()
         if ipam.is_dir():
             for netdir in ipam.iterdir():
@@ -204,8 +205,7 @@ def collect(dry_run=False, force=False) -> list:
         # nat chains naming a pod that is not running: after the DELs above
         # only those of an attachment whose DEL failed (said on its own line)
         # or that a DEL left behind (removed here by their comment).
-        dead = [i for i in pods if i not in live] + [a.container_id for a in cni.cached_attachments()
-                                                     if a.container_id not in pods]
+        dead = [i for i in pods if i not in live] + [a.container_id for a in remaining if a.container_id not in pods]
         for chain, owner in _nat_chains_for(dead):
             if owner in kept:
                 continue
