@@ -144,45 +144,32 @@ def test_conflist_and_plugin_gone_gc_says_failed_then_force_releases(plugins):
     assert leaks() == []
 
 
-def test_a_del_that_fails_is_reported_with_the_plugins_error(plugins):
-    plugins("mptfail", FAILING)
-    plugins.network(_bridge("mpt-fail", "10.236.1.0/24", more=[{"type": "mptfail"}]))
-    env = _env(plugins)
-    pod_id, key = _pod_on("mpt-fail", "fail", env)
-    mp("pod", "rm", "fail", env=env)
+@pytest.mark.parametrize("name,script,subnet,timeout,error", [
+    ("fail", FAILING, "10.236.1.0/24", "60", "CNI plugin mptfail DEL failed: refusing to let go (code 999)"),
+    ("hang", HANGING, "10.236.2.0/24", "2", "CNI plugin mpthang DEL timed out after 2s (killed)"),
+])
+def test_a_del_that_fails_or_hangs_is_reported_with_its_error(plugins, name, script, subnet, timeout, error):
+    """A plugin refusing DEL (its error JSON), and one hanging with a child that holds its stdout (killed with
+    it after MINIPOD_CNI_TIMEOUT)."""
+    plugin, network = f"mpt{name}", f"mpt-{name}"
+    plugins(plugin, script)
+    plugins.network(_bridge(network, subnet, more=[{"type": plugin}]))
+    env = _env(plugins, MINIPOD_CNI_TIMEOUT=timeout)
+    pod_id, key = _pod_on(network, name, env)
+    mp("pod", "rm", name, env=env)
     settle()
-    error = "CNI plugin mptfail DEL failed: refusing to let go (code 999)"
-    assert f"pod fail: network teardown failed: {error}" in AGENT_LOG.read_text()
-    code, lines, _ = _gc(env=env)
-    assert code == 1 and lines == [f"failed\tcni-attachment\t{key}: {error}"], lines
-    # bridge's DEL ran (the chain is undone in reverse, each plugin tried): its IP and rules are gone already
-    assert _ip_files("mpt-fail") == [] and _nat_rules_of(pod_id) == []
-    code, lines, _ = _gc("--force", env=env)
-    assert code == 0 and lines == [
-        f"forced\tcni-attachment\t{key}: its DEL could not run ({error}); released: minipod's cache entry; "
-        "left: mptfail: whatever it keeps of its own (unknown to minipod)"], lines
-    assert _gc("--dry-run", env=env) == (0, [], "")
-    assert leaks() == []
-
-
-def test_a_del_that_hangs_is_killed_after_the_timeout_with_its_children(plugins):
-    plugins("mpthang", HANGING)
-    plugins.network(_bridge("mpt-hang", "10.236.2.0/24", more=[{"type": "mpthang"}]))
-    env = _env(plugins, MINIPOD_CNI_TIMEOUT="2")
-    pod_id, key = _pod_on("mpt-hang", "hang", env)
-    mp("pod", "rm", "hang", env=env)
-    settle()
-    error = "CNI plugin mpthang DEL timed out after 2s (killed)"
-    assert f"pod hang: network teardown failed: {error}" in AGENT_LOG.read_text()
+    assert f"pod {name}: network teardown failed: {error}" in AGENT_LOG.read_text()
     started = time.monotonic()
     code, lines, _ = _gc(env=env)
     assert time.monotonic() - started < 30  # the limit, not the plugin's sleep
     assert code == 1 and lines == [f"failed\tcni-attachment\t{key}: {error}"], lines
     assert subprocess.run(["pgrep", "-f", "sleep 299"], capture_output=True).stdout == b""  # its child went too
+    # bridge's DEL ran (the chain is undone in reverse, each plugin tried): its IP and rules are gone already
+    assert _ip_files(network) == [] and _nat_rules_of(pod_id) == []
     code, lines, _ = _gc("--force", env=env)
     assert code == 0 and lines == [
         f"forced\tcni-attachment\t{key}: its DEL could not run ({error}); released: minipod's cache entry; "
-        "left: mpthang: whatever it keeps of its own (unknown to minipod)"], lines
+        f"left: {plugin}: whatever it keeps of its own (unknown to minipod)"], lines
     assert _gc("--dry-run", env=env) == (0, [], "")
     assert leaks() == []
 
