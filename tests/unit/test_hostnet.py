@@ -15,35 +15,35 @@ options ndots:2
 
 HOSTS = """127.0.0.1 localhost
 ::1 localhost ip6-localhost
-203.0.113.80 deb.debian.org   # the mirror
+198.51.100.80 deb.debian.org   # the mirror
 not-an-address name
 """
 
-# /proc/net/tcp: one established connection to 203.0.113.80:80, one listening socket.
+# /proc/net/tcp: one established connection to 198.51.100.80:80, one listening socket.
 TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
-   1: 0200000A:C350 507100CB:0050 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   1: 0200000A:C350 506433C6:0050 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
 """
 
 
 def test_resolvers_hosts_proxies_and_peers_are_read_from_their_files():
     assert hostnet.resolvers(RESOLV) == [ipaddress.ip_address("10.255.255.53"), ipaddress.ip_address("fe80::1")]
-    assert (ipaddress.ip_address("203.0.113.80"), "deb.debian.org") in hostnet.hosts_entries(HOSTS)
+    assert (ipaddress.ip_address("198.51.100.80"), "deb.debian.org") in hostnet.hosts_entries(HOSTS)
     assert len(hostnet.hosts_entries(HOSTS)) == 3
     assert hostnet.proxies({"https_proxy": "http://192.0.2.9:3128", "http_proxy": "proxy.example:8080",
                             "ALL_PROXY": "socks5://[2001:db8::5]:1080"}) == \
         [(ipaddress.ip_address("192.0.2.9"), "https_proxy"), (ipaddress.ip_address("2001:db8::5"), "ALL_PROXY")]
-    assert hostnet.tcp_peers(TCP) == [ipaddress.ip_address("203.0.113.80")]
+    assert hostnet.tcp_peers(TCP) == [ipaddress.ip_address("198.51.100.80")]
 
 
 def test_a_range_with_a_destination_the_host_uses_is_not_free(monkeypatch):
     monkeypatch.setattr(hostnet, "used_destinations",
-                        lambda: [(ipaddress.ip_address("203.0.113.80"), "deb.debian.org in /etc/hosts")])
+                        lambda: [(ipaddress.ip_address("198.51.100.80"), "deb.debian.org in /etc/hosts")])
     monkeypatch.setattr("minipod.network.host_routes",
                         lambda: [(ipaddress.ip_network("192.0.2.0/24"), "eth0"),
                                  (ipaddress.ip_network("198.18.0.0/24"), "mptsvc0")])
-    assert hostnet.conflicts("203.0.113.0/24") == ["the host uses 203.0.113.80 (deb.debian.org in /etc/hosts)"]
-    assert hostnet.conflicts("203.0.113.128/25") == []
+    assert hostnet.conflicts("198.51.100.0/24") == ["the host uses 198.51.100.80 (deb.debian.org in /etc/hosts)"]
+    assert hostnet.conflicts("198.51.100.128/25") == []
     assert hostnet.conflicts("192.0.2.128/25") == ["the host routes 192.0.2.0/24 through eth0"]
     # a route through the caller's own device is its own, not the host's
     assert hostnet.conflicts("198.18.0.0/24", own_devices=("mptsvc0",)) == []
