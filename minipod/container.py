@@ -57,6 +57,10 @@ class RunOptions:
     # Host devices given to the container (docker's --device, the CRI's devices):
     # [{"host_path", "container_path", "permissions": subset of "rwm"}]
     devices: list = field(default_factory=list)
+    # The OOM killer's adjustment of the container's processes: docker's 0 whatever the
+    # caller had, 1000 for a BestEffort Pod object's containers (the kubelet's QoS), the
+    # kubelet's own value through the CRI.
+    oom_score_adj: int = 0
 
 
 def store() -> state.Store:
@@ -271,6 +275,7 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
                "auto_remove": opts.auto_remove, "created": time.time(), "pod": None,
                "own_pod": not opts.pod, "pid": None, "caps": sorted(keep),
                "privileged": opts.privileged, "limits": opts.limits.as_dict(),
+               "oom_score_adj": opts.oom_score_adj,
                "seccomp": seccomp.UNCONFINED if program is None else (opts.seccomp or "default"),
                "stop_signal": _stop_signal(img), "mounts": opts.mounts,
                "restart_policy": opts.restart or {"name": "no"}, "restart_count": 0,
@@ -325,7 +330,7 @@ def _start(rec, opts, p, img, keep, program):
             "gid": opts.user[1], "caps": sorted(keep), "tty": opts.tty,
             "stdio": stdio, "cgroup": rec["cgroup"], "seccomp": program, "groups": security.get("groups", []),
             "no_new_privs": security.get("no_new_privs", True), "pid_mode": _pid_mode(security, p),
-            "exits_log": str(exits)}
+            "exits_log": str(exits), "oom_score_adj": rec.get("oom_score_adj", 0)}
     lower = ":".join(image.lowerdirs(img))
     if len(lower) > 3500:  # the whole option string must fit in a page
         raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
@@ -591,7 +596,7 @@ def _exec_process(rec: dict, command: list, env: dict, workdir, tty: bool, stdio
     return {"argv": command, "env": _environment(rec.get("hostname", ""), uid, tty, rec.get("env", {}), env),
             "cwd": workdir or rec.get("workdir", "/"), "uid": uid, "gid": gid, "caps": rec["caps"],
             "groups": security.get("groups", []) if not user else [],
-            "no_new_privs": security.get("no_new_privs", True),
+            "no_new_privs": security.get("no_new_privs", True), "oom_score_adj": rec.get("oom_score_adj", 0),
             "tty": tty, "stdio": stdio, "cgroup": rec.get("cgroup"),
             "seccomp": _seccomp_file(rec).read_bytes() if rec.get("seccomp", "unconfined") != "unconfined" else None}
 
@@ -660,7 +665,7 @@ def _options_from_record(rec: dict) -> RunOptions:
                       workdir=rec.get("workdir"), user=tuple(rec.get("user", (0, 0))),
                       interactive=rec.get("interactive", False), detach=True, tty=rec.get("tty", False),
                       limits=Limits(**rec.get("limits", {})), privileged=rec.get("privileged", False),
-                      mounts=rec.get("mounts", []))
+                      mounts=rec.get("mounts", []), oom_score_adj=rec.get("oom_score_adj", 0))
 
 
 def set_limits(ref: str, limits: Limits) -> None:

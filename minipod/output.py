@@ -104,7 +104,7 @@ def container_inspect(rec: dict, pod: dict) -> dict:
                    "User": ":".join(str(x) for x in rec.get("user", [0, 0])), "Tty": rec.get("tty"),
                    "Hostname": rec.get("hostname"), "Capabilities": rec.get("caps"),
                    "Labels": rec.get("labels", {})},
-        "HostConfig": {**host_config(rec), "RestartPolicy": {
+        "HostConfig": {**host_config(rec), "OomScoreAdj": rec.get("oom_score_adj", 0), "RestartPolicy": {
             "Name": (rec.get("restart_policy") or {}).get("name", "no"),
             "MaximumRetryCount": (rec.get("restart_policy") or {}).get("max", 0)}},
         "Rootfs": {"Image": rec.get("image"), "UpperDir": rec.get("upper"),

@@ -122,6 +122,26 @@ def oom_score_adj(pid: int):
         return None
 
 
+def set_own_oom_score_adj(value: int) -> int:
+    """Ask the OOM killer for ``value`` for this process, or as near as the
+    kernel allows; return what is in force. Lowering a score below the floor
+    a process inherited needs CAP_SYS_RESOURCE, which root lacks on some
+    hosts (a container, a restricted VM). Then the next best is 0, the floor
+    of every process no privileged ancestor lowered: at least what a caller
+    had raised is not passed on. Raising always works."""
+    current = oom_score_adj(os.getpid())
+    for attempt in dict.fromkeys((value, max(value, 0))):
+        if attempt != value and current is not None and attempt >= current:
+            break  # the fallback would not lower anything
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(attempt))
+            return attempt
+        except PermissionError:
+            continue
+    return current
+
+
 def boot_time() -> float:
     """When the machine booted (epoch seconds; /proc/stat's btime)."""
     try:

@@ -178,6 +178,7 @@ def _describe_pod(obj: dict) -> list:
     for v in vols:
         kind = next(k for k in ("emptyDir", "hostPath", "configMap") if k in v)
         lines.append(f"  {v['name']}:  {kind} {v[kind].get('path') or v[kind].get('name') or ''}".rstrip())
+    lines.append(f"QoS Class:      {st.get('qosClass') or ''}")
     lines.append(f"Restart Policy: {obj['spec'].get('restartPolicy', 'Always')}")
     lines += events_lines(pods.events_of(obj, pods.realised().get(obj["metadata"].get("uid"))))
     return lines

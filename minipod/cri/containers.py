@@ -121,6 +121,7 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         user=(uid, gid), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
         privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X
         cap_drop=tuple(caps.drop_capabilities), limits=limits(config.linux.resources),
+        oom_score_adj=config.linux.resources.oom_score_adj,  # the kubelet's, by the pod's QoS class
         mounts=mounts, seccomp=_seccomp(ctx), security=_security(ctx, sandbox, groups),
         devices=[{"host_path": d.host_path, "container_path": d.container_path, "permissions": d.permissions}
                  for d in config.devices],

@@ -93,14 +93,10 @@ def start_pause(*, bin_dir: Path, root: Path, hostname: str, exits_log: Path,
                 syscalls.sethostname(hostname)
                 # Protected from the OOM killer as the kubelet protects
                 # pause: its death would take the pod's namespaces along.
-                # Lowering it needs CAP_SYS_RESOURCE, which root lacks on
-                # some hosts (a container, a restricted VM): then pause
-                # keeps the default, and `pod inspect` shows which.
-                try:
-                    with open("/proc/self/oom_score_adj", "w") as f:
-                        f.write(str(PAUSE_OOM_SCORE_ADJ))
-                except PermissionError:
-                    pass
+                # -998 needs CAP_SYS_RESOURCE, which root lacks on some
+                # hosts (a container, a restricted VM): then as low as the
+                # kernel allows, and `pod inspect` shows which.
+                procfs.set_own_oom_score_adj(PAUSE_OOM_SCORE_ADJ)
                 # Our identity as the host sees it (/proc is still the
                 # host's), written before exec so it precedes pause's "ready".
                 me = procfs.self_identity()

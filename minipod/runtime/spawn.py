@@ -97,6 +97,8 @@ def _become_user_and_exec(sock, proc):
     goes in while still root: installing it needs no_new_privs or CAP_SYS_ADMIN."""
     keep = set(proc["caps"])
     no_new_privs = proc.get("no_new_privs", True)
+    # While every capability minipod has is still here (lowering needs CAP_SYS_RESOURCE).
+    procfs.set_own_oom_score_adj(proc.get("oom_score_adj", 0))
     caps.drop_bounding(keep)
     if proc.get("seccomp") and not no_new_privs:
         _install_seccomp(sock, proc["seccomp"])

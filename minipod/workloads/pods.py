@@ -105,6 +105,13 @@ def _mounts(ctr: dict, volumes: dict, obj: dict) -> list:
 
 # ---------------------------------------------------------------- lifecycle
 
+# Every Pod object here is BestEffort: the schema takes no resources (objects/workloads.py).
+# The kubelet makes a BestEffort pod's containers the OOM killer's first choice
+# (pkg/kubelet/qos/policy.go), below them pause at -998.
+QOS_CLASS = "BestEffort"
+BESTEFFORT_OOM_SCORE_ADJ = 1000
+
+
 def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.RunOptions:
     """Kubernetes' command/args over the image's Entrypoint/Cmd: command
     replaces Entrypoint (and drops Cmd), args replaces Cmd."""
@@ -120,7 +127,8 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.Ru
              **{e["name"]: e.get("value", "") for e in ctr.get("env", [])}}, workdir=ctr.get("workingDir"),
         labels={POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"], CONTAINER_LABEL: ctr["name"]},
         detach=True, tty=bool(ctr.get("tty")), interactive=bool(ctr.get("stdin")), mounts=_mounts(ctr, volumes, obj),
-        restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0})
+        restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0},
+        oom_score_adj=BESTEFFORT_OOM_SCORE_ADJ)
 
 
 def create_pod(obj: dict) -> dict:
@@ -228,7 +236,7 @@ def status_of(obj: dict, rec, errors=None, containers=None) -> dict:
     ``containers``: pod.containers_by_pod(), when the caller has it."""
     if rec is None:
         reason = (errors or {}).get("pod")
-        st = {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}
+        st = {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}], "qosClass": QOS_CLASS}
         if reason:
             st.update(reason="FailedCreatePodSandBox", message=reason)
         return st
@@ -256,7 +264,7 @@ def status_of(obj: dict, rec, errors=None, containers=None) -> dict:
     ready = whole and all(s["ready"] for s in statuses)
     return {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
             "startTime": _iso(rec.get("started")), "containerStatuses": statuses,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}], "qosClass": QOS_CLASS}
 
 
 def _host_ip(rec: dict) -> str:

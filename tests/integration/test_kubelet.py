@@ -126,6 +126,12 @@ def test_a_static_pod_runs_on_minipod_and_goes_with_its_manifest(kubelet):
         assert f.read().split("NSpid:")[1].splitlines()[0].split()[-1] == "1"
     wait_for(lambda: " stdout F hello from the kubelet\n" in _log_of("hello"), timeout=60,
              what="the container's line in the kubelet's log, in the CRI format")
+    # The kubelet's OOM score for the container (by QoS: 1000 for a pod without
+    # resources), through the CRI's resources, is what its processes have.
+    [app] = [c for c in mp_json("ps", "--format", "json") if c["Name"].startswith(sandbox["Name"])]
+    info = mp_json("inspect", app["Id"])[0]
+    with open(f"/proc/{info['State']['Pid']}/oom_score_adj") as f:
+        assert int(f.read()) == info["HostConfig"]["OomScoreAdj"] == 1000, info["HostConfig"]
     (MANIFESTS / "hello.yaml").unlink()
     wait_for(lambda: _sandbox("hello") is None, timeout=120, what="the kubelet removing the pod")
     cache = TEST_ROOT / "lib" / "cni" / "results"

@@ -12,7 +12,7 @@ import pytest
 
 from minipod.runtime import cgroup
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import leaks, mp, mp_json, leftover_cgroups, settle, wait_for
+from tests.integration.conftest import MP, leaks, mp, mp_json, leftover_cgroups, settle, wait_for
 
 # dd holds exactly its block size, filled from /dev/zero: resident memory.
 DD = "dd if=/dev/zero of=/dev/null bs={n}M count=1"
@@ -204,18 +204,37 @@ def _has_cap_sys_resource() -> bool:
     return bool(eff & (1 << 24))  # CAP_SYS_RESOURCE
 
 
-def test_pause_is_shielded_from_the_oom_killer_and_apps_are_not():
-    mp("run", "-d", "--name", "app", "busybox", "sleep", "300")
+def _raise_own_oom_score_adj():
+    """In the CLI's process before exec: a caller whose score is raised (300),
+    which neither pause nor a container may pass on."""
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("300")
+
+
+def _adj(pid) -> int:
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        return int(f.read())
+
+
+def test_pause_asks_the_oom_killer_to_spare_it_and_containers_get_dockers_zero():
+    """pause asks for the kubelet's -998; that needs CAP_SYS_RESOURCE, and a
+    root without it (this machine's) gets as low as the kernel allows: 0, the
+    floor the test process inherited. A container gets docker's 0 whatever its
+    caller had. The CLI runs with 300, so neither value can be the caller's."""
+    proc = subprocess.run([*MP, "run", "-d", "--name", "app", "busybox", "sleep", "300"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **TEST_ENV}, cwd=REPO,
+                          preexec_fn=_raise_own_oom_score_adj)
+    assert proc.returncode == 0, proc.stderr
     pod = mp_json("pod", "inspect", "app")[0]
-    app_pid = mp_json("inspect", "app")[0]["State"]["Pid"]
-    with open(f"/proc/{pod['PausePid']}/oom_score_adj") as f:
-        pause_adj = int(f.read())
+    info = mp_json("inspect", "app")[0]
+    pause_adj, app_adj = _adj(pod["PausePid"]), _adj(info["State"]["Pid"])
     assert pod["PauseOOMScoreAdj"] == pause_adj
-    with open(f"/proc/{app_pid}/oom_score_adj") as f:
-        app_adj = int(f.read())
-    # -998 needs CAP_SYS_RESOURCE (the VM's root has it; some CI roots do not)
     assert pause_adj == (-998 if _has_cap_sys_resource() else 0)
-    assert app_adj == 0
+    assert app_adj == 0 == info["HostConfig"]["OomScoreAdj"]
+    # an exec'd process gets the container's value too, not its caller's
+    out = subprocess.run([*MP, "exec", "app", "cat", "/proc/self/oom_score_adj"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, **TEST_ENV}, cwd=REPO, preexec_fn=_raise_own_oom_score_adj)
+    assert out.stdout == "0\n", out
 
 
 def test_stats_table_has_dockers_columns():

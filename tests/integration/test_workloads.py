@@ -180,6 +180,16 @@ spec:
     # one PID namespace: pause is PID 1 and the reader sees the writer's sleep
     ps = mp("exec", "pair", "-c", "reader", "ps", "-o", "pid,args").stdout
     assert "1 /pause" in ps and ps.count("sleep 86400") == 2
+    # BestEffort (no resources): the kubelet's 1000 for its containers, the OOM
+    # killer's first choice, and pause below them
+    adj = {}
+    for name, pid in (("writer", w["State"]["Pid"]), ("reader", r["State"]["Pid"]),
+                      ("pause", mp_json("pod", "inspect", w["Pod"]["Id"])[0]["PausePid"])):
+        with open(f"/proc/{pid}/oom_score_adj") as f:
+            adj[name] = int(f.read())
+    assert adj["writer"] == adj["reader"] == 1000 > adj["pause"], adj
+    assert mp_json("get", "pod", "pair", "-o", "json")["status"]["qosClass"] == "BestEffort"
+    assert "QoS Class:      BestEffort\n" in mp("describe", "pod", "pair").stdout
     mp("delete", "pod", "pair")
     mp("delete", "cm", "site")
     assert "pair" not in pods()
