@@ -113,8 +113,8 @@ def memory(pid: int) -> dict:
     return out
 
 
-def oom_score_adj(pid: int):
-    """The OOM killer's adjustment of ``pid`` (-1000 to 1000), None if gone."""
+def oom_score_adj(pid):
+    """The OOM killer's adjustment of ``pid`` ("self" too; -1000 to 1000), None if gone."""
     try:
         with open(f"/proc/{pid}/oom_score_adj") as f:
             return int(f.read())
@@ -129,7 +129,7 @@ def set_own_oom_score_adj(value: int) -> int:
     hosts (a container, a restricted VM). Then the next best is 0, the floor
     of every process no privileged ancestor lowered: at least what a caller
     had raised is not passed on. Raising always works."""
-    current = oom_score_adj(os.getpid())
+    current = oom_score_adj("self")  # not getpid(): in a new PID namespace it is not /proc's
     for attempt in dict.fromkeys((value, max(value, 0))):
         if attempt != value and current is not None and attempt >= current:
             break  # the fallback would not lower anything

@@ -29,6 +29,7 @@ import yaml
 
 from minipod.cluster import bootstrap, config_dir, data_dir, port, processes, settings
 from minipod.cluster.client import Client
+from minipod.cluster.events import NodeEvents
 
 INTERVAL = 2.0
 NAMESPACE = bootstrap.INGRESS_NAMESPACE
@@ -130,7 +131,9 @@ class Controller:
 
 
 def main() -> int:
-    return processes.run_passes(Controller(settings()), "ingress", INTERVAL)
+    ctl = Controller(settings())
+    return processes.run_passes(ctl, "ingress", INTERVAL, events=NodeEvents(
+        ctl.api, ctl.cfg["node_name"], "minipod-ingress", "FailedToSyncIngressController"))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ so that the agent only ever touches its own. What leaves the cluster's pod
 range is masqueraded on the way out (chain MINIPOD-CLUSTER-MASQ; the
 node's bridge masquerades nothing, minipod.network.write_node_network).
 Every 2 seconds it reads the Nodes from kube-apiserver with the kubelet's
-credentials; on SIGTERM it takes everything it made away.
+credentials; a pass that fails is a Warning Event of its Node
+(FailedToSyncRoutes, `kubectl get events`); on SIGTERM it takes everything
+it made away.
 """
 
 import ipaddress
@@ -25,6 +27,7 @@ import sys
 from minipod import hostcmd
 from minipod.cluster import config_dir, processes, settings
 from minipod.cluster.client import Client
+from minipod.cluster.events import NodeEvents
 
 INTERVAL = 2.0
 PROTO = "77"
@@ -117,8 +120,15 @@ class Agent:
                 run("ip", "route", "del", dest, "proto", PROTO, check=False)
         if self.backend == "vxlan":
             self._sync_fdb({address: cidr for cidr, address in peer_map.values()})
+        # One route the kernel refuses (a node whose address no segment of
+        # ours reaches) must not keep the others from being made.
+        refused = []
         for dest, args in want.items():
-            run("ip", "route", "replace", dest, *args, "proto", PROTO)
+            proc = run("ip", "route", "replace", dest, *args, "proto", PROTO, check=False)
+            if proc.returncode != 0:
+                refused.append(f"ip route replace {dest} {' '.join(args)}: {proc.stderr.strip()}")
+        if refused:
+            raise RuntimeError("; ".join(refused))
 
     def _sync_fdb(self, peer_ranges: dict) -> None:
         """A neighbour (the peer's .0 -> its MAC) and an FDB entry (its MAC ->
@@ -141,7 +151,9 @@ class Agent:
 
 
 def main() -> int:
-    return processes.run_passes(Agent(settings()), "netagent", INTERVAL)
+    agent = Agent(settings())
+    return processes.run_passes(agent, "netagent", INTERVAL, events=NodeEvents(
+        agent.api, agent.cfg["node_name"], "minipod-netagent", "FailedToSyncRoutes"))
 
 
 if __name__ == "__main__":

@@ -66,11 +66,12 @@ def last_lines(name: str, n: int = 3) -> str:
     return " | ".join(line.strip() for line in lines[-n:])
 
 
-def run_passes(worker, name: str, interval: float) -> int:
+def run_passes(worker, name: str, interval: float, events=None) -> int:
     """The main loop of a node's own processes (netagent.py, ingress.py):
     ``worker.setup()``, then ``worker.sync()`` every ``interval`` seconds
     until SIGTERM or SIGINT, then ``worker.teardown()``. A pass that fails
-    is logged and the next one tries again: the API may be away a moment."""
+    is logged, said as a Warning Event of the node (``events``, an
+    events.NodeEvents), and the next one tries again: the API may be away a moment."""
     import signal
     import threading
     done = threading.Event()
@@ -83,6 +84,11 @@ def run_passes(worker, name: str, interval: float) -> int:
                 worker.sync()
             except Exception as e:  # noqa: BLE001  (logged; the next pass tries again)
                 print(f"{name}: {e}", flush=True)
+                if events is not None:
+                    events.failed(str(e))
+            else:
+                if events is not None:
+                    events.recovered()
             done.wait(interval)
     finally:
         worker.teardown()

@@ -32,6 +32,13 @@ def mp(*args, check=True, timeout=60, input=None, text=True, env=None):
     return proc
 
 
+def has_cap_sys_resource() -> bool:
+    """Whether this root may lower an OOM score (some roots lack the capability)."""
+    with open("/proc/self/status") as f:
+        eff = int(next(line for line in f if line.startswith("CapEff:")).split()[1], 16)
+    return bool(eff & (1 << 24))  # CAP_SYS_RESOURCE
+
+
 def mp_json(*args):
     return json.loads(mp(*args).stdout)
 

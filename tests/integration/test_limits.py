@@ -12,7 +12,7 @@ import pytest
 
 from minipod.runtime import cgroup
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import MP, leaks, mp, mp_json, leftover_cgroups, settle, wait_for
+from tests.integration.conftest import MP, has_cap_sys_resource, leaks, mp, mp_json, leftover_cgroups, settle, wait_for
 
 # dd holds exactly its block size, filled from /dev/zero: resident memory.
 DD = "dd if=/dev/zero of=/dev/null bs={n}M count=1"
@@ -198,12 +198,6 @@ def test_bad_limits_and_profiles_are_one_line_and_leave_nothing(args, words):
     assert leftover_cgroups() == before == []
 
 
-def _has_cap_sys_resource() -> bool:
-    with open("/proc/self/status") as f:
-        eff = int(next(l for l in f if l.startswith("CapEff:")).split()[1], 16)
-    return bool(eff & (1 << 24))  # CAP_SYS_RESOURCE
-
-
 def _raise_own_oom_score_adj():
     """In the CLI's process before exec: a caller whose score is raised (300),
     which neither pause nor a container may pass on."""
@@ -229,7 +223,7 @@ def test_pause_asks_the_oom_killer_to_spare_it_and_containers_get_dockers_zero()
     info = mp_json("inspect", "app")[0]
     pause_adj, app_adj = _adj(pod["PausePid"]), _adj(info["State"]["Pid"])
     assert pod["PauseOOMScoreAdj"] == pause_adj
-    assert pause_adj == (-998 if _has_cap_sys_resource() else 0)
+    assert pause_adj == (-998 if has_cap_sys_resource() else 0)
     assert app_adj == 0 == info["HostConfig"]["OomScoreAdj"]
     # an exec'd process gets the container's value too, not its caller's
     out = subprocess.run([*MP, "exec", "app", "cat", "/proc/self/oom_score_adj"], capture_output=True, text=True,

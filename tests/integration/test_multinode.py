@@ -21,6 +21,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -201,6 +202,35 @@ def test_each_node_has_its_own_pod_range_and_routes_to_the_other(two_nodes):
     assert conflist["plugins"][0]["ipMasq"] is False  # the node masquerades only what leaves the cluster
     shown = a.mp("network", "show").stdout
     assert f"{ranges[b.name]} via {b.address}" in shown, shown
+
+
+def test_a_node_no_segment_reaches_is_a_warning_event_and_the_other_routes_stay(two_nodes):
+    """A Node whose address is on no segment of the others (the kernel refuses
+    a route via it): each node's network agent says so as a Warning Event of
+    its own Node, as `kubectl get events` shows, while its routes to the real
+    nodes stay. No packet goes to that address: no route to it is ever made."""
+    a, b = two_nodes
+    ghost = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "ghost"},
+             "spec": {"podCIDR": "10.240.250.0/24"},
+             "status": {"addresses": [{"type": "InternalIP", "address": "198.19.9.77"}]}}
+    kubectl("create", "-f", "-", input=json.dumps(ghost))
+    try:
+        def warnings():
+            items = json.loads(kubectl("get", "events", "-o", "json").stdout)["items"]
+            return {e["involvedObject"]["name"]: e for e in items if e["reason"] == "FailedToSyncRoutes"
+                    and e["involvedObject"]["kind"] == "Node" and "198.19.9.77" in e["message"]}
+        seen = wait_for(lambda: len(warnings()) == 2 and warnings(), timeout=60, what="both agents' Warning Events")
+        assert set(seen) == {a.name, b.name}
+        assert all(e["type"] == "Warning" and e["source"]["component"] == "minipod-netagent" for e in seen.values())
+        # a failure that repeats is one Event whose count grows, as the kubelet's
+        wait_for(lambda: warnings()[a.name]["count"] > seen[a.name]["count"], timeout=30, what="the count growing")
+        shown = kubectl("get", "events", "--field-selector", f"involvedObject.name={a.name}").stdout
+        assert re.search(rf"Warning\s+FailedToSyncRoutes\s+node/{a.name}\s+ip route replace 10.240.250.0/24 via "
+                         r"198.19.9.77: .*Nexthop has invalid gateway", shown), shown
+        assert f"via {b.address} " in a.sh("ip -4 route show proto 77").stdout
+        assert "10.240.250.0" not in a.sh("ip -4 route show proto 77").stdout
+    finally:
+        kubectl("delete", "node", "ghost", check=False)
 
 
 def test_pods_on_two_nodes_reach_each_other_with_their_own_addresses(two_nodes):
