@@ -58,6 +58,22 @@ def data_dir() -> Path:
     return paths.lib_root() / "cluster"
 
 
+def kubelet_dir() -> Path:
+    """The kubelet's root on a node (its certificates, pods, plugins)."""
+    return data_dir() / "kubelet"
+
+
+def kubelet_client_cert() -> str:
+    """The node's credentials (certificate and key in one file), which its
+    own processes (network agent, ingress controller) use as the kubelet does."""
+    return str(kubelet_dir() / "pki" / "kubelet-client-current.pem")
+
+
+def manifests_dir() -> Path:
+    """The kubelet's static pods (kubeadm's /etc/kubernetes/manifests)."""
+    return config_dir() / "manifests"
+
+
 def run_dir() -> Path:
     return paths.run_root() / "cluster"
 

@@ -27,7 +27,8 @@ import sys
 
 import yaml
 
-from minipod.cluster import bootstrap, config_dir, data_dir, port, processes, settings
+from minipod.cluster import (bootstrap, config_dir, data_dir, kubelet_client_cert, manifests_dir, port, processes,
+                             settings)
 from minipod.cluster.client import Client
 from minipod.cluster.events import NodeEvents
 
@@ -44,8 +45,7 @@ def directory():
 
 
 def manifest_path():
-    from minipod.cluster import node
-    return node.manifests_dir() / f"{POD}.yaml"
+    return manifests_dir() / f"{POD}.yaml"
 
 
 def ports() -> tuple:
@@ -75,9 +75,7 @@ def _ready(pod: dict) -> bool:
 class Controller:
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        from minipod.cluster import node
-        client_cert = str(node.kubelet_dir() / "pki" / "kubelet-client-current.pem")
-        self.api = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=client_cert)
+        self.api = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=kubelet_client_cert())
 
     def log(self, text: str) -> None:
         print(text, flush=True)

@@ -25,7 +25,7 @@ import ipaddress
 import sys
 
 from minipod import hostcmd
-from minipod.cluster import config_dir, processes, settings
+from minipod.cluster import config_dir, kubelet_client_cert, processes, settings
 from minipod.cluster.client import Client
 from minipod.cluster.events import NodeEvents
 
@@ -86,9 +86,7 @@ class Agent:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.backend = cfg.get("backend", "host-gw")
-        from minipod.cluster import node
-        client_cert = str(node.kubelet_dir() / "pki" / "kubelet-client-current.pem")
-        self.api = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=client_cert)
+        self.api = Client(cfg["server"], ca_file=str(config_dir() / "ca.crt"), cert_file=kubelet_client_cert())
         self.fdb = {}  # peer address -> MAC, vxlan only
 
     def setup(self) -> None:

@@ -29,8 +29,8 @@ import socket
 import subprocess
 import time
 
-from minipod.cluster import (binary, config_dir, data_dir, pki, port, processes, remove_files, save_settings,
-                             settings, tunables)
+from minipod.cluster import (binary, config_dir, kubelet_client_cert, kubelet_dir, manifests_dir, pki, port,
+                             processes, remove_files, save_settings, settings, tunables)
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
@@ -38,15 +38,6 @@ NODE_NETWORK = "cluster"  # the node's pod network, written by the CRI server on
 BACKENDS = ("host-gw", "vxlan")
 POD_LOGS = "/var/log/pods"  # where kubelet 1.20 keeps its pods' logs, whatever its flags
 SANDBOX_IMAGE = "k8s.gcr.io/pause:3.2"  # kubelet 1.20's; minipod's own pause stands for it (minipod.cri.images)
-
-
-def kubelet_dir():
-    return data_dir() / "kubelet"
-
-
-def manifests_dir():
-    """The kubelet's static pods (kubeadm's /etc/kubernetes/manifests)."""
-    return config_dir() / "manifests"
 
 
 def bridge() -> str:
@@ -181,7 +172,7 @@ def _kube_proxy(cfg) -> None:
     import yaml
 
     from minipod import certs
-    client_cert = str(kubelet_dir() / "pki" / "kubelet-client-current.pem")
+    client_cert = kubelet_client_cert()
     kubeconfig = certs.kubeconfig("kubernetes", cfg["server"], (config_dir() / "ca.crt").read_bytes(),
                                   user=f"system:node:{cfg['node_name']}", cert_file=client_cert)
     path = config_dir() / "kube-proxy.kubeconfig"
