@@ -50,9 +50,9 @@ def _ingress_warnings(results) -> list:
     out = []
     for ns, name in ingresses:
         obj = store.get(kinds.INGRESS, ns, name)
-        if obj is None or not controller.ours(obj):
+        if obj is None or not health.ours(obj):
             continue
-        found = [p for p in health.controller_problems() if p[0] == "NoController"]
+        found = [p for p in health.controller_problems(controller.facts()) if p[0] == "NoController"]
         found += health.backend_problems(obj, applied)
         out += [f"ingress {ns}/{name}: {message}" for _reason, message in found]
     refusal = controller.check_now()

@@ -67,12 +67,12 @@ def object_rows(kind, objs, all_namespaces=False, wide=False):
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
         rows = [_service_row(o, wide) for o in objs]
     elif kind.kind == "Ingress":
-        from minipod.ingress import health
+        from minipod.ingress import controller, health
         headers = ["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"]
-        of_controller = health.controller_problems() if objs else []  # the same for every row
+        facts = controller.facts() if objs else None  # the same for every row
         rows = [[o["metadata"]["name"], o["spec"].get("ingressClassName") or "<none>",
                  ",".join(r.get("host") or "*" for r in o["spec"].get("rules") or []) or "*",
-                 health.address(o, of_controller), "80, 443" if o["spec"].get("tls") else "80",
+                 health.address(o, facts), "80, 443" if o["spec"].get("tls") else "80",
                  k8s_age(o)] for o in objs]
     elif kind.kind == "Secret":
         headers = ["NAME", "TYPE", "DATA", "AGE"]
@@ -283,8 +283,9 @@ def _describe_service(obj: dict) -> str:
 
 def _describe_ingress(obj: dict) -> str:
     """kubectl describe ingress: the rules table with each backend's endpoints."""
-    from minipod.ingress import health
+    from minipod.ingress import controller, health
     from minipod.objects import kinds, store
+    facts = controller.facts()
     meta, spec = obj["metadata"], obj["spec"]
     ns = meta["namespace"]
 
@@ -296,7 +297,7 @@ def _describe_ingress(obj: dict) -> str:
     lines = [f"Name:             {meta['name']}",
              "Labels:           " + (",".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items()))
                                      or "<none>"),
-             f"Namespace:        {ns}", f"Address:          {health.address(obj)}",
+             f"Namespace:        {ns}", f"Address:          {health.address(obj, facts)}",
              f"Ingress Class:    {spec.get('ingressClassName') or '<none>'}",
              "Default backend:  " + (backend_text(spec["defaultBackend"]) if spec.get("defaultBackend")
                                      else "<default>")]
@@ -311,5 +312,5 @@ def _describe_ingress(obj: dict) -> str:
     notes = meta.get("annotations") or {}
     lines.append("Annotations:      " + ("\n                  ".join(f"{k}: {v}" for k, v in sorted(notes.items()))
                                       or "<none>"))
-    lines += events_lines(health.events(obj))
+    lines += events_lines(health.events(obj, facts))
     return "\n".join(lines)

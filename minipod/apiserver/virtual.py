@@ -111,7 +111,7 @@ def _event(ns: str, involved: dict, reason: str, message: str, source: str, firs
 
 def events(namespace=None) -> list:
     """Every Event (in ``namespace``, or all), oldest last seen first."""
-    from minipod.ingress import health
+    from minipod.ingress import controller, health
     from minipod.objects import kinds, store
     from minipod.workloads import pods
     out = []
@@ -134,12 +134,12 @@ def events(namespace=None) -> list:
                 out.append(_event(meta["namespace"], sub, "BackOff", f'Back-off pulling image "{c["image"]}"',
                                   "kubelet", err.get("first"), err.get("last"), err.get("count", 1) - 1))
     ingresses = store.list_objects(kinds.INGRESS, namespace)
-    of_controller = health.controller_problems() if ingresses else []
+    facts = controller.facts() if ingresses else None
     for obj in ingresses:
         meta = obj["metadata"]
         involved = {"kind": "Ingress", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"],
                     "apiVersion": "networking.k8s.io/v1"}
-        for reason, message in health.problems(obj, of_controller):
+        for reason, message in health.problems(obj, facts):
             out.append(_event(meta["namespace"], involved, reason, message, "ingress-nginx", None, None, 1))
     if namespace in (None, "default"):  # a kubelet's and kube-proxy's own Events go with the Node, in default
         from minipod.agent import problems

@@ -100,8 +100,8 @@ class Controller:
         return next((r for r in container.list_containers() if r["id"] in ids and r["status"] == "running"), None)
 
     def sync(self) -> None:
-        from minipod.ingress import controller, render
-        ingresses = [o for o in self._items(f"{GROUP}/ingresses") if controller.ours(o)]
+        from minipod.ingress import controller, health, render
+        ingresses = [o for o in self._items(f"{GROUP}/ingresses") if health.ours(o)]
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self._items("/api/v1/services")}
         endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e
                      for e in self._items("/api/v1/endpoints")}

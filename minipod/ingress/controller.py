@@ -20,7 +20,8 @@ import signal
 import time
 
 from minipod import container, paths, procfs
-from minipod.ingress import render
+from minipod.ingress import health, render
+from minipod.ingress.health import ours
 from minipod.objects import ingresses as ing
 from minipod.objects import kinds, store
 from minipod.runtime import spawn
@@ -45,10 +46,6 @@ def conf_dir():
 
 def error_path():
     return conf_dir() / "last-error"
-
-
-def ours(obj: dict) -> bool:
-    return obj["spec"].get("ingressClassName") in (None, "nginx")
 
 
 def pod_object() -> dict:
@@ -240,10 +237,9 @@ def _publish_status(objs: list) -> None:
     A write that lost a race with the user's is dropped: the next pass
     publishes again."""
     from minipod.errors import Conflict, NotFound
-    from minipod.ingress import health
-    of_controller = health.controller_problems()
+    now = facts()
     for obj in objs:
-        ip = health.address(obj, of_controller)
+        ip = health.address(obj, now)
         wanted = {"loadBalancer": {"ingress": [{"ip": ip}]} if ip else {}}
         if (obj.get("status") or {"loadBalancer": {}}) == wanted:
             continue
@@ -299,6 +295,21 @@ def last_error():
         return error_path().read_text()
     except FileNotFoundError:
         return None
+
+
+def facts() -> dict:
+    """What the verdicts of ingress/health stand on, read once: whether the
+    nginx image is here, whether nginx runs, nginx -t's last refusal, the
+    node's address."""
+    from minipod import image
+    from minipod.errors import NotFound
+    try:
+        image.load(IMAGE)
+        have_image = True
+    except NotFound:
+        have_image = False
+    return {"image": IMAGE, "have_image": have_image, "running": have_image and nginx_container() is not None,
+            "error": last_error(), "address": address()}
 
 
 def address():

@@ -1,11 +1,20 @@
 """Why an Ingress is not served as written, in words a learner can act on:
 what `apply` warns about, what `describe ingress` lists under Events, and
 whether `get ingress` shows an ADDRESS (only when nothing stands in the way,
-as ingress-nginx publishes an address only once it serves the Ingress)."""
+as ingress-nginx publishes an address only once it serves the Ingress).
 
-from minipod.errors import NotFound
-from minipod.ingress import controller
+Verdicts only: the facts about the controller they stand on (controller.facts())
+are read by the caller, once per request, and given here."""
+
 from minipod.objects import kinds, store
+
+INGRESS_CLASS = "nginx"
+
+
+def ours(obj: dict) -> bool:
+    """Whether minipod's nginx serves ``obj`` (its class, or none: the default)."""
+    return obj["spec"].get("ingressClassName") in (None, INGRESS_CLASS)
+
 
 def _backends(obj: dict) -> list:
     spec = obj["spec"]
@@ -15,18 +24,15 @@ def _backends(obj: dict) -> list:
     return [b["service"]["name"] for b in out if b.get("service")]
 
 
-def controller_problems() -> list:
+def controller_problems(facts: dict) -> list:
     """[(reason, message)] about the ingress nginx itself."""
-    from minipod import image
-    try:
-        image.load(controller.IMAGE)
-    except NotFound:
-        return [("NoController", f'the ingress nginx cannot start: there is no "{controller.IMAGE}" image '
+    if not facts["have_image"]:
+        return [("NoController", f'the ingress nginx cannot start: there is no "{facts["image"]}" image '
                                  "(./scripts/setup makes it; or: minipod image import build/nginx.oci.tar nginx)")]
     out = []
-    if controller.nginx_container() is None:
+    if not facts["running"]:
         out.append(("ControllerNotReady", "the ingress nginx is not running yet"))
-    error = controller.last_error()
+    error = facts["error"]
     if error:
         out.append(("RELOAD", f"nginx -t refused the new configuration (the last good one serves): {error}"))
     return out
@@ -50,19 +56,18 @@ def backend_problems(obj: dict, applied=()) -> list:
     return out
 
 
-def problems(obj: dict, of_controller=None) -> list:
-    """Everything that keeps ``obj`` from being served as written
-    (``of_controller``: controller_problems(), when the caller has them)."""
-    if not controller.ours(obj):
+def problems(obj: dict, facts: dict) -> list:
+    """Everything that keeps ``obj`` from being served as written."""
+    if not ours(obj):
         return []
-    return (controller_problems() if of_controller is None else of_controller) + backend_problems(obj)
+    return controller_problems(facts) + backend_problems(obj)
 
 
-def address(obj: dict, of_controller=None) -> str:
+def address(obj: dict, facts: dict) -> str:
     """The ADDRESS of `get ingress`: the node's, once nothing stands in the way."""
-    return controller.address() if controller.ours(obj) and not problems(obj, of_controller) else ""
+    return facts["address"] if ours(obj) and not problems(obj, facts) else ""
 
 
-def events(obj: dict) -> list:
+def events(obj: dict, facts: dict) -> list:
     """describe's Events rows: the problems that stand now."""
-    return [("Warning", reason, "-", "ingress-nginx", message) for reason, message in problems(obj)]
+    return [("Warning", reason, "-", "ingress-nginx", message) for reason, message in problems(obj, facts)]
