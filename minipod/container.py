@@ -146,8 +146,8 @@ def _stdio_fds(rec: dict, opts: RunOptions):
     if opts.detach and rec.get("cri"):
         # the kubelet reads the CRI's log format: a writer process makes it, or with a
         # terminal the console (its stdio is the pty's, made by spawn)
-        from minipod.cri import logs
-        return logs.container_stdio(rec, stdin=opts.interactive, terminal=opts.tty)
+        from minipod.conmon import pipes
+        return pipes.container_stdio(rec, stdin=opts.interactive, terminal=opts.tty)
     if opts.detach:
         log = os.open(rec["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         if opts.interactive:
@@ -285,7 +285,7 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
         if opts.devices:
             rec["devices"] = [dict(d) for d in opts.devices]
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
-        if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (cri/logs.py)
+        if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (conmon/crilog.py)
             rec["cri"] = opts.cri
             rec["log_path"] = opts.cri["log_path"] or rec["log_path"]
         # Held until started: gc leaves a container being created alone.
@@ -315,7 +315,7 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
             discard(rec)
         if own_pod is not None:
             with contextlib.suppress(Exception):
-                pod.remove(own_pod["id"], force=True)
+                pod.remove(own_pod["id"])
         raise
     return result
 
@@ -392,58 +392,24 @@ def _pid_mode(security: dict, p: dict) -> str:
     return security.get("pid_mode", "pod")
 
 
-def console_socket(rec: dict):
-    """Where a detached container's terminal is attached to (short: a unix
-    socket's path has at most 107 bytes)."""
-    return paths.run_root() / "consoles" / f"{rec['id'][:16]}.sock"
-
-
 def _start_console(rec: dict, master: int) -> None:
     """Hand the pty master of a detached container to its console process
-    (minipod/console.py), which outlives us and the container's starter."""
+    (minipod/conmon/tty.py), which outlives us and the container's starter."""
     import subprocess
     import sys
-    sock = console_socket(rec)
+    from minipod.conmon.frames import socket_path
+    sock = socket_path(rec)
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         with open(os.devnull, "r+b") as null:
-            log_format = ["cri"] if rec.get("cri") else []  # the kubelet's log format (minipod.cri.logs)
-            proc = subprocess.Popen([sys.executable, "-m", "minipod.console", str(master), rec["log_path"], str(sock),
+            log_format = ["cri"] if rec.get("cri") else []  # the kubelet's log format (conmon/crilog.py)
+            proc = subprocess.Popen([sys.executable, "-m", "minipod.conmon.tty", str(master), rec["log_path"], str(sock),
                                      *log_format], pass_fds=[master], stdin=null, stdout=null, stderr=null,
                                     start_new_session=True, cwd="/")
     finally:
         os.close(master)
     rec["console"] = {"socket": str(sock), "pid": proc.pid, "start": procfs.start_time(proc.pid)}
     store().save(rec)
-
-
-def attach_until_exit(rec: dict, interactive: bool, auto_remove: bool):
-    """The foreground part of `run`: relay the tty and signals until the
-    container exits, then record its exit or remove it (--rm).
-    Returns (exit code or None, warnings, what is left to do or None):
-    with --rm the container is gone and its name free, and what is left is
-    its own pod's teardown (minipod.removal), which may run after the
-    caller has its exit code."""
-    from minipod import attach
-    attach.foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
-                      master=rec.get("master"), interactive=interactive)
-    code = wait(rec, timeout=5.0)
-    warnings, rest = [], None
-    if code is None:
-        warnings.append(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, "
-                        f"ns pid {rec.get('nspid')}, start {rec.get('start')})")
-    if auto_remove:
-        warnings += remove(rec["id"], force=True, remove_pod=False)
-        if rec.get("own_pod") and rec.get("pod"):
-            from minipod import removal
-            try:
-                pending = removal.begin(rec["pod"])
-                rest = pending.finish if pending else None
-            except InUse as e:  # someone ran more containers in it with --pod
-                warnings.append(str(e))
-    else:
-        record_exit(rec, code)
-    return code, warnings, rest
 
 
 def read_logs(ref: str, follow: bool):
@@ -558,7 +524,7 @@ def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool
     warnings = []
     if remove_pod and rec.get("own_pod") and rec.get("pod"):
         try:
-            warnings += pod.remove(rec["pod"], force=False)
+            warnings += pod.remove(rec["pod"])
         except NotFound:
             pass
         except InUse:  # someone ran more containers in it with --pod
@@ -566,10 +532,12 @@ def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool
     return warnings
 
 
-def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> int:
-    """Run ``command`` in the container's namespaces with its capability
-    limits, in the foreground; return its exit code."""
-    from minipod import attach
+def exec_start(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> dict:
+    """Start ``command`` in the container's namespaces with its capability
+    limits, on the caller's stdio (stdin only with ``interactive``).
+    Returns {"waiter": the pid to wait for, "pid", "start": the process's
+    identity, "master": the pty's fd with ``tty``}: the CLI's foreground
+    session (cli/foreground.py) relays the terminal and signals."""
     rec = load(ref)
     if rec["status"] != "running":
         raise InvalidState(f"container {rec['name']} is not running")
@@ -581,11 +549,8 @@ def exec_in(ref: str, command: list, env: dict, workdir, tty: bool, interactive:
         for fd in to_close:
             os.close(fd)
     pid = info.get("pid")
-    started = procfs.start_time(pid) if pid else None
-    attach.foreground(waiter, lambda sig: procfs.send_signal(pid, started, sig),
-                      master=info.get("master"), interactive=interactive)
-    _, wait_status = os.waitpid(waiter, 0)
-    return procfs.exit_code(wait_status)
+    return {"waiter": waiter, "pid": pid, "start": procfs.start_time(pid) if pid else None,
+            "master": info.get("master")}
 
 
 def _exec_process(rec: dict, command: list, env: dict, workdir, tty: bool, stdio, user=None) -> dict:

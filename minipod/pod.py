@@ -14,7 +14,7 @@ import time
 from minipod import etcfiles, fsutil, names, netns, network, paths, procfs, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
-from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError, NotFound
+from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
 from minipod.faults import fault_point
 from minipod.runtime import cgroup, podns
 from minipod.spec import Limits, PortMapping
@@ -54,11 +54,12 @@ def load(ref: str) -> dict:
     return with_status(store().get(ref))
 
 
-def describe(ref: str):
-    """(pod with status, its containers with status, namespaces) for inspect."""
-    from minipod import container  # statuses of the pod's containers
+def describe(ref: str, container_status):
+    """(pod with status, its containers with status, namespaces) for
+    inspect; ``container_status`` is container.with_status (a pod knows
+    its containers' records, not how a container's status is read)."""
     rec = load(ref)
-    ctrs = [container.with_status(c) for c in containers_of(rec["id"])]
+    ctrs = [container_status(c) for c in containers_of(rec["id"])]
     ns = {}
     if rec["status"] == "running":
         ns = procfs.namespaces(rec["pause"]["pid"], ("net", "ipc", "uts", "pid"))
@@ -133,8 +134,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                               + (" (the pod uses the host's ports directly)" if net == "host" else ""))
     ports = list(ports)
     if ports:
-        from minipod import removal
-        removal.wait_for_ports(ports)  # a pod being removed keeps its ports until its rules are gone
+        wait_for_ports(ports)  # a pod being removed keeps its ports until its rules are gone
     with contextlib.ExitStack() as hold:
         with state.global_lock():
             if any(r["name"] == name for r in store().all()):
@@ -277,8 +277,7 @@ def container_counts() -> dict:
 
 def remove_network(name: str) -> None:
     """`network rm`: refused while pods that are not stopped use it."""
-    from minipod import removal
-    removal.wait_for_network(name)
+    wait_for_network(name)
     network.remove(name, [p for p in list_pods() if p.get("network") == name and p["status"] != "stopped"])
 
 
@@ -380,47 +379,46 @@ def release(rec: dict, keep_desired: bool = False) -> None:
         store().save(plain(rec))
 
 
-def _remove_containers(rec: dict, force: bool, timeout: float) -> None:
-    """A pod's containers go first with ``force``; without it, a pod with containers is refused."""
-    ctrs = containers_of(rec["id"])
-    if ctrs and not force:
-        raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
-    from minipod import container  # the one upward call: pod rm -f removes its containers
-    for ctr in ctrs:
-        with contextlib.suppress(NotFound):  # removed meanwhile (the agent and a CLI delete at once)
-            container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
-
-
-def remove_deferred(ref: str, force: bool = False, timeout: float = 10.0):
-    """`pod rm` as the CLI does it: like remove(), but the network teardown
-    is left to the returned callable (minipod.removal), which returns its
-    errors; when this returns the pod is in no listing and its name is free.
-    Returns (warnings, the teardown or None)."""
-    from minipod import removal
-    try:
-        rec = load(ref)
-    except NotFound:
-        if removal.finish_named(ref):  # an earlier `pod rm` of it is under way, or died half-way
-            return [], None
-        raise
-    _remove_containers(rec, force, timeout)
-    try:
-        pending = removal.begin(rec["id"])
-    except InUse:  # a container made meanwhile (the agent's, for a Pod object being deleted): all of it now
-        return remove(rec["id"], force=force, timeout=timeout), None
-    return [], (pending.finish if pending else None)
-
-
-def remove(ref: str, force: bool = False, timeout: float = 10.0) -> list:
-    """Remove a pod. Its containers are removed first with ``force``;
-    without it, a pod with containers is refused. Returns warnings."""
+def remove(ref: str) -> list:
+    """Remove a pod with no containers (InUse otherwise: removal.remove_pod
+    removes them first). Returns warnings."""
     rec = load(ref)
-    _remove_containers(rec, force, timeout)
-    errors = destroy(rec)
-    # A container made while the others went (the agent's, for a Pod object
-    # being deleted) has lost its pod with pause: it goes too.
-    from minipod import container
-    for ctr in containers_of(rec["id"]):
-        if not state.is_locked("container", ctr["id"]):  # one still being made fails and goes by itself
-            container.discard(ctr)
-    return [f"pod {rec['name']}: network teardown failed: {e} {TEARDOWN_HINT}" for e in errors]
+    if containers_of(rec["id"]):
+        raise InUse(f"pod {rec['name']} kept: other containers still use it")
+    return [f"pod {rec['name']}: network teardown failed: {e} {TEARDOWN_HINT}" for e in destroy(rec)]
+
+
+# ---------------------------------------------------------------- pods being removed
+# What removal.py leaves of a pod between its two halves: the record in the
+# removals' store, and what it still holds (host ports, a network's IPs).
+
+PORT_WAIT = 30.0  # seconds a new pod waits for a removal that holds a port it wants
+
+
+def removals() -> state.Store:
+    """The records of pods being removed (removal.py)."""
+    return state.Store(paths.removals_dir(), "pod")
+
+
+def wait_for_ports(ports) -> None:
+    """Wait until no pod being removed holds one of ``ports`` (its portmap
+    rules would still catch the traffic); InUse after PORT_WAIT."""
+    if ports:
+        _wait_for(lambda r: port_clash(ports, r.get("ports", [])), "host port still held")
+
+
+def wait_for_network(name: str) -> None:
+    """Wait until no pod being removed is still attached to network ``name``
+    (its DEL needs the bridge and the IP files); InUse after PORT_WAIT."""
+    _wait_for(lambda r: r.get("network") == name, f"network {name} still used")
+
+
+def _wait_for(holds, what: str) -> None:
+    deadline = time.monotonic() + PORT_WAIT
+    while True:
+        holders = [r for r in removals().all() if holds(r)]
+        if not holders:
+            return
+        if time.monotonic() > deadline:
+            raise InUse(f"{what} by pod {holders[0]['name']!r}, being removed")
+        time.sleep(0.01)

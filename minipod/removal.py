@@ -1,11 +1,14 @@
-"""Removing a pod in two halves, so `run --rm` can return before the slow half.
+"""Removing a pod: its containers first (remove_pod, with force), and the
+pod itself in two halves, so `run --rm` and `pod rm` can return before the
+slow half. Above both pod.py and container.py: the one place that removes
+a pod together with its containers.
 
 The first half (begin) is quick and leaves the pod out of everyone's way:
 its netns pin takes a name no pod can have (``.removing-<id>``), and its
 record moves from the pods' store to the removals' store, so its name is
 free, `pod ls` and every lookup no longer see it, and a new pod may take
 its name (and its pin's name) at once. Its host ports stay reserved until
-the end: a new pod that wants one waits for the removal (wait_for_ports).
+the end: a new pod that wants one waits for the removal (pod.wait_for_ports).
 
 The second half (Removal.finish) is the usual teardown: pause stopped, a
 CNI DEL of every attachment in the namespace where it is now pinned, the
@@ -17,18 +20,55 @@ next agent when it starts, finishes it (finish_abandoned).
 
 import contextlib
 import os
-import time
 
-from minipod import netns, paths, pod, state
-from minipod.errors import InUse
+from minipod import container, netns, paths, pod, state
+from minipod.errors import InUse, NotFound
 from minipod.faults import fault_point
 
 PIN_PREFIX = ".removing-"  # pod names cannot start with a dot
-PORT_WAIT = 30.0  # seconds a new pod waits for a removal that holds a port it wants
 
 
-def records() -> state.Store:
-    return state.Store(paths.removals_dir(), "pod")
+def _remove_containers(rec: dict, force: bool, timeout: float) -> None:
+    """A pod's containers go first with ``force``; without it, a pod with containers is refused."""
+    ctrs = pod.containers_of(rec["id"])
+    if ctrs and not force:
+        raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
+    for ctr in ctrs:
+        with contextlib.suppress(NotFound):  # removed meanwhile (the agent and a CLI delete at once)
+            container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
+
+
+def remove_pod(ref: str, force: bool = False, timeout: float = 10.0) -> list:
+    """Remove a pod. Its containers are removed first with ``force``;
+    without it, a pod with containers is refused. Returns warnings."""
+    rec = pod.load(ref)
+    _remove_containers(rec, force, timeout)
+    errors = pod.destroy(rec)
+    # A container made while the others went (the agent's, for a Pod object
+    # being deleted) has lost its pod with pause: it goes too.
+    for ctr in pod.containers_of(rec["id"]):
+        if not state.is_locked("container", ctr["id"]):  # one still being made fails and goes by itself
+            container.discard(ctr)
+    return [f"pod {rec['name']}: network teardown failed: {e} {pod.TEARDOWN_HINT}" for e in errors]
+
+
+def remove_pod_deferred(ref: str, force: bool = False, timeout: float = 10.0):
+    """`pod rm` as the CLI does it: like remove_pod(), but the network
+    teardown is left to the returned callable, which returns its errors;
+    when this returns the pod is in no listing and its name is free.
+    Returns (warnings, the teardown or None)."""
+    try:
+        rec = pod.load(ref)
+    except NotFound:
+        if finish_named(ref):  # an earlier `pod rm` of it is under way, or died half-way
+            return [], None
+        raise
+    _remove_containers(rec, force, timeout)
+    try:
+        pending = begin(rec["id"])
+    except InUse:  # a container made meanwhile (the agent's, for a Pod object being deleted): all of it now
+        return remove_pod(rec["id"], force=force, timeout=timeout), None
+    return [], (pending.finish if pending else None)
 
 
 class Removal:
@@ -41,7 +81,7 @@ class Removal:
     def finish(self) -> list:
         """The slow half; returns the CNI errors (their caches stay for gc)."""
         try:
-            return pod.destroy_locked(self.rec, records())
+            return pod.destroy_locked(self.rec, pod.removals())
         finally:
             self._hold.close()
             state.drop_object_lock("pod", self.rec["id"])
@@ -66,7 +106,7 @@ def begin(pod_id: str) -> Removal:
                 pod.store().save(rec)  # the new pin is named first: gc never takes it for an orphan
                 netns.repin(old, PIN_PREFIX + pod_id[:12])
             paths.removals_dir().mkdir(parents=True, exist_ok=True)
-            os.rename(pod.store().dir(pod_id), records().dir(pod_id))
+            os.rename(pod.store().dir(pod_id), pod.removals().dir(pod_id))
     except BaseException:
         hold.close()
         raise
@@ -77,7 +117,7 @@ def begin(pod_id: str) -> Removal:
 def finish_abandoned(dry_run: bool = False) -> list:
     """Finish the removals whose remover died; returns their names."""
     done = []
-    for rec in records().all():
+    for rec in pod.removals().all():
         if state.is_locked("pod", rec["id"]):
             continue  # its remover is at work
         done.append(rec["name"])
@@ -91,7 +131,7 @@ def finish_named(ref: str) -> bool:
     if one is under way: finished here if its remover died, waited for if
     its remover is at work (or the agent finishes it). False if none."""
     found = False
-    for rec in records().all():
+    for rec in pod.removals().all():
         if ref == rec["name"] or (len(ref) >= 3 and rec["id"].startswith(ref)):
             found = True
             _finish(rec["id"])
@@ -100,37 +140,12 @@ def finish_named(ref: str) -> bool:
 
 def _finish(pod_id: str) -> None:
     with state.object_lock("pod", pod_id):  # waits while another remover holds it
-        now = records().load(pod_id)
+        now = pod.removals().load(pod_id)
         if now is not None:
-            pod.destroy_locked(now, records())
+            pod.destroy_locked(now, pod.removals())
     state.drop_object_lock("pod", pod_id)
 
 
 def in_progress() -> dict:
     """{pod id: record} of the removals under way (their lock held)."""
-    return {r["id"]: r for r in records().all() if state.is_locked("pod", r["id"])}
-
-
-def wait_for_ports(ports) -> None:
-    """Wait until no pod being removed holds one of ``ports`` (its portmap
-    rules would still catch the traffic); InUse after PORT_WAIT."""
-    if ports:
-        _wait_for(lambda r: pod.port_clash(ports, r.get("ports", [])), "host port still held")
-
-
-def wait_for_network(name: str) -> None:
-    """Wait until no pod being removed is still attached to network ``name``
-    (its DEL needs the bridge and the IP files); InUse after PORT_WAIT."""
-    _wait_for(lambda r: r.get("network") == name, f"network {name} still used")
-
-
-def _wait_for(holds, what: str) -> None:
-    deadline = time.monotonic() + PORT_WAIT
-    while True:
-        holders = [r for r in records().all() if holds(r)]
-        if not holders:
-            return
-        if time.monotonic() > deadline:
-            raise InUse(f"{what} by pod {holders[0]['name']!r}, being removed")
-        time.sleep(0.01)
-
+    return {r["id"]: r for r in pod.removals().all() if state.is_locked("pod", r["id"])}

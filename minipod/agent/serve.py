@@ -38,7 +38,7 @@ SOURCE_SUFFIXES = (".py", ".c", ".html")
 # run, ps, pod create/rm, get pods, exec, logs): in the agent once, shared by
 # every worker it forks, instead of ~100 ms of imports per command.
 PRELOAD = (
-    "minipod.cli", "minipod.container", "minipod.pod", "minipod.attach", "minipod.output", "minipod.mounts",
+    "minipod.cli", "minipod.container", "minipod.pod", "minipod.cli.foreground", "minipod.output", "minipod.mounts",
     "minipod.etcfiles", "minipod.netns", "minipod.network", "minipod.gc", "minipod.volumes",
     "minipod.cni.runtime", "minipod.cni.leftovers", "minipod.image.pull", "minipod.image.layers",
     "minipod.runtime.spawn", "minipod.runtime.seccomp", "minipod.runtime.podns", "minipod.runtime.rootfs",

@@ -350,13 +350,13 @@ def _remove_sandboxes() -> int:
     network and the logs the kubelet kept of them in /var/log/pods."""
     import shutil
 
-    from minipod import pod
+    from minipod import pod, removal
     from minipod.cri import sandboxes
     count = 0
     for rec in pod.store().all():
         if not sandboxes.is_sandbox(rec):
             continue
-        pod.remove(rec["id"], force=True, timeout=0)
+        removal.remove_pod(rec["id"], force=True, timeout=0)
         meta = rec["cri"]["metadata"]
         shutil.rmtree(f"{POD_LOGS}/{meta['namespace']}_{meta['name']}_{meta['uid']}", ignore_errors=True)
         count += 1

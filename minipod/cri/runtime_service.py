@@ -6,7 +6,7 @@ the agent."""
 
 import time
 
-from minipod import __version__, container, network, paths, pod
+from minipod import __version__, container, network, paths, pod, removal
 from minipod.cri import containers, images, sandboxes
 from minipod.cri.rpc import mount_point, ns, rpc, usage_of
 from minipod.errors import InvalidArgument, InvalidState, MinipodError, NotFound
@@ -90,7 +90,7 @@ class Runtime:
             rec = _sandbox_record(request.pod_sandbox_id)
         except NotFound:
             return self.pb.RemovePodSandboxResponse()
-        pod.remove(rec["id"], force=True, timeout=0)
+        removal.remove_pod(rec["id"], force=True, timeout=0)
         return self.pb.RemovePodSandboxResponse()
 
     def _metadata(self, rec):
@@ -262,8 +262,8 @@ class Runtime:
         rec = _container_record(request.container_id)
         if rec["status"] != "running":
             raise InvalidState(f"container {rec['id'][:12]} is not running: its log has no writer")
-        from minipod.cri import logs
-        logs.reopen(rec)
+        from minipod.conmon import frames
+        frames.reopen(rec)
         return self.pb.ReopenContainerLogResponse()
 
 

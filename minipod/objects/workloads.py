@@ -61,7 +61,7 @@ CONTAINER = {
     # What the API server fills in; minipod does the same anyway.
     "resources": Field("any", False, _empty), "terminationMessagePath": Field("str"),
     "terminationMessagePolicy": Field("str", False, one_of("File", "FallbackToLogsOnError")),
-    # A terminal (tty) and stdin held open for `kubectl attach` / `run -it` (minipod/console.py).
+    # A terminal (tty) and stdin held open for `kubectl attach` / `run -it` (minipod/conmon/tty.py).
     "stdin": Field("bool"), "stdinOnce": Field("bool"), "tty": Field("bool"),
 }
 KEY_TO_PATH = {"key": Field("str", True), "path": Field("str", True), "mode": Field("int")}

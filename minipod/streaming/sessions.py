@@ -149,15 +149,15 @@ class Process:
 
 
 def _write_all(fd, data):
-    from minipod.console import write_all
+    from minipod.conmon.frames import write_all
     write_all(fd, data)
 
 
 class Attachment:
     """`kubectl attach` (and `run -it`) to a container's own stdio, with the
     interface of Process: its terminal through its console's socket
-    (minipod/console.py); without a terminal, a CRI container's stdin and
-    output through its log writer's socket (minipod/cri/logs.py), any other
+    (minipod/conmon/tty.py); without a terminal, a CRI container's stdin and
+    output through its log writer's socket (minipod/conmon/pipes.py), any other
     container's stdin fifo and its log from now on."""
 
     def __init__(self, rec: dict, opts: dict):
@@ -191,9 +191,9 @@ class Attachment:
             self.fifo = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_CLOEXEC)
 
     def _frame(self, kind: bytes, payload: bytes = b""):
-        from minipod import console
+        from minipod.conmon import frames
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(console.frame(kind, payload))
+            self.writer.write(frames.frame(kind, payload))
 
     async def write(self, data: bytes):
         if self.writer is not None:
@@ -244,13 +244,13 @@ class Attachment:
                 await asyncio.sleep(0.1)
 
     async def _framed_outputs(self, send):
-        from minipod import console
+        from minipod.conmon import frames
         buffer = b""
         while True:
             data = await self.reader.read(65536)
             if not data:
                 return 0
-            buffer, frames = console.read_frames(buffer + data)
+            buffer, frames = frames.read_frames(buffer + data)
             for kind, payload in frames:
                 await send(STDERR if kind == b"e" else STDOUT, payload)
 

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 
-from minipod import clusterdns, container, paths, pod, state
+from minipod import clusterdns, container, paths, pod, removal, state
 from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
@@ -180,7 +180,7 @@ def destroy(rec: dict, grace: float = 10.0) -> list:
     """Remove a realised pod: its containers get SIGTERM and ``grace``
     seconds, then SIGKILL; then pause and the network go."""
     with contextlib.suppress(NotFound):
-        return pod.remove(rec["id"], force=True, timeout=grace)
+        return removal.remove_pod(rec["id"], force=True, timeout=grace)
     return []
 
 

@@ -1,20 +1,14 @@
 """A detached container's terminal, held for it (what conmon does for
-podman and CRI-O): `python -m minipod.console MASTER_FD LOG SOCKET [cri]`.
+podman and CRI-O): `python -m minipod.conmon.tty MASTER_FD LOG SOCKET [cri]`.
 
 The container runs on the slave side of a pty; this process holds the
 master for as long as the container lives: what the container writes goes
 to its log (so `logs` works as for any detached container; with ``cri``,
-in the CRI's log format, see minipod.cri.logs) and to
+in the CRI's log format, crilog.py) and to
 every client attached on the unix socket (`kubectl attach`, `kubectl run -it`);
 what a client sends is typed into the terminal. It ends when the container
 does (the master reads EOF/EIO once every slave fd is closed).
-
-Client frames: one type byte, a 4-byte big-endian length, the payload:
-  i  input bytes for the terminal
-  r  a resize, JSON {"Width": w, "Height": h}
-  c  the client's stdin closed (^D is typed, as a terminal's user would)
-  R  reopen the log (the CRI's ReopenContainerLog); the holder hangs up once it has
-The holder sends clients the terminal's output as a plain byte stream.
+The frames clients send are frames.py's.
 """
 
 import fcntl
@@ -27,26 +21,8 @@ import struct
 import sys
 import termios
 
-FRAME = struct.Struct(">cI")
-MAX_FRAME = 1 << 20
-
-
-def frame(kind: bytes, payload: bytes = b"") -> bytes:
-    return FRAME.pack(kind, len(payload)) + payload
-
-
-def read_frames(buffer: bytes) -> tuple:
-    """(what is left of ``buffer`` after its whole frames, [(kind, payload)...])."""
-    frames = []
-    while len(buffer) >= FRAME.size:
-        kind, size = FRAME.unpack_from(buffer)
-        if size > MAX_FRAME:
-            raise ValueError("frame too large")
-        if len(buffer) < FRAME.size + size:
-            break
-        frames.append((kind, buffer[FRAME.size:FRAME.size + size]))
-        buffer = buffer[FRAME.size + size:]
-    return buffer, frames
+from minipod.conmon.crilog import LogFile
+from minipod.conmon.frames import read_frames, write_all
 
 
 class _Client:
@@ -73,17 +49,6 @@ class _RawLog:
 
     def close(self):
         os.close(self.fd)
-
-
-def write_all(fd, data):
-    """Write all of ``data`` to ``fd``, blocking or not."""
-    while data:
-        try:
-            n = os.write(fd, data)
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-            continue
-        data = data[n:]
 
 
 def serve(master: int, log, sock_path: str) -> None:
@@ -153,7 +118,6 @@ def main() -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.set_blocking(master, True)
     if sys.argv[4:] == ["cri"]:
-        from minipod.cri.logs import LogFile
         log = LogFile(log_path)
     else:
         log = _RawLog(log_path)

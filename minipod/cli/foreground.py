@@ -1,4 +1,5 @@
-"""Foreground I/O: relay a pty, forward signals, wait for a process.
+"""The CLI's foreground session (`run` without -d, `exec`): relay a pty,
+forward signals, wait for the process, then what `run` does after its exit.
 
 Without a tty the container uses the caller's own stdin/stdout/stderr
 directly (binary-safe, nothing copied); with one, bytes are relayed
@@ -116,3 +117,42 @@ def foreground(pid: int, forward, master=None, interactive=False) -> None:
         os.close(exited)
         if master is not None:
             os.close(master)
+
+
+def run_until_exit(rec: dict, interactive: bool, auto_remove: bool):
+    """The foreground part of `run`: relay the tty and signals until the
+    container exits, then record its exit or remove it (--rm).
+    Returns (exit code or None, warnings, what is left to do or None):
+    with --rm the container is gone and its name free, and what is left is
+    its own pod's teardown (minipod.removal), which may run after the
+    caller has its exit code."""
+    from minipod import container, procfs, removal
+    from minipod.errors import InUse
+    foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
+               master=rec.get("master"), interactive=interactive)
+    code = container.wait(rec, timeout=5.0)
+    warnings, rest = [], None
+    if code is None:
+        warnings.append(f"the exit code of {rec['name']} is unknown (pid {rec['pid']}, "
+                        f"ns pid {rec.get('nspid')}, start {rec.get('start')})")
+    if auto_remove:
+        warnings += container.remove(rec["id"], force=True, remove_pod=False)
+        if rec.get("own_pod") and rec.get("pod"):
+            try:
+                pending = removal.begin(rec["pod"])
+                rest = pending.finish if pending else None
+            except InUse as e:  # someone ran more containers in it with --pod
+                warnings.append(str(e))
+    else:
+        container.record_exit(rec, code)
+    return code, warnings, rest
+
+
+def exec_until_exit(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> int:
+    """`exec` in the foreground: the command's exit code."""
+    from minipod import container, procfs
+    started = container.exec_start(ref, command, env, workdir, tty, interactive, user)
+    foreground(started["waiter"], lambda sig: procfs.send_signal(started["pid"], started["start"], sig),
+               master=started["master"], interactive=interactive)
+    _, wait_status = os.waitpid(started["waiter"], 0)
+    return procfs.exit_code(wait_status)

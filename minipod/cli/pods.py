@@ -1,0 +1,111 @@
+"""podman's pod verbs: pod create, ls, inspect, stop, start, check, rm."""
+
+import click
+
+from minipod import container, output, pod, removal, spec
+from minipod.cli.base import CONTEXT, cli, echo_json, limit_options, limits, timeout_seconds, warn
+
+@cli.group("pod", context_settings=CONTEXT)
+def pod_group():
+    """Manage pods."""
+
+
+@pod_group.command("create")
+@click.option("--name")
+@click.option("--hostname")
+@click.option("-p", "--publish", multiple=True)
+@click.option("--network", "--net", "network_name")
+@click.option("-l", "--label", multiple=True, help="KEY=VALUE (Kubernetes label syntax).")
+@limit_options
+def pod_create(name, hostname, publish, network_name, label, memory, memory_swap, cpus, cpu_shares,
+               pids_limit):
+    """Create and start a pod (its pause process and network); limits cap
+    all of its containers together."""
+    rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
+                     network_name=network_name, labels=spec.parse_labels(label),
+                     limits=limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
+    from minipod import agent
+    agent.start_soon()  # the node process, for the next command
+    click.echo(rec["id"])
+
+
+@pod_group.command("ls")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("-q", "--quiet", is_flag=True)
+def pod_ls(fmt, quiet):
+    """List pods."""
+    pods = sorted(pod.list_pods(), key=lambda p: -p["created"])
+    counts = pod.container_counts()
+    if quiet:
+        for p in pods:
+            click.echo(p["id"][:12])
+    elif fmt == "json":
+        echo_json(output.pod_ls_json(pods, counts))
+    else:
+        click.echo(output.table(output.POD_HEADERS, output.pod_rows(pods, counts)))
+
+
+@pod_group.command("inspect")
+@click.argument("refs", nargs=-1, required=True)
+def pod_inspect(refs):
+    """Show pods' details as JSON."""
+    echo_json([output.pod_inspect(*pod.describe(ref, container.with_status)) for ref in refs])
+
+
+@pod_group.command("stop")
+@click.option("-t", "--time", "timeout", default="10", show_default=True, callback=timeout_seconds,
+              help="Seconds to wait before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+def pod_stop(timeout, refs):
+    """Stop pods: their containers, pause, and network."""
+    for ref in refs:
+        pod.stop(ref, timeout)
+        click.echo(ref)
+
+
+@pod_group.command("start")
+@click.argument("refs", nargs=-1, required=True)
+def pod_start(refs):
+    """Start stopped pods (new pause, network re-attached)."""
+    from minipod import agent
+    for ref in refs:
+        pod.start(ref)
+        agent.start_soon()  # the node process, for the next command
+        click.echo(ref)
+
+
+@pod_group.command("check")
+@click.argument("refs", nargs=-1, required=True)
+def pod_check(refs):
+    """Ask the CNI plugins whether pods' networking is as they set it up (CHECK)."""
+    for ref in refs:
+        for key in pod.check(ref):
+            click.echo(f"{ref}\t{key}\tok")
+
+
+@pod_group.command("rm")
+@click.option("-f", "--force", is_flag=True, help="Remove the pod's containers first.")
+@click.option("-t", "--time", "timeout", default="10", callback=timeout_seconds,
+              help="Seconds to wait before SIGKILL.")
+@click.argument("refs", nargs=-1, required=True)
+def pod_rm(force, timeout, refs):
+    """Remove pods."""
+    pending = []  # their network teardowns, done after the caller has the exit code
+    try:
+        for ref in refs:
+            warnings, teardown = removal.remove_pod_deferred(ref, force=force, timeout=timeout)
+            for warning in warnings:
+                warn(warning)
+            if teardown:
+                pending.append((ref, teardown))
+            click.echo(ref)
+    except BaseException:
+        for _ref, teardown in pending:  # the command fails: what it began is finished before it exits
+            teardown()
+        raise
+    if pending:
+        from minipod import handoff
+        handoff.release(0)
+        for ref, teardown in pending:
+            for error in teardown():
+                warn(f"pod {ref}: network teardown failed: {error} {pod.TEARDOWN_HINT}")
