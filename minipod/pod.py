@@ -11,7 +11,7 @@ import errno
 import socket
 import time
 
-from minipod import etcfiles, fsutil, names, netns, network, paths, procfs, state
+from minipod import etcfiles, fsutil, names, netns, network, paths, procfs, reservations, state
 from minipod.cni import config as cni_config
 from minipod.cni import runtime as cni
 from minipod.errors import AlreadyExists, CNIError, InUse, InvalidArgument, InvalidState, MinipodError
@@ -72,24 +72,13 @@ def list_pods() -> list:
     return [with_status(r) for r in store().all()]
 
 
-def port_clash(ports, theirs):
-    """The first of ``ports`` that ``theirs`` (a record's "ports") reserves too, or None."""
-    for p in theirs:
-        other = PortMapping(**p)
-        for mine in ports:
-            same_ip = not mine.host_ip or not other.host_ip or mine.host_ip == other.host_ip
-            if same_ip and (mine.host_port, mine.protocol) == (other.host_port, other.protocol):
-                return mine
-    return None
-
-
 def _ports_conflict(ports, exclude_id=None):
     """Raise InUse if a host port is reserved by another pod that is meant
     to run, or is bound by some process on the host."""
     for other in store().all():
         if other["id"] == exclude_id or other.get("desired") == "stopped":
             continue
-        mine = port_clash(ports, other.get("ports", []))
+        mine = reservations.port_clash(ports, other.get("ports", []))
         if mine:
             raise InUse(f"host port {mine.host_port}/{mine.protocol} is already used by pod {other['name']!r}")
     for mine in ports:
@@ -134,7 +123,7 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                               + (" (the pod uses the host's ports directly)" if net == "host" else ""))
     ports = list(ports)
     if ports:
-        wait_for_ports(ports)  # a pod being removed keeps its ports until its rules are gone
+        reservations.wait_for_ports(ports)  # a pod being removed keeps its ports until its rules are gone
     with contextlib.ExitStack() as hold:
         with state.global_lock():
             if any(r["name"] == name for r in store().all()):
@@ -277,7 +266,7 @@ def container_counts() -> dict:
 
 def remove_network(name: str) -> None:
     """`network rm`: refused while pods that are not stopped use it."""
-    wait_for_network(name)
+    reservations.wait_for_network(name)
     network.remove(name, [p for p in list_pods() if p.get("network") == name and p["status"] != "stopped"])
 
 
@@ -386,39 +375,3 @@ def remove(ref: str) -> list:
     if containers_of(rec["id"]):
         raise InUse(f"pod {rec['name']} kept: other containers still use it")
     return [f"pod {rec['name']}: network teardown failed: {e} {TEARDOWN_HINT}" for e in destroy(rec)]
-
-
-# ---------------------------------------------------------------- pods being removed
-# What removal.py leaves of a pod between its two halves: the record in the
-# removals' store, and what it still holds (host ports, a network's IPs).
-
-PORT_WAIT = 30.0  # seconds a new pod waits for a removal that holds a port it wants
-
-
-def removals() -> state.Store:
-    """The records of pods being removed (removal.py)."""
-    return state.Store(paths.removals_dir(), "pod")
-
-
-def wait_for_ports(ports) -> None:
-    """Wait until no pod being removed holds one of ``ports`` (its portmap
-    rules would still catch the traffic); InUse after PORT_WAIT."""
-    if ports:
-        _wait_for(lambda r: port_clash(ports, r.get("ports", [])), "host port still held")
-
-
-def wait_for_network(name: str) -> None:
-    """Wait until no pod being removed is still attached to network ``name``
-    (its DEL needs the bridge and the IP files); InUse after PORT_WAIT."""
-    _wait_for(lambda r: r.get("network") == name, f"network {name} still used")
-
-
-def _wait_for(holds, what: str) -> None:
-    deadline = time.monotonic() + PORT_WAIT
-    while True:
-        holders = [r for r in removals().all() if holds(r)]
-        if not holders:
-            return
-        if time.monotonic() > deadline:
-            raise InUse(f"{what} by pod {holders[0]['name']!r}, being removed")
-        time.sleep(0.01)

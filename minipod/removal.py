@@ -8,7 +8,7 @@ its netns pin takes a name no pod can have (``.removing-<id>``), and its
 record moves from the pods' store to the removals' store, so its name is
 free, `pod ls` and every lookup no longer see it, and a new pod may take
 its name (and its pin's name) at once. Its host ports stay reserved until
-the end: a new pod that wants one waits for the removal (pod.wait_for_ports).
+the end: a new pod that wants one waits for the removal (reservations.wait_for_ports).
 
 The second half (Removal.finish) is the usual teardown: pause stopped, a
 CNI DEL of every attachment in the namespace where it is now pinned, the
@@ -21,7 +21,7 @@ next agent when it starts, finishes it (finish_abandoned).
 import contextlib
 import os
 
-from minipod import container, netns, paths, pod, state
+from minipod import container, netns, paths, pod, reservations, state
 from minipod.errors import InUse, NotFound
 from minipod.faults import fault_point
 
@@ -81,7 +81,7 @@ class Removal:
     def finish(self) -> list:
         """The slow half; returns the CNI errors (their caches stay for gc)."""
         try:
-            return pod.destroy_locked(self.rec, pod.removals())
+            return pod.destroy_locked(self.rec, reservations.removals())
         finally:
             self._hold.close()
             state.drop_object_lock("pod", self.rec["id"])
@@ -106,7 +106,7 @@ def begin(pod_id: str) -> Removal:
                 pod.store().save(rec)  # the new pin is named first: gc never takes it for an orphan
                 netns.repin(old, PIN_PREFIX + pod_id[:12])
             paths.removals_dir().mkdir(parents=True, exist_ok=True)
-            os.rename(pod.store().dir(pod_id), pod.removals().dir(pod_id))
+            os.rename(pod.store().dir(pod_id), reservations.removals().dir(pod_id))
     except BaseException:
         hold.close()
         raise
@@ -117,7 +117,7 @@ def begin(pod_id: str) -> Removal:
 def finish_abandoned(dry_run: bool = False) -> list:
     """Finish the removals whose remover died; returns their names."""
     done = []
-    for rec in pod.removals().all():
+    for rec in reservations.removals().all():
         if state.is_locked("pod", rec["id"]):
             continue  # its remover is at work
         done.append(rec["name"])
@@ -131,7 +131,7 @@ def finish_named(ref: str) -> bool:
     if one is under way: finished here if its remover died, waited for if
     its remover is at work (or the agent finishes it). False if none."""
     found = False
-    for rec in pod.removals().all():
+    for rec in reservations.removals().all():
         if ref == rec["name"] or (len(ref) >= 3 and rec["id"].startswith(ref)):
             found = True
             _finish(rec["id"])
@@ -140,12 +140,12 @@ def finish_named(ref: str) -> bool:
 
 def _finish(pod_id: str) -> None:
     with state.object_lock("pod", pod_id):  # waits while another remover holds it
-        now = pod.removals().load(pod_id)
+        now = reservations.removals().load(pod_id)
         if now is not None:
-            pod.destroy_locked(now, pod.removals())
+            pod.destroy_locked(now, reservations.removals())
     state.drop_object_lock("pod", pod_id)
 
 
 def in_progress() -> dict:
     """{pod id: record} of the removals under way (their lock held)."""
-    return {r["id"]: r for r in pod.removals().all() if state.is_locked("pod", r["id"])}
+    return {r["id"]: r for r in reservations.removals().all() if state.is_locked("pod", r["id"])}

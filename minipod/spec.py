@@ -1,4 +1,5 @@
-"""Pure parsing and validation of user input: ports, env, user, signals, CIDRs.
+"""Pure parsing and validation of user input: ports, env, user, signals, CIDRs,
+and RunOptions, all that a new container is given.
 
 Nothing here touches the system; all of it is unit-tested without root.
 """
@@ -7,7 +8,7 @@ import ipaddress
 import os
 import re
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from minipod.errors import InvalidArgument
 
@@ -298,3 +299,45 @@ def parse_device(text: str) -> dict:
     host = parts[0]
     target = parts[1] if len(parts) > 1 and parts[1] else host
     return {"host_path": host, "container_path": target, "permissions": parts[2] if len(parts) > 2 else "rwm"}
+
+
+@dataclass
+class RunOptions:
+    """Everything `minipod run` can say about a new container."""
+
+    image: str
+    command: list = field(default_factory=list)
+    name: str = None
+    pod: str = None
+    env: dict = field(default_factory=dict)
+    workdir: str = None
+    hostname: str = None
+    user: tuple = None  # (uid, gid); None: the image's User, else root
+    entrypoint: str = None  # --entrypoint: replaces the image's, "" clears it
+    labels: dict = field(default_factory=dict)
+    tty: bool = False
+    interactive: bool = False
+    detach: bool = False
+    auto_remove: bool = False
+    ports: list = field(default_factory=list)
+    network: str = None
+    cap_add: tuple = ()
+    cap_drop: tuple = ()
+    privileged: bool = False
+    limits: Limits = field(default_factory=Limits)
+    seccomp: str = None  # None: the default profile; "unconfined"; or a profile's path
+    mounts: list = field(default_factory=list)  # parsed by mounts.parse_all
+    restart: dict = None  # {"name": no|on-failure|always|unless-stopped, "max": N}: the agent's job
+    cri: dict = None  # a CRI container's metadata and log path (minipod.cri): kept in its record
+    # What the CRI's security context adds (kept in the record as "security"): groups (supplemental
+    # gids), no_new_privs (default True), pid_mode ("pod", the default: pause is PID 1 of the pod;
+    # "container": a PID namespace of its own in the pod's; "host"), readonly_rootfs, masked_paths
+    # and readonly_paths (lists replacing the OCI defaults).
+    security: dict = None
+    # Host devices given to the container (docker's --device, the CRI's devices):
+    # [{"host_path", "container_path", "permissions": subset of "rwm"}]
+    devices: list = field(default_factory=list)
+    # The OOM killer's adjustment of the container's processes: docker's 0 whatever the
+    # caller had, 1000 for a BestEffort Pod object's containers (the kubelet's QoS), the
+    # kubelet's own value through the CRI.
+    oom_score_adj: int = 0

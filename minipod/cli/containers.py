@@ -50,7 +50,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         raise InvalidArgument("--restart needs -d (a restarted container runs in the background) and no --rm")
     if detach and tty:
         warn("-t is ignored with -d: minipod has no attach; use `minipod exec -it`")
-    opts = container.RunOptions(
+    opts = spec.RunOptions(
         image=image_ref, command=list(command), name=name, pod=pod_ref, env=spec.parse_env(env),
         workdir=workdir, hostname=hostname, user=spec.parse_user(user) if user else None,
         entrypoint=entrypoint, labels=spec.parse_labels(label), tty=tty and not detach,
@@ -160,7 +160,9 @@ def inspect(refs):
 @click.argument("ref", metavar="CONTAINER|POD|pod/POD|deploy/NAME")
 def logs(follow, container_name, namespace, ref):
     """Print a detached container's output (or a pod's, as kubectl logs)."""
-    for chunk in container.read_logs(_target(ref, container_name, namespace), follow):
+    from minipod import stdio
+    rec = container.load(_target(ref, container_name, namespace))
+    for chunk in stdio.read_logs(rec, follow, lambda r: container.status(r) == "running"):
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
 

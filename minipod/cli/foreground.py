@@ -150,8 +150,8 @@ def run_until_exit(rec: dict, interactive: bool, auto_remove: bool):
 
 def exec_until_exit(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> int:
     """`exec` in the foreground: the command's exit code."""
-    from minipod import container, procfs
-    started = container.exec_start(ref, command, env, workdir, tty, interactive, user)
+    from minipod import execution, procfs
+    started = execution.exec_start(ref, command, env, workdir, tty, interactive, user)
     foreground(started["waiter"], lambda sig: procfs.send_signal(started["pid"], started["start"], sig),
                master=started["master"], interactive=interactive)
     _, wait_status = os.waitpid(started["waiter"], 0)

@@ -4,7 +4,7 @@ and a container record back into the CRI's words (pure)."""
 
 import os
 
-from minipod import container
+from minipod import imagerun, spec
 from minipod.errors import InvalidArgument, NotFound
 from minipod.spec import Limits
 
@@ -34,7 +34,7 @@ def _user(ctx, img):
         who = (img.get("config") or {}).get("User") or ""
     if ctx.HasField("run_as_group"):
         who = f"{who or 0}:{ctx.run_as_group.value}"
-    uid, gid, groups = container.image_user(img, who, with_groups=True)
+    uid, gid, groups = imagerun.image_user(img, who, with_groups=True)
     return uid, gid, sorted(set(groups) | set(ctx.supplemental_groups))
 
 
@@ -96,7 +96,7 @@ def _refuse_unsupported(ctx) -> None:
         raise InvalidArgument("AppArmor profiles are not supported by minipod (no AppArmor on its nodes)")
 
 
-def run_options(config, sandbox: dict, img) -> container.RunOptions:
+def run_options(config, sandbox: dict, img) -> spec.RunOptions:
     """container.run's options for CreateContainer (Kubernetes' command and
     args over the image's Entrypoint and Cmd, as for a Pod object)."""
     if img is None:
@@ -115,7 +115,7 @@ def run_options(config, sandbox: dict, img) -> container.RunOptions:
         raise InvalidArgument(f"log path {log_path!r} is not absolute")
     mounts = [{"type": "bind", "source": m.host_path, "target": os.path.normpath(m.container_path),
                "readonly": m.readonly, "subpath": None, "options": ""} for m in config.mounts]
-    return container.RunOptions(
+    return spec.RunOptions(
         image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
         user=(uid, gid), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,

@@ -6,7 +6,7 @@ the agent."""
 
 import time
 
-from minipod import __version__, container, network, paths, pod, removal
+from minipod import __version__, container, execution, network, paths, pod, removal
 from minipod.cri import containers, images, sandboxes
 from minipod.cri.rpc import mount_point, ns, rpc, usage_of
 from minipod.errors import InvalidArgument, InvalidState, MinipodError, NotFound
@@ -225,7 +225,7 @@ class Runtime:
         rec = _container_record(request.container_id)
         if not request.cmd:
             raise InvalidArgument("ExecSync needs a command")
-        code, out, err = container.exec_sync(rec["id"], list(request.cmd), request.timeout or None)
+        code, out, err = execution.exec_sync(rec["id"], list(request.cmd), request.timeout or None)
         return self.pb.ExecSyncResponse(stdout=out, stderr=err, exit_code=code)
 
     # ------------------------------------------------------------ streams

@@ -244,14 +244,14 @@ class Attachment:
                 await asyncio.sleep(0.1)
 
     async def _framed_outputs(self, send):
-        from minipod.conmon import frames
+        from minipod.conmon.frames import read_frames
         buffer = b""
         while True:
             data = await self.reader.read(65536)
             if not data:
                 return 0
-            buffer, frames = frames.read_frames(buffer + data)
-            for kind, payload in frames:
+            buffer, got = read_frames(buffer + data)
+            for kind, payload in got:
                 await send(STDERR if kind == b"e" else STDOUT, payload)
 
     def kill(self):

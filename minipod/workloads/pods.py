@@ -12,7 +12,7 @@ import os
 import socket
 import time
 
-from minipod import clusterdns, container, paths, pod, removal, state
+from minipod import clusterdns, container, imagerun, paths, pod, removal, spec, state
 from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
@@ -112,7 +112,7 @@ QOS_CLASS = "BestEffort"
 BESTEFFORT_OOM_SCORE_ADJ = 1000
 
 
-def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.RunOptions:
+def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> spec.RunOptions:
     """Kubernetes' command/args over the image's Entrypoint/Cmd: command
     replaces Entrypoint (and drops Cmd), args replaces Cmd."""
     meta = obj["metadata"]
@@ -120,7 +120,7 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> container.Ru
         entrypoint, cmd = "", list(ctr["command"]) + list(ctr.get("args", []))
     else:
         entrypoint, cmd = None, list(ctr.get("args", []))
-    return container.RunOptions(
+    return spec.RunOptions(
         image=ctr["image"], command=cmd, entrypoint=entrypoint,
         name=local_container_name(rec["name"], ctr["name"]), pod=rec["id"],
         env={**(service_env.for_namespace(meta["namespace"]) if obj["spec"].get("enableServiceLinks", True) else {}),
@@ -165,7 +165,7 @@ def sync_containers(obj: dict, rec: dict, records=None) -> list:
     errors = []
     for ctr in missing:
         try:
-            container.image_or_pull(ctr["image"])
+            imagerun.image_or_pull(ctr["image"])
         except MinipodError as e:
             errors.append((ctr["name"], f'Failed to pull image "{ctr["image"]}": {e}', IMAGE_PULL))
             continue

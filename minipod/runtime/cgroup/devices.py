@@ -12,6 +12,8 @@ import os
 import struct
 from dataclasses import dataclass
 
+from minipod.errors import InvalidArgument
+
 WILDCARD = -1
 
 
@@ -125,3 +127,23 @@ def attach_bpf(cgroup_dir: str, rules) -> None:
             os.close(cg)
     finally:
         os.close(prog)
+
+
+def node_for(device: dict):
+    """(the node to make in the container: path, kind, major, minor, mode;
+    the cgroup rule that allows it) for a host device given to a container."""
+    import stat as st
+    host, target = device["host_path"], os.path.normpath(device.get("container_path") or device["host_path"])
+    access = device.get("permissions") or "rwm"
+    if not target.startswith("/dev/") or set(access) - set("rwm"):
+        raise InvalidArgument(f"device {host}:{target}:{access}: the container path must be below /dev and the "
+                              "permissions a subset of rwm")
+    try:
+        info = os.stat(host)
+    except OSError as e:
+        raise InvalidArgument(f"device {host}: {e.strerror}") from None
+    if not (st.S_ISCHR(info.st_mode) or st.S_ISBLK(info.st_mode)):
+        raise InvalidArgument(f"device {host} is not a character or block device")
+    kind = "c" if st.S_ISCHR(info.st_mode) else "b"
+    major, minor = os.major(info.st_rdev), os.minor(info.st_rdev)
+    return (target, kind, major, minor, st.S_IMODE(info.st_mode)), Rule(kind, major, minor, access)
