@@ -303,7 +303,7 @@ def stop(ref: str, timeout: float = 10.0) -> dict:
     ``timeout`` seconds."""
     rec = load(ref)
     # Marked first: a restart policy (the agent's) must not undo a stop.
-    _set_fields(rec["id"], stopped_by_user=True)
+    update_fields(rec["id"], stopped_by_user=True)
     if rec["status"] == "running":
         procfs.stop_process(rec["pid"], rec.get("start"), timeout, sig=rec.get("stop_signal", 15))
     return load(rec["id"])
@@ -354,10 +354,10 @@ def _options_from_record(rec: dict) -> RunOptions:
 def set_limits(ref: str, limits: Limits) -> None:
     """Record new limits (those ``limits`` sets) for the container's next starts."""
     rec = load(ref)
-    _set_fields(rec["id"], limits={**rec.get("limits", {}), **limits.as_dict()})
+    update_fields(rec["id"], limits={**rec.get("limits", {}), **limits.as_dict()})
 
 
-def _set_fields(rec_id: str, **fields) -> None:
+def update_fields(rec_id: str, **fields) -> None:
     """Update stored fields of a container under its lock."""
     with state.object_lock("container", rec_id):
         saved = store().load(rec_id)

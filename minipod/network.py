@@ -29,7 +29,8 @@ def default_name() -> str:
     return os.environ.get("MINIPOD_DEFAULT_NETWORK", "minipod")
 
 
-def _default_params():
+def default_params():
+    """The default network's bridge and subnet (MINIPOD_DEFAULT_BRIDGE, MINIPOD_DEFAULT_SUBNET)."""
     return (os.environ.get("MINIPOD_DEFAULT_BRIDGE", "minipod0"),
             os.environ.get("MINIPOD_DEFAULT_SUBNET", DEFAULT_SUBNET))
 
@@ -70,7 +71,7 @@ def load(name: str) -> dict:
     if conf is not None:
         return conf
     if name == default_name():
-        bridge, subnet = _default_params()
+        bridge, subnet = default_params()
         args = _validate(name, subnet, None, bridge)
         with state.global_lock():
             return find(name) or _create_locked(*args)

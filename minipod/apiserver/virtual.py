@@ -60,7 +60,7 @@ def node() -> dict:
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     capacity = {"cpu": str(os.cpu_count() or 1), "memory": f"{_memory_kib()}Ki", "pods": "110",
                 "ephemeral-storage": "0"}
-    subnet = network._default_params()[1]
+    subnet = network.default_params()[1]
     from minipod import procfs
     boot = procfs.boot_time() or time.time()
     return {

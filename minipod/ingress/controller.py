@@ -15,16 +15,13 @@ goes with the last Ingress (MINIPOD_INGRESS_KEEP=1 keeps it).
 """
 
 import os
-import select
 import signal
-import time
 
 from minipod import container, paths, procfs
 from minipod.ingress import health, render
 from minipod.ingress.health import ours
 from minipod.objects import ingresses as ing
 from minipod.objects import kinds, store
-from minipod.runtime import spawn
 
 NAMESPACE = "ingress-nginx"
 POD = "ingress-nginx-controller"
@@ -120,34 +117,15 @@ def _applied_to(rec: dict, text: str, directory) -> bool:
 
 
 def _exec_capture(rec: dict, argv: list, timeout: float = 10.0) -> tuple:
-    """(exit code, output) of ``argv`` run in the container."""
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
-    null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    proc = {"argv": argv, "env": {"PATH": container.DEFAULT_PATH}, "cwd": "/", "uid": 0, "gid": 0,
-            "caps": rec["caps"], "tty": False, "stdio": (null, write_end, write_end), "cgroup": rec.get("cgroup"),
-            "seccomp": container._seccomp_file(rec).read_bytes()
-            if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    """(exit code, output) of ``argv`` run in the container; one that hangs
+    past ``timeout`` is killed, and gets timeout(1)'s code 124."""
+    from minipod import execution
+    from minipod.errors import TimedOut
     try:
-        waiter, info = spawn.exec_in(rec["pid"], proc)
-    finally:
-        os.close(write_end)
-        os.close(null)
-    out, deadline, ended = b"", time.monotonic() + timeout, False
-    with os.fdopen(read_end, "rb") as f:
-        while time.monotonic() < deadline:
-            if not select.select([f], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                break
-            chunk = os.read(f.fileno(), 65536)
-            if not chunk:
-                ended = True
-                break
-            out += chunk
-    if not ended and info.get("pid"):  # hung past its time: killed, never waited for forever
-        procfs.send_signal(info["pid"], procfs.start_time(info["pid"]), 9)
-    _, status = os.waitpid(waiter, 0)
-    if not ended:
-        return 124, f"{' '.join(argv)} timed out after {timeout:g}s (killed)"  # timeout(1)'s code
-    return procfs.exit_code(status), out.decode(errors="replace")
+        code, out, err = execution.exec_sync(rec["id"], argv, timeout)
+    except TimedOut:
+        return 124, f"{' '.join(argv)} timed out after {timeout:g}s (killed)"
+    return code, (out + err).decode(errors="replace")
 
 
 def _ensure_pod(log) -> None:

@@ -10,14 +10,10 @@ container is unready again until its probe passes.
 """
 
 import http.client
-import os
-import select
-import signal
 import socket
 import time
 
-from minipod import container, procfs
-from minipod.runtime import spawn
+from minipod import container
 
 
 def _port(value, ctr_spec) -> int:
@@ -30,28 +26,15 @@ def _port(value, ctr_spec) -> int:
 
 
 def _exec(rec: dict, command: list, timeout: float) -> bool:
-    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    proc = {"argv": command, "env": {"PATH": container.DEFAULT_PATH, **rec.get("env", {})},
-            "cwd": rec.get("workdir", "/"), "uid": rec.get("user", [0, 0])[0], "gid": rec.get("user", [0, 0])[1],
-            "caps": rec["caps"], "tty": False, "stdio": (null, null, null), "cgroup": rec.get("cgroup"),
-            "seccomp": container._seccomp_file(rec).read_bytes()
-            if rec.get("seccomp", "unconfined") != "unconfined" else None}
+    """An exec probe: the command exits 0 within ``timeout`` seconds (one
+    that hangs is killed: a failure, as one that cannot run)."""
+    from minipod import execution
+    from minipod.errors import MinipodError
     try:
-        waiter, _info = spawn.exec_in(rec["pid"], proc)
-    except Exception:  # the container went away, or the command is missing
+        code, _out, _err = execution.exec_sync(rec["id"], command, timeout)
+    except (MinipodError, OSError):  # timed out, the container went away, or the command is missing
         return False
-    finally:
-        os.close(null)
-    fd = os.pidfd_open(waiter)
-    try:
-        if not select.select([fd], [], [], timeout)[0]:
-            os.kill(waiter, signal.SIGKILL)  # the probe timed out: a failure
-            os.waitpid(waiter, 0)
-            return False
-        _, status = os.waitpid(waiter, 0)
-        return procfs.exit_code(status) == 0
-    finally:
-        os.close(fd)
+    return code == 0
 
 
 def _tcp(host: str, port: int, timeout: float) -> bool:
@@ -122,6 +105,6 @@ def step(rec: dict, ctr_spec: dict, pod_ip: str, schedule: dict, now: float, log
     if verdict != rec.get("probe"):
         if verdict["ready"] != (rec.get("probe") or {}).get("ready"):
             log(f"container {rec['name']}: readiness probe {'passed' if verdict['ready'] else 'failed'}")
-        container._set_fields(rec["id"], probe=verdict)
+        container.update_fields(rec["id"], probe=verdict)
     schedule[key] = time.time() + probe.get("periodSeconds", 10)
     return schedule[key]

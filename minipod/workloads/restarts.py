@@ -43,7 +43,7 @@ def due(rec: dict, now: float, limits: tuple):
         ran_for = finished - (rec.get("started") or finished)
         delay = backoff.next_delay(state.get("delay"), ran_for, *limits)
         state = {"delay": delay, "until": finished + delay, "finished": finished}
-        container._set_fields(rec["id"], backoff=state)
+        container.update_fields(rec["id"], backoff=state)
     return state["until"]
 
 
@@ -55,7 +55,7 @@ def restart(rec: dict, log) -> None:
     except MinipodError as e:
         log(f"restart of container {rec['name']} failed: {e}")
         now = time.time()
-        container._set_fields(rec["id"], restart_count=rec.get("restart_count", 0) + 1,
+        container.update_fields(rec["id"], restart_count=rec.get("restart_count", 0) + 1,
                               exit_code=128, finished=now, started=now)
 
 
