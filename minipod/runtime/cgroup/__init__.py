@@ -17,12 +17,11 @@ Processes join by writing "0" (the writer) to cgroup.procs before they
 exec, so nothing they run ever starts outside its limits.
 """
 
-import errno
 import os
 
 from minipod.errors import InvalidArgument, MinipodError
+from minipod.runtime.cgroup.files import CGROUP_ROOT
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def version() -> int:
@@ -119,15 +118,3 @@ def stats(path: str) -> dict:
     """cpu_ns (usage so far), memory (bytes, without reclaimable page
     cache, as docker shows it), memory_limit (None if unlimited), pids."""
     return driver().stats(path)
-
-
-def write(path: str, value: str) -> None:
-    """Write one control file; a refused value is the user's to fix."""
-    try:
-        with open(path, "w") as f:
-            f.write(value)
-    except OSError as e:
-        if e.errno in (errno.EINVAL, errno.EBUSY, errno.ERANGE):
-            raise InvalidArgument(f"the kernel refused {value!r} for {os.path.basename(path)}: "
-                                  f"{e.strerror}") from None
-        raise

@@ -2,10 +2,9 @@
 cpuacct, pids, devices), as on hybrid hosts and older distributions."""
 
 import os
-import signal
-import time
 
-from minipod.runtime.cgroup import CGROUP_ROOT, devices as devrules, write
+from minipod.runtime.cgroup import devices as devrules
+from minipod.runtime.cgroup.files import CGROUP_ROOT, read, remove_tree, stat_field, write
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices")
 UNLIMITED = 1 << 62  # memory.limit_in_bytes reads back near 2**63 when unlimited
@@ -93,68 +92,17 @@ def remove(path: str) -> None:
         remove_tree(d)
 
 
-def remove_tree(top: str) -> None:
-    """Kill what is left in ``top`` and below, then rmdir bottom-up."""
-    if not os.path.isdir(top):
-        return
-    for root, dirs, _files in os.walk(top, topdown=False):
-        _kill_procs(root)
-        _rmdir(root)
-
-
-def _kill_procs(d: str) -> None:
-    try:
-        with open(f"{d}/cgroup.procs") as f:
-            pids = [int(x) for x in f.read().split()]
-    except OSError:
-        return
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def _rmdir(d: str) -> None:
-    """rmdir, retried while killed tasks are still exiting (EBUSY)."""
-    for _ in range(200):
-        try:
-            os.rmdir(d)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as e:
-            if e.errno != 16:  # EBUSY
-                raise
-            _kill_procs(d)
-            time.sleep(0.01)
-    os.rmdir(d)
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def _stat_field(text: str, key: str) -> int:
-    for line in text.splitlines():
-        k, _, v = line.partition(" ")
-        if k == key:
-            return int(v)
-    return 0
-
-
 def oom_kills(path: str) -> int:
     mem = _dir("memory", path)
-    return _stat_field(_read(f"{mem}/memory.oom_control"), "oom_kill") if mem else 0
+    return stat_field(read(f"{mem}/memory.oom_control"), "oom_kill") if mem else 0
 
 
 def stats(path: str) -> dict:
     mem, acct, pids = _dir("memory", path), _dir("cpuacct", path), _dir("pids", path)
-    usage = int(_read(f"{mem}/memory.usage_in_bytes"))
-    inactive = _stat_field(_read(f"{mem}/memory.stat"), "total_inactive_file")
-    limit = int(_read(f"{mem}/memory.limit_in_bytes"))
-    return {"cpu_ns": int(_read(f"{acct}/cpuacct.usage")),
+    usage = int(read(f"{mem}/memory.usage_in_bytes"))
+    inactive = stat_field(read(f"{mem}/memory.stat"), "total_inactive_file")
+    limit = int(read(f"{mem}/memory.limit_in_bytes"))
+    return {"cpu_ns": int(read(f"{acct}/cpuacct.usage")),
             "memory": max(usage - inactive, 0),
             "memory_limit": None if limit >= UNLIMITED else limit,
-            "pids": int(_read(f"{pids}/pids.current")) if pids else 0}
+            "pids": int(read(f"{pids}/pids.current")) if pids else 0}

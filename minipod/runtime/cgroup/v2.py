@@ -4,8 +4,8 @@ program attached to the cgroup."""
 
 import os
 
-from minipod.runtime.cgroup import CGROUP_ROOT, devices as devrules, write
-from minipod.runtime.cgroup.v1 import _read, _stat_field, remove_tree
+from minipod.runtime.cgroup import devices as devrules
+from minipod.runtime.cgroup.files import CGROUP_ROOT, read, remove_tree, stat_field, write
 
 WANTED = ("cpu", "memory", "pids")
 
@@ -96,15 +96,15 @@ def remove(path: str) -> None:
 
 
 def oom_kills(path: str) -> int:
-    return _stat_field(_read(f"{_dir(path)}/memory.events"), "oom_kill")
+    return stat_field(read(f"{_dir(path)}/memory.events"), "oom_kill")
 
 
 def stats(path: str) -> dict:
     d = _dir(path)
-    usage = int(_read(f"{d}/memory.current"))
-    inactive = _stat_field(_read(f"{d}/memory.stat"), "inactive_file")
-    limit = _read(f"{d}/memory.max").strip()
-    return {"cpu_ns": _stat_field(_read(f"{d}/cpu.stat"), "usage_usec") * 1000,
+    usage = int(read(f"{d}/memory.current"))
+    inactive = stat_field(read(f"{d}/memory.stat"), "inactive_file")
+    limit = read(f"{d}/memory.max").strip()
+    return {"cpu_ns": stat_field(read(f"{d}/cpu.stat"), "usage_usec") * 1000,
             "memory": max(usage - inactive, 0),
             "memory_limit": None if limit == "max" else int(limit),
-            "pids": int(_read(f"{d}/pids.current")) if os.path.exists(f"{d}/pids.current") else 0}
+            "pids": int(read(f"{d}/pids.current")) if os.path.exists(f"{d}/pids.current") else 0}
