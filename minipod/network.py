@@ -284,6 +284,12 @@ def remove(name: str, users: list) -> None:
             ipam_dir.rmdir()
 
 
+def summary(conf: dict) -> dict:
+    """What `network ls` shows of a conflist."""
+    return {"id": network_id(conf), "name": conf["name"], "plugins": [p["type"] for p in conf["plugins"]],
+            "subnets": subnets_of(conf), "bridge": bridge_of(conf), "path": conf["_path"]}
+
+
 def network_id(conf: dict) -> str:
     import hashlib
     return hashlib.sha256(json.dumps(strip_private(conf), sort_keys=True).encode()).hexdigest()

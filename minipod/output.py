@@ -76,11 +76,10 @@ def pod_ls_json(pods, counts) -> list:
 NETWORK_HEADERS = ["NETWORK ID", "NAME", "PLUGINS", "SUBNET", "BRIDGE", "CONFIG"]
 
 
-def network_rows(confs) -> list:
-    from minipod import network
-    return [[network.network_id(c)[:12], c["name"], "/".join(p["type"] for p in c["plugins"]),
-             ",".join(str(s) for s in network.subnets_of(c)), network.bridge_of(c) or "", c["_path"]]
-            for c in confs]
+def network_rows(summaries) -> list:
+    """`network ls` rows of network.summary()'s."""
+    return [[s["id"][:12], s["name"], "/".join(s["plugins"]), ",".join(str(n) for n in s["subnets"]),
+             s["bridge"] or "", s["path"]] for s in summaries]
 
 
 def pod_rows(pods, counts) -> list:

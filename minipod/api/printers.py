@@ -15,11 +15,13 @@ def k8s_age(obj: dict) -> str:
 
 
 def events_lines(events: list) -> list:
-    """The Events block of describe: [(type, reason, age, from, message)]."""
+    """The Events block of describe from [(type, reason, when, from, message)],
+    ``when`` (first, last, count) or None (a problem that stands now: "-")."""
     if not events:
         return ["Events:       <none>"]
     rows = [("Type", "Reason", "Age", "From", "Message"), ("----", "------", "----", "----", "-------")] + \
-        [tuple(e) for e in events]
+        [(kind, reason, "-" if when is None else output.event_age(*when), source, message)
+         for kind, reason, when, source, message in events]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["Events:"] + ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
 

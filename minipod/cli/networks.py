@@ -24,7 +24,7 @@ def network_create(subnet, gateway, bridge, name):
 @network_group.command("ls")
 def network_ls():
     """List networks."""
-    click.echo(output.table(output.NETWORK_HEADERS, output.network_rows(network.list_networks())))
+    click.echo(output.table(output.NETWORK_HEADERS, output.network_rows([network.summary(c) for c in network.list_networks()])))
 
 
 @network_group.command("inspect")

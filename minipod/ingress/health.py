@@ -70,4 +70,4 @@ def address(obj: dict, facts: dict) -> str:
 
 def events(obj: dict, facts: dict) -> list:
     """describe's Events rows: the problems that stand now."""
-    return [("Warning", reason, "-", "ingress-nginx", message) for reason, message in problems(obj, facts)]
+    return [("Warning", reason, None, "ingress-nginx", message) for reason, message in problems(obj, facts)]

@@ -353,8 +353,8 @@ def error_of(rec: dict, ctr_name: str):
 
 def events_of(obj: dict, rec) -> list:
     """What describe lists under Events for a Pod, from what the agent
-    recorded: [(type, reason, age text, from, message)], oldest first."""
-    from minipod.output import event_age
+    recorded: [(type, reason, (first, last, count), from, message)], oldest
+    first (the printer says their age)."""
     out = []
     if rec is None:
         return out
@@ -362,10 +362,10 @@ def events_of(obj: dict, rec) -> list:
         err = error_of(rec, c["name"])
         if not err:
             continue
-        age = event_age(err.get("first"), err.get("last"), err.get("count", 1))
-        out.append(("Warning", "Failed", age, "kubelet", err["message"]))
+        when = (err.get("first"), err.get("last"), err.get("count", 1))
+        out.append(("Warning", "Failed", when, "kubelet", err["message"]))
         if err["reason"] == IMAGE_PULL and err.get("count", 1) > 1:
-            out.append(("Warning", "BackOff", age, "kubelet", f'Back-off pulling image "{c["image"]}"'))
+            out.append(("Warning", "BackOff", when, "kubelet", f'Back-off pulling image "{c["image"]}"'))
     return out
 
 
