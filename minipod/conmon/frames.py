@@ -51,6 +51,35 @@ def write_all(fd, data):
         data = data[n:]
 
 
+def listen(path: str) -> socket.socket:
+    """A holder's listening socket at ``path`` (root's only): bound under a
+    temporary name and renamed once it listens, so a client that finds the
+    path can connect."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    bound = path + ".tmp"
+    try:
+        os.unlink(bound)
+    except FileNotFoundError:
+        pass
+    listener.bind(bound)
+    os.chmod(bound, 0o600)
+    listener.listen(8)
+    os.rename(bound, path)
+    return listener
+
+
+def close_all(listener: socket.socket, clients, path: str, log) -> None:
+    """A holder's end: its clients hung up, its socket gone, its log closed."""
+    for sock in clients:
+        sock.close()
+    listener.close()
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    log.close()
+
+
 def socket_path(rec: dict):
     """Where a container's holder listens (short: a unix socket's path has
     at most 107 bytes)."""

@@ -17,14 +17,13 @@ goes, as the CRI defines it."""
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from minipod import procfs
 from minipod.conmon.crilog import LogFile
-from minipod.conmon.frames import frame, read_frames, socket_path
+from minipod.conmon.frames import close_all, frame, listen, read_frames, socket_path
 
 STREAMS = {b"stdout": b"o", b"stderr": b"e"}  # the frame kind an attached client gets each stream's data in
 
@@ -84,16 +83,7 @@ def main(argv) -> int:
     outputs = {out_fd: b"stdout", err_fd: b"stderr"}
     for fd, name in outputs.items():
         sel.register(fd, selectors.EVENT_READ, name)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    bound = sock_path + ".tmp"
-    try:
-        os.unlink(bound)
-    except FileNotFoundError:
-        pass
-    listener.bind(bound)
-    os.chmod(bound, 0o600)
-    listener.listen(8)
-    os.rename(bound, sock_path)  # there only once it listens
+    listener = listen(sock_path)
     sel.register(listener, selectors.EVENT_READ, "listener")
     clients = {}  # socket -> buffer of its unread frame bytes
     pending = bytearray()  # input the container has not read yet (its stdin pipe is full)
@@ -174,14 +164,7 @@ def main(argv) -> int:
                     sel.unregister(key.fd)
                     os.close(key.fd)
                     del outputs[key.fd]
-    for sock in list(clients):
-        sock.close()
-    listener.close()
-    try:
-        os.unlink(sock_path)
-    except FileNotFoundError:
-        pass
-    log.close()
+    close_all(listener, list(clients), sock_path, log)
     return 0
 
 

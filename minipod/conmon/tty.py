@@ -16,13 +16,12 @@ import json
 import os
 import select
 import signal
-import socket
 import struct
 import sys
 import termios
 
 from minipod.conmon.crilog import LogFile
-from minipod.conmon.frames import read_frames, write_all
+from minipod.conmon.frames import close_all, listen, read_frames, write_all
 
 
 class _Client:
@@ -52,14 +51,7 @@ class _RawLog:
 
 
 def serve(master: int, log, sock_path: str) -> None:
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        os.unlink(sock_path)
-    except FileNotFoundError:
-        pass
-    listener.bind(sock_path)
-    os.chmod(sock_path, 0o600)
-    listener.listen(8)
+    listener = listen(sock_path)
     clients = {}
     try:
         while True:
@@ -102,14 +94,7 @@ def serve(master: int, log, sock_path: str) -> None:
                 except (OSError, ValueError, KeyError, TypeError):
                     clients.pop(sock).sock.close()
     finally:
-        for c in clients.values():
-            c.sock.close()
-        listener.close()
-        try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        log.close()
+        close_all(listener, [c.sock for c in clients.values()], sock_path, log)
 
 
 def main() -> int:
