@@ -12,9 +12,9 @@ import time
 from dataclasses import replace
 
 from minipod import fsutil, image, imagerun, mounts, names, paths, pod, procfs, state
+from minipod import stdio as stdio_for
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
-from minipod import stdio as stdio_for
 from minipod.runtime import caps, cgroup, seccomp, spawn
 from minipod.runtime.cgroup import devices
 from minipod.spec import Limits, RunOptions
