@@ -96,6 +96,16 @@ def start_soon() -> None:
     _spawn(env)
 
 
+def after_start(rec: dict) -> None:
+    """A container was started: with a restart policy the agent must run now
+    (it is the one that restarts it), else it starts in the background for
+    the next command (start_soon)."""
+    if (rec.get("restart_policy") or {}).get("name", "no") != "no":
+        ensure_running()
+    else:
+        start_soon()
+
+
 def ensure_running(timeout: float = 5.0) -> int:
     """Start the agent unless one runs (else make it look now); return its
     pid once it holds the lock."""

@@ -23,6 +23,19 @@ def warn(message):
     click.echo(f"minipod: warning: {message}", err=True)
 
 
+def finish_after_release(code: int, teardowns) -> None:
+    """Give the caller its exit code now (handoff.release), then run the
+    slow halves of removals (``teardowns``: [(what, callable returning
+    errors)]) and warn about what failed: `run --rm` and `pod rm`."""
+    if not teardowns:
+        return
+    from minipod import handoff, pod
+    handoff.release(code)
+    for what, teardown in teardowns:
+        for error in teardown():
+            warn(f"{what}network teardown failed: {error} {pod.TEARDOWN_HINT}")
+
+
 def limit_options(f):
     """docker's resource flags, shared by `run` and `pod create`."""
     for opt in reversed((

@@ -7,7 +7,8 @@ import click
 
 from minipod import container, output, pod, spec
 from minipod.errors import InvalidArgument, NotFound
-from minipod.cli.base import CONTEXT, cli, echo_json, limit_options, limits, timeout_seconds, warn
+from minipod.cli.base import (CONTEXT, cli, echo_json, finish_after_release, limit_options, limits, timeout_seconds,
+                              warn)
 
 @cli.command(context_settings={**CONTEXT, "allow_interspersed_args": False})
 @click.option("-d", "--detach", is_flag=True, help="Run in the background and print the id.")
@@ -62,10 +63,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         devices=[spec.parse_device(d) for d in devices])
     rec = container.run(opts)
     from minipod import agent
-    if detach and restart and restart["name"] != "no":
-        agent.ensure_running()
-    else:
-        agent.start_soon()  # the node process, for the next command
+    agent.after_start(rec)  # the node process: now with a restart policy, else for the next command
     if detach:
         click.echo(rec["id"])
         return 0
@@ -75,10 +73,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         warn(warning)
     code = 255 if code is None else code
     if rest:  # --rm: the name is free; the pod's network goes after the caller has the code
-        from minipod import handoff
-        handoff.release(code)
-        for error in rest():
-            warn(f"network teardown failed: {error} {pod.TEARDOWN_HINT}")
+        finish_after_release(code, [("", rest)])
     return code
 
 
@@ -197,11 +192,7 @@ def restart(timeout, refs):
 def _start_containers(refs, how):
     from minipod import agent
     for ref in refs:
-        rec = how(ref)
-        if rec.get("restart_policy", {}).get("name", "no") != "no":
-            agent.ensure_running()
-        else:
-            agent.start_soon()  # the node process, for the next command
+        agent.after_start(how(ref))
         click.echo(ref)
 
 

@@ -3,7 +3,8 @@
 import click
 
 from minipod import container, output, pod, removal, spec
-from minipod.cli.base import CONTEXT, cli, echo_json, limit_options, limits, timeout_seconds, warn
+from minipod.cli.base import (CONTEXT, cli, echo_json, finish_after_release, limit_options, limits, timeout_seconds,
+                              warn)
 
 @cli.group("pod", context_settings=CONTEXT)
 def pod_group():
@@ -103,9 +104,4 @@ def pod_rm(force, timeout, refs):
         for _ref, teardown in pending:  # the command fails: what it began is finished before it exits
             teardown()
         raise
-    if pending:
-        from minipod import handoff
-        handoff.release(0)
-        for ref, teardown in pending:
-            for error in teardown():
-                warn(f"pod {ref}: network teardown failed: {error} {pod.TEARDOWN_HINT}")
+    finish_after_release(0, [(f"pod {ref}: ", teardown) for ref, teardown in pending])
