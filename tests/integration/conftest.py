@@ -32,6 +32,18 @@ def mp(*args, check=True, timeout=60, input=None, text=True, env=None):
     return proc
 
 
+CURRENT_KUBECTL = "/var/cache/minipod/kubectl-current/kubectl"  # 1.35 (scripts/setup-kubectl)
+
+
+def with_current_kubectl(env: dict) -> dict:
+    """``env`` with the current kubectl first on PATH, where there is one: the
+    one scripts/setup-kubectl puts on a machine that has none, whose output
+    the docs show (kubectl 1.33 and later word `delete` differently)."""
+    if not os.access(CURRENT_KUBECTL, os.X_OK):
+        return env
+    return {**env, "PATH": os.path.dirname(CURRENT_KUBECTL) + os.pathsep + env.get("PATH", os.environ["PATH"])}
+
+
 def has_cap_sys_resource() -> bool:
     """Whether this root may lower an OOM score (some roots lack the capability)."""
     with open("/proc/self/status") as f:

@@ -13,6 +13,7 @@ import pytest
 
 from tests import docs_runner
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
+from tests.integration.conftest import with_current_kubectl
 
 TRANSLATIONS = [
     (re.compile(r"\bminipod-svc0\b"), "mptsvc0"),  # before the netns-pin rule below
@@ -51,7 +52,7 @@ def test_walkthrough_runs_as_written(doc, tmp_path):
     """Each doc against the suite's root, set up as scripts/setup leaves a
     newcomer's (busybox and the ingress controller's nginx imported); a
     HOME of its own for kubectl's config and cache."""
-    env = {**os.environ, **TEST_ENV, **DOC_ENV.get(doc, {}), "HOME": str(tmp_path)}
+    env = with_current_kubectl({**os.environ, **TEST_ENV, **DOC_ENV.get(doc, {}), "HOME": str(tmp_path)})
     home_config = re.compile(r"/root/\.kube/config")
 
     def translated(text):  # the kubeconfig's context keeps its name (TRANSLATIONS renames the network's)

@@ -30,7 +30,7 @@ import yaml
 
 from minipod.cluster import onehost
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import leaks, mp, sh, wait_for
+from tests.integration.conftest import leaks, mp, sh, wait_for, with_current_kubectl
 
 pytestmark = pytest.mark.kubelet
 
@@ -180,7 +180,7 @@ def test_the_walkthrough_of_docs_cluster_md(two_nodes):
         for old, new in translations:
             text = text.replace(old, new)
         return text
-    env = {**os.environ, "KUBECONFIG": str(TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig")}
+    env = with_current_kubectl({**os.environ, "KUBECONFIG": str(TEST_ROOT / "etc" / "cluster" / "admin.kubeconfig")})
     failures = docs_runner.check(REPO / "docs" / "cluster.md", env=env, translate=translate)
     assert not failures, "\n\n".join(failures)
     wait_for(lambda: not kubectl("get", "pods", "--no-headers").stdout.strip(), timeout=150,
