@@ -129,16 +129,16 @@ def set_own_oom_score_adj(value: int) -> int:
     hosts (a container, a restricted VM). Then the next best is 0, the floor
     of every process no privileged ancestor lowered: at least what a caller
     had raised is not passed on. Raising always works."""
-    current = oom_score_adj("self")  # not getpid(): in a new PID namespace it is not /proc's
-    for attempt in dict.fromkeys((value, max(value, 0))):
-        if attempt != value and current is not None and attempt >= current:
-            break  # the fallback would not lower anything
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write(str(attempt))
-            return attempt
-        except PermissionError:
-            continue
+    def write(score: int) -> int:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(score))
+        return score
+    with contextlib.suppress(PermissionError):
+        return write(value)
+    current = oom_score_adj("self")  # "self", not getpid(): in a new PID namespace they differ
+    if value < 0 and current is not None and current > 0:
+        with contextlib.suppress(PermissionError):
+            return write(0)
     return current
 
 
