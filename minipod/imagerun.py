@@ -8,12 +8,12 @@ from dataclasses import replace
 from minipod import image, spec
 from minipod.errors import InvalidArgument, NotFound
 from minipod.image import config as imgconfig
-from minipod.image import pull
 
 
 def image_or_pull(ref: str) -> dict:
     """The image, pulled first when it is absent and ``ref`` names its
     registry (docker's `run` pulls too; minipod never guesses a registry)."""
+    from minipod.image import pull  # skopeo's caller: not on the CLI's hot path
     if pull.names_registry(ref):
         try:
             return image.load(pull.local_name(ref))

@@ -7,7 +7,6 @@ a CRI container's pipes go to a log writer in the kubelet's format
 through (binary-safe)."""
 
 import os
-import subprocess
 import sys
 import time
 
@@ -49,6 +48,7 @@ def foreground(interactive: bool):
 def start_console(rec: dict, master: int) -> dict:
     """Hand the pty master of a detached container to its console process
     (minipod/conmon/tty.py), which outlives us and the container's starter."""
+    import subprocess  # only a detached terminal starts one: not on the CLI's hot path
     sock = socket_path(rec)
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
