@@ -271,7 +271,7 @@ def bench_burst(rounds, count=20):
 def cni_floor(repeat, ports):
     """The same plugins minipod runs (loopback, then the network's chain),
     executed directly against a netns made with `ip netns add`."""
-    from minipod import network
+    from minipod.cni import network
     from minipod.cni import config, invoke
     from minipod.paths import cni_path
     conflist = network.strip_private(network.load("mpbench"))
@@ -336,13 +336,15 @@ def container_floor(repeat):
 def pss_of_pauses() -> list:
     """PSS (kB) of every pause process of the benchmark's root: the only
     process minipod keeps per pod."""
-    from minipod import gc, procfs
+    from minipod import procfs
+    from minipod.ops import gc
     return [procfs.memory(pid).get("Pss", 0) for pid, _start, _dir in gc.pause_processes()]
 
 
 def agent_pss() -> int:
     """PSS (kB) of the node agent of the benchmark's root (0 if none)."""
-    from minipod import agent, procfs
+    from minipod import procfs
+    from minipod.roles import agent
     pid = agent.running_pid()
     return procfs.memory(pid).get("Pss", 0) if pid else 0
 

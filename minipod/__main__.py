@@ -1,5 +1,5 @@
 import sys
 
-from minipod.client import main
+from minipod.node.client import main
 
 sys.exit(main())

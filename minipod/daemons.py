@@ -5,7 +5,7 @@ whole life), with a pidfile of JSON whose ready key it sets once it
 serves, started on demand and logging to a file.
 
 The agent keeps its own shape (a plain pid file, started by every command
-that needs it, several times a second): see minipod.agent."""
+that needs it, several times a second): see minipod.roles.agent."""
 
 import json
 import os

@@ -2,7 +2,7 @@
 now, the rest (run --rm's network teardown) goes on in the background.
 
 In a worker of the node process, release() hands the code to the waiting
-client (minipod.agent.worker installs how). In a command run by the client
+client (minipod.node.worker installs how). In a command run by the client
 itself, release() forks: the caller's process exits with the code, the
 child finishes the work. Either way what finishes has /dev/null for stdin
 and the agent's log for output: a teardown that fails says so in
@@ -11,6 +11,8 @@ and the agent's log for output: a teardown that fails says so in
 
 import os
 import sys
+
+from minipod import paths
 
 _releaser = []  # the worker's way to release its client, when in a worker
 
@@ -40,10 +42,9 @@ def detach_stdio() -> None:
     """stdin from /dev/null, stdout and stderr into the agent's log, and
     none of the caller's other descriptors kept (a pipe it passed down:
     its reader waits for the end of it)."""
-    from minipod import agent
     null = os.open(os.devnull, os.O_RDWR)
     try:
-        log = os.open(agent.log_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        log = os.open(paths.agent_log(), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
         log = null
     os.dup2(null, 0)

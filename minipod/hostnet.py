@@ -101,12 +101,40 @@ def used_destinations() -> list:
     return [(ip, why) for ip, why in found if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)]
 
 
+def parse_route_table(text: str) -> list:
+    """[(IPv4Network, device)] of /proc/net/route's text, default routes left
+    out (every subnet "overlaps" 0.0.0.0/0, and pods are meant to sit behind it)."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest = int(fields[1], 16).to_bytes(4, "little")
+            mask = int(fields[7], 16).to_bytes(4, "little")
+            net = ipaddress.IPv4Network(f"{ipaddress.IPv4Address(dest)}/{ipaddress.IPv4Address(mask)}",
+                                        strict=False)
+        except (ValueError, OverflowError):
+            continue
+        if net.prefixlen:
+            out.append((net, fields[0]))
+    return out
+
+
+def host_routes() -> list:
+    """The host's IPv4 routes of the main table (see parse_route_table)."""
+    try:
+        with open("/proc/net/route") as f:
+            return parse_route_table(f.read())
+    except OSError:
+        return []
+
+
 def conflicts(cidr, own_devices=()) -> list:
     """Why the host's own networking needs ``cidr`` (one line each; empty:
     the range is free). Routes through ``own_devices`` are minipod's own."""
-    from minipod import network
     net = ipaddress.ip_network(cidr, strict=False)
-    routes = network.host_routes()
+    routes = host_routes()
     out = [f"the host routes {route} through {dev}" for route, dev in routes
            if dev not in own_devices and route.version == net.version and route.overlaps(net)]
     # What the caller routes to its own device already is its own: a connection to a ClusterIP (DNATed to a

@@ -34,6 +34,12 @@ def lib_root() -> Path:
     return _env_path("MINIPOD_LIB_ROOT", f"{base}/lib" if base else "/var/lib/minipod")
 
 
+def agent_log() -> Path:
+    """The node agent's log: its own lines, and the output of what runs
+    detached from a command (handoff.detach_stdio)."""
+    return lib_root() / "agent.log"
+
+
 def config_root() -> Path:
     """Configuration minipod writes for its users: the API's certificates
     and the admin kubeconfig (MINIPOD_CONFIG_ROOT; <MINIPOD_ROOT>/etc)."""
@@ -54,7 +60,7 @@ def pods_dir() -> Path:
 
 
 def removals_dir() -> Path:
-    """Records of pods being torn down in the background (minipod.removal)."""
+    """Records of pods being torn down in the background (minipod.core.removal)."""
     return lib_root() / "pods-removing"
 
 

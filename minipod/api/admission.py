@@ -10,7 +10,7 @@ controllers), so that the CLI and, later, the HTTP API give the same words.
 from minipod import image
 from minipod.errors import NotFound
 from minipod.image import pull
-from minipod.ingress import controller, health
+from minipod.roles.ingress import controller, health
 from minipod.objects import kinds, store
 
 

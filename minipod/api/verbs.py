@@ -12,7 +12,7 @@ def _check_pod_update(obj: dict) -> None:
     """As the API server: a pod's spec cannot change once it exists (its
     labels and annotations can), and a name held by a `minipod pod create`
     pod is taken."""
-    from minipod import pod as podmod
+    from minipod.core import pod as podmod
     meta = obj["metadata"]
     old = store.get(kinds.POD, meta["namespace"], meta["name"])
     if old is not None:
@@ -124,7 +124,7 @@ def get(kind_name: str, name=None, namespace="default", all_namespaces=False, se
         if obj is None and kind is kinds.NAMESPACE and name in kinds.DEFAULT_NAMESPACES:
             obj = next(o for o in _builtin_namespaces([]) if o["metadata"]["name"] == name)
         if obj is None and kind is kinds.POD:
-            from minipod.workloads import pods
+            from minipod.roles.kubelet import pods
             stored = {o["metadata"]["uid"] for o in store.list_objects(kinds.POD)}
             if any(o["metadata"]["name"] == name and o["metadata"]["namespace"] == ns
                    for o in pods.local_pod_objects(stored)):
@@ -154,8 +154,8 @@ def _with_status(kind, objs, name, ns) -> list:
     from minipod.api import defaults
     objs = [defaults.apply(kind.kind, o) for o in objs]
     if kind is kinds.POD:
-        from minipod import pod
-        from minipod.workloads import pods
+        from minipod.core import pod
+        from minipod.roles.kubelet import pods
         records = pod.store().all()  # one read of the pod records and one of the containers', for both
         containers = pod.containers_by_pod() if records else {}
         objs = pods.with_status(objs, records, containers)
@@ -168,7 +168,7 @@ def _with_status(kind, objs, name, ns) -> list:
                  if (not name or o["metadata"]["name"] == name) and ns in (None, o["metadata"]["namespace"])]
         objs = sorted(objs + local, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
     elif kind is kinds.DEPLOYMENT:
-        from minipod.workloads import deployments
+        from minipod.roles.controllers import deployments
         objs = [{**o, "status": deployments.status(o)} for o in objs]
     return objs
 
@@ -196,7 +196,7 @@ def delete(kind, namespace, name, expect_uid=None, grace=None) -> dict:
     ns = namespace if kind.namespaced else None
     obj = store.get(kind, ns, name)
     if obj is None and kind is kinds.POD and namespace == "default":
-        from minipod import pod as podmod
+        from minipod.core import pod as podmod
         rec = podmod.store().find(name)
         if rec is not None and rec["name"] == name and not rec.get("k8s"):
             raise InvalidArgument(f'pod "{name}" was made by `minipod pod create` or `run`; '
@@ -246,7 +246,8 @@ def _delete_dependents(kind, obj, grace=None) -> None:
     """What the garbage collector and the kubelet do after a delete, done
     before returning (as kubectl delete waits): a Deployment's pods go, and
     a Pod's containers, pause and network (``grace``: seconds to stop)."""
-    from minipod.workloads import deployments, pods
+    from minipod.roles.controllers import deployments
+    from minipod.roles.kubelet import pods
     gone = []
     if kind is kinds.DEPLOYMENT:
         for p in deployments.owned_pods(obj):

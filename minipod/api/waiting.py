@@ -62,7 +62,7 @@ def wait_deployments(names, namespace: str, condition: str, timeout: float) -> l
     """`wait --for=condition=Available deployment/NAME`: every replica
     it wants ready (maxUnavailable 0, as minipod's rollouts run)."""
     from minipod.objects import kinds, store
-    from minipod.workloads import deployments
+    from minipod.roles.controllers import deployments
     if condition.lower() != "condition=available" and condition.lower() != "delete":
         raise InvalidArgument(f"unsupported --for {condition!r} for deployments: use condition=Available or delete")
 
@@ -118,7 +118,7 @@ def rollout_status(namespace: str, name: str, timeout: float, progress) -> None:
     """Wait until a Deployment's pods are all of its template, ready and as
     many as it wants; ``progress(text)`` is told what it waits for."""
     from minipod.objects import kinds, store
-    from minipod.workloads import deployments
+    from minipod.roles.controllers import deployments
     last = [None]
 
     def done():

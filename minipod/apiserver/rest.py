@@ -19,7 +19,7 @@ LIVE_KINDS = ("Pod", "Deployment", "Service", "Endpoints", "Ingress")  # writes 
 
 def _ensure_agent(resource: Resource) -> None:
     if resource.kind in LIVE_KINDS:
-        from minipod import agent
+        from minipod.roles import agent
         agent.ensure_running()
 
 
@@ -48,7 +48,7 @@ def decode(body: bytes, content_type: str):
 
 def _field_value(obj: dict, path: str):
     if path == "spec.nodeName" and obj.get("kind", "Pod") == "Pod":  # every pod is on this node
-        from minipod.workloads import pods
+        from minipod.roles.kubelet import pods
         return (obj.get("spec") or {}).get("nodeName") or pods.node_name()
     value = obj
     for part in path.split("."):
@@ -169,7 +169,7 @@ def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
         raise APIError(400, f"the name of the object ({meta.get('name')}) does not match the name on the URL "
                             f"({name})")
     if not meta.get("name") and meta.get("generateName"):
-        from minipod.workloads import deployments
+        from minipod.roles.controllers import deployments
         meta["name"] = meta["generateName"] + deployments.suffix()
     doc["metadata"] = meta
     try:

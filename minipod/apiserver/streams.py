@@ -16,7 +16,7 @@ from minipod.streaming import StreamError, sessions
 
 def _target(namespace, name, container_name):
     """The container record a pod subresource means; 400/404 as kubectl shows them."""
-    from minipod.workloads import targets
+    from minipod.api import targets
     try:
         rec, _note = targets.resolve(f"pod/{name}", container_name or None, namespace)
     except errors.NotFound as e:
@@ -78,7 +78,7 @@ async def logs(request, namespace, name):
     await response.prepare(request)
     if f is None:
         return response
-    from minipod import container
+    from minipod.core import container
     with f:
         data = f.read()
         if tail is not None:
@@ -137,7 +137,7 @@ def _options(query, attach) -> dict:
 
 
 def _running(rec) -> bool:
-    from minipod import container
+    from minipod.core import container
     return container.status(container.load(rec["id"])) == "running"
 
 
@@ -145,7 +145,7 @@ def _running(rec) -> bool:
 
 def pod_netns(namespace: str, name: str) -> str:
     """The pinned network namespace of a Running pod (404/400 otherwise)."""
-    from minipod.workloads import targets
+    from minipod.api import targets
     try:
         rec = targets.pod_record(namespace, name)
     except errors.NotFound as e:

@@ -54,8 +54,8 @@ def _memory_kib() -> int:
 
 def node() -> dict:
     """This machine as a v1 Node."""
-    from minipod import network
-    from minipod.workloads import pods
+    from minipod.cni import network
+    from minipod.roles.kubelet import pods
     name = pods.node_name()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     capacity = {"cpu": str(os.cpu_count() or 1), "memory": f"{_memory_kib()}Ki", "pods": "110",
@@ -111,9 +111,9 @@ def _event(ns: str, involved: dict, reason: str, message: str, source: str, firs
 
 def events(namespace=None) -> list:
     """Every Event (in ``namespace``, or all), oldest last seen first."""
-    from minipod.ingress import controller, health
+    from minipod.roles.ingress import controller, health
     from minipod.objects import kinds, store
-    from minipod.workloads import pods
+    from minipod.roles.kubelet import pods
     out = []
     live = pods.realised()
     for obj in store.list_objects(kinds.POD, namespace):
@@ -142,7 +142,7 @@ def events(namespace=None) -> list:
         for reason, message in health.problems(obj, facts):
             out.append(_event(meta["namespace"], involved, reason, message, "ingress-nginx", None, None, 1))
     if namespace in (None, "default"):  # a kubelet's and kube-proxy's own Events go with the Node, in default
-        from minipod.agent import problems
+        from minipod.roles.agent import problems
         node_name = pods.node_name()
         involved = {"kind": "Node", "name": node_name, "uid": str(_uid(node_name)), "apiVersion": "v1"}
         for p in problems.read().values():

@@ -26,7 +26,7 @@ def register(cli):
     @agent_group.command("status")
     def agent_status():
         """Whether the agent runs, its pid, memory and log."""
-        from minipod import agent
+        from minipod.roles import agent
         info = agent.status()
         if not info["running"]:
             click.echo(f"not running (log: {info['log']})")
@@ -39,7 +39,7 @@ def register(cli):
     @agent_group.command("start")
     def agent_start():
         """Start the agent unless it runs; return once it serves commands."""
-        from minipod import agent
+        from minipod.roles import agent
         pid = agent.ensure_running()
         agent.wait_serving()
         click.echo(pid)
@@ -47,14 +47,14 @@ def register(cli):
     @agent_group.command("stop")
     def agent_stop():
         """Stop the agent (containers keep running; restarts wait for the next one)."""
-        from minipod import agent
+        from minipod.roles import agent
         click.echo("stopped" if agent.stop() else "not running")
 
     @agent_group.command("logs")
     @click.option("-n", "--tail", "tail", callback=_line_count, help="Only the last N lines.")
     def agent_logs(tail):
         """Print the agent's log."""
-        from minipod import agent
+        from minipod.roles import agent
         try:
             data = agent.log_path().read_bytes()
         except FileNotFoundError:

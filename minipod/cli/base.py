@@ -5,13 +5,14 @@ import os
 
 import click
 
-from minipod import __version__, output, spec
+from minipod import __version__, spec
+from minipod.printers import docker
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
 def echo_json(data):
-    click.echo(output.to_json(data))
+    click.echo(docker.to_json(data))
 
 
 def timeout_seconds(ctx, param, value):
@@ -29,7 +30,8 @@ def finish_after_release(code: int, teardowns) -> None:
     errors)]) and warn about what failed: `run --rm` and `pod rm`."""
     if not teardowns:
         return
-    from minipod import handoff, pod
+    from minipod import handoff
+    from minipod.core import pod
     handoff.release(code)
     for what, teardown in teardowns:
         for error in teardown():

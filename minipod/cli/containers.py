@@ -5,7 +5,9 @@ import sys
 
 import click
 
-from minipod import container, output, pod, spec
+from minipod import spec
+from minipod.core import container, pod
+from minipod.printers import docker
 from minipod.errors import InvalidArgument, NotFound
 from minipod.cli.base import (CONTEXT, cli, echo_json, finish_after_release, limit_options, limits, timeout_seconds,
                               warn)
@@ -43,7 +45,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         mount_specs, tmpfs, devices, restart_policy, memory, memory_swap, cpus, cpu_shares, pids_limit, image_ref,
         command):
     """Run a command in a new container."""
-    from minipod import mounts
+    from minipod.core import mounts
     if detach and auto_remove:
         raise InvalidArgument("--rm and -d cannot be combined (nobody would be there to remove it)")
     restart = spec.parse_restart(restart_policy) if restart_policy else None
@@ -62,7 +64,7 @@ def run(detach, interactive, tty, auto_remove, name, pod_ref, env, workdir, host
         mounts=mounts.parse_all(volume, mount_specs, tmpfs), restart=restart,
         devices=[spec.parse_device(d) for d in devices])
     rec = container.run(opts)
-    from minipod import agent
+    from minipod.roles import agent
     agent.after_start(rec)  # the node process: now with a restart policy, else for the next command
     if detach:
         click.echo(rec["id"])
@@ -92,7 +94,7 @@ def exec(interactive, tty, env, workdir, user, container_name, namespace, ref, c
     if command[0].startswith("-"):
         # kubectl's `exec POD [-c C] [-n NS] [-it] [--] CMD...`: flags may follow the
         # pod (no command starts with "-", so docker's `exec CTR CMD` is unchanged).
-        from minipod.workloads import targets
+        from minipod.api import targets
         flags, command = targets.split_exec_args(list(command))
         interactive, tty = interactive or flags["interactive"], tty or flags["tty"]
         container_name = flags.get("container") or container_name
@@ -107,7 +109,7 @@ def exec(interactive, tty, env, workdir, user, container_name, namespace, ref, c
 
 def _target(ref, container_name, namespace) -> str:
     """The id of the container ``ref`` means (docker's names, or kubectl's pods)."""
-    from minipod.workloads import targets
+    from minipod.api import targets
     rec, note = targets.resolve(ref, container_name, namespace)
     if note:
         click.echo(note, err=True)
@@ -127,9 +129,9 @@ def ps(show_all, quiet, fmt):
         for r in records:
             click.echo(r["id"][:12])
     elif fmt == "json":
-        echo_json([output.container_inspect(r, pods.get(r.get("pod"), {})) for r in records])  # no namespaces: cheap
+        echo_json([docker.container_inspect(r, pods.get(r.get("pod"), {})) for r in records])  # no namespaces: cheap
     else:
-        click.echo(output.table(output.PS_HEADERS, output.ps_rows(records, pods)))
+        click.echo(docker.table(docker.PS_HEADERS, docker.ps_rows(records, pods)))
 
 
 @cli.command()
@@ -139,10 +141,10 @@ def inspect(refs):
     out = []
     for ref in refs:
         try:
-            out.append(output.container_inspect(*container.describe(ref)))
+            out.append(docker.container_inspect(*container.describe(ref)))
         except NotFound:
             try:
-                out.append(output.pod_inspect(*pod.describe(ref, container.with_status)))
+                out.append(docker.pod_inspect(*pod.describe(ref, container.with_status)))
             except NotFound:
                 raise NotFound(f"no such container or pod: {ref}") from None
     echo_json(out)
@@ -155,7 +157,7 @@ def inspect(refs):
 @click.argument("ref", metavar="CONTAINER|POD|pod/POD|deploy/NAME")
 def logs(follow, container_name, namespace, ref):
     """Print a detached container's output (or a pod's, as kubectl logs)."""
-    from minipod import stdio
+    from minipod.core import stdio
     rec = container.load(_target(ref, container_name, namespace))
     for chunk in stdio.read_logs(rec, follow, lambda r: container.status(r) == "running"):
         sys.stdout.buffer.write(chunk)
@@ -190,7 +192,7 @@ def restart(timeout, refs):
 
 
 def _start_containers(refs, how):
-    from minipod import agent
+    from minipod.roles import agent
     for ref in refs:
         agent.after_start(how(ref))
         click.echo(ref)
@@ -224,12 +226,12 @@ def rm(force, refs):
 @click.argument("refs", nargs=-1)
 def stats(no_stream, fmt, refs):
     """Live CPU, memory and process counts of running containers."""
-    from minipod import stats as statsmod
+    from minipod.views import stats as statsmod
     live = sys.stdout.isatty() and not no_stream and fmt == "table"
     for rows in statsmod.sample(refs, forever=live):
         if fmt == "json":
-            echo_json(output.stats_json(rows))
+            echo_json(docker.stats_json(rows))
         else:
             if live:
                 click.echo("\x1b[2J\x1b[H", nl=False)  # clear the screen, as docker stats does
-            click.echo(output.table(output.STATS_HEADERS, output.stats_rows(rows)))
+            click.echo(docker.table(docker.STATS_HEADERS, docker.stats_rows(rows)))

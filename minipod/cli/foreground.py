@@ -124,9 +124,10 @@ def run_until_exit(rec: dict, interactive: bool, auto_remove: bool):
     container exits, then record its exit or remove it (--rm).
     Returns (exit code or None, warnings, what is left to do or None):
     with --rm the container is gone and its name free, and what is left is
-    its own pod's teardown (minipod.removal), which may run after the
+    its own pod's teardown (minipod.core.removal), which may run after the
     caller has its exit code."""
-    from minipod import container, procfs, removal
+    from minipod import procfs
+    from minipod.core import container, removal
     from minipod.errors import InUse
     foreground(rec["pid"], lambda sig: procfs.send_signal(rec["pid"], rec["start"], sig),
                master=rec.get("master"), interactive=interactive)
@@ -150,7 +151,8 @@ def run_until_exit(rec: dict, interactive: bool, auto_remove: bool):
 
 def exec_until_exit(ref: str, command: list, env: dict, workdir, tty: bool, interactive: bool, user=None) -> int:
     """`exec` in the foreground: the command's exit code."""
-    from minipod import execution, procfs
+    from minipod import procfs
+    from minipod.core import execution
     started = execution.exec_start(ref, command, env, workdir, tty, interactive, user)
     foreground(started["waiter"], lambda sig: procfs.send_signal(started["pid"], started["start"], sig),
                master=started["master"], interactive=interactive)

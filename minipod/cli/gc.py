@@ -15,7 +15,7 @@ def gc(dry_run, force):
     Each line says what happened: removed, failed (with the reason: the
     command then exits 1), forced (--force), or leaked (--dry-run: exits 1
     when anything is found)."""
-    from minipod import gc as gcmod
+    from minipod.ops import gc as gcmod
     found = gcmod.collect(dry_run=dry_run, force=force)
     for f in found:
         if f.outcome == "busy":  # a teardown under way: not a leftover

@@ -4,7 +4,9 @@ import sys
 
 import click
 
-from minipod import container, image, output
+from minipod import image
+from minipod.core import container
+from minipod.printers import docker
 from minipod.cli.base import CONTEXT, cli, echo_json, warn
 
 @cli.group("image", context_settings=CONTEXT)
@@ -36,7 +38,7 @@ def _layer_progress():
         if state["label"] not in (None, label):
             click.echo("", err=True)  # the previous layer is done: keep its line
         state["label"] = label
-        size = output.human_size(done) + (f" / {output.human_size(total)}" if total else "")
+        size = docker.human_size(done) + (f" / {docker.human_size(total)}" if total else "")
         click.echo(f"\r{label}: {size}   ", nl=False, err=True)
     return show
 
@@ -44,7 +46,7 @@ def _layer_progress():
 @image_group.command("ls")
 def image_ls():
     """List images, their size and the layers they share."""
-    click.echo(output.table(output.IMAGE_HEADERS, output.image_rows(image.list_images(), image.layer_usage())))
+    click.echo(docker.table(docker.IMAGE_HEADERS, docker.image_rows(image.list_images(), image.layer_usage())))
 
 
 @image_group.command("inspect")

@@ -2,7 +2,9 @@
 
 import click
 
-from minipod import network, output, pod
+from minipod.cni import network
+from minipod.core import pod
+from minipod.printers import docker
 from minipod.cli.base import CONTEXT, cli, echo_json
 
 @cli.group("network", context_settings=CONTEXT)
@@ -24,14 +26,14 @@ def network_create(subnet, gateway, bridge, name):
 @network_group.command("ls")
 def network_ls():
     """List networks."""
-    click.echo(output.table(output.NETWORK_HEADERS, output.network_rows([network.summary(c) for c in network.list_networks()])))
+    click.echo(docker.table(docker.NETWORK_HEADERS, docker.network_rows([network.summary(c) for c in network.list_networks()])))
 
 
 @network_group.command("inspect")
 @click.argument("names", nargs=-1)
 def network_inspect(names):
     """Show networks like `docker network inspect bridge`."""
-    from minipod import topology
+    from minipod.views import topology
     echo_json([topology.inspect(network.load(n)) for n in (names or [network.default_name()])])
 
 
@@ -41,7 +43,7 @@ def network_inspect(names):
 def network_show(dot, name):
     """Draw the host, bridge, veths, pods and ports (on a cluster node, its pod network and its routes to the
     other nodes' pods)."""
-    from minipod import topology
+    from minipod.views import topology
     if name is None:
         from minipod.cluster import node as cluster_node
         name = cluster_node.NODE_NETWORK if network.find(cluster_node.NODE_NETWORK) else network.default_name()

@@ -3,7 +3,7 @@ describe, delete. Thin: each parses, calls minipod.api, prints."""
 
 import click
 
-from minipod import output
+from minipod.printers import docker
 from minipod.errors import InvalidArgument
 
 
@@ -15,7 +15,7 @@ def register(cli, echo_json):
                   help="A YAML/JSON file, a directory of them, or - for stdin.")
     def apply(sources):
         """Create or update objects from Kubernetes YAML (all checked first)."""
-        from minipod import agent
+        from minipod.roles import agent
         from minipod.api import manifests, verbs
         checked = manifests.check(manifests.load(sources))
         agent.check_settings()  # before anything is stored
@@ -38,7 +38,7 @@ def register(cli, echo_json):
     @click.argument("refs", nargs=-1)
     def wait(condition, selector, all_of_kind, namespace, timeout, refs):
         """Wait for a condition, as kubectl wait: pod/NAME, pod -l SEL, pods --all, deployment/NAME."""
-        from minipod import agent
+        from minipod.roles import agent
         from minipod.api import waiting
         kind, names = waiting.parse_refs(refs, selector, all_of_kind)
         agent.ensure_if_needed()
@@ -60,7 +60,7 @@ def register(cli, echo_json):
     @click.argument("ref", metavar="deployment/NAME")
     def rollout_status(namespace, timeout, ref):
         """Wait until a Deployment runs its current template everywhere."""
-        from minipod import agent
+        from minipod.roles import agent
         from minipod.api import waiting
         kind_name, name = _split_ref(ref, None)
         if kind_name.lower() not in ("deployment", "deployments", "deploy") or not name:
@@ -75,7 +75,7 @@ def register(cli, echo_json):
     @click.argument("ref", metavar="deployment/NAME")
     def scale(replicas, namespace, ref):
         """Set a Deployment's replica count."""
-        from minipod import agent
+        from minipod.roles import agent
         from minipod.api import verbs
         kind_name, name = _split_ref(ref, None)
         if not name:
@@ -95,13 +95,13 @@ def register(cli, echo_json):
         """List objects of a kind (or show one), as kubectl get does."""
         from minipod.api import verbs
         kind_name, name = _split_ref(kind_name, name)
-        from minipod import agent
+        from minipod.roles import agent
         agent.ensure_if_needed()
         kind, objs = verbs.get(kind_name, name, namespace, all_namespaces, selector)
         if fmt == "yaml":
             if objs:
-                from minipod.api import printers
-                click.echo(printers.object_yaml(objs))
+                from minipod.printers import kubectl
+                click.echo(kubectl.object_yaml(objs))
         elif fmt == "json":
             echo_json(objs[0] if name else {"apiVersion": "v1", "kind": "List", "items": objs})
         elif fmt == "name":
@@ -111,9 +111,9 @@ def register(cli, echo_json):
             where = "" if not kind.namespaced or all_namespaces else f" in {namespace} namespace"
             click.echo(f"No resources found{where}.", err=True)
         else:
-            from minipod.api import printers
-            headers, rows = printers.object_rows(kind, objs, all_namespaces, fmt == "wide")
-            click.echo(output.table(headers, rows))
+            from minipod.api import printing
+            headers, rows = printing.rows(kind, objs, all_namespaces, fmt == "wide")
+            click.echo(docker.table(headers, rows))
 
     @cli.command()
     @click.option("-n", "--namespace", default="default", show_default=True)
@@ -126,8 +126,8 @@ def register(cli, echo_json):
         if not name:
             raise InvalidArgument("describe needs a NAME (or KIND/NAME)")
         kind, objs = verbs.get(kind_name, name, namespace)
-        from minipod.api import printers
-        click.echo(printers.describe_object(kind, objs[0]))
+        from minipod.api import printing
+        click.echo(printing.describe(kind, objs[0]))
 
     @cli.command()
     @click.option("-f", "--filename", "sources", multiple=True, help="Delete what these files name.")

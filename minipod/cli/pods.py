@@ -2,7 +2,9 @@
 
 import click
 
-from minipod import container, output, pod, removal, spec
+from minipod import spec
+from minipod.core import container, pod, removal
+from minipod.printers import docker
 from minipod.cli.base import (CONTEXT, cli, echo_json, finish_after_release, limit_options, limits, timeout_seconds,
                               warn)
 
@@ -25,7 +27,7 @@ def pod_create(name, hostname, publish, network_name, label, memory, memory_swap
     rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
                      network_name=network_name, labels=spec.parse_labels(label),
                      limits=limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
-    from minipod import agent
+    from minipod.roles import agent
     agent.start_soon()  # the node process, for the next command
     click.echo(rec["id"])
 
@@ -41,16 +43,16 @@ def pod_ls(fmt, quiet):
         for p in pods:
             click.echo(p["id"][:12])
     elif fmt == "json":
-        echo_json(output.pod_ls_json(pods, counts))
+        echo_json(docker.pod_ls_json(pods, counts))
     else:
-        click.echo(output.table(output.POD_HEADERS, output.pod_rows(pods, counts)))
+        click.echo(docker.table(docker.POD_HEADERS, docker.pod_rows(pods, counts)))
 
 
 @pod_group.command("inspect")
 @click.argument("refs", nargs=-1, required=True)
 def pod_inspect(refs):
     """Show pods' details as JSON."""
-    echo_json([output.pod_inspect(*pod.describe(ref, container.with_status)) for ref in refs])
+    echo_json([docker.pod_inspect(*pod.describe(ref, container.with_status)) for ref in refs])
 
 
 @pod_group.command("stop")
@@ -68,7 +70,7 @@ def pod_stop(timeout, refs):
 @click.argument("refs", nargs=-1, required=True)
 def pod_start(refs):
     """Start stopped pods (new pause, network re-attached)."""
-    from minipod import agent
+    from minipod.roles import agent
     for ref in refs:
         pod.start(ref)
         agent.start_soon()  # the node process, for the next command

@@ -2,7 +2,7 @@
 
 import click
 
-from minipod import output
+from minipod.printers import docker
 
 
 def register(cli, echo_json):
@@ -17,26 +17,27 @@ def register(cli, echo_json):
     @click.argument("name", required=False)
     def volume_create(label, name):
         """Create a volume (exists already: nothing to do, as in docker)."""
-        from minipod import spec, volumes
+        from minipod import spec
+        from minipod.core import volumes
         click.echo(volumes.create(name, spec.parse_labels(label))["Name"])
 
     @volume_group.command("ls")
     @click.option("-q", "--quiet", is_flag=True)
     def volume_ls(quiet):
         """List volumes."""
-        from minipod import volumes
+        from minipod.core import volumes
         vols = volumes.list_volumes()
         if quiet:
             for v in vols:
                 click.echo(v["Name"])
             return
-        click.echo(output.table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
+        click.echo(docker.table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols]))
 
     @volume_group.command("inspect")
     @click.argument("names", nargs=-1, required=True)
     def volume_inspect(names):
         """Show volumes as JSON."""
-        from minipod import volumes
+        from minipod.core import volumes
         echo_json([volumes.inspect(n) for n in names])
 
     @volume_group.command("rm")
@@ -44,7 +45,7 @@ def register(cli, echo_json):
     @click.argument("names", nargs=-1, required=True)
     def volume_rm(force, names):
         """Remove volumes (refused while a container uses them)."""
-        from minipod import volumes
+        from minipod.core import volumes
         for n in names:
             volumes.remove(n, force)
             click.echo(n)

@@ -5,7 +5,7 @@ A real DNS server (dnsmasq, as minipod's own cluster DNS) listens on the
 control plane's address, port 53, with records for every Service of the
 cluster (<service>.<namespace>.svc.cluster.local: the ClusterIP, or a
 headless Service's ready pod addresses; SRV records for named ports), the
-same rendering as minipod.clusterdns. The cluster reaches it as Kubernetes
+same rendering as minipod.roles.clusterdns. The cluster reaches it as Kubernetes
 does: the Service kube-system/kube-dns on the range's tenth address
 (10.96.0.10 by default, the kubelets' --cluster-dns), whose Endpoints name
 this address, so kube-proxy on every node carries a pod's query there.
@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 
-from minipod import clusterdns
+from minipod.roles import clusterdns
 from minipod.cluster import data_dir, pki_dir, settings
 from minipod.cluster.client import Client
 

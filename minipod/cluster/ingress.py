@@ -9,7 +9,7 @@ node (MINIPOD_CLUSTER_PORT_OFFSET moves it, as the other ports). Every 2
 seconds this process reads the Ingresses, Services and Endpoints from
 kube-apiserver with the kubelet's credentials (bootstrap.py grants the
 Ingress part), renders nginx's configuration as minipod's own controller
-does (minipod.ingress.render: one server per host, the upstreams are the
+does (minipod.roles.ingress.render: one server per host, the upstreams are the
 endpoints' pod IPs on whichever node they run, which the pod network
 across nodes carries) and, when it changed, has nginx check it (`nginx -t`
 inside the pod) before it reloads it (SIGHUP); a refused configuration
@@ -53,7 +53,7 @@ def ports() -> tuple:
 
 
 def static_pod() -> dict:
-    from minipod.ingress import controller
+    from minipod.roles.ingress import controller
     http, https = ports()
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": POD, "namespace": NAMESPACE, "labels": dict(LABELS)},
@@ -81,7 +81,7 @@ class Controller:
         print(text, flush=True)
 
     def setup(self) -> None:
-        from minipod.ingress import controller, render
+        from minipod.roles.ingress import controller, render
         directory().mkdir(parents=True, exist_ok=True)
         # nginx starts with the configuration of no Ingress (404 for every request) until the first pass
         controller.sync(render.render([], {}, {}, {}, ports()), None, self.log, "no ingresses", directory())
@@ -93,14 +93,14 @@ class Controller:
     def _nginx(self, pods: list):
         """The container record of this node's nginx once the kubelet has
         found it ready, else None."""
-        from minipod import container
+        from minipod.core import container
         mine = [p for p in pods if p.get("spec", {}).get("nodeName") == self.cfg["node_name"] and _ready(p)]
         ids = {s.get("containerID", "").split("://")[-1] for p in mine
                for s in p.get("status", {}).get("containerStatuses", []) if s.get("name") == "controller"}
         return next((r for r in container.list_containers() if r["id"] in ids and r["status"] == "running"), None)
 
     def sync(self) -> None:
-        from minipod.ingress import controller, health, render
+        from minipod.roles.ingress import controller, health, render
         ingresses = [o for o in self._items(f"{GROUP}/ingresses") if health.ours(o)]
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in self._items("/api/v1/services")}
         endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e

@@ -14,7 +14,7 @@ every other node's range:
 The routes carry protocol number 77 (`ip route show proto 77` lists them),
 so that the agent only ever touches its own. What leaves the cluster's pod
 range is masqueraded on the way out (chain MINIPOD-CLUSTER-MASQ; the
-node's bridge masquerades nothing, minipod.network.write_node_network).
+node's bridge masquerades nothing, minipod.cni.network.write_node_network).
 Every 2 seconds it reads the Nodes from kube-apiserver with the kubelet's
 credentials; a pass that fails is a Warning Event of its Node
 (FailedToSyncRoutes, `kubectl get events`); on SIGTERM it takes everything

@@ -121,7 +121,7 @@ def _runtime(cfg) -> None:
 
 
 def _network(cfg) -> None:
-    from minipod.proxy import host
+    from minipod.roles.proxy import host
     host.ensure_routes([ipaddress.ip_network(cfg["service_cidr"])], dev=service_device())
     host.enable_bridge_netfilter()
 
@@ -248,7 +248,7 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
     for component in ("kubelet", "kube-proxy"):
         binary(component)
     from minipod import image
-    from minipod.ingress import controller
+    from minipod.roles.ingress import controller
     image.load(controller.IMAGE)  # every node runs the ingress controller's nginx (scripts/setup imports it)
     if _kube_chains():
         raise InvalidState("iptables already has KUBE-* chains (another kube-proxy, or minipod's own Services "
@@ -294,12 +294,13 @@ def leave(report=lambda text: None) -> None:
     removed = _remove_sandboxes()
     if removed:
         report(f"removed {removed} pod(s)")
-    from minipod import cri, network
+    from minipod import cri
+    from minipod.cni import network
     if cri.stop():
         report("stopped the CRI server")
     if network.find(NODE_NETWORK) is not None:
         network.remove(NODE_NETWORK, users=[])
-    from minipod.proxy import host
+    from minipod.roles.proxy import host
     host.remove_routes(dev=service_device())
     _unmount_below(kubelet_dir())
     shutil.rmtree(kubelet_dir(), ignore_errors=True)
@@ -350,7 +351,7 @@ def _remove_sandboxes() -> int:
     network and the logs the kubelet kept of them in /var/log/pods."""
     import shutil
 
-    from minipod import pod, removal
+    from minipod.core import pod, removal
     from minipod.cri import sandboxes
     count = 0
     for rec in pod.store().all():

@@ -1,7 +1,7 @@
 """The stdio holders of containers, in conmon's role for podman and CRI-O:
 processes that outlive the command which started a container and hold its
 terminal or pipes for as long as it lives, writing its log and serving
-attach clients. Below the core (container.py starts them); they import
+attach clients. Below the core (core/container.py starts them); they import
 nothing of it.
 
   frames.py  the socket protocol between a holder and its clients, the

@@ -4,7 +4,8 @@ and a container record back into the CRI's words (pure)."""
 
 import os
 
-from minipod import imagerun, spec
+from minipod import spec
+from minipod.core import imagerun
 from minipod.errors import InvalidArgument, NotFound
 from minipod.spec import Limits
 
@@ -136,7 +137,7 @@ def settled_status(rec: dict) -> str:
     still running for a moment (the kubelet keeps the first exit code it
     sees), unless pause itself is gone and never will."""
     if rec["status"] == "exited" and rec.get("exit_code") is None:
-        from minipod import pod
+        from minipod.core import pod
         sandbox = pod.store().load(rec["pod"]) if rec.get("pod") else None
         if sandbox is not None and pod.status(sandbox) == "running":
             return "running"

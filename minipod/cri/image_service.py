@@ -37,7 +37,7 @@ class Images:
     def RemoveImage(self, request, context):
         rec = images.find(request.image.image)
         if rec is not None:  # idempotent: an image already gone is no error
-            from minipod import container
+            from minipod.core import container
             container.remove_image(rec["name"], force=False)
         return self.pb.RemoveImageResponse()
 

@@ -6,7 +6,9 @@ the agent."""
 
 import time
 
-from minipod import __version__, container, execution, network, paths, pod, removal
+from minipod import __version__, paths
+from minipod.cni import network
+from minipod.core import container, execution, pod, removal
 from minipod.cri import containers, images, sandboxes
 from minipod.cri.rpc import mount_point, ns, rpc, usage_of
 from minipod.errors import InvalidArgument, InvalidState, MinipodError, NotFound

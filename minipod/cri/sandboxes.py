@@ -105,7 +105,7 @@ def is_sandbox(rec: dict) -> bool:
 
 def ready(rec: dict) -> bool:
     """SANDBOX_READY: pause alive, and the pod started whole (its network too)."""
-    from minipod import pod
+    from minipod.core import pod
     return rec.get("desired") != "stopped" and pod.is_whole(rec)
 
 

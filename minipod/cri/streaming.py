@@ -113,7 +113,7 @@ class StreamingServer:
     async def _exec(self, request, wanted: dict, attach: bool):
         from aiohttp import web
 
-        from minipod import container
+        from minipod.core import container
         from minipod.streaming import StreamError
         try:
             rec = await asyncio.to_thread(container.load, wanted["container"])

@@ -102,7 +102,7 @@ def _decompressed(raw: _Hashing):
 def _extract_in_child(lowers: list, upper: Path, work: Path, merged: Path, opener, label, expect, emit):
     """Child side: mount the overlay (if there are parents), extract, verify."""
     import tarfile
-    from minipod import tarsafe
+    from minipod.image import tarsafe
     from minipod.runtime import syscalls as sc
     target = upper
     if lowers:

@@ -186,7 +186,7 @@ class Attachment:
         if self.opts["stdin"]:
             if not self.rec.get("interactive"):
                 raise StreamError(400, "the container was not made with stdin: true; attach without -i")
-            from minipod import container
+            from minipod.core import container
             path = container.store().dir(self.rec["id"]) / "stdin"
             self.fifo = await asyncio.to_thread(os.open, path, os.O_WRONLY | os.O_CLOEXEC)
 
@@ -224,7 +224,7 @@ class Attachment:
                 if not data:
                     return 0
                 await send(STDOUT, data)
-        from minipod import container
+        from minipod.core import container
         try:
             f = open(self.rec["log_path"], "rb")
         except FileNotFoundError:

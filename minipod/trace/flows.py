@@ -31,7 +31,7 @@ class Entry:
 
 def parse(line: str):
     """An Entry of one `conntrack -L` line (TCP or UDP), or None."""
-    from minipod.proxy import conntrack
+    from minipod.roles.proxy import conntrack
     found = conntrack.fields(line)
     if found is None:
         return None
@@ -72,7 +72,7 @@ def route(dst: str, netns: str = None, src: str = None) -> str:
 def pod_of(ip: str):
     """The name of this node's pod with address ``ip`` (its Pod object's
     namespace/name when it has one), or None."""
-    from minipod import pod
+    from minipod.core import pod
     for rec in pod.store().all():
         if (rec.get("ip") or "").split("/")[0] == ip:
             k8s = rec.get("k8s") or {}
@@ -82,7 +82,8 @@ def pod_of(ip: str):
 
 def veth_of(ip: str):
     """The host side veth of this node's pod with address ``ip``, or None."""
-    from minipod import pod, topology
+    from minipod.core import pod
+    from minipod.views import topology
     from minipod.cni import runtime as cni
     for rec in pod.store().all():
         if (rec.get("ip") or "").split("/")[0] != ip:

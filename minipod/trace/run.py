@@ -12,8 +12,8 @@ from minipod.trace import flows, nftrace, probe, targets
 def _ingress_leg(t):
     """(selectors of the controller's flows to the backend pods, nginx's pod
     IP, the backends' addresses), or ([], None, set())."""
-    from minipod import pod
-    from minipod.ingress import controller
+    from minipod.core import pod
+    from minipod.roles.ingress import controller
     from minipod.objects import kinds, store
     nginx = next((r for r in pod.store().all() if (r.get("k8s") or {}).get("name") == controller.POD), None)
     if nginx is None or not nginx.get("ip"):

@@ -50,8 +50,8 @@ def place(text: str, namespace: str) -> Place:
 
 
 def _pod(name: str, namespace: str) -> dict:
-    from minipod import pod
-    from minipod.workloads import targets
+    from minipod.core import pod
+    from minipod.api import targets
     try:
         return targets.pod_record(namespace, name)
     except NotFound:
@@ -112,7 +112,7 @@ def target(text: str, namespace: str, udp: bool = False) -> Target:
 
 
 def _by_address(ip: str, port, proto: str) -> Target:
-    from minipod import pod
+    from minipod.core import pod
     from minipod.objects import services as svcmod
     for svc in _services():
         spec = svc["spec"]
@@ -148,7 +148,7 @@ def _is_local(ip: str) -> bool:
 
 
 def _ingress(url: str) -> Target:
-    from minipod.ingress import controller
+    from minipod.roles.ingress import controller
     m = re.fullmatch(r"http://([A-Za-z0-9.-]+)(?::(\d+))?(/[^\s]*)?", url)
     if not m:
         raise InvalidArgument(f"{url!r}: expected http://HOST[:PORT]/PATH")
@@ -170,7 +170,7 @@ def check_safe(t: Target) -> None:
         return
     import time
 
-    from minipod.proxy import host
+    from minipod.roles.proxy import host
     deadline = time.monotonic() + SYNC_WAIT
     dev = host.route_device(t.ip)
     while dev != host.device() and time.monotonic() < deadline:  # a Service just applied: the agent's pass to come

@@ -28,7 +28,9 @@ def _id(*parts) -> str:
 
 def model() -> dict:
     """Everything the picture shows, from minipod's records and objects."""
-    from minipod import network, pod, topology
+    from minipod.cni import network
+    from minipod.core import pod
+    from minipod.views import topology
     from minipod.objects import kinds, services as svcmod, store
     conf = network.load(network.default_name())
     members = {p["id"]: att for p, att in topology.members(conf)}

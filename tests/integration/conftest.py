@@ -187,7 +187,7 @@ def leftover_cgroups():
     return out
 
 
-def agent_processes(module=b"minipod.agent"):
+def agent_processes(module=b"minipod.node"):
     """Agents (or API servers) of this test root still alive (by their environment)."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -211,7 +211,7 @@ def remove_everything():
     shutil.rmtree(TEST_ROOT / "lib" / "objects", ignore_errors=True)
     if sh("ip link show mptsvc0", check=False).returncode == 0 or \
             sh("nft list table ip mptk-proxy", check=False).returncode == 0:
-        from minipod import clusterdns, proxy  # what the agent does after the last service and pod
+        from minipod.roles import clusterdns, proxy  # what the agent does after the last service and pod
         clusterdns.stop()
         proxy.cleanup()
     for cid in mp("ps", "-aq", check=False).stdout.split():

@@ -65,7 +65,7 @@ def test_a_command_runs_in_a_worker_of_the_agent_with_the_callers_own_stdout():
     pipe = fd_target(client.pid, 1)
     worker = wait_for(lambda: [w for w in workers(agent) if fd_target(w, 1) == pipe], timeout=10,
                       what="a worker of the agent writing to the client's own pipe")
-    assert "minipod.agent" in open(f"/proc/{worker[0]}/cmdline").read().replace("\0", " ")
+    assert "minipod.node" in open(f"/proc/{worker[0]}/cmdline").read().replace("\0", " ")
     with os.fdopen(reader) as out:
         assert out.read() == "done\n"
     assert client.wait(timeout=30) == 0

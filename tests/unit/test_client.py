@@ -1,9 +1,10 @@
-"""The thin client's own reading of paths and verbs (minipod.client cannot
+"""The thin client's own reading of paths and verbs (minipod.node.client cannot
 import minipod.paths: it computes them again, and must agree)."""
 
 import pytest
 
-from minipod import agent, client
+from minipod.node import client
+from minipod.roles import agent
 
 ENVIRONMENTS = [{}, {"MINIPOD_ROOT": "/tmp/r"}, {"MINIPOD_ROOT": "/tmp/r", "MINIPOD_RUN_ROOT": "/tmp/run2"},
                 {"MINIPOD_RUN_ROOT": "/srv/run"}, {"MINIPOD_LIB_ROOT": "/srv/lib"}]

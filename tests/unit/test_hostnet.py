@@ -39,7 +39,7 @@ def test_resolvers_hosts_proxies_and_peers_are_read_from_their_files():
 def test_a_range_with_a_destination_the_host_uses_is_not_free(monkeypatch):
     monkeypatch.setattr(hostnet, "used_destinations",
                         lambda: [(ipaddress.ip_address("198.51.100.80"), "deb.debian.org in /etc/hosts")])
-    monkeypatch.setattr("minipod.network.host_routes",
+    monkeypatch.setattr("minipod.hostnet.host_routes",
                         lambda: [(ipaddress.ip_network("192.0.2.0/24"), "eth0"),
                                  (ipaddress.ip_network("198.18.0.0/24"), "mptsvc0")])
     assert hostnet.conflicts("198.51.100.0/24") == ["the host uses 198.51.100.80 (deb.debian.org in /etc/hosts)"]
@@ -55,7 +55,7 @@ def test_a_destination_reached_through_the_callers_own_device_is_its_own(monkeyp
     setting up again must not take its own range for the host's."""
     monkeypatch.setattr(hostnet, "used_destinations",
                         lambda: [(ipaddress.ip_address("10.96.0.11"), "a peer of an open TCP connection")])
-    monkeypatch.setattr("minipod.network.host_routes", lambda: [(ipaddress.ip_network("10.96.0.0/12"), "kube-svc0")])
+    monkeypatch.setattr("minipod.hostnet.host_routes", lambda: [(ipaddress.ip_network("10.96.0.0/12"), "kube-svc0")])
     assert hostnet.conflicts("10.96.0.0/12", own_devices=("kube-svc0",)) == []
     assert hostnet.conflicts("10.96.0.0/12", own_devices=("other0",)) == [
         "the host routes 10.96.0.0/12 through kube-svc0", "the host uses 10.96.0.11 (a peer of an open TCP connection)"]

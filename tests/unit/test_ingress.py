@@ -8,7 +8,7 @@ import yaml
 
 from minipod.api import manifests
 from minipod.errors import InvalidArgument
-from minipod.ingress import render
+from minipod.roles.ingress import render
 
 ING = yaml.safe_load("""
 apiVersion: networking.k8s.io/v1

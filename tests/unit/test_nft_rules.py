@@ -5,7 +5,7 @@ how the proxy (both modes) tells stale conntrack entries."""
 
 import pytest
 
-from minipod.proxy import nft_rules
+from minipod.roles.proxy import nft_rules
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +114,7 @@ def test_table_follows_the_chain_prefix(monkeypatch):
 
 
 def test_conntrack_lines_and_what_is_served():
-    from minipod.proxy import conntrack
+    from minipod.roles.proxy import conntrack
     stale = ("tcp      6 118 SYN_SENT src=10.0.0.1 dst=10.96.0.11 sport=40000 dport=80 [UNREPLIED] "
              "src=10.96.0.11 dst=10.0.0.1 sport=80 dport=40000 mark=0 use=1")
     natted = ("tcp      6 118 SYN_SENT src=10.0.0.1 dst=10.96.0.11 sport=40001 dport=80 [UNREPLIED] "

@@ -18,7 +18,9 @@ import tempfile
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from minipod import etcfiles, names, network, spec, tarsafe
+from minipod import etcfiles, hostnet, names, spec
+from minipod.cni import network
+from minipod.image import tarsafe
 from minipod.cni import config as cni_config
 from minipod.errors import MinipodError
 from minipod.runtime import caps
@@ -217,7 +219,7 @@ def test_results(result):
 
 @given(st.text(max_size=300))
 def test_route_tables(text):
-    for net, dev in network.parse_route_table(text):
+    for net, dev in hostnet.parse_route_table(text):
         assert net.prefixlen > 0 and dev
 
 
@@ -226,7 +228,7 @@ def test_route_table_of_a_host():
             "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
             "minipod0\t0000F40A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
             "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n")
-    assert network.parse_route_table(text) == [(ipaddress.ip_network("10.244.0.0/16"), "minipod0"),
+    assert hostnet.parse_route_table(text) == [(ipaddress.ip_network("10.244.0.0/16"), "minipod0"),
                                                (ipaddress.ip_network("192.0.2.0/24"), "eth0")]
 
 

@@ -1,13 +1,13 @@
 """The agent's crash-recovery decisions without root: every mark a crash can
-leave on a pod's or a container's record (workloads/recovery.py's table),
+leave on a pod's or a container's record (roles/kubelet/recovery.py's table),
 with the kernel's view and the lock, gives one decision: finish, undo or
 redo. Each step of pod.create / container.run is walked in order."""
 
 import pytest
 from hypothesis import given, strategies as st
 
-from minipod.workloads import recovery
-from minipod.workloads.recovery import BUSY, KEEP, RECREATE, REDO, RESTART
+from minipod.roles.kubelet import recovery
+from minipod.roles.kubelet.recovery import BUSY, KEEP, RECREATE, REDO, RESTART
 
 PAUSE = {"pid": 4242, "start": 77, "boot": "b"}
 ATT = "mptest-abc-eth0"

@@ -9,8 +9,8 @@ import yaml
 from minipod.api import manifests
 from minipod.errors import InvalidArgument
 from minipod.objects import allocations, services
-from minipod.proxy import rules
-from minipod.workloads import service_env
+from minipod.roles.proxy import rules
+from minipod.roles.kubelet import service_env
 
 SERVICE = yaml.safe_load("""
 apiVersion: v1

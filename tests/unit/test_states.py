@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from minipod import container, pod, procfs
+from minipod import procfs
+from minipod.core import container, pod
 
 ME = {"pid": os.getpid(), "start": procfs.start_time(os.getpid()), "boot": procfs.boot_id()}
 

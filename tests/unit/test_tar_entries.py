@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from minipod import tarsafe
+from minipod.image import tarsafe
 from minipod.errors import UnsafeArchive
 
 

@@ -8,11 +8,13 @@ import pytest
 import yaml
 from hypothesis import given
 
-from minipod import mounts, spec
+from minipod import spec
+from minipod.core import mounts
 from minipod.api import manifests
 from minipod.errors import InvalidArgument, MinipodError
 from minipod.objects.workloads import template_hash
-from minipod.workloads import backoff, deployments
+from minipod.roles.controllers import deployments
+from minipod.roles.kubelet import backoff
 
 from tests.unit.test_properties import ARGV_TEXT
 
@@ -206,13 +208,13 @@ def test_volume_flags_never_crash(text):
     (["--container=b", "--stdin", "--", "true"], {"container": "b", "interactive": True}, ["true"]),
 ])
 def test_kubectl_exec_flags_after_the_pod(args, flags, command):
-    from minipod.workloads import targets
+    from minipod.api import targets
     got, cmd = targets.split_exec_args(args)
     assert cmd == command and {k: v for k, v in got.items() if v} == flags
 
 
 def test_kubectl_exec_refuses_words_before_the_double_dash():
-    from minipod.workloads import targets
+    from minipod.api import targets
     with pytest.raises(InvalidArgument, match="before --"):
         targets.split_exec_args(["-c", "web", "ls", "--", "x"])
     with pytest.raises(InvalidArgument, match="needs an argument"):

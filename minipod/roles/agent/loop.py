@@ -1,0 +1,254 @@
+"""The node agent (the Agent class): the kubelet's and the controller
+manager's roles on this node, as one reconcile pass that the node process
+(minipod.node.main) runs at every wake-up.
+
+Every pass is full and idempotent (level-triggered, like Kubernetes'
+controllers): Deployments → Pod objects → realised pods → container
+restarts. Nothing is kept only in memory but retry times, so a new agent
+after a SIGKILL simply carries on.
+"""
+
+import os
+import select
+import sys
+import time
+
+from minipod import procfs, state
+from minipod.core import container, pod
+from minipod.roles.agent import problems
+from minipod.errors import MinipodError
+from minipod.objects import kinds, store
+from minipod.objects.workloads import local_container_name
+from minipod.roles import clusterdns, proxy
+from minipod.roles.ingress import controller
+from minipod.roles.controllers import deployments, endpoints
+from minipod.roles.kubelet import backoff, pods, probes, recovery, restarts
+
+RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
+RETRY_CAP = 60.0
+BUSY_RETRY = 0.5  # a pod whose lock another process holds is looked at again after this
+
+
+def log(message: str) -> None:
+    now = time.time()
+    sys.stdout.write(time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d} "
+                     + message + "\n")
+    sys.stdout.flush()
+
+
+class Agent:
+    def __init__(self):
+        self.limits = backoff.limits()
+        self.retry = {}  # key -> (attempts, next try): pods/containers that failed to be made
+        self.pidfds = {}  # fd -> (pid, start)
+        self.watched = {}  # (pid, start) -> fd
+        self.probe_schedule = {}  # (container id, start) -> when its next readiness probe is due
+        self.rerun = False  # something changed that this pass may not have seen: pass again at once
+        self.snapshot = None  # which processes ran when the last pass began
+        self.rerun_at = None  # a pass is due then: something was busy (locked by another process)
+        self.unwhole = set()  # uids of Pod objects whose pod could not be started whole this pass
+
+    # ------------------------------------------------------------ reconcile
+
+    def _retry_due(self, key, now) -> bool:
+        attempts, at = self.retry.get(key, (0, 0))
+        return now >= at
+
+    def _failed(self, key, now, message):
+        attempts, _ = self.retry.get(key, (0, 0))
+        delay = min(RETRY_CAP, RETRY_BASE * (2 ** attempts))
+        self.retry[key] = (attempts + 1, now + delay)
+        log(f"{message} (retrying in {delay:g}s)")
+
+    def reconcile(self) -> float:
+        """One pass; returns the earliest time something is due (or None)."""
+        now = time.time()
+        self.rerun_at = None
+        self.snapshot = self._states()
+        deployments.reconcile(log)
+        self._sync_pods(now)
+        probe_at = self._probe(now)
+        endpoints.reconcile(log)
+        for key, step in (("proxy", lambda: proxy.sync(log, keep_routes=clusterdns.needed())),
+                          ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log))):
+            try:
+                step()
+            except MinipodError as e:
+                self._failed((key,), now, f"{key}: {e}")
+                problems.failed(key, str(e))  # an Event of the Node, until a pass succeeds
+            else:
+                if self.retry.pop((key,), None) is not None:
+                    problems.recovered(key)
+        due = restarts.reconcile(now, log, self.limits)
+        waits = [at for _n, at in self.retry.values() if at > now]
+        waits += [at for at in (due, probe_at, self.rerun_at) if at is not None]
+        return min(waits) if waits else None
+
+    def _probe(self, now):
+        """Run the readiness probes that are due; return the next due time."""
+        next_at, seen = None, set()
+        objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
+        by_pod = pod.containers_by_pod()  # one read of the container records for every pod
+        for uid, rec in pods.realised().items():
+            obj = objs.get(uid)
+            if obj is None or not rec.get("ip") and not obj["spec"].get("hostNetwork"):
+                continue
+            ctrs = {c["name"]: container.with_status(c) for c in by_pod.get(rec["id"], [])}
+            for spec in obj["spec"]["containers"]:
+                crec = ctrs.get(local_container_name(rec['name'], spec['name']))
+                if not spec.get("readinessProbe") or not crec or crec["status"] != "running":
+                    continue
+                seen.add((crec["id"], crec.get("start")))
+                at = probes.step(crec, spec, (rec.get("ip") or "127.0.0.1").split("/")[0], self.probe_schedule,
+                                 now, log)
+                next_at = at if next_at is None else min(next_at, at)
+        for key in set(self.probe_schedule) - seen:
+            del self.probe_schedule[key]
+        return next_at
+
+    def _recover(self, objs: dict, live: dict, now) -> None:
+        """Finish or undo what a crash left half-made (workloads/recovery.py),
+        before anything new is made: a pod whose making was cut is torn down
+        (and made again below), one whose pause or network is not whole is
+        started again, a container never started is removed (and made again)."""
+        by_pod = pod.containers_by_pod()  # one read for every pod: a pod's own are all it changes
+        for uid, rec in list(live.items()):
+            obj = objs.get(uid)
+            if obj is None:
+                continue  # its object is gone: removed below
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            alive = bool(rec.get("pause")) and procfs.alive(rec["pause"])
+            action = recovery.pod_action(rec, alive, state.is_locked("pod", rec["id"]))
+            if action == recovery.BUSY:
+                self.rerun_at = now + BUSY_RETRY
+                continue
+            if action == recovery.REDO:
+                log(f"pod {name}: its making was cut (no network yet); tearing it down to make it again")
+                pods.destroy(rec, grace=0)
+                del live[uid]
+                continue
+            if action == recovery.RESTART:
+                if not self._retry_due(("pod", uid), now):
+                    continue
+                try:
+                    live[uid] = pod.start(rec["id"])
+                    log(f"pod {name}: pause or network was not whole; started again "
+                        f"(IP {live[uid].get('ip') or '-'})")
+                except MinipodError as e:
+                    self._failed(("pod", uid), now, f"pod {name}: cannot start: {e}")
+                    del live[uid]
+                    self.unwhole.add(uid)
+                    continue
+            for crec in by_pod.get(rec["id"], []):
+                verdict = recovery.container_action(crec, state.is_locked("container", crec["id"]))
+                if verdict == recovery.RECREATE:
+                    log(f"container {crec['name']}: recorded but never started; making it again")
+                    container.discard(crec)
+                elif verdict == recovery.BUSY:
+                    self.rerun_at = now + BUSY_RETRY
+
+    @staticmethod
+    def _drop_orphan_containers(pod_ids: set) -> None:
+        """Containers made for a Pod object whose pod went while they were
+        being made (a delete racing a create): nothing else would remove them."""
+        for crec in container.store().all():
+            if (crec.get("labels") or {}).get(pods.POD_LABEL) and crec.get("pod") not in pod_ids \
+                    and not state.is_locked("container", crec["id"]):
+                log(f"container {crec['name']}: its pod is gone; removing it")
+                container.discard(crec)
+
+    def _sync_pods(self, now):
+        objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
+        live = pods.realised()
+        for uid, rec in list(live.items()):
+            if uid not in objs:
+                log(f"pod {rec['name']}: its object is gone, removing it")
+                pods.destroy(rec, grace=10.0)
+                del live[uid]
+        self.unwhole = set()
+        self._drop_orphan_containers({r["id"] for r in pod.store().all()})
+        self._recover(objs, live, now)
+        by_pod = pod.containers_by_pod()  # after recovery's removals; each pod below adds only its own
+        for uid, obj in objs.items():
+            name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+            if uid in self.unwhole:
+                continue  # its start failed above; retried when due
+            rec = live.get(uid)
+            if rec is None:
+                if not self._retry_due(("pod", uid), now):
+                    continue
+                try:
+                    rec = pods.create_pod(obj)
+                    log(f"pod {name}: created (IP {rec.get('ip') or '-'})")
+                except MinipodError as e:
+                    self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")
+                    continue
+            elif not pod.is_whole(rec):
+                continue  # busy (someone holds its lock), or stopped on purpose: no container starts
+            self.retry.pop(("pod", uid), None)
+            if not self._retry_due(("containers", uid), now):
+                continue
+            try:
+                errors = pods.sync_containers(obj, rec, by_pod.get(rec["id"], []))
+            except MinipodError as e:
+                errors = [("*", str(e), pods.CREATE)]
+            for ctr, message, reason in errors:
+                pods.record_error(rec, ctr, message, reason)
+            if errors:
+                self._failed(("containers", uid), now,
+                             f"pod {name}: " + "; ".join(f"{c}: {r}: {m}" for c, m, r in errors))
+            else:
+                self.retry.pop(("containers", uid), None)
+                for c in obj["spec"]["containers"]:
+                    pods.record_error(rec, c["name"], None)
+
+    # ---------------------------------------------------------------- watch
+
+    @staticmethod
+    def _states() -> tuple:
+        """(every container's and pause's (id, start, status), the (pid, start)
+        of those running)."""
+        states, running = set(), set()
+        for rec in container.list_containers():
+            states.add((rec["id"], rec.get("start"), rec["status"]))
+            if rec["status"] == "running":
+                running.add((rec["pid"], rec.get("start")))
+        for rec in pod.list_pods():
+            pause = rec.get("pause") or {}
+            states.add((rec["id"], pause.get("start"), rec["status"]))
+            if rec["status"] == "running":
+                running.add((pause["pid"], pause.get("start")))
+        return states, running
+
+    def _wanted(self) -> set:
+        """(pid, start) of every process whose exit must wake us: every
+        container (a restart may be due, or an endpoint is gone) and pause.
+        If any process started or ended while the pass ran (one may even
+        have started and ended: a container that crashes at once), its exit
+        would wake nobody: the agent passes again at once."""
+        states, out = self._states()
+        self.rerun = self.snapshot is not None and states != self.snapshot[0]
+        dns = clusterdns.running_pid()
+        if dns:
+            out.add((dns, "dnsmasq"))  # supervised: if it dies, the next pass starts it again
+        return out
+
+    def update_watches(self, poller) -> None:
+        wanted = self._wanted()
+        for key in list(self.watched):
+            if key not in wanted:
+                fd = self.watched.pop(key)
+                poller.unregister(fd)
+                self.pidfds.pop(fd, None)
+                os.close(fd)
+        for key in wanted - set(self.watched):
+            try:
+                fd = os.pidfd_open(key[0])
+            except ProcessLookupError:
+                # It exited between the pass and now (a container that crashes
+                # at once): nothing would wake us for it, so pass again now.
+                self.rerun = True
+                continue
+            self.watched[key] = fd
+            self.pidfds[fd] = key
+            poller.register(fd, select.POLLIN)
