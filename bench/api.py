@@ -219,7 +219,7 @@ def main():
         # the CPU the server side spends on a watch round: minipod's API server and agent (it wakes on
         # every write), kube-apiserver and etcd
         server_pids = {"minipod": [json.loads((ROOT / "run" / "apiserver" / "pid").read_text())["pid"],
-                                   int((ROOT / "run" / "agent" / "pid").read_text())],
+                                   json.loads((ROOT / "run" / "agent" / "pid").read_text())["pid"]],
                        servers[1].name: [p.pid for p in procs]}
         for r in range(WATCH_ROUNDS):
             for s in turns(r):

@@ -16,12 +16,10 @@ What wakes it, never a polling interval:
   new code takes over (SUCCESSOR_ENV).
 """
 
-import fcntl
 import os
 import resource
 import select
 import signal
-import sys
 import time
 import traceback
 
@@ -30,24 +28,10 @@ from minipod.core import removal
 from minipod.node import serve
 from minipod.node.inotify import CHANGES, IN_MODIFY, Inotify
 from minipod.objects import store
-from minipod.roles.agent import agent_dir, lock_path, pid_path, problems, wake_path
+from minipod.roles.agent import DAEMON, pid_path, problems, wake_path
 from minipod.roles.agent.loop import RETRY_BASE, Agent, log
 
 SUCCESSOR_ENV = "MINIPOD_AGENT_SUCCEEDS"  # set for an agent started by the one it replaces
-
-
-def _take_lock():
-    agent_dir().mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    tmp = pid_path().with_suffix(".tmp")
-    tmp.write_text(str(os.getpid()))
-    os.replace(tmp, pid_path())
-    return fd
 
 
 def _watch_dirs(ino) -> None:
@@ -78,9 +62,9 @@ def _sweep_half_written() -> None:
 
 def main() -> int:
     successor = os.environ.pop(SUCCESSOR_ENV, None)
-    lock = serve.wait_for_handover(_take_lock) if successor else _take_lock()
-    if lock is None:
+    if not (serve.wait_for_handover(DAEMON.take_lock) if successor else DAEMON.take_lock()):
         return 0  # another agent holds the lock: it does the job
+    DAEMON.write_info({})  # its pid: ready (commands go through it once its socket is there)
     state.cache_records()  # every pass reads every pod and container record, several times
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a pidfd per process it watches
@@ -149,7 +133,4 @@ def main() -> int:
 
 def _start_successor() -> None:
     """A new agent, with the new code, which takes the lock when this one lets go."""
-    import subprocess
-    env = {**os.environ, SUCCESSOR_ENV: str(os.getpid())}
-    subprocess.Popen([sys.executable, "-m", "minipod.node"], env=env, stdin=subprocess.DEVNULL,
-                     stdout=sys.stdout, stderr=sys.stderr, start_new_session=True, close_fds=True, cwd="/")
+    DAEMON.spawn(env={**os.environ, SUCCESSOR_ENV: str(os.getpid())})

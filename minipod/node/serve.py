@@ -227,11 +227,11 @@ class Server:
         conn.close()
 
 
-def wait_for_handover(lock_take, timeout: float = 10.0):
+def wait_for_handover(take_lock, timeout: float = 10.0) -> bool:
     """A successor's lock: the agent it replaces lets go when it has stopped."""
     deadline = time.monotonic() + timeout
-    while True:
-        fd = lock_take()
-        if fd is not None or time.monotonic() > deadline:
-            return fd
+    while not take_lock():
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
+    return True

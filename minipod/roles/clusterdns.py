@@ -14,10 +14,9 @@ it in their resolv.conf) and stops when neither is left.
 """
 
 import os
-import signal
 import time
 
-from minipod import hostcmd, paths
+from minipod import daemons, hostcmd, paths
 from minipod.errors import MinipodError
 from minipod.objects import kinds, services as svcmod, store
 from minipod.roles.proxy import host
@@ -34,7 +33,14 @@ def conf_path(d=None):
 
 
 def pid_path(d=None):
+    """Where dnsmasq writes its own pid (--pid-file)."""
     return (d or directory()) / "dnsmasq.pid"
+
+
+def process(d=None) -> daemons.Process:
+    """dnsmasq as minipod's one process supervisor knows it: adopted from
+    the pid it writes once it has daemonized, recorded with its start time."""
+    return daemons.Process("dnsmasq", lambda: (d or directory()) / "dnsmasq.json")
 
 
 def host_resolvers(text: str) -> list:
@@ -75,36 +81,27 @@ def resolv_conf(namespace: str) -> str:
             f"nameserver {svcmod.dns_ip()}\noptions ndots:5\n")
 
 
-def _alive(pid: int) -> bool:
-    """Exists and is not a zombie (dnsmasq daemonizes: once it exits, its
-    parent is init, which may take its time to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 def running_pid(d=None):
     """dnsmasq's pid while the one this root (or directory ``d``) started runs, else None."""
-    try:
-        pid = int(pid_path(d).read_text())
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if str(conf_path(d)).encode() in f.read() and _alive(pid):
-                return pid
-    except (OSError, ValueError):
-        pass
-    return None
+    info = process(d).running()
+    return info["pid"] if info else None
 
 
 def _stop_process(d=None) -> None:
-    pid = running_pid(d)
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.005)
+    process(d).stop(timeout=5.0)
     pid_path(d).unlink(missing_ok=True)
+
+
+def _reported_pid(d, timeout: float = 5.0) -> int:
+    """The pid dnsmasq wrote to --pid-file (its daemon's, written as it detaches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(pid_path(d).read_text())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise MinipodError(f"dnsmasq started but wrote no pid to {pid_path(d)}") from None
+            time.sleep(0.01)
 
 
 def serve(text: str, d=None) -> bool:
@@ -120,13 +117,15 @@ def serve(text: str, d=None) -> bool:
     tmp = conf_path(d).with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, conf_path(d))
+    pid_path(d).unlink(missing_ok=True)
+    argv = ["dnsmasq", f"--conf-file={conf_path(d)}", f"--pid-file={pid_path(d)}"]
     try:  # it forks its daemon and exits; one that hangs is killed, and the agent's next pass tries again
-        proc = hostcmd.run(["dnsmasq", f"--conf-file={conf_path(d)}", f"--pid-file={pid_path(d)}"],
-                           timeout=hostcmd.command_timeout(), text=True)
+        proc = hostcmd.run(argv, timeout=hostcmd.command_timeout(), text=True)
     except hostcmd.Timeout as e:
         raise MinipodError(f"dnsmasq did not start: {e}") from None
     if proc.returncode != 0:
         raise MinipodError(f"dnsmasq did not start: {' '.join(proc.stderr.split())}")
+    process(d).adopt(_reported_pid(d), argv)
     return True
 
 

@@ -104,8 +104,8 @@ def state_snapshot():
 def running_agent():
     """The pid of the test root's agent (the node process) while it runs, else None."""
     try:
-        pid = int((TEST_ROOT / "run" / "agent" / "pid").read_text())
-    except (OSError, ValueError):
+        pid = json.loads((TEST_ROOT / "run" / "agent" / "pid").read_text())["pid"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return pid if os.path.exists(f"/proc/{pid}") else None
 

@@ -1,5 +1,7 @@
-"""The node agent, as the CLI sees it: started on demand, at most one per
-host (a lock held for its whole life, and a pidfile), logging to a file.
+"""The node agent, as the CLI sees it: the node process (`python -m
+minipod.node`), a daemons.Daemon like the API and CRI servers: started on
+demand, at most one per host (a lock held for its whole life, and a pidfile
+of JSON it writes once it holds the lock), logging to a file.
 
 The agent plays the kubelet's role (realises Pod objects, restarts
 containers per restartPolicy or docker's --restart with CrashLoopBackOff)
@@ -9,39 +11,24 @@ killing it loses nothing: the next one picks up where it stopped.
 """
 
 import os
-import signal
-import subprocess
-import sys
 import time
 
-from minipod import paths, procfs, state
+from minipod import daemons, paths, procfs, state
 
 
 def agent_dir():
     return paths.run_root() / "agent"
 
 
-def lock_path():
-    return agent_dir() / "lock"
-
-
-def pid_path():
-    return agent_dir() / "pid"
-
-
-def log_path():
-    return paths.agent_log()
+DAEMON = daemons.Daemon("minipod.node", "the node agent", agent_dir, paths.agent_log, ready_key="pid")
+lock_path, pid_path, log_path = DAEMON.lock_path, DAEMON.pid_path, DAEMON.log_path
 
 
 def running_pid():
-    """The agent's pid while one holds the lock, else None."""
-    try:
-        pid = int(pid_path().read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if not state.lock_held(lock_path()) or procfs.state(pid) in (None, "Z", "X"):  # a killed one's zombie: gone
-        return None
-    return pid
+    """The agent's pid while one holds the lock, else None (not a killed
+    one's zombie, nor its pid used again)."""
+    info = DAEMON.running()
+    return info["pid"] if info else None
 
 
 def check_settings() -> None:
@@ -70,15 +57,6 @@ def poke() -> None:
         os.close(fd)
 
 
-def _spawn(env=None) -> None:
-    agent_dir().mkdir(parents=True, exist_ok=True)
-    log_path().parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path(), "ab") as log, open(os.devnull, "rb") as null:
-        # Its own session: a terminal's Ctrl-C or the CLI's exit never reaches it.
-        subprocess.Popen([sys.executable, "-m", "minipod.node"], stdin=null, stdout=log, stderr=log,
-                         start_new_session=True, close_fds=True, cwd="/", env=env)
-
-
 def start_soon() -> None:
     """Start the agent in the background unless it runs, without waiting
     for it: what `run`, `start`, `restart` and `pod create|start` do once
@@ -93,7 +71,7 @@ def start_soon() -> None:
     except Exception:
         return
     env = {k: v for k, v in os.environ.items() if k != "MINIPOD_FAULT"}  # this command's crash test, not the agent's
-    _spawn(env)
+    DAEMON.spawn(env=env)
 
 
 def after_start(rec: dict) -> None:
@@ -106,7 +84,7 @@ def after_start(rec: dict) -> None:
         start_soon()
 
 
-def ensure_running(timeout: float = 5.0) -> int:
+def ensure_running(timeout: float = 10.0) -> int:
     """Start the agent unless one runs (else make it look now); return its
     pid once it holds the lock."""
     pid = running_pid()
@@ -114,15 +92,7 @@ def ensure_running(timeout: float = 5.0) -> int:
         poke()
         return pid
     check_settings()
-    _spawn()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = running_pid()
-        if pid:
-            return pid
-        time.sleep(0.02)
-    from minipod.errors import MinipodError
-    raise MinipodError(f"the node agent did not start; see {log_path()}")
+    return DAEMON.ensure_running(timeout=timeout)["pid"]
 
 
 def socket_path():
@@ -142,16 +112,7 @@ def wait_serving(timeout: float = 10.0) -> None:
 
 def stop(timeout: float = 10.0) -> bool:
     """SIGTERM the agent and wait until it is gone; False if none ran."""
-    pid = running_pid()
-    if not pid:
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and state.lock_held(lock_path()):
-        time.sleep(0.02)
-    if state.lock_held(lock_path()):
-        os.kill(pid, signal.SIGKILL)
-    return True
+    return DAEMON.stop(timeout)
 
 
 def status() -> dict:
