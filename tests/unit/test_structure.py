@@ -71,3 +71,18 @@ def test_no_module_over_400_lines():
     long = {str(p.relative_to(REPO)): n for p in sorted((REPO / "minipod").rglob("*.py"))
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}, f"split these into modules of one job each: {long}"
+
+
+def test_every_preloaded_module_exists():
+    # The node process preloads modules by name and only logs one that fails
+    # to import: a name left behind by a move would cost every command its
+    # import time again, silently.
+    import importlib
+    from minipod.node import serve
+    missing = []
+    for name in serve.PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            missing.append(f"{name}: {e}")
+    assert missing == []
