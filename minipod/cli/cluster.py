@@ -9,6 +9,10 @@ def _report(title):
     click.echo(f" ✓ {title}")
 
 
+def _warn(title):
+    click.echo(f" ✗ {title}", err=True)
+
+
 def register(cli):
     """Add the cluster group to the top-level group."""
 
@@ -90,5 +94,5 @@ def register(cli):
     def cluster_down():
         """Take down what this machine runs of the cluster and remove its data (kubeadm reset)."""
         from minipod.cluster import controlplane
-        controlplane.down(report=_report)
+        controlplane.down(report=_report, warn=_warn)
         click.echo("done")

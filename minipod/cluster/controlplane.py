@@ -207,7 +207,10 @@ def init(address: str, service_cidr: str, cluster_cidr: str, dns_domain: str, no
         path = kubeconfig.add_to_user(pki.user_kubeconfig(cfg["server"]))
         report(f'kubectl context "{pki.USER_CONTEXT}" in {path}')
     except BaseException:
-        down()
+        try:
+            down()
+        except MinipodError as e:  # the first failure is the one to say; this one is said beside it
+            report(f"could not undo everything: {e}")
         raise
     return settings()
 
@@ -217,17 +220,22 @@ def join_command(cfg: dict) -> str:
     return f"minipod cluster join {cfg['server']} --token {cfg['token']} --ca-cert-hash {ca_hash}"
 
 
-def down(report=lambda text: None) -> None:
+def down(report=lambda text: None, warn=None) -> None:
     """Take down what this machine runs of the cluster (its node first),
-    and remove its data, certificates and kubeconfigs."""
+    and remove its data, certificates and kubeconfigs. Every step runs even
+    when one before it failed; the cluster's files (which name what runs)
+    are removed only when all did, so that `cluster down` can be run again."""
+    from minipod.cluster.teardown import Steps
     cfg = settings()
-    if "node" in cfg.get("roles", []):
-        from minipod.cluster import node
-        node.leave(report)
-    for name in CONTROL_PLANE:
-        if processes.stop(name):
-            report(f"stopped {name}")
+    steps = Steps(report, warn)
     if "control-plane" in cfg.get("roles", []):
         from minipod import kubeconfig
-        kubeconfig.remove_from_user(pki.user_entries())
+        steps.run("remove the cluster from the user's kubeconfig",
+                  lambda: kubeconfig.remove_from_user(pki.user_entries()))
+    if "node" in cfg.get("roles", []):
+        from minipod.cluster import node
+        node.leave(steps)
+    for name in CONTROL_PLANE:
+        steps.run(f"stop {name}", processes.stop, name, done=f"stopped {name}")
+    steps.finish(kept=f"the cluster's files are kept for another `minipod cluster down` ({config_dir()})")
     remove_files()

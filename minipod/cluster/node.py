@@ -29,6 +29,7 @@ import socket
 import subprocess
 import time
 
+from minipod import hostcmd
 from minipod.cluster import (binary, config_dir, kubelet_client_cert, kubelet_dir, manifests_dir, pki, port,
                              processes, remove_files, save_settings, settings, tunables)
 from minipod.cluster.client import Client
@@ -264,7 +265,9 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
             report(title)
     except BaseException:
         if "control-plane" not in cfg["roles"]:
-            leave()
+            from minipod.cluster.teardown import Steps
+            steps = Steps(report)
+            leave(steps)  # each failure is said (report); the join's own error is the one raised
         if before:
             save_settings(before)  # the control plane's settings, as they were
         else:
@@ -275,38 +278,35 @@ def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node
 
 # ------------------------------------------------------------------ leave
 
-def leave(report=lambda text: None) -> None:
+def leave(steps) -> None:
     """Stop this node's kube-proxy (its rules removed) and kubelet, remove
-    the pods the kubelet made, stop the CRI server, put the host back."""
+    the pods the kubelet made, stop the CRI server, put the host back: each
+    step in ``steps`` (a teardown.Steps), which goes on past one that fails."""
     import shutil
-    cfg = settings()
-    if _stop_ingress():
-        report("stopped the ingress controller")
-    if processes.stop("kube-proxy"):
-        report("stopped kube-proxy")
-    if processes.stop("netagent"):
-        report("stopped the pod network's agent")
-    if os.path.exists(config_dir() / "kube-proxy.kubeconfig"):  # its rules go with `kube-proxy --cleanup`
-        subprocess.run([binary("kube-proxy"), "--cleanup"], capture_output=True)
-    if processes.stop("kubelet"):
-        report("stopped kubelet")
-    _remove_kube_chains()  # what --cleanup leaves: its canaries, and KUBE-MARK-DROP/MASQ (1.20 makes them too)
-    removed = _remove_sandboxes()
-    if removed:
-        report(f"removed {removed} pod(s)")
     from minipod import cri
     from minipod.cni import network
-    if cri.stop():
-        report("stopped the CRI server")
-    if network.find(NODE_NETWORK) is not None:
-        network.remove(NODE_NETWORK, users=[])
     from minipod.roles.proxy import host
-    host.remove_routes(dev=service_device())
-    _unmount_below(kubelet_dir())
+    cfg = settings()
+    steps.run("stop the ingress controller", _stop_ingress, done="stopped the ingress controller")
+    steps.run("stop kube-proxy", processes.stop, "kube-proxy", done="stopped kube-proxy")
+    steps.run("stop the pod network's agent", processes.stop, "netagent", done="stopped the pod network's agent")
+    if os.path.exists(config_dir() / "kube-proxy.kubeconfig"):  # its rules go with `kube-proxy --cleanup`
+        steps.run("run kube-proxy --cleanup", lambda: hostcmd.run([binary("kube-proxy"), "--cleanup"], timeout=60))
+    steps.run("stop kubelet", processes.stop, "kubelet", done="stopped kubelet")
+    # what --cleanup leaves: its canaries, and KUBE-MARK-DROP/MASQ (1.20 makes them too)
+    steps.run("remove kube-proxy's chains", _remove_kube_chains)
+    removed = steps.run("remove the kubelet's pods", _remove_sandboxes)
+    if removed:
+        steps.report(f"removed {removed} pod(s)")
+    steps.run("stop the CRI server", cri.stop, done="stopped the CRI server")
+    if network.find(NODE_NETWORK) is not None:
+        steps.run(f"remove the network {NODE_NETWORK}", network.remove, NODE_NETWORK, [])
+    steps.run("remove the Service routes", lambda: host.remove_routes(dev=service_device()))
+    steps.run(f"unmount what is below {kubelet_dir()}", _unmount_below, kubelet_dir())
     shutil.rmtree(kubelet_dir(), ignore_errors=True)
     if "tunables" in cfg:
-        tunables.release(str(config_dir()), cfg["tunables"])
-    _remove_pod_logs(cfg.get("made_log_root"))
+        steps.run("put the kernel settings back", tunables.release, str(config_dir()), cfg["tunables"])
+    steps.run("remove the pods' logs", _remove_pod_logs, cfg.get("made_log_root"))
 
 
 def _remove_pod_logs(made_root: bool) -> None:
