@@ -46,4 +46,7 @@ def apply(kind_name: str, obj: dict) -> dict:
         _deployment(obj)
     elif kind_name == "Service":
         _service(obj)
+    elif kind_name == "NetworkPolicy":
+        from minipod.objects import policies
+        policies.default(obj)
     return obj

@@ -38,6 +38,11 @@ TYPE_NAMES = {
     ("HTTPIngressRuleValue", "paths"): "HTTPIngressPath", ("HTTPIngressPath", "backend"): "IngressBackend",
     ("IngressBackend", "service"): "IngressServiceBackend", ("IngressServiceBackend", "port"): "ServiceBackendPort",
     ("Namespace", "spec"): "NamespaceSpec",
+    ("NetworkPolicy", "spec"): "NetworkPolicySpec", ("NetworkPolicySpec", "podSelector"): "LabelSelector",
+    ("NetworkPolicySpec", "ingress"): "NetworkPolicyIngressRule", ("NetworkPolicySpec", "egress"): "NetworkPolicyEgressRule",
+    ("NetworkPolicyIngressRule", "from"): "NetworkPolicyPeer", ("NetworkPolicyEgressRule", "to"): "NetworkPolicyPeer",
+    ("NetworkPolicyIngressRule", "ports"): "NetworkPolicyPort", ("NetworkPolicyEgressRule", "ports"): "NetworkPolicyPort",
+    ("NetworkPolicyPeer", "ipBlock"): "IPBlock", ("LabelSelector", "matchExpressions"): "LabelSelectorRequirement",
 }
 DESCRIPTIONS = {
     "Pod": "Pod is a collection of containers that can run on a host. minipod runs it as a pause process "
@@ -54,6 +59,8 @@ DESCRIPTIONS = {
     "Secret": "Secret holds secret data of a certain type.",
     "Namespace": "Namespace provides a scope for Names.",
     "Endpoints": "Endpoints is a collection of endpoints that implement the actual service.",
+    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods. minipod enforces "
+                     "it in the kernel: a chain per pod and per policy, every rule commented with the policy's name.",
 }
 SCALAR = {"str": {"type": "string"}, "int": {"type": "integer", "format": "int32"}, "bool": {"type": "boolean"},
           "map": {"type": "object", "additionalProperties": {"type": "string", "default": ""}},

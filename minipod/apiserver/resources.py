@@ -57,6 +57,7 @@ RESOURCES = [
     _of(kinds.DEPLOYMENT, (("scale", "Scale", ("get", "patch", "update")),
                            ("status", "Deployment", ("get", "patch", "update")))),
     _of(kinds.INGRESS, (("status", "Ingress", ("get", "patch", "update")),)),
+    _of(kinds.NETWORK_POLICY),
     Resource("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True, (), tuple(RO)),
 ]
 GROUPS = {}  # group -> [versions]

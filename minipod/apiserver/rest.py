@@ -181,11 +181,27 @@ def _checked(resource: Resource, namespace, name, doc, verb: str) -> dict:
         if problem == "unknown field":
             raise APIError(400, f'{resource.kind} in version "{resource.version}" cannot be handled as a '
                                 f'{resource.kind}: strict decoding error: unknown field "{field}"') from None
-        raise APIError(422, f'{resource.kind} "{meta.get("name")}" is invalid: {text}', "Invalid",
-                       {"name": meta.get("name"), "kind": resource.plural}) from None
+        raise _invalid(resource, meta.get("name"), field, problem) from None
     if meta.get("resourceVersion"):
         obj["metadata"]["resourceVersion"] = meta["resourceVersion"]
     return obj
+
+
+# The StatusCause reason of a field error, by the words its message starts with (field.ErrorType).
+CAUSES = (("Required value", "FieldValueRequired"), ("Unsupported value", "FieldValueNotSupported"),
+          ("Forbidden", "FieldValueForbidden"), ("Duplicate value", "FieldValueDuplicate"))
+
+
+def _invalid(resource, name: str, field: str, problem: str) -> APIError:
+    """422 Invalid as the API server words it (errors.NewInvalid): the kind
+    qualified by its group, and the field error as a cause, which is what
+    kubectl prints: 'The NetworkPolicy "x" is invalid: spec.…: Required value: …'."""
+    qualified = f"{resource.kind}.{resource.group}" if resource.group else resource.kind
+    reason = next((r for words, r in CAUSES if problem.startswith(words)), "FieldValueInvalid")
+    cause = {"reason": reason, "message": problem, "field": field} if field else {"reason": reason, "message": problem}
+    text = f"{field}: {problem}" if field else problem
+    return APIError(422, f'{qualified} "{name}" is invalid: {text}', "Invalid",
+                    {"name": name, "group": resource.group, "kind": resource.kind, "causes": [cause]})
 
 
 def _warnings(results, stored=None) -> list:

@@ -3,7 +3,7 @@ them, whether they live in a namespace, and their schema."""
 
 from dataclasses import dataclass
 
-from minipod.objects import ingresses, services, workloads
+from minipod.objects import ingresses, policies, services, workloads
 from minipod.objects.schema import METADATA, Field, dns_label
 
 
@@ -35,11 +35,15 @@ ENDPOINTS = Kind("Endpoints", "v1", "endpoints", ("ep",), True, services.ENDPOIN
 
 INGRESS = Kind("Ingress", "networking.k8s.io/v1", "ingresses", ("ing", "ingress"), True, ingresses.INGRESS_FIELDS)
 SECRET = Kind("Secret", "v1", "secrets", ("secret",), True, ingresses.SECRET_FIELDS)
+NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", ("netpol", "networkpolicy"), True,
+                      policies.NETWORK_POLICY_FIELDS)
 
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS, INGRESS, SECRET)}
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS, INGRESS, SECRET,
+                              NETWORK_POLICY)}
 # Checks beyond the schema, by kind: check(obj) raises naming the field.
 CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment,
-          "Service": services.check_service, "Ingress": ingresses.check_ingress, "Secret": ingresses.check_secret}
+          "Service": services.check_service, "Ingress": ingresses.check_ingress, "Secret": ingresses.check_secret,
+          "NetworkPolicy": policies.check_network_policy}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 

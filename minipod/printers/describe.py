@@ -3,6 +3,7 @@ a section shows beyond the object's own fields comes in ``facts``, which
 minipod.api.printing gathers."""
 
 from minipod.printers import docker
+from minipod.objects import policies
 from minipod.printers.kubectl import endpoint_list, external_ip, selector_text
 
 
@@ -18,6 +19,24 @@ def events_lines(events: list) -> list:
     return ["Events:"] + ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _annotations(meta: dict) -> dict:
+    """What describe shows of the annotations: all but kubectl apply's own
+    record (printAnnotationsMultiline skips it)."""
+    return {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+
+
+def _mapping(title, values) -> list:
+    """Labels or annotations, one per line, under a 14-column title."""
+    if not values:
+        return [f"{title}<none>"]
+    pad = " " * len(title)
+    items = [f"{k}={v}" for k, v in sorted(values.items())]
+    return [title + items[0]] + [pad + i for i in items[1:]]
+
+
 def describe_object(kind, obj, facts=None) -> str:
     """kubectl describe's layout for the kinds minipod knows; ``facts``: the
     node's name ("node"), the Events rows ("events", see events_lines),
@@ -29,17 +48,12 @@ def describe_object(kind, obj, facts=None) -> str:
         return _describe_service(obj, facts)
     if kind.kind == "Ingress":
         return _describe_ingress(obj, facts)
-
-    def mapping(title, values):
-        if not values:
-            return [f"{title}<none>"]
-        pad = " " * len(title)
-        items = [f"{k}={v}" for k, v in sorted(values.items())]
-        return [title + items[0]] + [pad + i for i in items[1:]]
+    if kind.kind == "NetworkPolicy":
+        return _describe_network_policy(obj)
     lines = [f"Name:         {meta['name']}"]
     if kind.namespaced:
         lines.append(f"Namespace:    {meta.get('namespace', '')}")
-    lines += mapping("Labels:       ", meta.get("labels")) + mapping("Annotations:  ", meta.get("annotations"))
+    lines += _mapping("Labels:       ", meta.get("labels")) + _mapping("Annotations:  ", _annotations(meta))
     if kind.kind == "Namespace":
         lines += ["", "Status:  Active", "", "No resource quota.", "", "No LimitRange resource."]
     elif kind.kind == "Pod":
@@ -135,7 +149,7 @@ def _describe_service(obj: dict, facts: dict) -> str:
         items = [f"{k}={v}" for k, v in sorted((values or {}).items())] or ["<none>"]
         return [field(name, items[0])] + [" " * 19 + i for i in items[1:]]
     lines = [field("Name", meta["name"]), field("Namespace", meta["namespace"])]
-    lines += mapping("Labels", meta.get("labels")) + mapping("Annotations", meta.get("annotations"))
+    lines += mapping("Labels", meta.get("labels")) + mapping("Annotations", _annotations(meta))
     lines += [field("Selector", selector_text(spec)), field("Type", spec.get("type", "ClusterIP")),
               field("IP Family Policy", "SingleStack"), field("IP Families", "IPv4"),
               field("IP", spec.get("clusterIP")), field("IPs", ",".join(spec.get("clusterIPs") or []))]
@@ -182,8 +196,68 @@ def _describe_ingress(obj: dict, facts: dict) -> str:
         lines.append(f"  {rule.get('host') or '*'}")
         for p in (rule.get("http") or {}).get("paths") or []:
             lines.append(f"              {p.get('path', '/')}   {backend_text(p['backend'])}")
-    notes = meta.get("annotations") or {}
+    notes = _annotations(meta)
     lines.append("Annotations:      " + ("\n                  ".join(f"{k}: {v}" for k, v in sorted(notes.items()))
                                       or "<none>"))
     lines += events_lines(facts.get("events") or [])
+    return "\n".join(lines)
+
+
+def _created_on(obj: dict) -> str:
+    """metav1.Time as Go prints it (kubectl's "Created on:"), in UTC."""
+    ts = obj["metadata"].get("creationTimestamp") or ""
+    return f"{ts[:10]} {ts[11:19]} +0000 UTC" if len(ts) >= 19 else "<unknown>"
+
+
+def _policy_rules(rules: list, direction: str) -> list:
+    """kubectl's printNetworkPolicySpecIngressFrom / EgressTo."""
+    peers_key, peer_title, unrestricted = (("from", "From", "traffic not restricted by source") if direction == "ingress"
+                                           else ("to", "To", "traffic not restricted by destination"))
+    indent = "    "
+    if not rules:
+        return [f"{indent}<none> (Selected pods are isolated for {direction} connectivity)"]
+    lines = []
+    for i, rule in enumerate(rules):
+        ports = rule.get("ports") or []
+        if not ports:
+            lines.append(f"{indent}To Port: <any> (traffic allowed to all ports)")
+        for port in ports:  # kubectl ≥ 1.21's wording for a range (1.20 knows no endPort)
+            proto = port.get("protocol", "TCP")
+            lines.append(f"{indent}To Port Range: {port['port']}-{port['endPort']}/{proto}" if port.get("endPort")
+                         else f"{indent}To Port: {port.get('port', '<nil>')}/{proto}")
+        peers = rule.get(peers_key) or []
+        if not peers:
+            lines.append(f"{indent}{peer_title}: <any> ({unrestricted})")
+        for peer in peers:
+            lines.append(f"{indent}{peer_title}:")
+            if "namespaceSelector" in peer:
+                lines.append(f"{indent}  NamespaceSelector: {policies.selector_text(peer['namespaceSelector'])}")
+            if "podSelector" in peer:
+                lines.append(f"{indent}  PodSelector: {policies.selector_text(peer['podSelector'])}")
+            if "ipBlock" in peer:
+                lines += [f"{indent}  IPBlock:", f"{indent}    CIDR: {peer['ipBlock']['cidr']}",
+                          f"{indent}    Except: {', '.join(peer['ipBlock'].get('except') or [])}"]
+        if i != len(rules) - 1:
+            lines.append(f"{indent}----------")
+    return lines
+
+
+def _describe_network_policy(obj: dict) -> str:
+    """kubectl describe networkpolicy (describeNetworkPolicy)."""
+    meta, spec = obj["metadata"], obj.get("spec") or {}
+    lines = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', '')}",
+             f"Created on:   {_created_on(obj)}"]
+    lines += _mapping("Labels:       ", meta.get("labels")) + _mapping("Annotations:  ", _annotations(meta))
+    selector = spec.get("podSelector") or {}
+    shown = policies.selector_text(selector)
+    lines += ["Spec:", "  PodSelector:     " + ("<none> (Allowing the specific traffic to all pods in this namespace)"
+                                              if shown == "<none>" else shown)]
+    types = spec.get("policyTypes") or []
+    for direction, title in (("ingress", "Ingress"), ("egress", "Egress")):
+        if title in types:
+            lines.append(f"  Allowing {direction} traffic:")
+            lines += _policy_rules(spec.get(direction) or [], direction)
+        else:
+            lines.append(f"  Not affecting {direction} traffic")
+    lines.append(f"  Policy Types: {', '.join(types)}")
     return "\n".join(lines)

@@ -96,6 +96,11 @@ def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
     elif kind.kind == "Endpoints":
         headers = ["NAME", "ENDPOINTS", "AGE"]
         rows = [[o["metadata"]["name"], endpoint_list(o), k8s_age(o)] for o in objs]
+    elif kind.kind == "NetworkPolicy":
+        from minipod.objects import policies
+        headers = ["NAME", "POD-SELECTOR", "AGE"]
+        rows = [[o["metadata"]["name"], policies.selector_text((o.get("spec") or {}).get("podSelector")), k8s_age(o)]
+                for o in objs]
     else:  # ConfigMap
         headers = ["NAME", "DATA", "AGE"]
         rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),
