@@ -141,6 +141,8 @@ class Daemon:
             info = json.loads(self.pid_path().read_text())
         except (FileNotFoundError, ValueError):
             return None
+        if isinstance(info, int):  # a bare pid: the node agent's pidfile before it was a Daemon's (an update)
+            info = {"pid": info, "start": procfs.start_time(info)}
         if not isinstance(info, dict) or not state.lock_held(self.lock_path()) \
                 or not procfs.is_running(info.get("pid"), info.get("start")):
             return None

@@ -83,8 +83,24 @@ def resolv_conf(namespace: str) -> str:
 
 def running_pid(d=None):
     """dnsmasq's pid while the one this root (or directory ``d``) started runs, else None."""
-    info = process(d).running()
+    info = process(d).running() or _unrecorded(d)
     return info["pid"] if info else None
+
+
+def _unrecorded(d=None):
+    """A dnsmasq that a minipod from before its one supervisor started (it
+    only wrote dnsmasq's own pidfile): adopted when that pid is a dnsmasq
+    of this configuration, so that an update stops it instead of starting
+    a second one that cannot bind."""
+    try:
+        pid = int(pid_path(d).read_text())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+    except (OSError, ValueError):
+        return None
+    if f"--conf-file={conf_path(d)}" not in argv or process(d).pid_path().exists():
+        return None
+    return process(d).adopt(pid, argv)
 
 
 def _stop_process(d=None) -> None:

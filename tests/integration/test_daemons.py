@@ -106,6 +106,40 @@ def test_a_program_is_known_by_its_pid_and_start_time(tmp_path):
         subprocess.run(["kill", str(info["pid"])], capture_output=True)
 
 
+def test_a_bare_pid_of_an_older_agent_is_still_known_and_stopped():
+    """Before the node agent was a Daemon its pidfile held a bare pid: a
+    machine updated while one runs still sees it (and `agent stop` stops it)."""
+    d = daemon()
+    try:
+        info = d.ensure_running(env={"PYTHONPATH": str(REPO)}, timeout=30)
+        d.pid_path().write_text(str(info["pid"]))
+        assert d.running()["pid"] == info["pid"]
+        assert d.stop() and d.running() is None
+    finally:
+        d.stop()
+        import shutil
+        shutil.rmtree(d.directory(), ignore_errors=True)
+
+
+def test_a_dnsmasq_started_before_its_record_is_adopted_and_stopped(tmp_path):
+    """A real dnsmasq (no DNS port: nothing to bind) left by a minipod that
+    wrote only dnsmasq's own pidfile is taken in, not doubled, and stopped."""
+    from minipod import procfs
+    from minipod.roles import clusterdns
+    assert clusterdns.serve("port=0\n", tmp_path)
+    pid = clusterdns.running_pid(tmp_path)
+    try:
+        assert pid and (tmp_path / "dnsmasq.json").exists()
+        (tmp_path / "dnsmasq.json").unlink()
+        assert clusterdns.running_pid(tmp_path) == pid  # adopted by its cmdline
+        assert not clusterdns.serve("port=0\n", tmp_path)  # the same configuration: not started again
+        clusterdns.stop(tmp_path)
+        assert clusterdns.running_pid(tmp_path) is None and procfs.state(pid) in (None, "Z")
+    finally:
+        if procfs.state(pid) not in (None, "Z"):
+            os.kill(pid, 9)
+
+
 def _serve() -> int:
     d = daemon()
     if not d.take_lock():
