@@ -59,6 +59,10 @@ RESOURCES = [
     _of(kinds.INGRESS, (("status", "Ingress", ("get", "patch", "update")),)),
     _of(kinds.NETWORK_POLICY),
     Resource("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True, (), tuple(RO)),
+    Resource("SelfSubjectAccessReview", "authorization.k8s.io", "v1", "selfsubjectaccessreviews", False, (),
+             ("create",)),
+    Resource("SelfSubjectRulesReview", "authorization.k8s.io", "v1", "selfsubjectrulesreviews", False, (),
+             ("create",)),
 ]
 GROUPS = {}  # group -> [versions]
 for _r in RESOURCES:

@@ -16,7 +16,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from minipod.apiserver import openapi, resources, rest, status as statusmod, streams, tables, watch
+from minipod.apiserver import openapi, resources, rest, reviews, status as statusmod, streams, tables, watch
 from minipod.apiserver.status import APIError
 from minipod.objects import store
 
@@ -173,6 +173,11 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
     method = request.method
     q = request.query
     dry_run = q.get("dryRun") == "All"
+    if resource.kind in reviews.KINDS:  # asked, answered, never stored
+        if method != "POST" or name is not None:
+            raise APIError(405, f"{method} is not allowed on {resource.plural}", "MethodNotAllowed")
+        doc, _ = await _body(request, WRITE_TYPES)
+        return _json(reviews.review(resource.kind, doc), 201)
     if sub in ("exec", "attach", "portforward", "log"):
         if method not in ("GET", "POST"):
             raise APIError(405, f"{method} is not allowed on pods/{sub}", "MethodNotAllowed")

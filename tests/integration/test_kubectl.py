@@ -346,3 +346,13 @@ def test_network_policies_as_kubectl_shows_them(kubectl, tmp_path):
     finally:
         kubectl("delete", "-f", str(path), check=False)
     assert kubectl("get", "netpol").stdout == ""
+
+
+def test_auth_can_i_answers_for_the_admin(kubectl):
+    """`kubectl auth can-i` (SelfSubjectAccessReview) and `--list`
+    (SelfSubjectRulesReview): the kubeconfig's admin may do everything."""
+    assert kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "delete", "deployments", "-n", "kube-system").stdout.strip() == "yes"
+    listed = kubectl("auth", "can-i", "--list").stdout.splitlines()
+    assert listed[0].split()[:3] == ["Resources", "Non-Resource", "URLs"], listed
+    assert any(line.split()[:1] == ["*.*"] and line.rstrip().endswith("[*]") for line in listed), listed
