@@ -18,7 +18,7 @@ from minipod.objects.schema import METADATA
 
 META_NAME = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "networking.k8s.io": "io.k8s.api.networking.v1",
-            "discovery.k8s.io": "io.k8s.api.discovery.v1"}
+            "discovery.k8s.io": "io.k8s.api.discovery.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1"}
 # (parent type, field) -> the Kubernetes type's name
 TYPE_NAMES = {
     ("Pod", "spec"): "PodSpec", ("PodSpec", "containers"): "Container", ("Container", "ports"): "ContainerPort",
@@ -145,9 +145,10 @@ def _operations(r) -> dict:
         if with_params:
             out["parameters"] = params
         return out
-    paths = {coll: {"get": op("list", "list")}, one: {"get": op("read", "get")}}
+    paths = {coll: {"get": op("list", "list")}, one: {"get": op("read", "get")}} if "get" in r.verbs else {}
     if "create" in r.verbs:
-        paths[coll]["post"] = op("create", "post", True)
+        paths.setdefault(coll, {})["post"] = op("create", "post", True)
+    if "update" in r.verbs:
         paths[one].update(put=op("replace", "put", True), patch=op("patch", "patch", True),
                           delete=op("delete", "delete"))
     return paths
@@ -247,7 +248,30 @@ def swagger_v2_protobuf() -> bytes:
     out.info.title, out.info.version = doc["info"]["title"], doc["info"]["version"]
     for name, schema in doc["definitions"].items():
         out.definitions.additional_properties.add(name=name, value=_v2_schema(pb, schema))
+    for path, ops in doc["paths"].items():
+        out.paths.path.add(name=path, value=_v2_path_item(pb, ops))
     return out.SerializeToString()
+
+
+def _v2_path_item(pb, ops: dict):
+    """One path's operations as gnostic's PathItem: their GVK and query
+    parameters, which is what kubectl 1.20 reads of them (a PATCH with a
+    dryRun parameter is how it learns that a kind supports --dry-run=server
+    and `kubectl diff`)."""
+    import yaml
+    item = pb.PathItem()
+    for verb, o in ops.items():
+        op = getattr(item, verb)
+        op.operation_id = o["operationId"]
+        for key in ("x-kubernetes-action", "x-kubernetes-group-version-kind"):
+            if key in o:
+                op.vendor_extension.add(name=key, value=pb.Any(yaml=yaml.safe_dump(o[key])))
+        for param in o.get("parameters", []):
+            query = op.parameters.add().parameter.non_body_parameter.query_parameter_sub_schema
+            setattr(query, "in", "query")
+            query.name, query.type, query.unique_items = param["name"], "string", True
+            query.description = param.get("description", "")
+    return item
 
 
 async def serve(request, parts: list):
