@@ -32,7 +32,10 @@ def _service(obj: dict) -> None:
 def _deployment(obj: dict) -> None:
     spec = obj["spec"]
     spec.setdefault("replicas", 1)
-    spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+    strategy = spec.get("strategy") or {}  # kubectl create deployment sends `strategy: {}`
+    strategy.setdefault("type", "RollingUpdate")
+    strategy.setdefault("rollingUpdate", {"maxSurge": 1, "maxUnavailable": 0})
+    spec["strategy"] = strategy
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     _pod_spec(spec["template"]["spec"])

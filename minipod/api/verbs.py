@@ -38,24 +38,26 @@ def apply(objs) -> list:
             for kind, stored, action in write(objs)]
 
 
-def create(kind, obj: dict) -> dict:
+def create(kind, obj: dict, dry_run=False) -> dict:
     """POST: store a new checked object; AlreadyExists if the name is taken."""
-    return write([(kind, obj)], must_exist=False)[0][1]
+    return write([(kind, obj)], must_exist=False, dry_run=dry_run)[0][1]
 
 
-def update(kind, obj: dict) -> tuple:
+def update(kind, obj: dict, dry_run=False) -> tuple:
     """PUT: replace a stored object (NotFound if there is none); with a
     resourceVersion, only if the stored one still has it (Conflict).
     Returns (stored, action)."""
     _, stored, action = write([(kind, obj)], must_exist=True,
-                              expect_version=obj["metadata"].get("resourceVersion") or None)[0]
+                              expect_version=obj["metadata"].get("resourceVersion") or None, dry_run=dry_run)[0]
     return stored, action
 
 
-def write(objs, must_exist=None, expect_version=None) -> list:
+def write(objs, must_exist=None, expect_version=None, dry_run=False) -> list:
     """The one path of every write (apply, create, update, patch, scale):
     namespaces checked, a Pod's spec kept, every Service's addresses
     allocated against the others before anything is stored; then stored.
+    ``dry_run``: all of it but the storing (what would be stored is
+    returned; an address allocated for it is kept nowhere).
     Returns [(kind, stored object, action)]."""
     pending = {o["metadata"]["name"] for k, o in objs if k is kinds.NAMESPACE}
     for kind, obj in objs:
@@ -72,7 +74,7 @@ def write(objs, must_exist=None, expect_version=None) -> list:
     with _allocation_lock(objs):
         _allocate_all(objs)  # every IP and port of the input, before anything is stored
         for kind, obj in objs:
-            stored, action = store.put(kind, obj, must_exist, expect_version)
+            stored, action = store.put(kind, obj, must_exist, expect_version, dry_run)
             results.append((kind, stored, action))
     return results
 

@@ -217,29 +217,32 @@ def create(resource: Resource, namespace, doc, dry_run=False) -> tuple:
     _read_only(resource)
     obj = _checked(resource, namespace, None, doc, "create")
     obj["metadata"].pop("resourceVersion", None)
-    if dry_run:
-        return 201, _with_kind(resource, obj), []
     try:
-        stored = verbs.create(resource.stored, obj)
+        stored = verbs.create(resource.stored, obj, dry_run)
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, obj["metadata"]["name"]) from None
+    if dry_run:  # checked, defaulted, allocated as a create would be; nothing stored
+        return 201, _with_kind(resource, verbs.shown(resource.stored, stored)), []
     _ensure_agent(resource)
     name = stored["metadata"]["name"]
     warnings = _warnings([(resource.stored, namespace, name, "created")], {(resource.plural, namespace, name): stored})
     return 201, _with_kind(resource, verbs.shown(resource.stored, stored)), warnings
 
 
-def _update(resource: Resource, namespace, name, obj) -> tuple:
+def _update(resource: Resource, namespace, name, obj, dry_run=False) -> tuple:
     """Store ``obj`` as an update of the named object: (200, it as `get`
-    shows it, warnings); Conflict propagates (a patch tries again)."""
+    shows it, warnings); Conflict propagates (a patch tries again).
+    ``dry_run``: the object as it would be stored, nothing written."""
     try:
-        stored, action = verbs.update(resource.stored, obj)
+        stored, action = verbs.update(resource.stored, obj, dry_run)
     except errors.Conflict:
         raise
     except errors.NotFound:
         raise _not_found(resource, name) from None
     except errors.MinipodError as e:
         raise of_error(e, resource.plural, name) from None
+    if dry_run:
+        return 200, _with_kind(resource, verbs.shown(resource.stored, stored)), []
     _ensure_agent(resource)
     return 200, _with_kind(resource, verbs.shown(resource.stored, stored)), \
         _warnings([(resource.stored, namespace, name, action)], {(resource.plural, namespace, name): stored})
@@ -249,10 +252,8 @@ def replace(resource: Resource, namespace, name, doc, dry_run=False) -> tuple:
     """PUT: (200, object, warnings)."""
     _read_only(resource)
     obj = _checked(resource, namespace, name, doc, "update")
-    if dry_run:
-        return 200, _with_kind(resource, obj), []
     try:
-        return _update(resource, namespace, name, obj)
+        return _update(resource, namespace, name, obj, dry_run)
     except errors.Conflict as e:
         raise of_error(e, resource.plural, name) from None
 
@@ -273,10 +274,8 @@ def patch(resource: Resource, namespace, name, content_type: str, body, dry_run=
         obj = _checked(resource, namespace, name, result, "patch")
         obj["metadata"].pop("uid", None)
         pinned = obj["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]
-        if dry_run:
-            return 200, _with_kind(resource, obj), []
         try:
-            return _update(resource, namespace, name, obj)
+            return _update(resource, namespace, name, obj, dry_run)
         except errors.Conflict as e:
             if pinned:  # the patch itself named a version: its conflict is the client's
                 raise of_error(e, resource.plural, name) from None

@@ -29,6 +29,9 @@ from minipod.errors import AlreadyExists, Conflict, NotFound
 
 CLUSTER = "_cluster"  # the directory of objects that live in no namespace
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+# The kinds whose API strategy counts spec changes in metadata.generation (ConfigMaps, Secrets, Services,
+# Endpoints, Namespaces have none; Pods only since 1.33's PodObservedGenerationTracking, not counted here).
+GENERATION_KINDS = ("Deployment", "Ingress", "NetworkPolicy")
 
 
 def root():
@@ -218,14 +221,17 @@ def revision() -> int:
         return _journal_revision()
 
 
-def put(kind, obj: dict, must_exist=None, expect_version=None):
+def put(kind, obj: dict, must_exist=None, expect_version=None, dry_run=False):
     """Create or update ``obj`` (validated). Returns (stored object,
     "created" | "configured" | "unchanged").
 
     ``must_exist``: True for an update (NotFound if there is none), False for
     a create (AlreadyExists if there is one), None for either (apply).
     ``expect_version``: the resourceVersion the stored object must still
-    have (Conflict otherwise): the API's optimistic concurrency."""
+    have (Conflict otherwise): the API's optimistic concurrency.
+    ``dry_run``: every check, and the object as it would be stored (its
+    uid, creation time and generation), but nothing written and no new
+    revision (the API's dryRun=All)."""
     meta = obj["metadata"]
     with lock():
         old = get(kind, meta.get("namespace"), meta["name"])
@@ -246,10 +252,13 @@ def put(kind, obj: dict, must_exist=None, expect_version=None):
             uid=old["metadata"]["uid"] if old else str(uuid.uuid4()),
             creationTimestamp=old["metadata"]["creationTimestamp"] if old else
             datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            resourceVersion=_next_revision(),
+            resourceVersion=(old["metadata"]["resourceVersion"] if old else "") if dry_run else _next_revision())
+        if kind.kind in GENERATION_KINDS:
             # as the API's: a write of status alone (an Ingress's address) is no new generation
-            generation=1 if old is None else old["metadata"].get("generation", 1) +
-            (desired(old) != desired(obj)))
+            stored["metadata"]["generation"] = 1 if old is None else old["metadata"].get("generation", 1) + \
+                (desired(old) != desired(obj))
+        if dry_run:
+            return stored, "configured" if old else "created"
         path = _path(kind, meta.get("namespace"), meta["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         state.write_json(path, stored, mode=0o600, recycle=True)
