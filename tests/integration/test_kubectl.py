@@ -204,13 +204,43 @@ def test_logs_follow_and_exec_exit_codes(kubectl):
     assert waiter.returncode == 0 and "condition met" in out, out + err
 
 
+def _on_a_terminal(argv, env, dialogue, timeout=90.0):
+    """Run ``argv`` on a terminal of its own and hold ``dialogue`` with it:
+    for each (awaited, typed), wait until the output so far shows
+    ``awaited``, then type ``typed`` (a user at a keyboard: no sleeps that a
+    slow machine outruns). Returns (all output, exit code)."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    seen, deadline, steps = b"", time.monotonic() + timeout, list(dialogue)
+    try:
+        while True:
+            if steps and steps[0][0].encode() in seen:
+                os.write(fd, steps.pop(0)[1].encode())
+            left = deadline - time.monotonic()
+            assert left > 0, f"{argv[:3]}: waited {timeout}s for {steps[:1]}; output: {seen.decode(errors='replace')}"
+            if select.select([fd], [], [], min(left, 1.0))[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the terminal's other side has closed
+                    chunk = b""
+                if not chunk:
+                    break
+                seen += chunk
+    finally:
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return seen.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
 def test_run_it_rm_attaches_to_the_containers_own_terminal(kubectl):
-    typed = "sleep 4; printf 'echo inside-$((6*7))\\n'; sleep 1; printf 'exit 3\\n'; sleep 2"
-    proc = subprocess.run(f"({typed}) | script -qec '{kubectl.binary} run -it --rm tryit --image=busybox "
-                          f"--restart=Never -- sh' /dev/null", shell=True, env=kubectl.env, capture_output=True,
-                          text=True, timeout=90)
-    assert "inside-42" in proc.stdout and 'pod "tryit" deleted' in proc.stdout, proc.stdout + proc.stderr
-    assert proc.returncode == 3  # the shell's own exit code, as kubectl reports it
+    out, code = _on_a_terminal(
+        [kubectl.binary, "run", "-it", "--rm", "tryit", "--image=busybox", "--restart=Never", "--", "sh"],
+        kubectl.env, [("try pressing enter", "\n"), ("# ", "echo inside-$((6*7))\n"), ("inside-42", "exit 3\n")])
+    assert "inside-42" in out and 'pod "tryit" deleted' in out, out
+    assert code == 3  # the shell's own exit code, as kubectl reports it
     assert "tryit" not in kubectl("get", "pods").stdout
     # without a terminal: stdin through, the output back
     piped = kubectl("run", "-i", "--rm", "tryi", "--image=busybox", "--restart=Never", "--",
@@ -356,3 +386,32 @@ def test_auth_can_i_answers_for_the_admin(kubectl):
     listed = kubectl("auth", "can-i", "--list").stdout.splitlines()
     assert listed[0].split()[:3] == ["Resources", "Non-Resource", "URLs"], listed
     assert any(line.split()[:1] == ["*.*"] and line.rstrip().endswith("[*]") for line in listed), listed
+
+
+def test_server_side_dry_run_and_diff(kubectl, tmp_path):
+    """`--dry-run=server` and `kubectl diff` (dryRun=All): checked, defaulted
+    and allocated as a real write, answered as it would be stored, nothing
+    stored; with 1.20 too (it asks the OpenAPI v2 document whether a kind
+    takes dryRun)."""
+    made = kubectl("create", "deployment", "dry", "--image=busybox", "--dry-run=server", "-o", "json")
+    dep = json.loads(made.stdout)
+    assert dep["metadata"]["uid"] and dep["spec"]["strategy"]["type"] == "RollingUpdate"  # stored-like, defaulted
+    svc = json.loads(kubectl("create", "service", "clusterip", "drysvc", "--tcp=80:8080", "--dry-run=server",
+                             "-o", "json").stdout)
+    assert svc["spec"]["clusterIP"].startswith("10.")  # allocated as a create would
+    listed = kubectl("get", "deployments,services", "-o", "name").stdout
+    assert "deployment.apps/dry" not in listed and "service/drysvc" not in listed, listed  # nothing stored
+    path = tmp_path / "cm.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: diffed\ndata:\n  a: \"1\"\n")
+    new = kubectl("diff", "-f", str(path), check=False)
+    assert new.returncode == 1 and '+  a: "1"' in new.stdout, new.stdout + new.stderr
+    kubectl("apply", "-f", str(path))
+    try:
+        assert kubectl("diff", "-f", str(path), check=False).returncode == 0  # no change, no diff
+        path.write_text(path.read_text().replace('"1"', '"2"'))
+        changed = kubectl("diff", "-f", str(path), check=False)
+        lines = [line for line in changed.stdout.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        assert changed.returncode == 1 and lines == ['-  a: "1"', '+  a: "2"'], changed.stdout
+        assert kubectl("get", "cm", "diffed", "-o", "jsonpath={.data.a}").stdout == "1"  # not written
+    finally:
+        kubectl("delete", "cm", "diffed")
