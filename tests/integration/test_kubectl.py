@@ -174,7 +174,7 @@ def test_get_watch_sees_a_pod_come_and_go(kubectl):
     assert any("Running" in l for l in out.splitlines() if l.startswith("MODIFIED")), out
 
 
-def test_logs_follow_and_exec_exit_codes(kubectl):
+def test_logs_follow_exec_exit_codes_and_cp(kubectl, tmp_path):
     kubectl("run", "talker", "--image=busybox", "--", "sh", "-c",
             "echo first; i=0; while true; do i=$((i+1)); echo line $i; sleep 0.3; done")
     assert kubectl("wait", "--for=condition=Ready", "pod", "-l", "run=talker", "--timeout=60s",
@@ -190,6 +190,12 @@ def test_logs_follow_and_exec_exit_codes(kubectl):
     proc = kubectl("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
     assert (proc.returncode, proc.stdout, "err" in proc.stderr) == (3, "out\n", True), proc.stderr
     assert kubectl("exec", "-i", "talker", "--", "cat", input="through stdin\n").stdout == "through stdin\n"
+    # kubectl cp, both ways: kubectl runs tar in the container through exec
+    (tmp_path / "to-pod.txt").write_text("copied in\n")
+    kubectl("cp", str(tmp_path / "to-pod.txt"), "talker:/tmp/in.txt")
+    assert kubectl("exec", "talker", "--", "cat", "/tmp/in.txt").stdout == "copied in\n"
+    kubectl("cp", "talker:/tmp/in.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "copied in\n"
     # a terminal: what the shell sees is a tty
     tty = subprocess.run(["script", "-qec", f"{kubectl.binary} exec -it talker -- sh -c 'tty; echo done'",
                           "/dev/null"], env=kubectl.env, capture_output=True, text=True, timeout=60,
