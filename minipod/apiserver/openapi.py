@@ -18,7 +18,8 @@ from minipod.objects.schema import METADATA
 
 META_NAME = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 PACKAGES = {"": "io.k8s.api.core.v1", "apps": "io.k8s.api.apps.v1", "networking.k8s.io": "io.k8s.api.networking.v1",
-            "discovery.k8s.io": "io.k8s.api.discovery.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1"}
+            "discovery.k8s.io": "io.k8s.api.discovery.v1", "authorization.k8s.io": "io.k8s.api.authorization.v1",
+            "metrics.k8s.io": "io.k8s.metrics.pkg.apis.metrics.v1beta1"}
 # (parent type, field) -> the Kubernetes type's name
 TYPE_NAMES = {
     ("Pod", "spec"): "PodSpec", ("PodSpec", "containers"): "Container", ("Container", "ports"): "ContainerPort",

@@ -63,6 +63,8 @@ RESOURCES = [
              ("create",)),
     Resource("SelfSubjectRulesReview", "authorization.k8s.io", "v1", "selfsubjectrulesreviews", False, (),
              ("create",)),
+    Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, (), ("get", "list")),
+    Resource("NodeMetrics", "metrics.k8s.io", "v1beta1", "nodes", False, (), ("get", "list")),
 ]
 GROUPS = {}  # group -> [versions]
 for _r in RESOURCES:

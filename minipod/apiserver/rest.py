@@ -135,6 +135,15 @@ def list_objects(resource: Resource, namespace, label_selector=None, field_selec
     return [o for o in objs if keep_labels(o) and keep_fields(o)]
 
 
+def metrics_of(resource: Resource, namespace, label_selector=None) -> list:
+    """PodMetrics of the pods (in ``namespace``, or all) or NodeMetrics of
+    the node, sampled now (minipod.apiserver.metrics)."""
+    from minipod.apiserver import metrics, resources
+    if resource.kind == "PodMetrics":
+        return metrics.pods(list_objects(resources.find("", "v1", "pods"), namespace, label_selector))
+    return [metrics.node(n) for n in list_objects(resources.find("", "v1", "nodes"), None, label_selector)]
+
+
 def list_body(resource: Resource, objs: list, revision: int) -> dict:
     return {"apiVersion": resource.group_version, "kind": f"{resource.kind}List",
             "metadata": {"resourceVersion": str(revision)}, "items": objs}

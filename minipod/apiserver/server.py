@@ -16,7 +16,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from minipod.apiserver import openapi, resources, rest, reviews, status as statusmod, streams, tables, watch
+from minipod.apiserver import metrics, openapi, resources, rest, reviews, status as statusmod, streams, tables, watch
 from minipod.apiserver.status import APIError
 from minipod.objects import store
 
@@ -178,6 +178,14 @@ async def _resource_request(request, group, version, parts) -> web.StreamRespons
             raise APIError(405, f"{method} is not allowed on {resource.plural}", "MethodNotAllowed")
         doc, _ = await _body(request, WRITE_TYPES)
         return _json(reviews.review(resource.kind, doc), 201)
+    if resource.kind in metrics.KINDS:  # sampled when asked, never stored
+        if method != "GET" or sub is not None:
+            raise APIError(405, f"{method} is not allowed on {resource.plural}.metrics.k8s.io", "MethodNotAllowed")
+        items = await asyncio.to_thread(rest.metrics_of, resource, namespace, q.get("labelSelector"))
+        if name is not None:
+            return _json(metrics.one(items, resource.kind, name))
+        return _json({"kind": f"{resource.kind}List", "apiVersion": resource.group_version, "metadata": {},
+                      "items": items})
     if sub in ("exec", "attach", "portforward", "log"):
         if method not in ("GET", "POST"):
             raise APIError(405, f"{method} is not allowed on pods/{sub}", "MethodNotAllowed")

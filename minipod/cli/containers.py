@@ -226,7 +226,7 @@ def rm(force, refs):
 @click.argument("refs", nargs=-1)
 def stats(no_stream, fmt, refs):
     """Live CPU, memory and process counts of running containers."""
-    from minipod.views import stats as statsmod
+    from minipod.core import stats as statsmod
     live = sys.stdout.isatty() and not no_stream and fmt == "table"
     for rows in statsmod.sample(refs, forever=live):
         if fmt == "json":

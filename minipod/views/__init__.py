@@ -1,4 +1,3 @@
 """Read-only views over the whole node: what a network looks like, with its
 pods, ports, Services and routes to other nodes (topology.py: `network
-inspect`, `network show`, the trace's hops, the UI's picture), and live
-resource figures of containers (stats.py: `minipod stats`)."""
+inspect`, `network show`, the trace's hops, the UI's picture)."""

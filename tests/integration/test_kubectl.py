@@ -421,3 +421,23 @@ def test_server_side_dry_run_and_diff(kubectl, tmp_path):
         assert kubectl("get", "cm", "diffed", "-o", "jsonpath={.data.a}").stdout == "1"  # not written
     finally:
         kubectl("delete", "cm", "diffed")
+
+
+def test_top_pod_and_node(kubectl):
+    """`kubectl top` through metrics.k8s.io: a pod that spins shows a CPU
+    share of a core, read from its cgroup; the node its own figures."""
+    kubectl("run", "spinner", "--image=busybox", "--", "sh", "-c", "while :; do :; done")
+    try:
+        kubectl("wait", "--for=condition=Ready", "pod/spinner", "--timeout=60s", timeout=90)
+        rows = kubectl("top", "pod", "spinner").stdout.splitlines()
+        assert rows[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"], rows
+        name, cpu, memory = rows[1].split()
+        assert name == "spinner" and re.fullmatch(r"\d+m", cpu) and re.fullmatch(r"\d+Mi", memory), rows
+        assert int(cpu[:-1]) >= 100, rows  # a busy loop: a good share of a core even on a loaded machine
+        containers = kubectl("top", "pod", "spinner", "--containers").stdout.splitlines()
+        assert containers[1].split()[:2] == ["spinner", "spinner"], containers
+        node = kubectl("top", "node").stdout.splitlines()
+        assert node[0].split()[:2] == ["NAME", "CPU(cores)"] and node[0].split()[2] in ("CPU%", "CPU(%)"), node
+        assert node[1].split()[0] == socket.gethostname() and re.fullmatch(r"\d+%", node[1].split()[2]), node
+    finally:
+        kubectl("delete", "pod", "spinner", "--grace-period=1")

@@ -1,5 +1,7 @@
-"""`minipod stats`: CPU, memory and process counts of running containers,
-read from their cgroups (docker's columns)."""
+"""CPU, memory and process counts of running containers, read from their
+cgroups: `minipod stats` (docker's columns) and the metrics API that
+`kubectl top` reads (metrics-server's figures); the host's own for a
+node."""
 
 import time
 
@@ -60,3 +62,37 @@ def sample(refs, forever=False):
             return
         before, t0 = after, t1
 
+
+def usage(recs, window: float = INTERVAL) -> dict:
+    """{container id: (CPU in nanocores, memory in bytes)} of the running
+    containers among ``recs`` (records with their status), the CPU as the
+    rate over ``window`` seconds: what metrics-server reports of them."""
+    before, t0 = _read(recs), time.monotonic()
+    time.sleep(window)
+    after, t1 = _read(recs), time.monotonic()
+    return {cid: (max(0, int((now["cpu_ns"] - before[cid]["cpu_ns"]) / (t1 - t0))) if cid in before else 0,
+                  now["memory"]) for cid, now in after.items()}
+
+
+def _host_busy_ticks() -> tuple:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return sum(fields[:8]) - idle  # user … steal; guest time is counted in user already
+
+
+def host_usage(window: float = INTERVAL) -> tuple:
+    """(CPU in nanocores, memory in use in bytes) of the whole host: the
+    busy share of /proc/stat over ``window`` seconds, and MemTotal less
+    MemAvailable."""
+    import os
+    hz = os.sysconf("SC_CLK_TCK")
+    before, t0 = _host_busy_ticks(), time.monotonic()
+    time.sleep(window)
+    after, t1 = _host_busy_ticks(), time.monotonic()
+    info = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value = line.split(":", 1)
+            info[key] = int(value.split()[0]) * 1024
+    return int((after - before) / hz / (t1 - t0) * 1e9), info["MemTotal"] - info.get("MemAvailable", info["MemFree"])
