@@ -6,6 +6,7 @@ port-forward, for the pod a request names. The protocols themselves
 CRI's streaming server."""
 
 import asyncio
+import os
 
 from aiohttp import web
 
@@ -59,19 +60,22 @@ def _tail(data: bytes, lines: int) -> bytes:
 async def logs(request, namespace, name):
     q = request.query
     rec = await asyncio.to_thread(_target, namespace, name, q.get("container"))
-    if q.get("previous", "").lower() in ("1", "true"):
-        # one log per container, across its restarts: the earlier runs' output is in it, before the current's
-        raise APIError(400, f'minipod keeps one log per container across restarts: `kubectl logs {name}` shows '
-                            "the previous runs' output too")
-    follow = q.get("follow", "").lower() in ("1", "true")
+    path = rec.get("log_path")
+    if q.get("previous", "").lower() in ("1", "true"):  # the run before the current one (the kubelet keeps one)
+        from minipod.roles.kubelet import restarts
+        path = restarts.previous_log(rec) if path else None
+        if not path or not os.path.exists(path):
+            raise APIError(400, f'previous terminated container "{rec["name"].rsplit("_", 1)[-1]}" in pod '
+                                f'"{name}" not found')
+    follow = q.get("follow", "").lower() in ("1", "true") and path == rec.get("log_path")
     try:
         tail = int(q["tailLines"]) if "tailLines" in q else None
         limit = int(q["limitBytes"]) if "limitBytes" in q else None
     except ValueError:
         raise APIError(400, "tailLines and limitBytes must be numbers") from None
     try:
-        f = open(rec["log_path"], "rb")
-    except (FileNotFoundError, KeyError):
+        f = open(path, "rb")
+    except (FileNotFoundError, TypeError):
         f = None
     response = web.StreamResponse(headers={"Content-Type": "text/plain"})
     response.enable_chunked_encoding()

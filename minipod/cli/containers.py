@@ -1,6 +1,7 @@
 """docker's container verbs: run, exec, ps, inspect, logs, stop, start, restart,
 kill, rm, stats."""
 
+import os
 import sys
 
 import click
@@ -152,13 +153,21 @@ def inspect(refs):
 
 @cli.command()
 @click.option("-f", "--follow", is_flag=True)
+@click.option("-p", "--previous", is_flag=True, help="A Pod object's container: the run before the current one.")
 @click.option("-c", "--container", "container_name", help="The container of a pod (kubectl's -c).")
 @click.option("-n", "--namespace", default="default", show_default=True, help="The pod's namespace.")
 @click.argument("ref", metavar="CONTAINER|POD|pod/POD|deploy/NAME")
-def logs(follow, container_name, namespace, ref):
+def logs(follow, previous, container_name, namespace, ref):
     """Print a detached container's output (or a pod's, as kubectl logs)."""
     from minipod.core import stdio
     rec = container.load(_target(ref, container_name, namespace))
+    if previous:
+        from minipod.roles.kubelet import restarts
+        rec = {**rec, "log_path": restarts.previous_log(rec)}
+        if not os.path.exists(rec["log_path"]):
+            raise NotFound(f"container {rec['name']} has no previous run (a Pod object's container keeps the log "
+                           "of the run before the current one)")
+        follow = False
     for chunk in stdio.read_logs(rec, follow, lambda r: container.status(r) == "running"):
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()

@@ -441,3 +441,33 @@ def test_top_pod_and_node(kubectl):
         assert node[1].split()[0] == socket.gethostname() and re.fullmatch(r"\d+%", node[1].split()[2]), node
     finally:
         kubectl("delete", "pod", "spinner", "--grace-period=1")
+
+
+def test_logs_previous_is_the_run_before(kubectl, tmp_path):
+    """As the kubelet keeps them: a restarted container's log holds the
+    current run alone, `--previous` the run before it."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("""apiVersion: v1
+kind: Pod
+metadata: {name: twice}
+spec:
+  volumes: [{name: count, emptyDir: {}}]
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts: [{name: count, mountPath: /v}]
+    command: ["sh", "-c", "n=$(( $(cat /v/n 2>/dev/null || echo 0) + 1 )); echo $n > /v/n; echo run $n; [ $n -ge 2 ] && exec sleep 3600; exit 1"]
+""")
+    kubectl("apply", "-f", str(path))
+    try:
+        wait_for(lambda: kubectl("get", "pod", "twice", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"
+                                 ).stdout == "1" and kubectl("logs", "twice").stdout == "run 2\n",
+                 timeout=60, what="the second run")
+        assert kubectl("logs", "twice", "--previous").stdout == "run 1\n"
+        assert mp("logs", "--previous", "twice").stdout == "run 1\n"
+        kubectl("run", "once", "--image=busybox", "--", "sleep", "3600")
+        kubectl("wait", "--for=condition=Ready", "pod/once", "--timeout=60s", timeout=90)
+        none = kubectl("logs", "once", "--previous", check=False)
+        assert none.returncode == 1 and 'previous terminated container "once" in pod "once" not found' in none.stderr
+    finally:
+        kubectl("delete", "pod", "twice", "once", "--grace-period=1", check=False)

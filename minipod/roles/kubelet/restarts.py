@@ -7,6 +7,7 @@ State lives in the container's record ("restart_count", and "backoff":
 again carries on where the last one stopped.
 """
 
+import os
 import time
 
 from minipod.core import container, pod
@@ -47,9 +48,31 @@ def due(rec: dict, now: float, limits: tuple):
     return state["until"]
 
 
+KUBERNETES_POLICIES = ("Always", "OnFailure")  # a Pod object's; docker's are lower-case
+
+
+def previous_log(rec: dict) -> str:
+    """Where the log of a Pod object's container's previous run is kept."""
+    return rec["log_path"] + ".previous"
+
+
+def _keep_previous_log(rec: dict) -> None:
+    """As the kubelet does (a new container per restart, each its own log):
+    the run that ended becomes the previous one (`kubectl logs --previous`),
+    the next run writes a log of its own. docker's --restart keeps one log
+    across restarts, as `docker logs` shows it; a CRI container's log is the
+    kubelet's."""
+    if _policy(rec)["name"] in KUBERNETES_POLICIES and not rec.get("cri"):
+        try:
+            os.replace(rec["log_path"], previous_log(rec))
+        except FileNotFoundError:
+            pass
+
+
 def restart(rec: dict, log) -> None:
     """Start the container again; a failure to start counts as a crash."""
     try:
+        _keep_previous_log(rec)
         container.start(rec["id"], restarted_by_agent=True)
         log(f"restarted container {rec['name']} (restart {rec.get('restart_count', 0) + 1})")
     except MinipodError as e:
