@@ -22,7 +22,8 @@ def rows(kind, objs, all_namespaces=False, wide=False):
     elif kind.kind == "Ingress" and objs:
         from minipod.roles.ingress import health
         seen = _ingress_facts()  # the same for every row
-        facts["ingress_address"] = {o["metadata"]["name"]: health.address(o, seen) for o in objs}
+        facts["ingress_address"] = {(o["metadata"].get("namespace"), o["metadata"]["name"]): health.address(o, seen)
+                                   for o in objs}
     return kubectl.object_rows(kind, objs, all_namespaces, wide, facts)
 
 

@@ -66,7 +66,7 @@ def _deployment_row(o: dict, wide: bool = False) -> list:
 def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
     """kubectl get's columns for ``kind`` (headers, rows); ``facts``: the
     node's name ("node", for pods) and each Ingress's address
-    ("ingress_address", by name)."""
+    ("ingress_address", by (namespace, name))."""
     facts = facts or {}
     if kind.kind == "Namespace":
         headers = ["NAME", "STATUS", "AGE"]
@@ -87,8 +87,8 @@ def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
         address = facts.get("ingress_address") or {}
         rows = [[o["metadata"]["name"], o["spec"].get("ingressClassName") or "<none>",
                  ",".join(r.get("host") or "*" for r in o["spec"].get("rules") or []) or "*",
-                 address.get(o["metadata"]["name"], ""), "80, 443" if o["spec"].get("tls") else "80",
-                 k8s_age(o)] for o in objs]
+                 address.get((o["metadata"].get("namespace"), o["metadata"]["name"]), ""),
+                 "80, 443" if o["spec"].get("tls") else "80", k8s_age(o)] for o in objs]
     elif kind.kind == "Secret":
         headers = ["NAME", "TYPE", "DATA", "AGE"]
         rows = [[o["metadata"]["name"], o.get("type", "Opaque"),
