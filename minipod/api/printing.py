@@ -42,7 +42,8 @@ def describe(kind, obj) -> str:
         else:
             spec = obj["spec"]
             backends = [spec["defaultBackend"]] if spec.get("defaultBackend") else []
-            backends += [p["backend"] for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
+            backends += [p["backend"] for r in spec.get("rules") or []
+                         for p in (r.get("http") or {}).get("paths") or []]
             names = [b["service"]["name"] for b in backends if b.get("service")]
         facts["endpoints"] = {n: store.get(kinds.ENDPOINTS, meta["namespace"], n) for n in names}
         if kind.kind == "Ingress":

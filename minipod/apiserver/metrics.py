@@ -39,7 +39,8 @@ def pods(pod_objects: list) -> list:
     now = time.time()
     out = []
     for obj, ctrs in running:
-        shown = [{"name": name, "usage": _quantities(*figures[rec["id"]])} for name, rec in ctrs if rec["id"] in figures]
+        shown = [{"name": name, "usage": _quantities(*figures[rec["id"]])}
+                 for name, rec in ctrs if rec["id"] in figures]
         if shown:
             meta = obj["metadata"]
             out.append({"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",

@@ -40,9 +40,11 @@ TYPE_NAMES = {
     ("IngressBackend", "service"): "IngressServiceBackend", ("IngressServiceBackend", "port"): "ServiceBackendPort",
     ("Namespace", "spec"): "NamespaceSpec",
     ("NetworkPolicy", "spec"): "NetworkPolicySpec", ("NetworkPolicySpec", "podSelector"): "LabelSelector",
-    ("NetworkPolicySpec", "ingress"): "NetworkPolicyIngressRule", ("NetworkPolicySpec", "egress"): "NetworkPolicyEgressRule",
+    ("NetworkPolicySpec", "ingress"): "NetworkPolicyIngressRule",
+    ("NetworkPolicySpec", "egress"): "NetworkPolicyEgressRule",
     ("NetworkPolicyIngressRule", "from"): "NetworkPolicyPeer", ("NetworkPolicyEgressRule", "to"): "NetworkPolicyPeer",
-    ("NetworkPolicyIngressRule", "ports"): "NetworkPolicyPort", ("NetworkPolicyEgressRule", "ports"): "NetworkPolicyPort",
+    ("NetworkPolicyIngressRule", "ports"): "NetworkPolicyPort",
+    ("NetworkPolicyEgressRule", "ports"): "NetworkPolicyPort",
     ("NetworkPolicyPeer", "ipBlock"): "IPBlock", ("LabelSelector", "matchExpressions"): "LabelSelectorRequirement",
 }
 DESCRIPTIONS = {

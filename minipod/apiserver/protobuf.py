@@ -21,7 +21,8 @@ from minipod.apiserver.status import APIError
 MAGIC = b"k8s\x00"
 CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
 PACKAGES = {"v1": "k8s.io.api.core.v1", "apps/v1": "k8s.io.api.apps.v1",
-            "networking.k8s.io/v1": "k8s.io.api.networking.v1", "authorization.k8s.io/v1": "k8s.io.api.authorization.v1"}
+            "networking.k8s.io/v1": "k8s.io.api.networking.v1",
+            "authorization.k8s.io/v1": "k8s.io.api.authorization.v1"}
 KEEP_ZERO = {"replicas", "terminationGracePeriodSeconds", "revisionHistoryLimit", "progressDeadlineSeconds",
              "activeDeadlineSeconds"}
 KEEP_EMPTY = {"emptyDir"}
