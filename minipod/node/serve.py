@@ -38,13 +38,14 @@ SOURCE_SUFFIXES = (".py", ".c", ".html")
 # run, ps, pod create/rm, get pods, exec, logs): in the agent once, shared by
 # every worker it forks, instead of ~100 ms of imports per command.
 PRELOAD = (
-    "minipod.cli", "minipod.core.container", "minipod.core.pod", "minipod.cli.foreground", "minipod.printers.docker", "minipod.core.mounts",
-    "minipod.etcfiles", "minipod.runtime.netns", "minipod.cni.network", "minipod.ops.gc", "minipod.core.volumes",
-    "minipod.cni.runtime", "minipod.cni.leftovers", "minipod.image.pull", "minipod.image.layers",
-    "minipod.runtime.spawn", "minipod.runtime.seccomp", "minipod.runtime.podns", "minipod.runtime.rootfs",
-    "minipod.runtime.sysctls", "minipod.runtime.volumes", "minipod.runtime.cgroup.devices",
-    "minipod.api.verbs", "minipod.printers.kubectl", "minipod.api.defaults", "minipod.api.targets",
-    "minipod.roles.kubelet.service_env", "minipod.objects.workloads", "minipod.objects.ingresses",
+    "minipod.cli", "minipod.core.container", "minipod.core.pod", "minipod.cli.foreground", "minipod.printers.docker",
+    "minipod.core.mounts", "minipod.etcfiles", "minipod.runtime.netns", "minipod.cni.network", "minipod.ops.gc",
+    "minipod.core.volumes", "minipod.cni.runtime", "minipod.cni.leftovers", "minipod.image.pull",
+    "minipod.image.layers", "minipod.runtime.spawn", "minipod.runtime.seccomp", "minipod.runtime.podns",
+    "minipod.runtime.rootfs", "minipod.runtime.sysctls", "minipod.runtime.volumes", "minipod.runtime.cgroup.devices",
+    "minipod.api.verbs", "minipod.api.printing", "minipod.printers.kubectl", "minipod.api.defaults",
+    "minipod.api.targets", "minipod.roles.kubelet.service_env", "minipod.roles.kubelet.pods",
+    "minipod.objects.workloads", "minipod.objects.ingresses",
 )
 
 
