@@ -7,6 +7,7 @@ cache, as metrics-server's working set), from its cgroup; the node's from
 import time
 
 from minipod.apiserver.status import APIError
+from minipod.errors import NotFound
 
 KINDS = ("PodMetrics", "NodeMetrics")
 WINDOW = 1.0
@@ -31,7 +32,7 @@ def pods(pod_objects: list) -> list:
             if "running" in (cs.get("state") or {}) and cs.get("containerID", "").startswith("minipod://"):
                 try:
                     ctrs.append((cs["name"], container.with_status(container.load(cs["containerID"][10:]))))
-                except Exception:  # noqa: BLE001  (gone since the listing: not running, not shown)
+                except NotFound:  # gone since the listing: not running, not shown
                     continue
         if ctrs:
             running.append((obj, ctrs))
