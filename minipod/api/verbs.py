@@ -5,7 +5,7 @@ with what depends on the object, scale.
     results = apply(objs)   # [(kind, namespace, name, created|configured|unchanged)]
 """
 
-from minipod.errors import Forbidden, InvalidArgument, NotFound
+from minipod.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from minipod.objects import kinds, store, workloads
 
 def _check_pod_update(obj: dict) -> None:
@@ -188,13 +188,25 @@ def _builtin_namespaces(objs) -> list:
 
 def delete(kind, namespace, name, expect_uid=None, grace=None) -> dict:
     """Delete one object (only the one with ``expect_uid``, if given) and
-    what depends on it; a namespace with everything in it.
-    Returns the object as it was."""
+    what depends on it; a namespace with everything in it. Returns the
+    object as it was (a Pod: as marked for deletion). Pods go gracefully,
+    as on a cluster: marked, torn down by the node agent, then deleted by
+    it; this waits for that, as `kubectl delete` does."""
     if kind is kinds.NAMESPACE:
         if name in kinds.DEFAULT_NAMESPACES:
             raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
         if store.get(kinds.NAMESPACE, None, name) is not None:
             _empty_namespace(name)
+    obj, pending = _delete_one(kind, namespace, name, expect_uid, grace)
+    _wait_for_pods(pending)
+    return obj
+
+
+def _delete_one(kind, namespace, name, expect_uid=None, grace=None) -> tuple:
+    """(the object deleted, or marked if a Pod; the Pods marked for
+    deletion with it, whose teardown is still to wait for)."""
+    from minipod.roles.controllers import deployments
+    from minipod.roles.kubelet import deletion
     ns = namespace if kind.namespaced else None
     obj = store.get(kind, ns, name)
     if obj is None and kind is kinds.POD and namespace == "default":
@@ -203,10 +215,35 @@ def delete(kind, namespace, name, expect_uid=None, grace=None) -> dict:
         if rec is not None and rec["name"] == name and not rec.get("k8s"):
             raise InvalidArgument(f'pod "{name}" was made by `minipod pod create` or `run`; '
                                   "remove it with `minipod pod rm -f`")
+    if obj is not None and kind is kinds.POD:
+        if expect_uid and obj["metadata"]["uid"] != expect_uid:
+            raise Conflict(f'Precondition failed for {kind.plural} "{name}": UID in precondition: '
+                           f'{expect_uid}, UID in object meta: {obj["metadata"]["uid"]}')
+        marked = deletion.terminate(obj, grace)
+        if marked is not None:
+            return marked, [marked]
+        obj = None
     if obj is None or not store.delete(kind, ns, name, expect_uid):
         raise NotFound(f'{kind.plural} "{name}" not found')
-    _delete_dependents(kind, obj, grace)
-    return obj
+    pending = []
+    if kind is kinds.DEPLOYMENT:  # the garbage collector's part: its pods go with it
+        pending = [m for m in (deletion.terminate(p, grace) for p in deployments.owned_pods(obj)) if m]
+    return obj, pending
+
+
+def _wait_for_pods(marked: list) -> None:
+    """Until the node agent has torn down and deleted every marked pod
+    (side by side): the longest grace period and a margin for the network's
+    teardown. Past that the delete returns all the same; kubectl waits on."""
+    if not marked:
+        return
+    from minipod.roles import agent
+    from minipod.roles.kubelet import deletion
+    def keep_alive():  # it finishes deletions: one that died (or never ran) is started again
+        if agent.running_pid() is None:
+            agent.ensure_running()
+    keep_alive()
+    deletion.wait_deleted(marked, max(deletion.deletion_grace(m) for m in marked) + 60.0, keep_alive)
 
 
 def terminate_namespace(name: str) -> dict:
@@ -215,15 +252,9 @@ def terminate_namespace(name: str) -> dict:
     controller's part (delete) follows. Returns the namespace as marked."""
     if name in kinds.DEFAULT_NAMESPACES:
         raise InvalidArgument(f'namespace "{name}" is built in and cannot be deleted')
-    import datetime
-    obj = store.get(kinds.NAMESPACE, None, name)
+    obj = store.mark_deleted(kinds.NAMESPACE, None, name, status={"phase": "Terminating"})
     if obj is None:
         raise NotFound(f'namespaces "{name}" not found')
-    if not obj["metadata"].get("deletionTimestamp"):
-        obj["metadata"]["deletionTimestamp"] = datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
-        obj["status"] = {"phase": "Terminating"}
-        obj, _ = store.put(kinds.NAMESPACE, obj, must_exist=True)
     return obj
 
 
@@ -234,32 +265,17 @@ def _terminating(namespace: str) -> bool:
 
 def _empty_namespace(name: str) -> None:
     """What the namespace controller does: every object in the namespace
-    goes (Deployments first, so that their pods go with them)."""
+    goes (Deployments first, so that their pods go with them); the pods'
+    teardowns all run at once."""
     order = [kinds.DEPLOYMENT] + [k for k in kinds.KINDS.values() if k.namespaced and k is not kinds.DEPLOYMENT]
+    pending = []
     for kind in order:
         for obj in store.list_objects(kind, name):
             try:
-                delete(kind, name, obj["metadata"]["name"])
+                pending += _delete_one(kind, name, obj["metadata"]["name"])[1]
             except NotFound:
                 pass  # went with its owner
-
-
-def _delete_dependents(kind, obj, grace=None) -> None:
-    """What the garbage collector and the kubelet do after a delete, done
-    before returning (as kubectl delete waits): a Deployment's pods go, and
-    a Pod's containers, pause and network (``grace``: seconds to stop)."""
-    from minipod.roles.controllers import deployments
-    from minipod.roles.kubelet import pods
-    gone = []
-    if kind is kinds.DEPLOYMENT:
-        for p in deployments.owned_pods(obj):
-            if store.delete(kinds.POD, p["metadata"]["namespace"], p["metadata"]["name"]):
-                gone.append(p)
-    elif kind is kinds.POD:
-        gone.append(obj)
-    for p in gone:
-        pods.remove_for_object(p, grace)
-
+    _wait_for_pods(pending)
 
 
 def scale(kind_name: str, namespace: str, name: str, replicas: int) -> None:

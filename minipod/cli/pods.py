@@ -4,6 +4,7 @@ import click
 
 from minipod import spec
 from minipod.core import container, pod, removal
+from minipod.errors import InvalidArgument
 from minipod.printers import docker
 from minipod.cli.base import (CONTEXT, cli, echo_json, finish_after_release, limit_options, limits, timeout_seconds,
                               warn)
@@ -13,23 +14,43 @@ def pod_group():
     """Manage pods."""
 
 
+SHARED_ALWAYS = ("ipc", "net", "uts")  # held by pause for the pod's life
+
+
 @pod_group.command("create")
 @click.option("--name")
 @click.option("--hostname")
 @click.option("-p", "--publish", multiple=True)
 @click.option("--network", "--net", "network_name")
 @click.option("-l", "--label", multiple=True, help="KEY=VALUE (Kubernetes label syntax).")
+@click.option("--share", default=",".join(SHARED_ALWAYS + ("pid",)), show_default=True,
+              help="The namespaces its containers share (podman's): ipc, net and uts always; "
+                   "with pid, pause is PID 1 of them all, else each is PID 1 of its own.")
 @limit_options
-def pod_create(name, hostname, publish, network_name, label, memory, memory_swap, cpus, cpu_shares,
+def pod_create(name, hostname, publish, network_name, label, share, memory, memory_swap, cpus, cpu_shares,
                pids_limit):
     """Create and start a pod (its pause process and network); limits cap
     all of its containers together."""
     rec = pod.create(name=name, hostname=hostname, ports=spec.parse_ports(publish),
                      network_name=network_name, labels=spec.parse_labels(label),
-                     limits=limits(memory, memory_swap, cpus, cpu_shares, pids_limit))
+                     limits=limits(memory, memory_swap, cpus, cpu_shares, pids_limit),
+                     share_pid=_shares_pid(share))
     from minipod.roles import agent
     agent.start_soon()  # the node process, for the next command
     click.echo(rec["id"])
+
+
+def _shares_pid(share: str) -> bool:
+    """Whether ``--share`` includes pid; what pause holds cannot be left out."""
+    wanted = {n.strip() for n in share.split(",") if n.strip()}
+    unknown = wanted - set(SHARED_ALWAYS) - {"pid"}
+    if unknown:
+        raise InvalidArgument(f"--share {share}: unknown namespace(s) {', '.join(sorted(unknown))} "
+                              "(choose from ipc, net, pid, uts)")
+    if not set(SHARED_ALWAYS) <= wanted:
+        raise InvalidArgument(f"--share {share}: a minipod pod's containers always share ipc, net and uts "
+                              "(pause holds them); only pid is a choice")
+    return "pid" in wanted
 
 
 @pod_group.command("ls")

@@ -242,10 +242,11 @@ def _start(rec, opts, p, img, keep, program):
 
 def _pid_mode(security: dict, p: dict) -> str:
     """Where the container's processes live: the pod's PID namespace (pause
-    is PID 1), one of its own inside it, or the host's when the pod is there."""
+    is PID 1), one of its own inside it (asked for, or the pod shares none),
+    or the host's when the pod is there."""
     if "pid" in p.get("host_namespaces", []):
         return "host"
-    return security.get("pid_mode", "pod")
+    return security.get("pid_mode", "pod" if p.get("share_pid", True) else "container")
 
 
 def wait(rec: dict, timeout=None):

@@ -102,14 +102,17 @@ def _ports_conflict(ports, exclude_id=None):
 
 def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None,
            limits: Limits = None, labels: dict = None, k8s: dict = None, resolv_conf: str = None,
-           cri: dict = None, host_namespaces=(), sysctls: dict = None, cgroup_parent: str = None) -> dict:
+           cri: dict = None, host_namespaces=(), sysctls: dict = None, cgroup_parent: str = None,
+           share_pid: bool = True) -> dict:
     """Create and start a pod; on any failure nothing of it remains.
     ``k8s`` ({"namespace", "name", "uid"}) ties it to the Pod object it realises;
     ``cri`` (the sandbox's metadata, annotations, log directory) marks a
     sandbox of the CRI server's, which the kubelet owns. ``host_namespaces``:
     any of "ipc", "pid" the pod shares with the host (the network: "host");
     ``sysctls`` set in the pod's namespaces; ``cgroup_parent`` (a cgroupfs
-    path) holds the pod's cgroup instead of minipod's own parent."""
+    path) holds the pod's cgroup instead of minipod's own parent.
+    ``share_pid``: its containers join pause's PID namespace (pause their
+    PID 1); else each is PID 1 of one of its own inside it (podman's --share)."""
     host_namespaces = sorted(set(host_namespaces))
     if set(host_namespaces) - {"ipc", "pid"}:
         raise InvalidArgument(f"host namespaces {host_namespaces}: only ipc and pid (the network: --network host)")
@@ -141,6 +144,8 @@ def create(name=None, hostname=None, ports=(), network_name=None, infra_for=None
                    "cgroup": cgroup.pod_path(rec_id, cgroup_parent), "k8s": k8s, "resolv_conf": resolv_conf}
             if host_namespaces:
                 rec["host_namespaces"] = host_namespaces
+            if not share_pid:
+                rec["share_pid"] = False
             if sysctls:
                 rec["sysctls"] = sysctls
             if cri is not None:

@@ -20,8 +20,9 @@ next agent when it starts, finishes it (finish_abandoned).
 
 import contextlib
 import os
+import time
 
-from minipod import paths, state
+from minipod import paths, procfs, state
 from minipod.core import container, pod, reservations
 from minipod.runtime import netns
 from minipod.errors import InUse, NotFound
@@ -35,9 +36,19 @@ def _remove_containers(rec: dict, force: bool, timeout: float) -> None:
     ctrs = pod.containers_of(rec["id"])
     if ctrs and not force:
         raise InUse(f"pod {rec['name']!r} has {len(ctrs)} container(s); stop and remove them, or use -f")
+    if timeout and len(ctrs) > 1:
+        # They stop side by side, as the kubelet stops a pod's containers: each is sent SIGTERM now, so
+        # that one ignoring it (an app that is PID 1 of its own PID namespace) does not add its grace
+        # period to the others'. Marked first: no restart policy brings one back.
+        for ctr in ctrs:
+            if ctr.get("pid"):
+                container.update_fields(ctr["id"], stopped_by_user=True)
+                procfs.send_signal(ctr["pid"], ctr.get("start"), 15)
+    deadline = time.monotonic() + timeout
     for ctr in ctrs:
         with contextlib.suppress(NotFound):  # removed meanwhile (the agent and a CLI delete at once)
-            container.remove(ctr["id"], force=True, timeout=timeout, remove_pod=False)
+            container.remove(ctr["id"], force=True, timeout=max(0.0, deadline - time.monotonic()) if timeout else 0,
+                             remove_pod=False)
 
 
 def remove_pod(ref: str, force: bool = False, timeout: float = 10.0) -> list:

@@ -29,6 +29,7 @@ from minipod.errors import AlreadyExists, Conflict, NotFound
 
 CLUSTER = "_cluster"  # the directory of objects that live in no namespace
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+DELETION_FIELDS = ("deletionTimestamp", "deletionGracePeriodSeconds")  # set by mark_deleted only, then kept
 # The kinds whose API strategy counts spec changes in metadata.generation (ConfigMaps, Secrets, Services,
 # Endpoints, Namespaces have none; Pods only since 1.33's PodObservedGenerationTracking, not counted here).
 GENERATION_KINDS = ("Deployment", "Ingress", "NetworkPolicy")
@@ -246,6 +247,10 @@ def put(kind, obj: dict, must_exist=None, expect_version=None, dry_run=False):
                 (not obj.get("status") or obj["status"] == old.get("status")):
             return old, "unchanged"
         stored = desired(obj)
+        for key in DELETION_FIELDS:  # a deletion under way cannot be undone by a write, nor begun by one
+            stored["metadata"].pop(key, None)
+            if old is not None and key in old["metadata"]:
+                stored["metadata"][key] = old["metadata"][key]
         if obj.get("status"):  # set by minipod itself (a LoadBalancer's IP); users' status is dropped by check
             stored["status"] = obj["status"]
         stored["metadata"].update(
@@ -280,6 +285,32 @@ def journal_status(kind, obj: dict) -> bool:
             return False
         _journal("MODIFIED", kind, obj, rv=int(_next_revision()))
         return True
+
+
+def mark_deleted(kind, namespace, name, expect_uid=None, grace=None, status=None):
+    """The first half of a graceful deletion, as the API server's: the
+    object gets deletionTimestamp (and deletionGracePeriodSeconds, and
+    ``status`` if given) and stays until whoever finishes its deletion
+    (the node agent, for a Pod) deletes it. Returns it as marked; None if
+    there is none (or it is another one than ``expect_uid``). Marking
+    again changes nothing."""
+    with lock():
+        old = get(kind, namespace, name)
+        if old is None or (expect_uid and old["metadata"].get("uid") != expect_uid):
+            return None
+        if old["metadata"].get("deletionTimestamp"):
+            return old
+        marked = json.loads(json.dumps(old))
+        marked["metadata"]["deletionTimestamp"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+        if grace is not None:
+            marked["metadata"]["deletionGracePeriodSeconds"] = int(grace)
+        if status is not None:
+            marked["status"] = status
+        marked["metadata"]["resourceVersion"] = _next_revision()
+        state.write_json(_path(kind, namespace, name), marked, mode=0o600, recycle=True)
+        _journal("MODIFIED", kind, marked, old)
+        return marked
 
 
 def delete(kind, namespace, name, expect_uid=None):

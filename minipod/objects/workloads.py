@@ -82,7 +82,7 @@ POD_SPEC = {
     "schedulerName": Field("str", False, one_of("default-scheduler")), "securityContext": Field("any", False, _empty),
     "enableServiceLinks": Field("bool"), "nodeName": Field("str"), "serviceAccount": Field("str"),
     "serviceAccountName": Field("str"), "preemptionPolicy": Field("str"), "priority": Field("int"),
-    "tolerations": Field("any"),
+    "tolerations": Field("any"), "shareProcessNamespace": Field("bool"),
 }
 TEMPLATE_METADATA = {"labels": Field("map", False, labels), "annotations": Field("map"),
                      "name": Field("str"), "creationTimestamp": Field("any")}

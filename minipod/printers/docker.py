@@ -149,6 +149,7 @@ def pod_inspect(pod: dict, containers: list, namespaces: dict) -> dict:
         "PauseMemoryKB": pod.get("pause_memory", {}),
         "PauseOOMScoreAdj": pod.get("pause_oom_score_adj"),
         "NetNS": pod.get("netns"), "Namespaces": namespaces, "Network": pod.get("network"),
+        "SharedNamespaces": ["ipc", "net", "uts"] + (["pid"] if pod.get("share_pid", True) else []),
         "IPAddress": pod.get("ip"), "MacAddress": pod.get("mac"), "Gateway": pod.get("gateway"),
         "Ports": [_port_str(p) for p in pod.get("ports", [])],
         "Containers": [{"Id": c["id"], "Name": c["name"], "Status": c["status"]} for c in containers],

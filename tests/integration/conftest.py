@@ -113,15 +113,16 @@ def running_agent():
 def settle(timeout=30.0):
     """Until the node process has finished what commands left to it (the
     teardown of a `run --rm` goes on after the command returned): no removal
-    under way, no worker left, and an agent that a command started in the
-    background serving. A check right after a command waits for this, as a
-    user's next look would find it done."""
+    under way, no worker nor pod teardown (the agent's, kubelet/teardown.py)
+    left, and an agent that a command started in the background serving. A
+    check right after a command waits for this, as a user's next look would
+    find it done."""
     removing = TEST_ROOT / "lib" / "pods-removing"
 
     def settled():
         agent = running_agent()
         return not (removing.is_dir() and any(removing.iterdir())) and \
-            set(agent_processes()) <= {agent} and \
+            set(agent_processes()) <= {agent} and not agent_processes(b"minipod.roles.kubelet.teardown") and \
             (agent is None or (TEST_ROOT / "run" / "agent" / "node.sock").exists())
     try:
         wait_for(settled, timeout=timeout, what="the node process's work to end")

@@ -129,13 +129,18 @@ def test_agent_killed_while_making_a_pod_the_next_one_finishes_it(step):
 
 
 @pytest.mark.parametrize("step", ["container-rm-killed", "pod-rm-torn-down"])
-def test_agent_killed_while_removing_a_pod_the_next_one_finishes_the_removal(step):
+def test_a_pod_teardown_killed_half_way_is_finished_by_the_next(step):
+    """The agent tears a pod down in a process of its own (kubelet/teardown.py),
+    which dies at ``step`` (and again, as long as the fault is set); the agent
+    with the fault gone starts a new one, which finishes the removal."""
     apply(deployment(1, "shrink"))
     settled("app=shrink", 1)
     kill_agent()
     mp("agent", "start", env={"MINIPOD_FAULT": step})
-    mp("scale", "deployment/shrink", "--replicas", "0")  # the agent deletes the pod, and dies doing so
-    wait_for(lambda: agent_pid() is None, timeout=30, what=f"the agent killed at {step}")
+    mp("scale", "deployment/shrink", "--replicas", "0")  # the pod is deleted; its teardown dies half-way
+    wait_for(lambda: "failed (killed by signal 9)" in mp("agent", "logs").stdout, timeout=30,
+             what=f"the teardown killed at {step}")
+    kill_agent()
     mp("agent", "start")
     settled("app=shrink", 0, timeout=30)
     mp("delete", "deployment", "shrink")

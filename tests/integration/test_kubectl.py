@@ -172,6 +172,10 @@ def test_get_watch_sees_a_pod_come_and_go(kubectl):
     kinds = [e[0] for e in events]
     assert kinds[0] == "ADDED" and "DELETED" in kinds, out
     assert any("Running" in l for l in out.splitlines() if l.startswith("MODIFIED")), out
+    # a graceful delete, as on a cluster: marked (Terminating) first, gone once its containers are
+    lines = [l for l in out.splitlines() if "blink" in l]
+    terminating = [i for i, l in enumerate(lines) if l.startswith("MODIFIED") and "Terminating" in l]
+    assert terminating and terminating[0] < kinds.index("DELETED"), out
 
 
 def test_logs_follow_exec_exit_codes_and_cp(kubectl, tmp_path):

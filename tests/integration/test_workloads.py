@@ -10,9 +10,11 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
-from tests.integration.conftest import leaks, mp, mp_json, sh, wait_for
+from tests.conftest import REPO, TEST_ENV
+from tests.integration.conftest import MP, leaks, mp, mp_json, sh, wait_for
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -152,6 +154,7 @@ metadata:
   name: pair
   labels: {demo: pause}
 spec:
+  shareProcessNamespace: true
   volumes:
   - {name: scratch, emptyDir: {}}
   - {name: site, configMap: {name: site}}
@@ -177,7 +180,7 @@ spec:
     for ns in ("net", "ipc", "uts", "pid"):
         assert w["Namespaces"][ns] == r["Namespaces"][ns]
     assert w["Namespaces"]["mnt"] != r["Namespaces"]["mnt"]
-    # one PID namespace: pause is PID 1 and the reader sees the writer's sleep
+    # one PID namespace (shareProcessNamespace): pause is PID 1 and the reader sees the writer's sleep
     ps = mp("exec", "pair", "-c", "reader", "ps", "-o", "pid,args").stdout
     assert "1 /pause" in ps and ps.count("sleep 86400") == 2
     # BestEffort (no resources): the kubelet's 1000 for its containers, the OOM
@@ -193,6 +196,76 @@ spec:
     mp("delete", "pod", "pair")
     mp("delete", "cm", "site")
     assert "pair" not in pods()
+
+
+def test_each_container_is_pid_1_of_its_own_and_a_delete_is_graceful(tmp_path):
+    """As on Kubernetes: without shareProcessNamespace, each container is PID
+    1 of a PID namespace of its own inside the pod's. A delete marks the pod
+    (Terminating, deletionTimestamp, deletionGracePeriodSeconds); its
+    containers, which as PID 1 ignore SIGTERM, go together at the SIGKILL
+    after the grace period, and only then is the object gone."""
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: solo}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: one, image: busybox, command: ["sleep", "86400"]}
+  - {name: two, image: busybox, command: ["sleep", "86401"]}
+""")
+    wait_for(lambda: pods().get("solo", ("",))[0] == "2/2", timeout=30, what="2/2")
+    for ctr, arg in (("one", "86400"), ("two", "86401")):
+        ps = mp("exec", "solo", "-c", ctr, "ps", "-o", "pid,args").stdout.splitlines()
+        assert ps[1].split() == ["1", "sleep", arg], ps  # its app first, and nothing of the other container
+        assert not any("pause" in line or "sleep" in line for line in ps[2:]), ps
+    one, two = mp_json("inspect", "default_solo_one", "default_solo_two")
+    assert one["Namespaces"]["pid"] != two["Namespaces"]["pid"] and one["Namespaces"]["net"] == two["Namespaces"]["net"]
+    deleting = subprocess.Popen(MP + ["delete", "pod", "solo"], env={**os.environ, **TEST_ENV}, cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: pods().get("solo", ("", ""))[1] == "Terminating", timeout=10, what="Terminating")
+        meta = mp_json("get", "pod", "solo", "-o", "json")["metadata"]
+        assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 2
+        assert mp("exec", "solo", "-c", "one", "true").returncode == 0  # SIGTERM did not end it
+    finally:
+        out, err = deleting.communicate(timeout=60)
+    assert deleting.returncode == 0 and out == 'pod "solo" deleted\n', (out, err)
+    assert "solo" not in pods() and "default_solo" not in mp("ps", "-a").stdout
+    assert "pod default/solo: being deleted; tearing it down (grace 2s)" in mp("agent", "logs").stdout
+    assert not leaks()
+
+
+def test_a_deleted_deployment_s_pods_are_torn_down_side_by_side(tmp_path):
+    """The node agent tears pods down as the kubelet's pod workers do, each
+    on its own: all of them begin before the first is gone (a pod whose app
+    ignores SIGTERM holds only itself for its grace period)."""
+    apply(tmp_path, DEPLOYMENT.replace("    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 2\n"))
+    names = set(running(3))
+    mp("delete", "deployment", "web")
+    assert not pods("app=web")
+    lines = [line for line in mp("agent", "logs").stdout.splitlines() if any(n in line for n in names)]
+    began = [i for i, line in enumerate(lines) if "tearing it down (grace 2s)" in line]
+    gone = [i for i, line in enumerate(lines) if line.endswith(": deleted")]
+    assert len(began) == 3 and len(gone) == 3 and max(began) < min(gone), lines
+    assert not leaks()
+
+
+def test_pod_create_share_chooses_the_pid_namespace():
+    """podman's --share: without pid each container is PID 1 of its own;
+    what pause holds cannot be left out (one line, 125, nothing made)."""
+    mp("pod", "create", "--name", "apart", "--share", "ipc,net,uts")
+    try:
+        mp("run", "-d", "--pod", "apart", "--name", "apart-app", "busybox", "sleep", "300")
+        assert mp("exec", "apart-app", "ps", "-o", "pid,args").stdout.splitlines()[1].split() == ["1", "sleep", "300"]
+        assert mp_json("pod", "inspect", "apart")[0]["SharedNamespaces"] == ["ipc", "net", "uts"]
+    finally:
+        mp("rm", "-f", "apart-app")  # SIGKILL at once: as PID 1, sleep ignores the SIGTERM of `pod rm -f`
+        mp("pod", "rm", "-f", "apart")
+    before = mp("pod", "ls", "-q").stdout
+    for share, words in (("net", "always share ipc, net and uts"), ("ipc,net,uts,cgroup", "unknown namespace")):
+        proc = mp("pod", "create", "--name", "bad", "--share", share, check=False)
+        assert proc.returncode == 125 and words in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert mp("pod", "ls", "-q").stdout == before
 
 
 def test_killing_the_agent_loses_nothing(tmp_path):

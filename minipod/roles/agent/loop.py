@@ -8,6 +8,7 @@ restarts. Nothing is kept only in memory but retry times, so a new agent
 after a SIGKILL simply carries on.
 """
 
+import contextlib
 import os
 import select
 import sys
@@ -16,13 +17,13 @@ import time
 from minipod import procfs, state
 from minipod.core import container, pod
 from minipod.roles.agent import problems
-from minipod.errors import MinipodError
+from minipod.errors import Conflict, MinipodError
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name
 from minipod.roles import clusterdns, proxy
 from minipod.roles.ingress import controller
 from minipod.roles.controllers import deployments, endpoints
-from minipod.roles.kubelet import backoff, pods, probes, recovery, restarts
+from minipod.roles.kubelet import backoff, deletion, pods, probes, recovery, restarts, teardown
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
@@ -47,6 +48,7 @@ class Agent:
         self.snapshot = None  # which processes ran when the last pass began
         self.rerun_at = None  # a pass is due then: something was busy (locked by another process)
         self.unwhole = set()  # uids of Pod objects whose pod could not be started whole this pass
+        self.teardowns = {}  # object uid -> the process tearing its pod down (kubelet/teardown.py)
 
     # ------------------------------------------------------------ reconcile
 
@@ -124,7 +126,7 @@ class Agent:
                 continue
             if action == recovery.REDO:
                 log(f"pod {name}: its making was cut (no network yet); tearing it down to make it again")
-                pods.destroy(rec, grace=0)
+                deletion.destroy(rec, grace=0)
                 del live[uid]
                 continue
             if action == recovery.RESTART:
@@ -157,14 +159,57 @@ class Agent:
                 log(f"container {crec['name']}: its pod is gone; removing it")
                 container.discard(crec)
 
+    def _reap_teardowns(self, now) -> None:
+        """Forget the teardowns that ended; one that failed is tried again when due."""
+        for uid, proc in list(self.teardowns.items()):
+            if proc.poll() is None:
+                continue
+            del self.teardowns[uid]
+            if proc.returncode:
+                how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+                self._failed(("teardown", uid), now, f"teardown of the pod of object {uid[:8]} failed ({how})")
+            else:
+                self.retry.pop(("teardown", uid), None)
+
+    def _tear_down(self, uid, rec, obj, now) -> None:
+        """Begin the teardown of a pod whose object is being deleted (or is
+        gone), in a process of its own: pods go side by side, as the
+        kubelet's pod workers stop them, and this pass does not wait."""
+        if uid in self.teardowns or not self._retry_due(("teardown", uid), now):
+            return
+        if teardown.under_way(rec["id"]):  # an earlier agent's, still running: look again soon
+            self.rerun_at = now + BUSY_RETRY
+            return
+        grace = deletion.deletion_grace(obj) if obj is not None else deletion.GRACE_CAP
+        self.teardowns[uid] = teardown.start(rec["id"], grace)
+        log(f"pod {rec['k8s']['namespace']}/{rec['k8s']['name']}: "
+            f"{'being deleted' if obj is not None else 'its object is gone'}; tearing it down (grace {grace:g}s)")
+
+    def _finish_deletions(self, objs: dict, live: dict, now) -> None:
+        """A Pod object marked for deletion (or gone) has its pod torn down;
+        once nothing of it is left, the object is deleted, as the kubelet's
+        last status update lets the API server delete it."""
+        had_pod = set(live)
+        for uid, rec in list(live.items()):
+            obj = objs.get(uid)
+            if obj is None or obj["metadata"].get("deletionTimestamp"):
+                self._tear_down(uid, rec, obj, now)
+                del live[uid]
+        for uid, obj in list(objs.items()):
+            meta = obj["metadata"]
+            if not meta.get("deletionTimestamp"):
+                continue
+            del objs[uid]  # nothing more is made for it
+            if uid not in self.teardowns and uid not in had_pod:
+                with contextlib.suppress(Conflict):  # the name holds a new object already: this one went
+                    if store.delete(kinds.POD, meta["namespace"], meta["name"], uid):
+                        log(f"pod {meta['namespace']}/{meta['name']}: deleted")
+
     def _sync_pods(self, now):
+        self._reap_teardowns(now)  # first: a pod whose teardown ended is not seen below as still there
         objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
         live = pods.realised()
-        for uid, rec in list(live.items()):
-            if uid not in objs:
-                log(f"pod {rec['name']}: its object is gone, removing it")
-                pods.destroy(rec, grace=10.0)
-                del live[uid]
+        self._finish_deletions(objs, live, now)
         self.unwhole = set()
         self._drop_orphan_containers({r["id"] for r in pod.store().all()})
         self._recover(objs, live, now)
@@ -228,6 +273,7 @@ class Agent:
         would wake nobody: the agent passes again at once."""
         states, out = self._states()
         self.rerun = self.snapshot is not None and states != self.snapshot[0]
+        out |= {(proc.pid, "teardown") for proc in self.teardowns.values()}  # its end: the object can go
         dns = clusterdns.running_pid()
         if dns:
             out.add((dns, "dnsmasq"))  # supervised: if it dies, the next pass starts it again

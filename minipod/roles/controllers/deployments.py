@@ -2,7 +2,7 @@
 current template, named "<deployment>-<template hash>-<5 chars>" as
 Kubernetes names them; a changed template is rolled out one pod at a
 time, each new pod Running before an old one is deleted (maxSurge 1,
-maxUnavailable 0).
+maxUnavailable 0). A pod it deletes goes gracefully (deletion.terminate).
 
 Pods belong to a Deployment through ownerReferences (its uid); the
 kubelet's part (pods.py) realises them like any other Pod object.
@@ -13,15 +13,19 @@ import os
 from minipod.core import pod
 from minipod.objects import kinds, store
 from minipod.objects.workloads import TEMPLATE_HASH_LABEL, template_hash
-from minipod.roles.kubelet import pods
+from minipod.roles.kubelet import deletion, pods
 
 SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
-def owned_pods(dep: dict) -> list:
+def owned_pods(dep: dict, active: bool = False) -> list:
+    """The Deployment's Pod objects; ``active``: not those being deleted
+    (Terminating), which no longer count as its replicas (a replacement is
+    made at once, as the ReplicaSet controller filters active pods)."""
     uid = dep["metadata"]["uid"]
     return [p for p in store.list_objects(kinds.POD, dep["metadata"]["namespace"])
-            if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])]
+            if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences") or [])
+            and not (active and p["metadata"].get("deletionTimestamp"))]
 
 
 def suffix() -> str:
@@ -68,7 +72,7 @@ def reconcile(log) -> None:
     containers = pod.containers_by_pod()  # once for every pod of the pass
     for dep in store.list_objects(kinds.DEPLOYMENT):
         tpl_hash = template_hash(dep["spec"]["template"])
-        mine = sorted(owned_pods(dep), key=lambda p: (p["metadata"]["creationTimestamp"],
+        mine = sorted(owned_pods(dep, active=True), key=lambda p: (p["metadata"]["creationTimestamp"],
                                                      int(p["metadata"]["resourceVersion"])))
         current = [p for p in mine if p["metadata"]["labels"].get(TEMPLATE_HASH_LABEL) == tpl_hash]
         old = [p for p in mine if p not in current]
@@ -79,16 +83,16 @@ def reconcile(log) -> None:
             log(f"deployment {dep['metadata']['namespace']}/{dep['metadata']['name']}: "
                 f"created pod {obj['metadata']['name']}")
         for p in delete:
-            store.delete(kinds.POD, p["metadata"]["namespace"], p["metadata"]["name"])
+            deletion.terminate(p)  # the node agent tears it down, then deletes it
             log(f"deployment {dep['metadata']['namespace']}/{dep['metadata']['name']}: "
-                f"deleted pod {p['metadata']['name']}")
+                f"deleting pod {p['metadata']['name']}")
     # Pods whose Deployment is gone (deleted while the agent was down).
     uids = {d["metadata"]["uid"] for d in store.list_objects(kinds.DEPLOYMENT)}
     for p in store.list_objects(kinds.POD):
         refs = [r for r in p["metadata"].get("ownerReferences") or [] if r.get("kind") == "Deployment"]
-        if refs and not any(r.get("uid") in uids for r in refs):
-            store.delete(kinds.POD, p["metadata"]["namespace"], p["metadata"]["name"])
-            log(f"deleted orphaned pod {p['metadata']['namespace']}/{p['metadata']['name']}")
+        if refs and not any(r.get("uid") in uids for r in refs) and not p["metadata"].get("deletionTimestamp"):
+            deletion.terminate(p)
+            log(f"deleting orphaned pod {p['metadata']['namespace']}/{p['metadata']['name']}")
 
 
 def status(dep: dict) -> dict:
@@ -96,7 +100,7 @@ def status(dep: dict) -> dict:
     `get deploy` shows (READY, UP-TO-DATE, AVAILABLE)."""
     live = pods.realised()
     tpl_hash = template_hash(dep["spec"]["template"])
-    mine = owned_pods(dep)
+    mine = owned_pods(dep, active=True)
     containers = pod.containers_by_pod() if mine else {}
     ready = sum(1 for p in mine if _is_ready(p, live, containers))
     updated = sum(1 for p in mine if p["metadata"]["labels"].get(TEMPLATE_HASH_LABEL) == tpl_hash)

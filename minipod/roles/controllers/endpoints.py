@@ -41,6 +41,8 @@ def desired(svc: dict, pod_objs: list) -> dict:
         if p["metadata"].get("namespace") != meta["namespace"] or not st.get("podIP") \
                 or not selectors.matches(reqs, p["metadata"].get("labels")):
             continue
+        if p["metadata"].get("deletionTimestamp"):
+            continue  # terminating: out of the Service at once, as the endpoints controller leaves it out
         resolved = tuple((port.get("name", ""), _target(port, p), port.get("protocol", "TCP"))
                          for port in svc["spec"].get("ports", []))
         resolved = tuple(r for r in resolved if r[1] is not None)

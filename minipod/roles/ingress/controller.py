@@ -141,12 +141,12 @@ def remove(log=None) -> bool:
     """The last Ingress is gone: the nginx pod, its namespace's objects and
     the configuration files go too."""
     from minipod import fsutil
-    from minipod.roles.kubelet import pods
+    from minipod.roles.kubelet import deletion
     acted = False
     obj = store.get(kinds.POD, NAMESPACE, POD)
     if obj is not None:
         store.delete(kinds.POD, NAMESPACE, POD)
-        pods.remove_for_object(obj)
+        deletion.remove_for_object(obj)
         acted = True
     if store.get(kinds.NAMESPACE, None, NAMESPACE) is not None and not any(
             store.list_objects(k, NAMESPACE) for k in kinds.KINDS.values() if k.namespaced):

@@ -7,13 +7,12 @@ A realised pod's record carries {"namespace", "name", "uid"} of its
 object under "k8s"; its containers are named "<pod>_<container>".
 """
 
-import contextlib
 import os
 import socket
 import time
 
 from minipod import paths, spec, state
-from minipod.core import container, imagerun, pod, removal
+from minipod.core import container, imagerun, pod
 from minipod.roles import clusterdns
 from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
@@ -130,7 +129,10 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> spec.RunOpti
         labels={POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"], CONTAINER_LABEL: ctr["name"]},
         detach=True, tty=bool(ctr.get("tty")), interactive=bool(ctr.get("stdin")), mounts=_mounts(ctr, volumes, obj),
         restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0},
-        oom_score_adj=BESTEFFORT_OOM_SCORE_ADJ)
+        oom_score_adj=BESTEFFORT_OOM_SCORE_ADJ,
+        # As the kubelet asks its runtime: a PID namespace per container (the app is its PID 1),
+        # unless the pod shares one, where pause is PID 1 of every container (the CRI's POD mode).
+        security={"pid_mode": "pod" if obj["spec"].get("shareProcessNamespace") else "container"})
 
 
 def create_pod(obj: dict) -> dict:
@@ -176,26 +178,6 @@ def sync_containers(obj: dict, rec: dict, records=None) -> list:
         except MinipodError as e:
             errors.append((ctr["name"], str(e), CREATE))
     return errors
-
-
-def destroy(rec: dict, grace: float = 10.0) -> list:
-    """Remove a realised pod: its containers get SIGTERM and ``grace``
-    seconds, then SIGKILL; then pause and the network go."""
-    with contextlib.suppress(NotFound):
-        return removal.remove_pod(rec["id"], force=True, timeout=grace)
-    return []
-
-
-def grace_of(obj) -> float:
-    return float((obj or {}).get("spec", {}).get("terminationGracePeriodSeconds", 30))
-
-
-def remove_for_object(obj: dict, grace=None) -> list:
-    """Remove the realised pod of a deleted Pod object (by uid), its
-    containers given ``grace`` seconds (the delete's gracePeriodSeconds;
-    else the pod's own, at most 10) to stop before SIGKILL."""
-    rec = realised().get(obj["metadata"].get("uid"))
-    return destroy(rec, min(grace_of(obj), 10.0) if grace is None else grace) if rec else []
 
 
 # ------------------------------------------------------------------- status
