@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from minipod import fsutil, image, names, paths, procfs, state
-from minipod.core import imagerun, mounts, pod
+from minipod.core import imagerun, images, mounts, pod
 from minipod.core import stdio as stdio_for
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound
 from minipod.faults import fault_point
@@ -144,7 +144,7 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
     with state.global_lock():
         if any(r["name"] == name for r in store().all()):
             raise AlreadyExists(f"container name {name!r} is already in use")
-        rec = {"id": names.new_id(), "name": name, "image": img["name"],
+        rec = {"id": names.new_id(), "name": name, "image": opts.image, "image_id": img["digest"],  # as docker
                "command": list(opts.command), "env": dict(opts.env),
                "workdir": opts.workdir or "/", "user": list(opts.user), "tty": opts.tty,
                "interactive": opts.interactive, "detach": opts.detach,
@@ -338,11 +338,6 @@ def remove(ref: str, force: bool = False, timeout: float = 0.0, remove_pod: bool
     return warnings
 
 
-def remove_image(ref: str, force: bool) -> None:
-    """`image rm`: refused while containers use the image (see image.remove)."""
-    image.remove(ref, force, [c for c in list_containers() if c["image"] == image.normalize(ref)])
-
-
 def _options_from_record(rec: dict) -> RunOptions:
     """The RunOptions a container was started with, as its record keeps
     them (command, env and user already merged with the image's config)."""
@@ -380,7 +375,7 @@ def start(ref: str, restarted_by_agent: bool = False) -> dict:
         p = pod.load(rec["pod"])
         if p["status"] != "running":
             p = pod.start(p["id"])
-        img = image.load(rec["image"])
+        img = images.image_of(rec) or image.load(rec["image"])
         if rec.get("cgroup"):
             # Whatever the last run left (its daemons too) goes with the cgroup.
             cgroup.remove(rec["cgroup"])

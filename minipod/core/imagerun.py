@@ -6,20 +6,20 @@ by the image's own /etc/passwd and /etc/group), and its StopSignal."""
 from dataclasses import replace
 
 from minipod import image, spec
-from minipod.errors import InvalidArgument, NotFound
+from minipod.errors import InvalidArgument
 from minipod.image import config as imgconfig
 
 
 def image_or_pull(ref: str) -> dict:
     """The image, pulled first when it is absent and ``ref`` names its
     registry (docker's `run` pulls too; minipod never guesses a registry)."""
+    found = image.find(ref)
+    if found is not None:
+        return found
     from minipod.image import pull  # skopeo's caller: not on the CLI's hot path
     if pull.names_registry(ref):
-        try:
-            return image.load(pull.local_name(ref))
-        except NotFound:
-            return pull.pull(ref)
-    return image.load(ref)
+        return pull.pull(ref)
+    return image.load(ref)  # its NotFound
 
 
 def with_image_config(opts, img: dict):

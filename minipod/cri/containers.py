@@ -117,7 +117,7 @@ def run_options(config, sandbox: dict, img) -> spec.RunOptions:
     mounts = [{"type": "bind", "source": m.host_path, "target": os.path.normpath(m.container_path),
                "readonly": m.readonly, "subpath": None, "options": ""} for m in config.mounts]
     return spec.RunOptions(
-        image=img["name"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
+        image=img["digest"], command=cmd, entrypoint=entrypoint, name=local_name(config, sandbox), pod=sandbox["id"],
         env={kv.key: kv.value for kv in config.envs}, workdir=config.working_dir or None,
         user=(uid, gid), labels=dict(config.labels), detach=True, tty=config.tty, interactive=config.stdin,
         privileged=ctx.privileged, cap_add=tuple(caps.add_capabilities),  # caps.resolve takes CAP_X and X

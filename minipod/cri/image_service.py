@@ -37,8 +37,9 @@ class Images:
     def RemoveImage(self, request, context):
         rec = images.find(request.image.image)
         if rec is not None:  # idempotent: an image already gone is no error
-            from minipod.core import container
-            container.remove_image(rec["name"], force=False)
+            from minipod.core import container, images as in_use
+            # by id, whatever names it, as the CRI removes; refused while a container uses it
+            in_use.remove_image(rec["digest"], False, container.list_containers(), every_reference=True)
         return self.pb.RemoveImageResponse()
 
     @rpc

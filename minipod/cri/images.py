@@ -1,8 +1,8 @@
 """The CRI's image names on minipod's image store: the kubelet sends
 normalized references (docker.io/library/busybox:latest) or an image's id
-(its digest, as ImageStatus gave it); minipod stores images by a short
-name (busybox, nginx-1.14-2). A reference resolves to a local image first,
-so nothing reaches a registry when the image is here."""
+(its digest, as ImageStatus gave it); minipod's store names its images by
+the same references (minipod.image.reference). A reference resolves to a
+local image first, so nothing reaches a registry when the image is here."""
 
 from minipod import image
 from minipod.errors import MinipodError
@@ -12,27 +12,14 @@ from minipod.errors import MinipodError
 SANDBOX_IMAGES = ("k8s.gcr.io/pause", "registry.k8s.io/pause")
 
 
-def local_name(ref: str) -> str:
-    from minipod.image import pull
-    return pull.local_name(ref)
-
-
 def find(ref: str):
-    """The image record ``ref`` names (by id, name, or reference), or None."""
+    """The image record ``ref`` names (by id or reference), or None."""
     if not ref:
         return None
-    if ref.startswith("sha256:"):
-        return next((r for r in image.list_images() if r.get("digest") == ref), None)
     try:
-        candidates = (ref, local_name(ref))
+        return image.find(ref)
     except MinipodError:  # a reference minipod cannot hold is no image of it
         return None
-    for candidate in candidates:
-        try:
-            return image.load(candidate)
-        except MinipodError:
-            continue
-    return None
 
 
 def pull(ref: str) -> dict:
@@ -46,4 +33,5 @@ def pull(ref: str) -> dict:
 
 
 def repo_tags(rec: dict) -> list:
-    return [rec["name"]] + [t for t in rec.get("tags", []) if t != rec["name"]]
+    """Normalised, as containerd and CRI-O report them (the kubelet matches them so)."""
+    return image.references(rec)

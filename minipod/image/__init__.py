@@ -1,39 +1,72 @@
-"""Images: layers in a content-addressed store, a config, and a name.
+"""Images: layers in a content-addressed store, a config, and references.
 
-An image is images/<name>/record.json naming its layers (chain ids,
-bottom first) in the layer store (image/layers.py) and the honoured fields
-of its config (image/config.py). Imports read docker and OCI archives and
-plain rootfs tarballs (image/archive.py); a layer already in the store is
-not extracted again. A failed import leaves no image and no new layer.
-Images imported before the layer store existed keep their rootfs/ and
-still work.
+An image is images/<id>/record.json naming its layers (chain ids, bottom
+first) in the layer store (image/layers.py), the honoured fields of its
+config (image/config.py), and the references that name it ("repo_tags":
+normalised, docker.io/library/busybox:latest; image/reference.py). Its id
+is its config's digest, as docker's. Imports read docker and OCI archives
+and plain rootfs tarballs (image/archive.py), keeping the archive's own
+references (RepoTags; OCI's ref.name) unless given one; a layer already in
+the store is not extracted again. A failed import leaves no image and no
+new layer. Images stored under a plain name before references existed
+(images/busybox) are named by it (as docker.io/library/busybox:latest), and
+those imported before the layer store existed keep their rootfs/.
 """
 
 import os
 import stat
 import time
 
-from minipod import names, paths, state
+from minipod import paths, state
 from minipod.errors import AlreadyExists, InUse, InvalidArgument, NotFound
-from minipod.image import layers
+from minipod.image import layers, reference
 
 
 def normalize(ref: str) -> str:
-    """'busybox:latest' and 'busybox' are the same image."""
-    return ref[:-len(":latest")] if ref.endswith(":latest") else ref
+    """'busybox', 'busybox:latest' and 'docker.io/library/busybox' are the same image."""
+    return reference.normalize(ref)
 
 
 def _store():
     return state.Store(paths.images_dir(), "image")
 
 
+def references(record: dict) -> list:
+    """The normalised references naming the image (an old record: its name)."""
+    if "repo_tags" in record:
+        return list(record["repo_tags"])
+    try:
+        return [normalize(record["name"])]
+    except InvalidArgument:
+        return []
+
+
+def display_name(record: dict) -> str:
+    """The image in a message: its first reference, short (busybox, me/app:v1)."""
+    refs = references(record)
+    return reference.familiar(refs[0]).removesuffix(":" + reference.DEFAULT_TAG) if refs else \
+        record.get("digest", record["id"])[7:19]
+
+
+def find(ref: str):
+    """The record of the image ``ref`` names (a reference, an id or a
+    prefix of one of 12 hex digits at least), or None; InvalidArgument when
+    ``ref`` is neither."""
+    records = _store().all()
+    if reference.is_id(ref):
+        hexid = ref.split(":")[-1]
+        by_id = [r for r in records if r.get("digest", "").split(":")[-1].startswith(hexid)]
+        if len(by_id) == 1:
+            return by_id[0]
+    want = normalize(ref)
+    return next((r for r in records if want in references(r)), None)
+
+
 def load(ref: str) -> dict:
     """The record of image ``ref``; NotFound if absent."""
-    name = normalize(ref)
-    names.validate_name(name, "image name")
-    record = _store().load(name)
+    record = find(ref)
     if record is None:
-        raise NotFound(f"no such image: {ref} (import one with `minipod image import FILE {name}`, "
+        raise NotFound(f"no such image: {ref} (import one with `minipod image import FILE {ref}`, "
                        f"or `minipod pull`)")
     return record
 
@@ -41,7 +74,7 @@ def load(ref: str) -> dict:
 def lowerdirs(record: dict) -> list:
     """The directories an overlay of this image stacks, topmost first."""
     if "layers" not in record:
-        return [str(paths.images_dir() / record["name"] / "rootfs")]
+        return [str(_store().dir(record["id"]) / "rootfs")]
     return [str(layers.diff_dir(c)) for c in reversed(record["layers"])]
 
 
@@ -79,33 +112,47 @@ def list_images() -> list:
     return _store().all()
 
 
-def _default_name(source, archive: str) -> str:
+def _archive_references(source, archive: str) -> list:
+    """The references an archive names its image by: docker's RepoTags, or
+    OCI's ref.name (read as a reference, as `podman load` does: `web` is
+    docker.io/library/web:latest); InvalidArgument when it names none."""
+    out = []
     for tag in source.tags:
-        name = normalize(tag.rsplit("/", 1)[-1])
         try:
-            return names.validate_name(name.replace(":", "-") if ":" in name else name, "image name")
+            ref = normalize(tag)
         except InvalidArgument:
             continue
-    raise InvalidArgument(f"{archive}: the archive names no image; give a NAME")
+        if ref not in out:
+            out.append(ref)
+    if not out:
+        raise InvalidArgument(f"{archive}: the archive names no image; give a NAME")
+    return out
 
 
 def import_archive(archive: str, ref=None, warn=lambda m: None, progress=None) -> dict:
     """Import a docker or OCI archive or a rootfs tarball as image ``ref``
-    (default: the archive's own tag). ``progress(label, done, total)`` is
-    called per layer. Nothing remains if it fails."""
+    (default: the references the archive names). An image already here
+    (the same id) gains the references; a reference naming another image
+    is refused. ``progress(label, done, total)`` is called per layer.
+    Nothing remains if it fails."""
     from minipod.image import archive as archives
     from minipod.image import config as imgconfig
     if not os.path.isfile(archive):
         what = "not a regular file" if os.path.exists(archive) else "no such file"
         raise InvalidArgument(f"cannot import {archive!r}: {what}")
-    if ref is not None:
-        names.validate_name(normalize(ref), "image name")
+    wanted = [normalize(ref)] if ref is not None else None
     archive = os.path.abspath(archive)  # layers are applied from another working directory
     source = archives.read(archive)
-    name = normalize(ref) if ref else _default_name(source, archive)
-    names.validate_name(name, "image name")
-    if _store().load(name) is not None:
-        raise AlreadyExists(f"image {name!r} already exists (remove it with `minipod image rm {name}`)")
+    wanted = wanted or _archive_references(source, archive)
+    for want in wanted:
+        holder = find(want)
+        if holder is not None and (not source.config_digest or holder.get("digest") != source.config_digest):
+            raise AlreadyExists(f"image {reference.familiar(want)!r} already exists (remove it with "
+                                f"`minipod image rm {reference.familiar(want)}`, or import under another name)")
+    if source.config_digest:
+        same = next((r for r in _store().all() if r.get("digest") == source.config_digest), None)
+        if same is not None:
+            return add_references(same, wanted)
     cfg = imgconfig.from_image_config(source.config) if source.config else {}
     chains = imgconfig.chain_ids([l.diff_id for l in source.layers]) if source.config else [None]
     made = []
@@ -123,18 +170,23 @@ def import_archive(archive: str, ref=None, warn=lambda m: None, progress=None) -
                                    chain_id=chain, warn=warn, progress=report)
                 made.append(rec["chain_id"])
                 applied.append(rec["chain_id"])
-            # "id" is the store's directory (the name); the image's own id is
-            # its config digest, as docker's, or its top layer for a rootfs.
-            record = {"id": name, "name": name, "digest": source.config_digest or applied[-1],
+            # The image's id (and its directory's name) is its config digest, as
+            # docker's, or its top layer for a rootfs.
+            digest = source.config_digest or applied[-1]
+            record = {"id": digest.split(":")[-1], "name": reference.familiar(wanted[0]), "digest": digest,
+                      "repo_tags": wanted,
                       "format": source.format,
                       "created": time.time(), "source": os.path.abspath(archive), "layers": applied,
                       "config": cfg, "tags": source.tags,
                       "size": sum(layers.load(c)["size"] for c in applied)}
             with state.global_lock():
-                if _store().load(name) is not None:
-                    raise AlreadyExists(f"image {name!r} already exists")
-                _store().save(record)
-        return record
+                same = _store().load(record["id"])
+                if same is None:
+                    if any(find(w) for w in wanted):  # named meanwhile by another import
+                        raise AlreadyExists(f"image {record['name']!r} already exists")
+                    _store().save(record)
+        # the same rootfs imported again (or the same image by a racing import): more references
+        return record if same is None else add_references(same, wanted)
     except BaseException:
         for chain in made:  # only what this import added; shared layers stay
             if not _layer_users(chain):
@@ -182,7 +234,7 @@ class _Closing:
 
 
 def _layer_users(chain: str) -> list:
-    return [r["name"] for r in _store().all() if chain in r.get("layers", [])]
+    return [display_name(r) for r in _store().all() if chain in r.get("layers", [])]
 
 
 def layer_usage() -> dict:
@@ -190,7 +242,7 @@ def layer_usage() -> dict:
     out = {}
     for r in _store().all():
         for c in r.get("layers", []):
-            out.setdefault(c, []).append(r["name"])
+            out.setdefault(c, []).append(display_name(r))
     return out
 
 
@@ -199,18 +251,55 @@ def unreferenced_layers() -> list:
     return [c for c in layers.all_ids() if c not in used]
 
 
-def remove(ref: str, force: bool, users: list) -> list:
-    """Remove an image and the layers no other image uses. ``users`` are
-    the container records that use it: any user refuses without
-    ``force``; a running user refuses always. Returns the freed layers."""
+def add_references(record: dict, refs: list) -> dict:
+    """Name the image by ``refs`` too (normalised); a reference naming
+    another image moves to this one, as `docker tag` moves it."""
+    with state.global_lock():
+        for other in _store().all():
+            if other["id"] != record["id"] and set(references(other)) & set(refs):
+                other["repo_tags"] = [r for r in references(other) if r not in refs]
+                _store().save(other)
+        record = _store().load(record["id"])
+        record["repo_tags"] = references(record) + [r for r in refs if r not in references(record)]
+        _store().save(record)
+    return record
+
+
+def tag(source: str, target: str) -> dict:
+    """`image tag SOURCE TARGET`."""
+    return add_references(load(source), [normalize(target)])
+
+
+def remove(ref: str, force: bool, users_of, every_reference: bool = False) -> tuple:
+    """`image rm REF`, as docker's: a reference of an image that others also
+    name it by is only untagged; else the image goes with the layers no
+    other image uses. ``users_of(record)``: the container records that use
+    it (any refuses without ``force``; a running one always).
+    ``every_reference``: the image goes whatever names it (the CRI's
+    RemoveImage). Returns (the references untagged, the id of the image
+    deleted or None, the layers freed)."""
     record = load(ref)
+    refs = references(record)
+    by_reference = not reference.is_id(ref) or normalize(ref) in refs
+    if by_reference and len(refs) > 1 and not every_reference:
+        gone = normalize(ref)
+        with state.global_lock():
+            record = _store().load(record["id"])
+            record["repo_tags"] = [r for r in references(record) if r != gone]
+            _store().save(record)
+        return [gone], None, []
+    if len(refs) > 1 and not (force or every_reference):
+        raise InUse(f"image {ref} is named by {len(refs)} references ({', '.join(map(reference.familiar, refs))}): "
+                    "remove them one by one, or use -f")
+    users = users_of(record)
     running = [u for u in users if u["status"] == "running"]
+    name = display_name(record)
     if running:
-        raise InUse(f"image {record['name']!r} is used by running container {running[0]['name']!r}")
+        raise InUse(f"image {name!r} is used by running container {running[0]['name']!r}")
     if users and not force:
-        raise InUse(f"image {record['name']!r} is used by container {users[0]['name']!r} (use -f to remove anyway)")
-    d = paths.images_dir() / record["name"]
-    trash = d.with_name(f".rm-{record['name']}-{os.urandom(4).hex()}")
+        raise InUse(f"image {name!r} is used by container {users[0]['name']!r} (use -f to remove anyway)")
+    d = _store().dir(record["id"])
+    trash = d.with_name(f".rm-{record['id']}-{os.urandom(4).hex()}")
     with layers.lock():
         os.rename(d, trash)  # atomic: the image is gone at once, deletion follows
         from minipod import fsutil
@@ -218,16 +307,16 @@ def remove(ref: str, force: bool, users: list) -> list:
         freed = [c for c in record.get("layers", []) if not _layer_users(c)]
         for chain in freed:
             layers.remove(chain)
-    return freed
+    return refs, record["digest"], freed
 
 
 def inspect(ref: str) -> dict:
     """docker image inspect's shape."""
     record = load(ref)
     cfg = record.get("config", {})
-    return {"Id": record["digest"],
-            "RepoTags": [record["name"]] + [t for t in record.get("tags", []) if t != record["name"]],
-            "Created": record["created"], "Size": record["size"], "Format": record.get("format", "rootfs"),
+    return {"Id": record["digest"], "RepoTags": [reference.familiar(r) for r in references(record)],
+            "RepoDigests": [], "Created": record["created"], "Size": record["size"],
+            "Format": record.get("format", "rootfs"),
             "Config": {k: cfg.get(k) for k in ("Entrypoint", "Cmd", "Env", "WorkingDir", "User",
                                                  "ExposedPorts", "Labels", "StopSignal")},
             "RootFS": {"Type": "layers",

@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 
-from minipod import names, paths
+from minipod import paths
 from minipod.errors import InvalidArgument, MinipodError, NotFound
 
 PULL_TIMEOUT = 1800  # seconds: a large image on a slow link, but never forever
@@ -25,15 +25,6 @@ def names_registry(ref: str) -> bool:
     return bool(_REGISTRY_RE.match(ref))
 
 
-def local_name(ref: str) -> str:
-    """The image name a reference is stored under: its last path part,
-    with a tag other than latest joined by '-' (localhost:5000/web:v2 -> web-v2)."""
-    last = ref.split("@", 1)[0].rstrip("/").rsplit("/", 1)[-1]
-    repo, _, tag = last.partition(":")
-    name = repo if tag in ("", "latest") else f"{repo}-{tag}"
-    return names.validate_name(name, "image name")
-
-
 def _skopeo_error(stderr: str) -> str:
     """skopeo's last message, without its log-line decoration."""
     lines = [re.sub(r'^time="[^"]*" level=\w+ msg="?', "", l.strip()).rstrip('"').replace('\\"', '"')
@@ -42,15 +33,15 @@ def _skopeo_error(stderr: str) -> str:
 
 
 def pull(ref: str, name=None, tls_verify=True, authfile=None, warn=print, progress=None) -> dict:
-    """Copy ``ref`` from its registry and import it as ``name`` (default:
-    local_name(ref)). Nothing remains on failure."""
+    """Copy ``ref`` from its registry and import it, named by ``ref`` (and
+    ``name`` instead, if given). Nothing remains on failure."""
     from minipod import image
     if not isinstance(ref, str) or not ref or len(ref) > 1024 or any(c in ref for c in " \t\n\0"):
         raise InvalidArgument(f"invalid image reference {str(ref)[:80]!r}")
     if not names_registry(ref):
         raise InvalidArgument(f"{ref!r} names no registry: minipod has no default registry; "
                               "use e.g. localhost:5000/NAME[:TAG], or `minipod image import`")
-    local = names.validate_name(image.normalize(name), "image name") if name else local_name(ref)
+    local = image.normalize(name or ref.removeprefix("docker://"))
     if shutil.which("skopeo") is None:
         raise MinipodError("skopeo is not installed (apt-get install skopeo); it fetches images")
     if authfile and not os.path.isfile(authfile):

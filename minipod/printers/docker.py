@@ -183,20 +183,27 @@ def stats_json(rows) -> list:
              "MemUsageBytes": r["memory"], "MemLimitBytes": r["memory_limit"]} for r in rows]
 
 
-IMAGE_HEADERS = ["NAME", "ID", "CREATED", "SIZE", "LAYERS", "SHARED"]
+IMAGE_HEADERS = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS", "SHARED"]
 
 
 def image_rows(images, usage) -> list:
-    """One row per image: its layers, and how many of them (and how many
-    bytes) other images share."""
+    """docker's rows, one per reference (an image no reference names:
+    <none>), and minipod's: its layers, and how many of them other images
+    share. ``images``: (record, [normalised references], display name)."""
+    from minipod.image import reference
     rows = []
-    for i in sorted(images, key=lambda i: i["name"]):
-        chains = i.get("layers", [])
+    for rec, refs, name in images:
+        chains = rec.get("layers", [])
         shared = [c for c in chains if len(usage.get(c, [])) > 1]
-        rows.append([i["name"], i.get("digest", "")[7:19], ago(i["created"]), human_size(i["size"]),
-                     len(chains) or 1, f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {i['name']}))}"
-                     if shared else "-"])
-    return rows
+        sharing = f"{len(shared)} layer(s) with {', '.join(sorted({n for c in shared for n in usage[c]} - {name}))}" \
+            if shared else "-"
+        for ref in refs or [None]:
+            parsed = reference.parse(ref) if ref else None
+            repo = reference.familiar_path(parsed) if parsed else "<none>"
+            tag = (parsed.tag or "<none>") if parsed else "<none>"
+            rows.append([repo, tag, rec.get("digest", "")[7:19], ago(rec["created"]), human_size(rec["size"]),
+                         len(chains) or 1, sharing])
+    return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
 def short_age(secs: float) -> str:

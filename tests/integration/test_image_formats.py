@@ -66,24 +66,24 @@ def _docker_archive_from_podman(tmp_path, store):
                            "localhost/fromdocker:v1"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "manifest.json" in tarfile.open(archive).getnames()
-    assert mp("image", "import", archive).stdout.strip() == "fromdocker-v1"  # named by its tag
-    info = mp_json("image", "inspect", "fromdocker-v1")[0]
+    assert mp("image", "import", archive).stdout.strip() == "localhost/fromdocker:v1"  # named by its RepoTags
+    info = mp_json("image", "inspect", "localhost/fromdocker:v1")[0]
     assert info["Format"] == "docker-archive" and info["Config"]["User"] == "nobody"
     assert info["Config"]["ExposedPorts"] == {"8080/tcp": {}} and info["Config"]["Labels"] == {"team": "net"}
     # Entrypoint + Cmd; arguments replace Cmd; --entrypoint replaces both
-    assert mp("run", "--rm", "fromdocker-v1").stdout == "entry: from podman\n"
-    assert mp("run", "--rm", "fromdocker-v1", "args").stdout == "entry: args\n"
-    assert mp("run", "--rm", "--entrypoint", "sh", "fromdocker-v1", "-c",
+    assert mp("run", "--rm", "localhost/fromdocker:v1").stdout == "entry: from podman\n"
+    assert mp("run", "--rm", "localhost/fromdocker:v1", "args").stdout == "entry: args\n"
+    assert mp("run", "--rm", "--entrypoint", "sh", "localhost/fromdocker:v1", "-c",
               "echo $GREETING $(pwd) $(id -u):$(id -g)").stdout == "hello /www 65534:65534\n"
     # -e, -w and -u win over the image's
     assert mp("run", "--rm", "-e", "GREETING=bye", "-w", "/", "-u", "0", "--entrypoint", "sh",
-              "fromdocker-v1", "-c", "echo $GREETING $(pwd) $(id -u)").stdout == "bye / 0\n"
-    mp("run", "-d", "--name", "stopme", "--entrypoint", "sh", "fromdocker-v1", "-c",
+              "localhost/fromdocker:v1", "-c", "echo $GREETING $(pwd) $(id -u)").stdout == "bye / 0\n"
+    mp("run", "-d", "--name", "stopme", "--entrypoint", "sh", "localhost/fromdocker:v1", "-c",
        "trap 'exit 42' INT; while :; do sleep 1; done")
     mp("stop", "-t", "10", "stopme")  # StopSignal SIGINT: the trap answers, no SIGKILL needed
     assert mp_json("inspect", "stopme")[0]["State"]["ExitCode"] == 42
     mp("rm", "stopme")
-    mp("image", "rm", "fromdocker-v1")
+    mp("image", "rm", "localhost/fromdocker:v1")
 
 
 def test_oci_archive_three_layers_with_both_whiteout_kinds(tmp_path):
@@ -197,8 +197,9 @@ def test_pull_from_a_local_registry(tmp_path, registry):
     archive = _archive(tmp_path / "p.tar", [_base(), top], {"Cmd": ["cat", "/hello.txt"]}, ref="p")
     subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci-archive:{archive}",
                     f"docker://{registry}/demo/hello:v1"], check=True)
-    assert mp("pull", "--no-tls-verify", f"{registry}/demo/hello:v1").stdout.strip() == "hello-v1"
-    assert mp("run", "--rm", "hello-v1").stdout == "pulled\n"
+    assert mp("pull", "--no-tls-verify", f"{registry}/demo/hello:v1").stdout.strip() == f"{registry}/demo/hello:v1"
+    assert [l.split()[:2] for l in mp("image", "ls").stdout.splitlines() if l.startswith(registry)] == \
+        [[f"{registry}/demo/hello", "v1"]]
     # run of a registry reference uses the pulled image
     assert mp("run", "--rm", f"{registry}/demo/hello:v1").stdout == "pulled\n"
     proc = mp("pull", "--no-tls-verify", f"{registry}/demo/nothere:v1", check=False)
@@ -208,7 +209,7 @@ def test_pull_from_a_local_registry(tmp_path, registry):
     assert proc.returncode == 125 and len(proc.stderr.strip().splitlines()) == 1
     proc = mp("pull", "hello", check=False)
     assert proc.returncode == 125 and "names no registry" in proc.stderr
-    mp("image", "rm", "hello-v1")
+    mp("image", "rm", f"{registry}/demo/hello:v1")
 
 
 def _built(name):
@@ -245,7 +246,7 @@ def test_gc_frees_layers_no_image_uses(tmp_path):
     before = _layers()
     top = oci.layer([oci.entry("orphan.txt", data=b"o")])
     mp("image", "import", _archive(tmp_path / "o.tar", [_base(), top], ref="orphan"))
-    shutil.rmtree(TEST_ROOT / "lib" / "images" / "orphan")
+    shutil.rmtree(TEST_ROOT / "lib" / "images" / mp_json("image", "inspect", "orphan")[0]["Id"].split(":")[1])
     found = mp("gc", "--dry-run", check=False).stdout
     assert found.count("\tlayer\t") == 1, found
     mp("gc")

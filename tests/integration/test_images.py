@@ -10,6 +10,7 @@ from tests.conftest import TEST_ROOT
 from tests.integration.conftest import mp, mp_json
 
 IMAGES = TEST_ROOT / "lib" / "images"
+BUSYBOX_ONLY = ["9e7d375de47531dc1b1dac028ddd798328556e29c2cb45c15b28b513a7c390d5"]  # its id: images/<id>/
 LAYERS = TEST_ROOT / "lib" / "layers"
 
 
@@ -80,7 +81,7 @@ def test_hostile_archive_is_refused_and_nothing_is_written(tmp_path, case):
     # what appeared in /tmp meanwhile is only other programs' (none of it ours)
     assert not [f for f in set(os.listdir("/tmp")) - set(before) if "minipod" in f or "escape" in f]
     assert open("/etc/passwd", "rb").read() == shadow_before
-    assert sorted(os.listdir(IMAGES)) == ["busybox"]  # nothing half-imported
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY  # nothing half-imported
     assert _layer_dirs() == layers_before  # no layer, no temporary directory
 
 
@@ -109,14 +110,14 @@ def test_not_a_tar_truncated_and_empty(tmp_path):
     truncated.write_bytes(good.read_bytes()[:5000])
     proc = mp("image", "import", truncated, "trunc", check=False)
     assert proc.returncode == 125 and "truncated" in proc.stderr
-    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
 
 
 def test_empty_archive_is_refused(tmp_path):
     empty = _tar(tmp_path / "empty.tar", [])
     proc = mp("image", "import", empty, "empty", check=False)
     assert proc.returncode == 125 and "empty archive" in proc.stderr
-    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
 
 
 def test_huge_number_of_entries_is_capped(tmp_path):
@@ -124,7 +125,7 @@ def test_huge_number_of_entries_is_capped(tmp_path):
     archive = _tar(tmp_path / "many.tar", entries)
     proc = mp("image", "import", archive, "many", check=False, env={"MINIPOD_IMAGE_MAX_ENTRIES": "50"})
     assert proc.returncode == 125 and "more than 50 entries" in proc.stderr
-    assert sorted(os.listdir(IMAGES)) == ["busybox"]
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
 
 
 def test_import_ls_rm_and_in_use(tmp_path):
@@ -139,3 +140,28 @@ def test_import_ls_rm_and_in_use(tmp_path):
     mp("image", "rm", "mini")
     assert not (IMAGES / "mini").exists()
     assert mp("image", "rm", "mini", check=False).returncode == 125
+
+
+def test_full_references_tag_and_untag(tmp_path):
+    """Images are named by references as docker names them: `busybox` is
+    docker.io/library/busybox:latest; a registry's name is kept whole; `image
+    tag` adds a name, `image rm` of one of several only untags it."""
+    archive = _tar(tmp_path / "ref.tar", [("bin", D, None, 0o755), ("hello", F, "ref\n", 0o644)])
+    e2e = "registry.k8s.io/e2e-test-images/busybox:1.29-2"
+    assert mp("image", "import", archive, e2e).stdout == e2e + "\n"
+    mp("image", "tag", e2e, "localhost:5000/mine:v1")
+    rows = [l.split()[:3] for l in mp("image", "ls").stdout.splitlines()[1:]]
+    assert ["registry.k8s.io/e2e-test-images/busybox", "1.29-2"] == rows[2][:2] and \
+        ["localhost:5000/mine", "v1"] == rows[1][:2] and rows[1][2] == rows[2][2], rows  # one image, two names
+    assert rows[0][:2] == ["busybox", "latest"]
+    assert mp_json("image", "inspect", "localhost:5000/mine:v1")[0]["RepoTags"] == [e2e, "localhost:5000/mine:v1"]
+    # a short name and its normal form are the same image; a pod names it so too
+    assert mp("run", "--rm", "docker.io/library/busybox:latest", "true").returncode == 0
+    assert mp("run", "--rm", "--network", "none", "busybox", "sh", "-c", "echo ok").stdout == "ok\n"
+    assert mp("image", "rm", "localhost:5000/mine:v1").stdout == "Untagged: localhost:5000/mine:v1\n"
+    out = mp("image", "rm", e2e).stdout
+    assert out.startswith(f"Untagged: {e2e}\nDeleted: sha256:") and len(out.splitlines()) == 2
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
+    proc = mp("image", "import", archive, "Not/A:Reference", check=False)
+    assert proc.returncode == 125 and "must be lowercase" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY

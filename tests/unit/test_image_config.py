@@ -79,9 +79,6 @@ def test_registry_references():
     assert pull.names_registry("localhost:5000/web:v2") and pull.names_registry("registry.example/x")
     assert pull.names_registry("localhost/x") and pull.names_registry("docker://127.0.0.1:5000/a/b")
     assert not pull.names_registry("busybox") and not pull.names_registry("library/nginx")
-    assert pull.local_name("localhost:5000/web:v2") == "web-v2"
-    assert pull.local_name("registry.example/team/app:latest") == "app"
-    assert pull.local_name("localhost:5000/app@sha256:" + "0" * 64) == "app"
 
 
 def test_image_users_resolve_in_the_images_own_files():
