@@ -3,7 +3,8 @@ it: addresses, capacity, conditions, podCIDR, versions), EndpointSlices
 (each Service's Endpoints, in the shape kubectl describe reads) and Events (what
 the agent recorded going wrong: a container that cannot be made, an image
 that cannot be pulled and its back-off, an Ingress that cannot be served),
-built when asked from the records, as `describe` prints them."""
+built when asked from the records, as `describe` prints them; with them,
+the Events recorded as they happened (objects/events.py)."""
 
 import hashlib
 import os
@@ -148,7 +149,10 @@ def events(namespace=None) -> list:
         for p in problems.read().values():
             out.append(_event("default", involved, p["reason"], p["message"], "minipod-agent", p["first"],
                               p["last"], p["count"]))
-    return sorted(out, key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
+    from minipod.objects import events as stored
+    out = sorted(out, key=lambda e: (e["lastTimestamp"], e["metadata"]["name"]))
+    out += stored.list_events(namespace)  # the kubelet's, scheduler's and controllers' recorded ones, in order
+    return sorted(out, key=lambda e: e["lastTimestamp"])  # (stable: the same second keeps that order)
 
 
 def endpoint_slices(namespace=None) -> list:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from tests.conftest import REPO, TEST_ENV
+from tests.conftest import REPO, TEST_ENV, TEST_ROOT
 from tests.integration.conftest import MP, leaks, mp, mp_json, sh, wait_for
 
 DEPLOYMENT = """apiVersion: apps/v1
@@ -138,6 +138,12 @@ spec:
     assert "CrashLoopBackOff" in statuses, statuses
     described = mp("describe", "pod", "crasher").stdout
     assert "Restart Count:" in described and re.search(r"Exit Code:\s+1\n", described), described
+    # the kubelet's Events, one each repeated with its count (x5 or more over the restarts)
+    back_off = re.search(r"Warning\s+BackOff\s+\S+ \(x(\d+) over \S+\)\s+kubelet\s+Back-off restarting failed "
+                         r"container c in pod crasher_default\(", described)
+    started = re.search(r"Normal\s+Started\s+\S+ \(x(\d+) over \S+\)\s+kubelet\s+Started container c\n",
+                        described)
+    assert back_off and int(back_off.group(1)) >= 3 and started and int(started.group(1)) >= 5, described
 
 
 def test_two_container_pod_shares_namespaces_and_volumes(tmp_path):
@@ -233,6 +239,39 @@ spec:
     assert "solo" not in pods() and "default_solo" not in mp("ps", "-a").stdout
     assert "pod default/solo: being deleted; tearing it down (grace 2s)" in mp("agent", "logs").stdout
     assert not leaks()
+
+
+def test_a_pod_s_life_in_events(tmp_path):
+    """The Events a cluster shows of a healthy pod's life, in order, with the
+    components that report them; a delete adds the kubelet's Killing."""
+    apply(tmp_path, """apiVersion: v1
+kind: Pod
+metadata: {name: told}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox
+    command: ["httpd", "-f", "-p", "80"]
+    readinessProbe: {httpGet: {path: /nothing-here, port: 80}, periodSeconds: 1}
+""")
+    wait_for(lambda: "Readiness probe failed" in mp("describe", "pod", "told").stdout, timeout=30, what="Unhealthy")
+    described = mp("describe", "pod", "told").stdout
+    rows = [line.split(None, 4) for line in described[described.index("Events:"):].splitlines()[3:]]
+    assert [(r[0], r[1], r[3]) for r in rows[:4]] == [
+        ("Normal", "Scheduled", "default-scheduler"), ("Normal", "Pulled", "kubelet"),
+        ("Normal", "Created", "kubelet"), ("Normal", "Started", "kubelet")], described
+    node = mp_json("get", "pod", "told", "-o", "json")["spec"].get("nodeName") or os.uname().nodename
+    assert f"Successfully assigned default/told to {node}" in described
+    assert 'Container image "busybox" already present on machine' in described
+    assert "Created container web" in described and "Started container web" in described
+    assert re.search(r"Warning\s+Unhealthy\s+.*kubelet\s+Readiness probe failed: HTTP probe failed with "
+                     r"statuscode: 404", described), described
+    mp("delete", "pod", "told")
+    # the Events stay (an hour) after their pod: as stored, each names its object and container
+    mine = [json.loads(p.read_text()) for p in (TEST_ROOT / "lib" / "events" / "default").glob("told.*.json")]
+    assert [e["message"] for e in mine if e["reason"] == "Killing"] == ["Stopping container web"], mine
+    assert all(e["involvedObject"]["fieldPath"] == "spec.containers{web}" for e in mine if e["reason"] != "Scheduled")
 
 
 def test_a_deleted_deployment_s_pods_are_torn_down_side_by_side(tmp_path):

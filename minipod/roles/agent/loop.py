@@ -18,16 +18,17 @@ from minipod import procfs, state
 from minipod.core import container, pod
 from minipod.roles.agent import problems
 from minipod.errors import Conflict, MinipodError
-from minipod.objects import kinds, store
+from minipod.objects import events, kinds, store
 from minipod.objects.workloads import local_container_name
 from minipod.roles import clusterdns, proxy
 from minipod.roles.ingress import controller
 from minipod.roles.controllers import deployments, endpoints
-from minipod.roles.kubelet import backoff, deletion, pods, probes, recovery, restarts, teardown
+from minipod.roles.kubelet import backoff, deletion, pods, probes, recovery, reporting, restarts, teardown
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
 BUSY_RETRY = 0.5  # a pod whose lock another process holds is looked at again after this
+EVENTS_PRUNE_EVERY = 60.0  # seconds between two looks for expired Events
 
 
 def log(message: str) -> None:
@@ -49,6 +50,7 @@ class Agent:
         self.rerun_at = None  # a pass is due then: something was busy (locked by another process)
         self.unwhole = set()  # uids of Pod objects whose pod could not be started whole this pass
         self.teardowns = {}  # object uid -> the process tearing its pod down (kubelet/teardown.py)
+        self.pruned_at = 0.0  # when expired Events were last deleted
 
     # ------------------------------------------------------------ reconcile
 
@@ -82,6 +84,9 @@ class Agent:
                 if self.retry.pop((key,), None) is not None:
                     problems.recovered(key)
         due = restarts.reconcile(now, log, self.limits)
+        if now - self.pruned_at >= EVENTS_PRUNE_EVERY:  # Events past their hour go (kube-apiserver's TTL)
+            self.pruned_at = now
+            events.prune(now)
         waits = [at for _n, at in self.retry.values() if at > now]
         waits += [at for at in (due, probe_at, self.rerun_at) if at is not None]
         return min(waits) if waits else None
@@ -224,6 +229,7 @@ class Agent:
                     continue
                 try:
                     rec = pods.create_pod(obj)
+                    reporting.scheduled(obj, pods.node_name())
                     log(f"pod {name}: created (IP {rec.get('ip') or '-'})")
                 except MinipodError as e:
                     self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")

@@ -18,7 +18,7 @@ from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
 from minipod.spec import PortMapping
-from minipod.roles.kubelet import probes, service_env
+from minipod.roles.kubelet import probes, reporting, service_env
 
 POD_LABEL = "io.kubernetes.pod.name"
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -167,9 +167,10 @@ def sync_containers(obj: dict, rec: dict, records=None) -> list:
         return []
     volumes = prepare_volumes(obj, rec)
     errors = []
+    k8s = reporting.of_object(obj)
     for ctr in missing:
         try:
-            imagerun.image_or_pull(ctr["image"])
+            _ensure_image(k8s, ctr)
         except MinipodError as e:
             errors.append((ctr["name"], f'Failed to pull image "{ctr["image"]}": {e}', IMAGE_PULL))
             continue
@@ -177,7 +178,25 @@ def sync_containers(obj: dict, rec: dict, records=None) -> list:
             container.run(_run_options(obj, ctr, rec, volumes))
         except MinipodError as e:
             errors.append((ctr["name"], str(e), CREATE))
+        else:
+            reporting.started(k8s, ctr["name"])
     return errors
+
+
+def _ensure_image(k8s: dict, ctr: dict) -> None:
+    """The container's image, pulled if it is not here (and its reference
+    names a registry); Pulled or Pulling/Pulled, as the kubelet reports it."""
+    from minipod import image
+    from minipod.image import pull
+    if image.find(ctr["image"]) is not None:
+        reporting.image_present(k8s, ctr["name"], ctr["image"])
+        return
+    if not pull.names_registry(ctr["image"]):
+        imagerun.image_or_pull(ctr["image"])  # its NotFound: minipod asks no default registry
+    reporting.pulling(k8s, ctr["name"], ctr["image"])
+    began = time.monotonic()
+    imagerun.image_or_pull(ctr["image"])
+    reporting.pulled(k8s, ctr["name"], ctr["image"], time.monotonic() - began)
 
 
 # ------------------------------------------------------------------- status
@@ -321,9 +340,13 @@ def events_of(obj: dict, rec) -> list:
     """What describe lists under Events for a Pod, from what the agent
     recorded: [(type, reason, (first, last, count), from, message)], oldest
     first (the printer says their age)."""
-    out = []
+    from minipod.objects import events
+    out = [(e["type"], e["reason"], (_epoch(e["firstTimestamp"]), _epoch(e["lastTimestamp"]), e["count"]),
+            e["source"]["component"], e["message"])
+           for e in events.list_events(obj["metadata"]["namespace"])
+           if e["involvedObject"].get("uid") == obj["metadata"].get("uid")]
     if rec is None:
-        return out
+        return sorted(out, key=lambda row: row[2][1] or 0)
     for c in obj["spec"]["containers"]:
         err = error_of(rec, c["name"])
         if not err:
@@ -332,7 +355,12 @@ def events_of(obj: dict, rec) -> list:
         out.append(("Warning", "Failed", when, "kubelet", err["message"]))
         if err["reason"] == IMAGE_PULL and err.get("count", 1) > 1:
             out.append(("Warning", "BackOff", when, "kubelet", f'Back-off pulling image "{c["image"]}"'))
-    return out
+    return sorted(out, key=lambda row: row[2][1] or 0)
+
+
+def _epoch(iso: str) -> float:
+    import calendar
+    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def waiting_of(err: dict, image_ref: str) -> dict:

@@ -14,6 +14,7 @@ import socket
 import time
 
 from minipod.core import container
+from minipod.roles.kubelet import reporting
 
 
 def _port(value, ctr_spec) -> int:
@@ -25,39 +26,54 @@ def _port(value, ctr_spec) -> int:
     raise ValueError(f"no container port named {value!r}")
 
 
-def _exec(rec: dict, command: list, timeout: float) -> bool:
+def _exec(rec: dict, command: list, timeout: float) -> tuple:
     """An exec probe: the command exits 0 within ``timeout`` seconds (one
     that hangs is killed: a failure, as one that cannot run)."""
     from minipod.core import execution
     from minipod.errors import MinipodError
     try:
-        code, _out, _err = execution.exec_sync(rec["id"], command, timeout)
-    except (MinipodError, OSError):  # timed out, the container went away, or the command is missing
-        return False
-    return code == 0
+        code, out, err = execution.exec_sync(rec["id"], command, timeout)
+    except (MinipodError, OSError) as e:  # timed out, the container went away, or the command is missing
+        return False, str(e)
+    # the kubelet's message is what the command wrote
+    text = ((out or b"") + (err or b"")).decode(errors="replace").strip() if isinstance(out, bytes) else \
+        ((out or "") + (err or "")).strip()
+    return code == 0, text or f"command {command!r} exited with {code}"
 
 
-def _tcp(host: str, port: int, timeout: float) -> bool:
+def _tcp(host: str, port: int, timeout: float) -> tuple:
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+            return True, ""
+    except OSError as e:
+        return False, f"dial tcp {host}:{port}: {_why(e)}"
 
 
-def _http(host: str, port: int, path: str, timeout: float) -> bool:
+def _why(e: OSError) -> str:
+    """Go's wording of a failed connect, as the kubelet's messages have it."""
+    if isinstance(e, ConnectionRefusedError):
+        return "connect: connection refused"
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "i/o timeout"
+    return f"connect: {e.strerror or e}".lower()
+
+
+def _http(host: str, port: int, path: str, timeout: float) -> tuple:
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path or "/", headers={"User-Agent": "kube-probe/minipod"})
-        return 200 <= conn.getresponse().status < 400
-    except (OSError, http.client.HTTPException):
-        return False
+        status = conn.getresponse().status
+        return 200 <= status < 400, f"HTTP probe failed with statuscode: {status}"
+    except OSError as e:
+        return False, f'Get "http://{host}:{port}{path or "/"}": dial tcp {host}:{port}: {_why(e)}'
+    except http.client.HTTPException as e:
+        return False, f'Get "http://{host}:{port}{path or "/"}": {e}'
     finally:
         conn.close()
 
 
-def run(probe: dict, ctr_spec: dict, rec: dict, pod_ip: str) -> bool:
-    """One probe; True on success."""
+def run(probe: dict, ctr_spec: dict, rec: dict, pod_ip: str) -> tuple:
+    """One probe: (success, why it failed, as the kubelet says it)."""
     timeout = probe.get("timeoutSeconds", 1)
     try:
         if "exec" in probe:
@@ -66,8 +82,8 @@ def run(probe: dict, ctr_spec: dict, rec: dict, pod_ip: str) -> bool:
             return _tcp(probe["tcpSocket"].get("host") or pod_ip, _port(probe["tcpSocket"]["port"], ctr_spec), timeout)
         get = probe["httpGet"]
         return _http(get.get("host") or pod_ip, _port(get["port"], ctr_spec), get.get("path", "/"), timeout)
-    except ValueError:
-        return False
+    except ValueError as e:
+        return False, str(e)
 
 
 def is_ready(rec: dict, ctr_spec: dict) -> bool:
@@ -93,7 +109,9 @@ def step(rec: dict, ctr_spec: dict, pod_ip: str, schedule: dict, now: float, log
     verdict = dict(rec.get("probe") or {})
     if verdict.get("start") != rec.get("start"):
         verdict = {"start": rec.get("start"), "ready": False, "successes": 0, "failures": 0}
-    ok = run(probe, ctr_spec, rec, pod_ip)
+    ok, why = run(probe, ctr_spec, rec, pod_ip)
+    if not ok:
+        reporting.unhealthy(rec, f"Readiness probe failed: {why}")
     if ok:
         verdict.update(successes=verdict["successes"] + 1, failures=0)
         if verdict["successes"] >= probe.get("successThreshold", 1):

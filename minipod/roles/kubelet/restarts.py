@@ -12,7 +12,7 @@ import time
 
 from minipod.core import container, pod
 from minipod.errors import MinipodError
-from minipod.roles.kubelet import backoff
+from minipod.roles.kubelet import backoff, reporting
 
 
 def _policy(rec: dict) -> dict:
@@ -45,6 +45,8 @@ def due(rec: dict, now: float, limits: tuple):
         delay = backoff.next_delay(state.get("delay"), ran_for, *limits)
         state = {"delay": delay, "until": finished + delay, "finished": finished}
         container.update_fields(rec["id"], backoff=state)
+        if delay > 0:
+            reporting.back_off(rec)
     return state["until"]
 
 
@@ -74,6 +76,7 @@ def restart(rec: dict, log) -> None:
     try:
         _keep_previous_log(rec)
         container.start(rec["id"], restarted_by_agent=True)
+        reporting.restarted(rec)
         log(f"restarted container {rec['name']} (restart {rec.get('restart_count', 0) + 1})")
     except MinipodError as e:
         log(f"restart of container {rec['name']} failed: {e}")

@@ -34,6 +34,7 @@ def main(argv) -> int:
     pod_id, grace = argv[0], float(argv[1])
     try:
         with state.object_lock(LOCK, pod_id):  # under_way() for an agent that did not start it
+            _report_killing(pod_id)
             warnings = removal.remove_pod(pod_id, force=True, timeout=grace)
     except NotFound:
         return 0  # gone already (another teardown finished it)
@@ -45,6 +46,17 @@ def main(argv) -> int:
     for w in warnings:
         print(w, file=sys.stderr, flush=True)
     return 0
+
+
+def _report_killing(pod_id: str) -> None:
+    """Killing, for each container that runs, as the kubelet reports a stop."""
+    from minipod.core import container, pod
+    from minipod.roles.kubelet import reporting
+    rec = pod.store().load(pod_id)
+    if rec and rec.get("k8s"):
+        for ctr in pod.containers_of(pod_id):
+            if container.with_status(ctr)["status"] == "running":
+                reporting.killing(rec["k8s"], reporting.container_name(ctr))
 
 
 if __name__ == "__main__":
