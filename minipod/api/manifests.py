@@ -9,7 +9,7 @@ import os
 import sys
 
 from minipod.errors import InvalidArgument
-from minipod.api import defaults
+from minipod.objects import defaults
 from minipod.objects import kinds, schema
 
 MAX_MANIFEST = 16 << 20

@@ -153,7 +153,7 @@ def _with_status(kind, objs, name, ns) -> list:
     the pods of `minipod pod create` / `run` (namespace default) among them;
     with the API's defaults, as an object stored before they existed is
     read back with them."""
-    from minipod.api import defaults
+    from minipod.objects import defaults
     objs = [defaults.apply(kind.kind, o) for o in objs]
     if kind is kinds.POD:
         from minipod.core import pod
@@ -172,6 +172,9 @@ def _with_status(kind, objs, name, ns) -> list:
     elif kind is kinds.DEPLOYMENT:
         from minipod.roles.controllers import deployments
         objs = [{**o, "status": deployments.status(o)} for o in objs]
+    elif kind is kinds.REPLICASET:
+        from minipod.roles.controllers import replicasets
+        objs = [{**o, "status": replicasets.status(o)} for o in objs]
     return objs
 
 
@@ -226,8 +229,15 @@ def _delete_one(kind, namespace, name, expect_uid=None, grace=None) -> tuple:
     if obj is None or not store.delete(kind, ns, name, expect_uid):
         raise NotFound(f'{kind.plural} "{name}" not found')
     pending = []
-    if kind is kinds.DEPLOYMENT:  # the garbage collector's part: its pods go with it
-        pending = [m for m in (deletion.terminate(p, grace) for p in deployments.owned_pods(obj)) if m]
+    if kind is kinds.DEPLOYMENT:  # the garbage collector's part: its ReplicaSets and their pods go with it
+        from minipod.roles.controllers import replicasets
+        doomed = deployments.owned_pods(obj)
+        for rs in replicasets.owned(kinds.REPLICASET, obj):
+            store.delete(kinds.REPLICASET, rs["metadata"]["namespace"], rs["metadata"]["name"], rs["metadata"]["uid"])
+        pending = [m for m in (deletion.terminate(p, grace) for p in doomed) if m]
+    elif kind is kinds.REPLICASET:
+        from minipod.roles.controllers import replicasets
+        pending = [m for m in (deletion.terminate(p, grace) for p in replicasets.owned_pods(obj)) if m]
     return obj, pending
 
 
@@ -267,7 +277,8 @@ def _empty_namespace(name: str) -> None:
     """What the namespace controller does: every object in the namespace
     goes (Deployments first, so that their pods go with them); the pods'
     teardowns all run at once."""
-    order = [kinds.DEPLOYMENT] + [k for k in kinds.KINDS.values() if k.namespaced and k is not kinds.DEPLOYMENT]
+    first = (kinds.DEPLOYMENT, kinds.REPLICASET)
+    order = list(first) + [k for k in kinds.KINDS.values() if k.namespaced and k not in first]
     pending = []
     for kind in order:
         for obj in store.list_objects(kind, name):
@@ -281,11 +292,11 @@ def _empty_namespace(name: str) -> None:
 def scale(kind_name: str, namespace: str, name: str, replicas: int) -> None:
     """`scale deployment/NAME --replicas N`: a new spec.replicas."""
     kind = kinds.by_name(kind_name)
-    if kind is not kinds.DEPLOYMENT:
-        raise InvalidArgument(f"cannot scale {kind.plural}: only deployments")
+    if kind not in (kinds.DEPLOYMENT, kinds.REPLICASET):
+        raise InvalidArgument(f"cannot scale {kind.plural}: only deployments and replicasets")
     obj = store.get(kind, namespace, name)
     if obj is None:
-        raise NotFound(f'deployments.apps "{name}" not found')
+        raise NotFound(f'{kind.plural}.apps "{name}" not found')
     obj = store.desired(obj)
     obj["spec"]["replicas"] = replicas
     write([(kind, obj)], must_exist=True)

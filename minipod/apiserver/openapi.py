@@ -30,6 +30,9 @@ TYPE_NAMES = {
     ("Volume", "configMap"): "ConfigMapVolumeSource", ("ConfigMapVolumeSource", "items"): "KeyToPath",
     ("Deployment", "spec"): "DeploymentSpec", ("DeploymentSpec", "selector"): "LabelSelector",
     ("DeploymentSpec", "template"): "PodTemplateSpec", ("DeploymentSpec", "strategy"): "DeploymentStrategy",
+    ("DeploymentStrategy", "rollingUpdate"): "RollingUpdateDeployment",
+    ("ReplicaSet", "spec"): "ReplicaSetSpec", ("ReplicaSetSpec", "selector"): "LabelSelector",
+    ("ReplicaSetSpec", "template"): "PodTemplateSpec",
     ("PodTemplateSpec", "metadata"): "TemplateObjectMeta",
     ("Service", "spec"): "ServiceSpec", ("ServiceSpec", "ports"): "ServicePort",
     ("Endpoints", "subsets"): "EndpointSubset", ("EndpointSubset", "addresses"): "EndpointAddress",
@@ -52,7 +55,8 @@ DESCRIPTIONS = {
            "holding the pod's namespaces, its network from CNI, and one container per spec.containers entry.",
     "Container": "A single application container that you want to run within a pod.",
     "PodSpec": "PodSpec is a description of a pod (the part of it that minipod realises).",
-    "Deployment": "Deployment enables declarative updates for Pods.",
+    "Deployment": "Deployment enables declarative updates for Pods and ReplicaSets.",
+    "ReplicaSet": "ReplicaSet ensures that a specified number of pod replicas are running at any given time.",
     "Service": "Service is a named abstraction of software service (for example, mysql) consisting of local port "
                "(for example 3306) that the proxy listens on, and the selector that determines which pods will "
                "answer requests sent through the proxy.",
@@ -62,8 +66,8 @@ DESCRIPTIONS = {
     "Secret": "Secret holds secret data of a certain type.",
     "Namespace": "Namespace provides a scope for Names.",
     "Endpoints": "Endpoints is a collection of endpoints that implement the actual service.",
-    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods. minipod enforces "
-                     "it in the kernel: a chain per pod and per policy, every rule commented with the policy's name.",
+    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods. minipod stores "
+                     "and checks it; it does not enforce it yet.",
 }
 SCALAR = {"str": {"type": "string"}, "int": {"type": "integer", "format": "int32"}, "bool": {"type": "boolean"},
           "map": {"type": "object", "additionalProperties": {"type": "string", "default": ""}},

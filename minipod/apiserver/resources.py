@@ -56,6 +56,8 @@ RESOURCES = [
     Resource("Event", "", "v1", "events", True, ("ev",), tuple(RO)),
     _of(kinds.DEPLOYMENT, (("scale", "Scale", ("get", "patch", "update")),
                            ("status", "Deployment", ("get", "patch", "update")))),
+    _of(kinds.REPLICASET, (("scale", "Scale", ("get", "patch", "update")),
+                           ("status", "ReplicaSet", ("get", "patch", "update")))),
     _of(kinds.INGRESS, (("status", "Ingress", ("get", "patch", "update")),)),
     _of(kinds.NETWORK_POLICY),
     Resource("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices", True, (), tuple(RO)),

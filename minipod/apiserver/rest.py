@@ -14,7 +14,7 @@ from minipod.apiserver.resources import Resource
 from minipod.apiserver.status import APIError, of_error, status
 from minipod.objects import kinds, selectors, store
 
-LIVE_KINDS = ("Pod", "Deployment", "Service", "Endpoints", "Ingress")  # writes the agent acts on
+LIVE_KINDS = ("Pod", "Deployment", "ReplicaSet", "Service", "Endpoints", "Ingress")  # writes the agent acts on
 
 
 def _ensure_agent(resource: Resource) -> None:
@@ -373,7 +373,7 @@ def write_scale(resource: Resource, namespace, name, content_type: str, body) ->
         raise APIError(422, f'Scale.autoscaling "{name}" is invalid: spec.replicas: must be 0-1000', "Invalid")
     want = (new.get("metadata") or {}).get("resourceVersion")
     if want and want != current["metadata"]["resourceVersion"]:
-        raise of_error(errors.Conflict(f'Operation cannot be fulfilled on deployments.apps "{name}": the object '
+        raise of_error(errors.Conflict(f'Operation cannot be fulfilled on {resource.plural}.apps "{name}": the object '
                                        "has been modified; please apply your changes to the latest version and "
                                        "try again"))
     try:

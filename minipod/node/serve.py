@@ -43,7 +43,7 @@ PRELOAD = (
     "minipod.core.volumes", "minipod.cni.runtime", "minipod.cni.leftovers", "minipod.image.pull",
     "minipod.image.layers", "minipod.runtime.spawn", "minipod.runtime.seccomp", "minipod.runtime.podns",
     "minipod.runtime.rootfs", "minipod.runtime.sysctls", "minipod.runtime.volumes", "minipod.runtime.cgroup.devices",
-    "minipod.api.verbs", "minipod.api.printing", "minipod.printers.kubectl", "minipod.api.defaults",
+    "minipod.api.verbs", "minipod.api.printing", "minipod.printers.kubectl", "minipod.objects.defaults",
     "minipod.api.targets", "minipod.roles.kubelet.service_env", "minipod.roles.kubelet.pods",
     "minipod.objects.workloads", "minipod.objects.ingresses",
 )

@@ -29,6 +29,7 @@ CONFIGMAP = Kind("ConfigMap", "v1", "configmaps", ("cm", "configmap"), True,
 POD = Kind("Pod", "v1", "pods", ("po", "pod"), True, workloads.POD_FIELDS)
 DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments", ("deploy", "deployment"), True,
                   workloads.DEPLOYMENT_FIELDS)
+REPLICASET = Kind("ReplicaSet", "apps/v1", "replicasets", ("rs", "replicaset"), True, workloads.REPLICASET_FIELDS)
 
 SERVICE = Kind("Service", "v1", "services", ("svc", "service"), True, services.SERVICE_FIELDS)
 ENDPOINTS = Kind("Endpoints", "v1", "endpoints", ("ep",), True, services.ENDPOINTS_FIELDS)
@@ -38,10 +39,11 @@ SECRET = Kind("Secret", "v1", "secrets", ("secret",), True, ingresses.SECRET_FIE
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", ("netpol", "networkpolicy"), True,
                       policies.NETWORK_POLICY_FIELDS)
 
-KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, SERVICE, ENDPOINTS, INGRESS, SECRET,
+KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, REPLICASET, SERVICE, ENDPOINTS, INGRESS, SECRET,
                               NETWORK_POLICY)}
 # Checks beyond the schema, by kind: check(obj) raises naming the field.
 CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment,
+          "ReplicaSet": workloads.check_deployment,
           "Service": services.check_service, "Ingress": ingresses.check_ingress, "Secret": ingresses.check_secret,
           "NetworkPolicy": policies.check_network_policy}
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")

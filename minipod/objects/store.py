@@ -32,7 +32,7 @@ SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "m
 DELETION_FIELDS = ("deletionTimestamp", "deletionGracePeriodSeconds")  # set by mark_deleted only, then kept
 # The kinds whose API strategy counts spec changes in metadata.generation (ConfigMaps, Secrets, Services,
 # Endpoints, Namespaces have none; Pods only since 1.33's PodObservedGenerationTracking, not counted here).
-GENERATION_KINDS = ("Deployment", "Ingress", "NetworkPolicy")
+GENERATION_KINDS = ("Deployment", "ReplicaSet", "Ingress", "NetworkPolicy")
 
 
 def root():
@@ -222,6 +222,21 @@ def revision() -> int:
         return _journal_revision()
 
 
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/",)  # written by a controller, not by the object's user
+
+
+def _keep_controller_annotations(obj: dict, old) -> dict:
+    """A write that does not name a controller's annotations (`minipod apply`
+    of the user's file) keeps them, as `kubectl apply` leaves alone what it
+    did not apply."""
+    kept = {k: v for k, v in ((old or {}).get("metadata", {}).get("annotations") or {}).items()
+            if k.startswith(CONTROLLER_ANNOTATIONS) and k not in (obj["metadata"].get("annotations") or {})}
+    if not kept:
+        return obj
+    return {**obj, "metadata": {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}),
+                                                                   **kept}}}
+
+
 def put(kind, obj: dict, must_exist=None, expect_version=None, dry_run=False):
     """Create or update ``obj`` (validated). Returns (stored object,
     "created" | "configured" | "unchanged").
@@ -243,6 +258,7 @@ def put(kind, obj: dict, must_exist=None, expect_version=None, dry_run=False):
         if expect_version and (old is None or old["metadata"]["resourceVersion"] != expect_version):
             raise Conflict(f'Operation cannot be fulfilled on {kind.plural} "{meta["name"]}": the object has '
                            "been modified; please apply your changes to the latest version and try again")
+        obj = _keep_controller_annotations(obj, old)
         if old is not None and desired(old) == desired(obj) and \
                 (not obj.get("status") or obj["status"] == old.get("status")):
             return old, "unchanged"
@@ -259,9 +275,10 @@ def put(kind, obj: dict, must_exist=None, expect_version=None, dry_run=False):
             datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             resourceVersion=(old["metadata"]["resourceVersion"] if old else "") if dry_run else _next_revision())
         if kind.kind in GENERATION_KINDS:
-            # as the API's: a write of status alone (an Ingress's address) is no new generation
+            # as the API's: only a change of spec is a new generation (not a status, an Ingress's
+            # address; nor metadata, a Deployment's revision annotation)
             stored["metadata"]["generation"] = 1 if old is None else old["metadata"].get("generation", 1) + \
-                (desired(old) != desired(obj))
+                (desired(old).get("spec") != desired(obj).get("spec"))
         if dry_run:
             return stored, "configured" if old else "created"
         path = _path(kind, meta.get("namespace"), meta["name"])

@@ -31,6 +31,14 @@ def _empty(value):
     return None if not value else "minipod cannot honour this (only an empty value is accepted)"
 
 
+def _int_or_percent(value):
+    """A rolling update's IntOrString: a count, or a percent ("25%")."""
+    if isinstance(value, bool) or not (isinstance(value, int) and value >= 0 or isinstance(value, str) and
+                                       value.endswith("%") and value[:-1].isdigit() and int(value[:-1]) <= 100):
+        return f"Invalid value: {value!r}: must be a count (0 or more) or a percent (\"25%\")"
+    return None
+
+
 def _false(value):
     return None if value is False else "minipod cannot honour true here"
 
@@ -91,12 +99,15 @@ DEPLOYMENT_SPEC = {
     "selector": Field({"matchLabels": Field("map", False, labels),
                        "matchExpressions": Field("any", False, _empty)}, True),
     "template": Field({"metadata": Field(TEMPLATE_METADATA), "spec": Field(POD_SPEC, True)}, True),
-    "strategy": Field({"type": Field("str", False, one_of("RollingUpdate")), "rollingUpdate": Field("any")}),
-    "revisionHistoryLimit": Field("int"), "progressDeadlineSeconds": Field("int"),
-    "minReadySeconds": Field("int", False, in_range(0, 0)), "paused": Field("bool", False, _false),
+    "strategy": Field({"type": Field("str", False, one_of("RollingUpdate")), "rollingUpdate": Field(
+        {"maxSurge": Field("any", False, _int_or_percent), "maxUnavailable": Field("any", False, _int_or_percent)})}),
+    "revisionHistoryLimit": Field("int", False, in_range(0, 1000)), "progressDeadlineSeconds": Field("int"),
+    "minReadySeconds": Field("int", False, in_range(0, 0)), "paused": Field("bool"),
 }
+REPLICASET_SPEC = {k: DEPLOYMENT_SPEC[k] for k in ("replicas", "selector", "template", "minReadySeconds")}
 POD_FIELDS = {"spec": Field(POD_SPEC, True)}
 DEPLOYMENT_FIELDS = {"spec": Field(DEPLOYMENT_SPEC, True)}
+REPLICASET_FIELDS = {"spec": Field(REPLICASET_SPEC, True)}
 METADATA_KEYS = METADATA  # re-exported for kinds.py
 
 
@@ -167,10 +178,15 @@ def template_hash(template: dict) -> str:
 
 
 def check_deployment(obj: dict) -> None:
+    """A Deployment's (and a ReplicaSet's): a selector its template's labels
+    match, and names of its pods that fit."""
     spec, meta = obj["spec"], obj["metadata"]
     match = spec["selector"].get("matchLabels") or {}
     if not match:
-        fail("spec.selector", "Invalid value: empty selector is invalid for deployment")
+        fail("spec.selector", f"Invalid value: empty selector is invalid for {obj.get('kind', 'deployment').lower()}")
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    if str(rolling.get("maxSurge", 1)) in ("0", "0%") and str(rolling.get("maxUnavailable", 1)) in ("0", "0%"):
+        fail("spec.strategy.rollingUpdate.maxUnavailable", "Invalid value: 0: may not be 0 when `maxSurge` is 0")
     tpl_labels = (spec["template"].get("metadata") or {}).get("labels") or {}
     if any(tpl_labels.get(k) != v for k, v in match.items()):
         fail("spec.template.metadata.labels", "Invalid value: `selector` does not match template `labels`")

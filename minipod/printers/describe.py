@@ -59,7 +59,9 @@ def describe_object(kind, obj, facts=None) -> str:
     elif kind.kind == "Pod":
         lines += _describe_pod(obj, facts)
     elif kind.kind == "Deployment":
-        lines += _describe_deployment(obj)
+        lines += _describe_deployment(obj, facts)
+    elif kind.kind == "ReplicaSet":
+        lines += _describe_replicaset(obj, facts)
     else:
         lines += ["", "Data", "===="]
         for key, value in sorted((obj.get("data") or {}).items()):
@@ -112,29 +114,64 @@ def _describe_pod(obj: dict, facts: dict) -> list:
     return lines
 
 
-def _describe_deployment(obj: dict) -> list:
-    st = obj.get("status") or {}
-    spec = obj["spec"]
-    sel = ",".join(f"{k}={v}" for k, v in sorted((spec["selector"].get("matchLabels") or {}).items()))
-    want = spec.get("replicas", 1)
-    lines = [f"Selector:               {sel}",
-             f"Replicas:               {want} desired | {st.get('updatedReplicas', 0)} updated | "
-             f"{st.get('replicas', 0)} total | {st.get('availableReplicas', 0)} available | "
-             f"{st.get('replicas', 0) - st.get('availableReplicas', 0)} unavailable",
-             "StrategyType:           RollingUpdate",
-             "RollingUpdateStrategy:  0 max unavailable, 1 max surge",
-             "Pod Template:"]
-    tpl = spec["template"]
+def _rs_line(rs) -> str:
+    """A ReplicaSet as describe deployment names it: "web-6b9f (3/3 replicas created)"."""
+    return f"{rs['metadata']['name']} ({(rs.get('status') or {}).get('replicas', 0)}/" \
+           f"{rs['spec'].get('replicas', 1)} replicas created)"
+
+
+def _template_lines(tpl: dict) -> list:
     labels = (tpl.get("metadata") or {}).get("labels") or {}
-    lines.append("  Labels:  " + (",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"))
-    lines.append("  Containers:")
+    lines = ["Pod Template:", "  Labels:  " + (",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"),
+             "  Containers:"]
     for c in tpl["spec"]["containers"]:
         lines += [f"   {c['name']}:", f"    Image:      {c['image']}"]
         if c.get("command"):
             lines.append(f"    Command:    {' '.join(c['command'])}")
         if c.get("args"):
             lines.append(f"    Args:       {' '.join(c['args'])}")
-    lines += ["Events:          <none>"]
+    return lines
+
+
+def _describe_deployment(obj: dict, facts: dict) -> list:
+    """``facts``: "new_rs" and "old_rs" (its ReplicaSets, with status), "events"."""
+    st = obj.get("status") or {}
+    spec = obj["spec"]
+    sel = ",".join(f"{k}={v}" for k, v in sorted((spec["selector"].get("matchLabels") or {}).items()))
+    want = spec.get("replicas", 1)
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    lines = [f"Selector:               {sel}",
+             f"Replicas:               {want} desired | {st.get('updatedReplicas', 0)} updated | "
+             f"{st.get('replicas', 0)} total | {st.get('availableReplicas', 0)} available | "
+             f"{st.get('unavailableReplicas', 0)} unavailable",
+             "StrategyType:           RollingUpdate",
+             "MinReadySeconds:        0",
+             f"RollingUpdateStrategy:  {rolling.get('maxUnavailable', '25%')} max unavailable, "
+             f"{rolling.get('maxSurge', '25%')} max surge"]
+    lines += _template_lines(spec["template"])
+    conds = st.get("conditions") or []
+    if conds:
+        lines += ["Conditions:", "  Type           Status  Reason", "  ----           ------  ------"]
+        lines += [f"  {c['type']:<14} {c['status']:<7} {c.get('reason', '')}" for c in conds]
+    olds = facts.get("old_rs") or []
+    lines.append("OldReplicaSets:  " + (", ".join(_rs_line(r) for r in olds) if olds else "<none>"))
+    new = facts.get("new_rs")
+    lines.append("NewReplicaSet:   " + (_rs_line(new) if new else "<none>"))
+    lines += events_lines(facts.get("events") or [])
+    return lines
+
+
+def _describe_replicaset(obj: dict, facts: dict) -> list:
+    st = obj.get("status") or {}
+    spec = obj["spec"]
+    sel = ",".join(f"{k}={v}" for k, v in sorted((spec["selector"].get("matchLabels") or {}).items()))
+    ref = next((r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
+    lines = [f"Selector:     {sel}",
+             f"Controlled By:  {ref['kind']}/{ref['name']}" if ref else "Controlled By:  <none>",
+             f"Replicas:     {st.get('replicas', 0)} current / {spec.get('replicas', 1)} desired",
+             f"Pods Status:  {st.get('readyReplicas', 0)} Running / 0 Waiting / 0 Succeeded / 0 Failed"]
+    lines += _template_lines(spec["template"])
+    lines += events_lines(facts.get("events") or [])
     return lines
 
 

@@ -63,6 +63,18 @@ def _deployment_row(o: dict, wide: bool = False) -> list:
     return row
 
 
+def _replicaset_row(o: dict, wide: bool = False) -> list:
+    st = o.get("status") or {}
+    row = [o["metadata"]["name"], o["spec"].get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0),
+           k8s_age(o)]
+    if wide:
+        ctrs = o["spec"]["template"]["spec"]["containers"]
+        match = o["spec"]["selector"].get("matchLabels") or {}
+        row += [",".join(c["name"] for c in ctrs), ",".join(c["image"] for c in ctrs),
+                ",".join(f"{k}={v}" for k, v in match.items())]
+    return row
+
+
 def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
     """kubectl get's columns for ``kind`` (headers, rows); ``facts``: the
     node's name ("node", for pods) and each Ingress's address
@@ -79,6 +91,9 @@ def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
         headers = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] + \
             (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
         rows = [_deployment_row(o, wide) for o in objs]
+    elif kind.kind == "ReplicaSet":
+        headers = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] + (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
+        rows = [_replicaset_row(o, wide) for o in objs]
     elif kind.kind == "Service":
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
         rows = [_service_row(o, wide) for o in objs]

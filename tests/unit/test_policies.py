@@ -41,7 +41,7 @@ def test_the_api_servers_refusals(spec, words):
 
 
 def test_defaulting_fills_what_the_api_server_fills():
-    from minipod.api import defaults
+    from minipod.objects import defaults
     egress = defaults.apply("NetworkPolicy", _checked({"egress": [{"ports": [{"port": 53}]}]}))
     assert egress["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
                               "egress": [{"ports": [{"port": 53, "protocol": "TCP"}]}]}

@@ -1,8 +1,14 @@
 """What the API server fills in when a writer leaves it out (its
 defaulting), for every write, by the CLI and the HTTP API alike: so that
 `get -o yaml` and `kubectl describe` show what minipod actually does
-(a Service's TCP and targetPort, a Deployment's strategy as minipod rolls
-it: one new pod at a time, none unavailable)."""
+(a Service's TCP and targetPort, a Deployment's strategy: 25% max surge,
+25% max unavailable). Pure: the Deployment controller compares templates
+with their defaults, as the API server stores them."""
+
+
+def pod_spec(spec: dict) -> None:
+    """A pod spec's defaults (a Pod's, or a template's), in place."""
+    _pod_spec(spec)
 
 
 def _pod_spec(spec: dict) -> None:
@@ -34,7 +40,9 @@ def _deployment(obj: dict) -> None:
     spec.setdefault("replicas", 1)
     strategy = spec.get("strategy") or {}  # kubectl create deployment sends `strategy: {}`
     strategy.setdefault("type", "RollingUpdate")
-    strategy.setdefault("rollingUpdate", {"maxSurge": 1, "maxUnavailable": 0})
+    rolling = strategy.setdefault("rollingUpdate", {})
+    rolling.setdefault("maxSurge", "25%")
+    rolling.setdefault("maxUnavailable", "25%")
     spec["strategy"] = strategy
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
@@ -47,6 +55,9 @@ def apply(kind_name: str, obj: dict) -> dict:
         _pod_spec(obj["spec"])
     elif kind_name == "Deployment":
         _deployment(obj)
+    elif kind_name == "ReplicaSet":
+        obj["spec"].setdefault("replicas", 1)
+        _pod_spec(obj["spec"]["template"]["spec"])
     elif kind_name == "Service":
         _service(obj)
     elif kind_name == "NetworkPolicy":
