@@ -92,7 +92,8 @@ def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
             (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
         rows = [_deployment_row(o, wide) for o in objs]
     elif kind.kind == "ReplicaSet":
-        headers = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] + (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
+        headers = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] + \
+            (["CONTAINERS", "IMAGES", "SELECTOR"] if wide else [])
         rows = [_replicaset_row(o, wide) for o in objs]
     elif kind.kind == "Service":
         headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
