@@ -258,6 +258,70 @@ def test_run_it_rm_attaches_to_the_containers_own_terminal(kubectl):
     assert "got:hello-stdin" in piped.stdout
 
 
+HISTORY = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hist}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hist}}
+  template:
+    metadata: {labels: {app: hist}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: app, image: busybox, command: ["sleep", "3600"]}
+"""
+
+
+def test_replicasets_rollout_history_undo_and_pause(kubectl, tmp_path):
+    """A Deployment owns a ReplicaSet per template, as on a cluster: `get rs`,
+    `rollout history` with the change-cause, `rollout undo` (to the previous
+    revision, then to a numbered one) going back to the old ReplicaSet, `rollout
+    pause` holding a template change until `resume`, describe's NewReplicaSet
+    line and the controllers' Events."""
+    manifest = tmp_path / "hist.yaml"
+    manifest.write_text(HISTORY)
+    kubectl("apply", "-f", str(manifest))
+
+    def replicasets():
+        items = json.loads(kubectl("get", "rs", "-l", "app=hist", "-o", "json").stdout)["items"]
+        return {r["metadata"]["name"]: (r["spec"]["replicas"], r["metadata"]["annotations"][
+            "deployment.kubernetes.io/revision"]) for r in items}
+
+    def rolled_out():
+        kubectl("rollout", "status", "deployment/hist", "--timeout=90s", timeout=120)
+    rolled_out()
+    [first] = replicasets()
+    assert replicasets() == {first: (2, "1")}
+    assert kubectl("get", "rs", first).stdout.split()[5:9] == [first, "2", "2", "2"]
+    kubectl("annotate", "deployment/hist", "kubernetes.io/change-cause=greeting hi")
+    kubectl("set", "env", "deployment/hist", "GREETING=hi")
+    rolled_out()
+    [second] = set(replicasets()) - {first}
+    assert replicasets() == {first: (0, "1"), second: (2, "2")}
+    history = kubectl("rollout", "history", "deployment/hist").stdout
+    assert re.search(r"\n1\s+<none>\n2\s+greeting hi\n", history), history
+    described = kubectl("describe", "deployment", "hist").stdout
+    assert f"NewReplicaSet:   {second} (2/2 replicas created)" in described, described
+    assert f"Scaled up replica set {second}" in described and f"Scaled down replica set {first}" in described
+    assert "Created pod: " in kubectl("describe", "rs", second).stdout
+    kubectl("rollout", "undo", "deployment/hist")  # back to revision 1: its ReplicaSet, now revision 3
+    rolled_out()
+    assert replicasets() == {first: (2, "3"), second: (0, "2")}
+    kubectl("rollout", "undo", "deployment/hist", "--to-revision=2")
+    rolled_out()
+    assert replicasets() == {first: (0, "3"), second: (2, "4")}
+    kubectl("rollout", "pause", "deployment/hist")
+    kubectl("set", "env", "deployment/hist", "GREETING=held")
+    time.sleep(2)  # a paused Deployment makes no ReplicaSet, however long it waits
+    assert set(replicasets()) == {first, second}
+    kubectl("rollout", "resume", "deployment/hist")
+    rolled_out()
+    assert len(replicasets()) == 3
+    kubectl("delete", "deployment", "hist", timeout=120)
+    assert replicasets() == {} and "hist" not in kubectl("get", "pods").stdout
+
+
 def test_creation_helpers_rollout_restart_and_expose(kubectl, tmp_path):
     kubectl("create", "namespace", "helpers")
     kubectl("create", "configmap", "settings", "-n", "helpers", "--from-literal=mode=fast")

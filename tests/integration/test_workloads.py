@@ -274,6 +274,38 @@ spec:
     assert all(e["involvedObject"]["fieldPath"] == "spec.containers{web}" for e in mine if e["reason"] != "Scheduled")
 
 
+def test_a_rolling_update_keeps_within_max_surge_and_max_unavailable(tmp_path):
+    """maxSurge 0, maxUnavailable 2 of 4: the old ReplicaSet makes room
+    first, two by two, and the new one fills it, as the Deployment controller
+    steps (its ScalingReplicaSet Events, in order)."""
+    text = DEPLOYMENT.replace("replicas: 3", "replicas: 4\n  strategy:\n    rollingUpdate: {maxSurge: 0, "
+                                                "maxUnavailable: 2}").replace(
+        "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 1\n")
+    apply(tmp_path, text)
+    running(4)
+    apply(tmp_path, text.replace("value: hello", "value: hi"))
+    wait_for(lambda: (lambda p: len(p) == 4 and all(v[1] == "Running" for v in p.values()) and
+                      all(sh(f"curl -s --max-time 3 http://{v[3]}/").stdout.startswith("hi") for v in p.values()))(
+        pods("app=web")), timeout=90, interval=0.5, what="the rollout")
+    uid = mp_json("get", "deployment", "web", "-o", "json")["metadata"]["uid"]  # not an earlier test's "web"
+    seen = sorted((t, e) for t, e in ((p.stat().st_mtime_ns, json.loads(p.read_text())) for p in
+                                      (TEST_ROOT / "lib" / "events" / "default").glob("web.*.json"))
+                  if e["involvedObject"]["uid"] == uid)
+    old = _old_rs_name(seen)
+    steps = [re.sub(r"web-\w+", lambda m: "old" if m.group(0) == old else "new", e["message"])
+             for _t, e in seen if e["reason"] == "ScalingReplicaSet"]
+    assert steps == ["Scaled up replica set old from 0 to 4", "Scaled down replica set old from 4 to 2",
+                     "Scaled up replica set new from 0 to 2", "Scaled down replica set old from 2 to 0",
+                     "Scaled up replica set new from 2 to 4"], steps
+    mp("delete", "deployment", "web")
+
+
+def _old_rs_name(seen) -> str:
+    """The ReplicaSet the first ScalingReplicaSet Event scaled up."""
+    first = next(e for _t, e in seen if e["reason"] == "ScalingReplicaSet")
+    return re.search(r"web-\w+", first["message"]).group(0)
+
+
 def test_a_deleted_deployment_s_pods_are_torn_down_side_by_side(tmp_path):
     """The node agent tears pods down as the kubelet's pod workers do, each
     on its own: all of them begin before the first is gone (a pod whose app
