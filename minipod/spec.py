@@ -329,6 +329,9 @@ class RunOptions:
     mounts: list = field(default_factory=list)  # parsed by mounts.parse_all
     restart: dict = None  # {"name": no|on-failure|always|unless-stopped, "max": N}: the agent's job
     cri: dict = None  # a CRI container's metadata and log path (minipod.cri): kept in its record
+    # "cri": its log in the kubelet's format, a time per line (a Pod object's: `kubectl logs
+    # --timestamps`, `--since`); else its output as written (docker's verbs)
+    log_format: str = None
     # What the CRI's security context adds (kept in the record as "security"): groups (supplemental
     # gids), no_new_privs (default True), pid_mode ("pod", the default: pause is PID 1 of the pod;
     # "container": a PID namespace of its own in the pod's; "host"), readonly_rootfs, masked_paths

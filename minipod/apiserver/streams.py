@@ -1,14 +1,10 @@
-"""The pod subresources that stream: log (`kubectl logs [-f] [--tail]
-[-c]`), exec (`kubectl exec [-it] POD -- CMD`), attach (`kubectl attach`,
-`kubectl run -it`: the container's own terminal, held by its console) and
-port-forward, for the pod a request names. The protocols themselves
+"""The pod subresources that stream: log (podlogs.py), exec (`kubectl exec
+[-it] POD -- CMD`), attach (`kubectl attach`, `kubectl run -it`: the
+container's own terminal, held by its console) and port-forward, for the pod a request names. The protocols themselves
 (WebSocket channels, SPDY/3.1) are minipod.streaming's, shared with the
 CRI's streaming server."""
 
 import asyncio
-import os
-
-from aiohttp import web
 
 from minipod import errors
 from minipod.apiserver.status import APIError, of_error
@@ -33,7 +29,8 @@ def _target(namespace, name, container_name):
 
 async def serve(request, sub: str, namespace: str, name: str):
     if sub == "log":
-        return await logs(request, namespace, name)
+        from minipod.apiserver import podlogs
+        return await podlogs.logs(request, _target, namespace, name)
     upgrade = request.headers.get("Upgrade", "").lower()
     if sub == "portforward":
         return await portforward(request, namespace, name)
@@ -43,73 +40,6 @@ async def serve(request, sub: str, namespace: str, name: str):
     if upgrade.startswith("spdy/"):
         return await exec_spdy(request, namespace, name, attach)
     raise APIError(400, "Upgrade request required")
-
-
-# ------------------------------------------------------------------ logs
-
-def _tail(data: bytes, lines: int) -> bytes:
-    if lines <= 0:
-        return b""
-    parts = data.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-        return b"\n".join(parts[-lines:]) + b"\n"
-    return b"\n".join(parts[-lines:])
-
-
-async def logs(request, namespace, name):
-    q = request.query
-    rec = await asyncio.to_thread(_target, namespace, name, q.get("container"))
-    path = rec.get("log_path")
-    if q.get("previous", "").lower() in ("1", "true"):  # the run before the current one (the kubelet keeps one)
-        from minipod.roles.kubelet import restarts
-        path = restarts.previous_log(rec) if path else None
-        if not path or not os.path.exists(path):
-            raise APIError(400, f'previous terminated container "{rec["name"].rsplit("_", 1)[-1]}" in pod '
-                                f'"{name}" not found')
-    follow = q.get("follow", "").lower() in ("1", "true") and path == rec.get("log_path")
-    try:
-        tail = int(q["tailLines"]) if "tailLines" in q else None
-        limit = int(q["limitBytes"]) if "limitBytes" in q else None
-    except ValueError:
-        raise APIError(400, "tailLines and limitBytes must be numbers") from None
-    try:
-        f = open(path, "rb")
-    except (FileNotFoundError, TypeError):
-        f = None
-    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    if f is None:
-        return response
-    from minipod.core import container
-    with f:
-        data = f.read()
-        if tail is not None:
-            data = _tail(data, tail)
-        sent = 0
-        while True:
-            if data:
-                if limit is not None:
-                    data = data[:max(limit - sent, 0)]
-                sent += len(data)
-                try:
-                    await response.write(data)
-                except (ConnectionResetError, RuntimeError):
-                    return response
-                if limit is not None and sent >= limit:
-                    return response
-            if not follow:
-                return response
-            if not data:
-                running = await asyncio.to_thread(lambda: container.status(container.load(rec["id"])) == "running")
-                if not running:
-                    rest = f.read()
-                    if rest:
-                        await response.write(rest)
-                    return response
-                await asyncio.sleep(0.1)
-            data = f.read()
 
 
 # ------------------------------------------------------------------ exec

@@ -9,6 +9,7 @@ pipes.py, and tty.py for a CRI container with a terminal."""
 
 import os
 import time
+from typing import NamedTuple
 
 MAX_LINE = 16 * 1024  # a longer line is written in parts (P), as containerd does
 
@@ -59,3 +60,74 @@ class LogFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+# ------------------------------------------------------------------ reading
+
+class Entry(NamedTuple):
+    """One line as the container wrote it: when (RFC 3339, as written),
+    on which stream, and its bytes (with its newline when it had one)."""
+    time: bytes
+    stream: bytes
+    content: bytes
+
+
+def parse(data: bytes, pending: bytes = b"") -> tuple:
+    """([Entry] of the complete records in ``data``, what is left: an
+    unfinished record, and the parts (P) of a line whose end (F) is still to
+    come, which join it as the kubelet joins them)."""
+    out, parts = [], pending
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        fields = line.split(b" ", 3)
+        if len(fields) < 3:
+            continue  # not a record: skipped, as the kubelet skips it
+        when, stream, tag = fields[0], fields[1], fields[2]
+        text = fields[3] if len(fields) > 3 else b""
+        if tag == b"P":
+            parts += text
+            continue
+        out.append(Entry(when, stream, parts + text + b"\n"))
+        parts = b""
+    return out, (parts, rest)
+
+
+def go_time(stamp: bytes) -> bytes:
+    """Go's RFC3339Nano, as `kubectl logs --timestamps` prints it: the
+    fraction without its trailing zeros."""
+    head, dot, frac = stamp.rstrip(b"Z").partition(b".")
+    frac = frac.rstrip(b"0")
+    return head + (b"." + frac if frac else b"") + b"Z"
+
+
+def epoch(stamp: bytes) -> float:
+    head, _, frac = stamp.rstrip(b"Z").partition(b".")
+    import calendar
+    return calendar.timegm(time.strptime(head.decode(), "%Y-%m-%dT%H:%M:%S")) + float(b"0." + (frac or b"0"))
+
+
+def follow(path: str, keep_following: bool, is_running):
+    """Yield lists of the Entries of a CRI-format log; with
+    ``keep_following``, go on until ``is_running()`` says the container
+    ended and the log is drained."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    parts, rest = b"", b""
+    with f:
+        while True:
+            data = f.read(65536)
+            if data:
+                entries, (parts, rest) = parse(rest + data, parts)
+                if entries:
+                    yield entries
+            elif keep_following and is_running():
+                time.sleep(0.1)
+            else:
+                entries, (parts, _) = parse(rest + f.read() + (b"\n" if rest else b""), parts)
+                if parts:  # the container's last line, unfinished (written as parts)
+                    entries.append(Entry(entries[-1].time if entries else b"", b"stdout", parts))
+                if entries:
+                    yield entries
+                return

@@ -161,6 +161,8 @@ def _run_locked(hold, opts, img, name, keep, program, start=True):
         if opts.devices:
             rec["devices"] = [dict(d) for d in opts.devices]
         rec["log_path"] = str(store().dir(rec["id"]) / "ctr.log")
+        if opts.log_format == "cri":  # timestamped lines (conmon/crilog.py), for `kubectl logs --timestamps`
+            rec["log_format"] = "cri"
         if opts.cri is not None:  # the kubelet's log path, in the CRI's log format (conmon/crilog.py)
             rec["cri"] = opts.cri
             rec["log_path"] = opts.cri["log_path"] or rec["log_path"]

@@ -16,7 +16,7 @@ from minipod.conmon.frames import socket_path
 
 def container(rec: dict, detach: bool, interactive: bool, tty: bool):
     """(stdin, stdout, stderr) for the container, and fds to close after."""
-    if detach and rec.get("cri"):
+    if detach and (rec.get("cri") or rec.get("log_format") == "cri"):
         # the kubelet reads the CRI's log format: a writer process makes it, or with a
         # terminal the console (its stdio is the pty's, made by spawn)
         from minipod.conmon import pipes
@@ -53,7 +53,7 @@ def start_console(rec: dict, master: int) -> dict:
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         with open(os.devnull, "r+b") as null:
-            log_format = ["cri"] if rec.get("cri") else []  # the kubelet's log format (conmon/crilog.py)
+            log_format = ["cri"] if rec.get("cri") or rec.get("log_format") == "cri" else []  # conmon/crilog.py
             proc = subprocess.Popen([sys.executable, "-m", "minipod.conmon.tty", str(master), rec["log_path"], str(sock),
                                      *log_format], pass_fds=[master], stdin=null, stdout=null, stderr=null,
                                     start_new_session=True, cwd="/")
@@ -63,9 +63,15 @@ def start_console(rec: dict, master: int) -> dict:
 
 
 def read_logs(rec: dict, follow: bool, is_running):
-    """Yield the chunks of a detached container's log; with ``follow``,
-    keep yielding until the container has exited (``is_running(rec)`` says)
-    and the log is drained."""
+    """Yield the chunks of a detached container's log (as the container
+    wrote them, whatever the log's format); with ``follow``, keep yielding
+    until the container has exited (``is_running(rec)`` says) and the log is
+    drained."""
+    if rec.get("log_format") == "cri":
+        from minipod.conmon import crilog
+        for entries in crilog.follow(rec["log_path"], follow, lambda: is_running(rec)):
+            yield b"".join(e.content for e in entries)
+        return
     try:
         f = open(rec["log_path"], "rb")
     except FileNotFoundError:

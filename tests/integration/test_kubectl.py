@@ -191,6 +191,17 @@ def test_logs_follow_exec_exit_codes_and_cp(kubectl, tmp_path):
         follow.wait(10)
     assert lines[0] == "first\n" and lines[3].startswith("line "), lines
     assert kubectl("logs", "talker", "--tail=1").stdout.startswith("line ")
+    # a time per line, as the kubelet keeps them: --timestamps shows it, --since and --since-time filter by it
+    stamped = kubectl("logs", "talker", "--timestamps", "--tail=2").stdout.splitlines()
+    assert len(stamped) == 2 and all(re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z line \d+", l)
+                                     for l in stamped), stamped
+    assert kubectl("logs", "talker", "--limit-bytes=5").stdout == "first"
+    time.sleep(1.5)
+    recent = kubectl("logs", "talker", "--since=1s").stdout.splitlines()
+    assert recent and "first" not in recent and len(recent) <= 5, recent  # 0.3 s a line: the last second's few
+    first_stamp = kubectl("logs", "talker", "--timestamps").stdout.split(None, 1)[0]
+    assert kubectl("logs", "talker", f"--since-time={first_stamp}").stdout.startswith("first\n")
+    assert mp("logs", "talker").stdout.startswith("first\nline 1\n")  # docker's verb: the lines as written
     proc = kubectl("exec", "talker", "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
     assert (proc.returncode, proc.stdout, "err" in proc.stderr) == (3, "out\n", True), proc.stderr
     assert kubectl("exec", "-i", "talker", "--", "cat", input="through stdin\n").stdout == "through stdin\n"

@@ -129,7 +129,7 @@ def _run_options(obj: dict, ctr: dict, rec: dict, volumes: dict) -> spec.RunOpti
         labels={POD_LABEL: meta["name"], NAMESPACE_LABEL: meta["namespace"], CONTAINER_LABEL: ctr["name"]},
         detach=True, tty=bool(ctr.get("tty")), interactive=bool(ctr.get("stdin")), mounts=_mounts(ctr, volumes, obj),
         restart={"name": obj["spec"].get("restartPolicy", "Always"), "max": 0},
-        oom_score_adj=BESTEFFORT_OOM_SCORE_ADJ,
+        oom_score_adj=BESTEFFORT_OOM_SCORE_ADJ, log_format="cri",  # a time per line, as the kubelet's logs
         # As the kubelet asks its runtime: a PID namespace per container (the app is its PID 1),
         # unless the pod shares one, where pause is PID 1 of every container (the CRI's POD mode).
         security={"pid_mode": "pod" if obj["spec"].get("shareProcessNamespace") else "container"})
