@@ -233,6 +233,7 @@ spec:
         meta = mp_json("get", "pod", "solo", "-o", "json")["metadata"]
         assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 2
         assert mp("exec", "solo", "-c", "one", "true").returncode == 0  # SIGTERM did not end it
+        assert mp("gc", "--dry-run").stdout == ""  # a teardown under way is no leftover
     finally:
         out, err = deleting.communicate(timeout=60)
     assert deleting.returncode == 0 and out == 'pod "solo" deleted\n', (out, err)
