@@ -389,7 +389,24 @@ def test_node_and_events(kubectl):
     described = kubectl("describe", "pod", "noimage").stdout
     assert re.search(r"Warning\s+Failed\s+.*kubelet", described), described
     assert "noimage" in kubectl("get", "events").stdout
-    kubectl("delete", "pod", "noimage")
+    # the Events of every step, as a cluster records them: a watch sees them come, --sort-by orders them
+    watch = _spawn(kubectl, "get", "events", "--watch-only", "-o", "custom-columns=REASON:.reason,OBJ:.involvedObject.name")
+    try:
+        time.sleep(1.5)  # the watch is established before the pod exists
+        kubectl("run", "chatty", "--image=busybox", "--restart=Never", "--", "sleep", "300")
+        wait_for(lambda: kubectl("get", "pod", "chatty", "-o", "jsonpath={.status.phase}").stdout == "Running",
+                 timeout=30, what="chatty running")
+        time.sleep(1.5)  # the API server compares what it sent every half second
+    finally:
+        watch.terminate()
+        out, _ = watch.communicate(timeout=10)
+    seen = [line.split()[0] for line in out.splitlines() if line.endswith(" chatty")]
+    assert seen[:4] == ["Scheduled", "Pulled", "Created", "Started"], out
+    rows = kubectl("get", "events", "--sort-by=.lastTimestamp", "--field-selector", "involvedObject.name=chatty",
+                   "-o", "custom-columns=REASON:.reason,FROM:.source.component").stdout.split()
+    assert rows[2:10] == ["Scheduled", "default-scheduler", "Pulled", "kubelet", "Created", "kubelet",
+                          "Started", "kubelet"], rows
+    kubectl("delete", "pod", "noimage", "chatty", "--grace-period=1", timeout=60)
 
 
 POLICIES = """\

@@ -11,6 +11,7 @@ while the agent was down)."""
 
 import os
 
+from minipod.errors import MinipodError
 from minipod.objects import events, kinds, store
 from minipod.roles.kubelet import deletion, pods
 
@@ -62,9 +63,9 @@ def involved(obj: dict) -> dict:
             "apiVersion": "apps/v1"}
 
 
-def _event(obj: dict, reason: str, message: str) -> None:
+def _event(obj: dict, reason: str, message: str, type_: str = "Normal") -> None:
     try:
-        events.record(involved(obj), reason, message, component=COMPONENT)
+        events.record(involved(obj), reason, message, type_, component=COMPONENT)
     except OSError:
         pass  # an Event is never worth failing the step it reports
 
@@ -92,7 +93,12 @@ def reconcile(log, live: dict, containers: dict) -> None:
         mine = owned_pods(rs, active=True, candidates=all_pods)
         want = rs["spec"].get("replicas", 1)
         for _ in range(want - len(mine)):
-            obj, _action = store.put(kinds.POD, new_pod(rs))
+            try:
+                obj, _action = store.put(kinds.POD, new_pod(rs))
+            except MinipodError as e:  # its template is refused as a Pod (a namespace being deleted, ...)
+                _event(rs, "FailedCreate", f"Error creating: {e}", "Warning")
+                log(f"replicaset {name}: cannot create a pod: {e}")
+                break
             _event(rs, "SuccessfulCreate", f"Created pod: {obj['metadata']['name']}")
             log(f"replicaset {name}: created pod {obj['metadata']['name']}")
         for p in _to_delete(mine, len(mine) - want, live, containers) if len(mine) > want else []:
