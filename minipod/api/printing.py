@@ -27,19 +27,6 @@ def rows(kind, objs, all_namespaces=False, wide=False):
     return kubectl.object_rows(kind, objs, all_namespaces, wide, facts)
 
 
-def _stored_events(obj: dict) -> list:
-    """describe's Events rows of ``obj`` from the recorded Events."""
-    import calendar
-    import time
-    from minipod.objects import events
-
-    def epoch(iso):
-        return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
-    return [(e["type"], e["reason"], (epoch(e["firstTimestamp"]), epoch(e["lastTimestamp"]), e["count"]),
-             e["source"]["component"], e["message"]) for e in events.list_events(obj["metadata"]["namespace"])
-            if e["involvedObject"].get("uid") == obj["metadata"].get("uid")]
-
-
 def _replicasets_of(dep: dict) -> tuple:
     """(the new ReplicaSet, the old ones with pods), with their status, as describe deployment names them."""
     from minipod.roles.controllers import deployments, replicasets
@@ -64,7 +51,8 @@ def describe(kind, obj) -> str:
         facts["node"] = pods.node_name()
         facts["events"] = pods.events_of(obj, pods.realised().get(meta.get("uid")))
     elif kind.kind in ("Deployment", "ReplicaSet"):
-        facts["events"] = _stored_events(obj)
+        from minipod.objects import events
+        facts["events"] = events.rows_of(obj)
         if kind.kind == "Deployment":
             facts["new_rs"], facts["old_rs"] = _replicasets_of(obj)
     elif kind.kind in ("Service", "Ingress"):

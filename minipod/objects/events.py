@@ -120,3 +120,17 @@ def list_events(namespace: str = None, now: float = None) -> list:
         except (FileNotFoundError, ValueError):
             continue
     return out
+
+
+def _epoch(iso: str) -> float:
+    import calendar
+    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def rows_of(obj: dict) -> list:
+    """The Events of ``obj`` (by uid) as describe lists them: [(type,
+    reason, (first, last, count), from, message)], in the order last seen."""
+    uid = obj["metadata"].get("uid")
+    return [(e["type"], e["reason"], (_epoch(e["firstTimestamp"]), _epoch(e["lastTimestamp"]), e["count"]),
+             e["source"]["component"], e["message"])
+            for e in list_events(obj["metadata"].get("namespace")) if e["involvedObject"].get("uid") == uid]

@@ -390,7 +390,8 @@ def test_node_and_events(kubectl):
     assert re.search(r"Warning\s+Failed\s+.*kubelet", described), described
     assert "noimage" in kubectl("get", "events").stdout
     # the Events of every step, as a cluster records them: a watch sees them come, --sort-by orders them
-    watch = _spawn(kubectl, "get", "events", "--watch-only", "-o", "custom-columns=REASON:.reason,OBJ:.involvedObject.name")
+    watch = _spawn(kubectl, "get", "events", "--watch-only", "-o",
+                   "custom-columns=REASON:.reason,OBJ:.involvedObject.name")
     try:
         time.sleep(1.5)  # the watch is established before the pod exists
         kubectl("run", "chatty", "--image=busybox", "--restart=Never", "--", "sleep", "300")

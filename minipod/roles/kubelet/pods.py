@@ -341,10 +341,7 @@ def events_of(obj: dict, rec) -> list:
     recorded: [(type, reason, (first, last, count), from, message)], oldest
     first (the printer says their age)."""
     from minipod.objects import events
-    out = [(e["type"], e["reason"], (_epoch(e["firstTimestamp"]), _epoch(e["lastTimestamp"]), e["count"]),
-            e["source"]["component"], e["message"])
-           for e in events.list_events(obj["metadata"]["namespace"])
-           if e["involvedObject"].get("uid") == obj["metadata"].get("uid")]
+    out = events.rows_of(obj)
     if rec is None:
         return sorted(out, key=lambda row: row[2][1] or 0)
     for c in obj["spec"]["containers"]:
@@ -356,11 +353,6 @@ def events_of(obj: dict, rec) -> list:
         if err["reason"] == IMAGE_PULL and err.get("count", 1) > 1:
             out.append(("Warning", "BackOff", when, "kubelet", f'Back-off pulling image "{c["image"]}"'))
     return sorted(out, key=lambda row: row[2][1] or 0)
-
-
-def _epoch(iso: str) -> float:
-    import calendar
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def waiting_of(err: dict, image_ref: str) -> dict:
