@@ -3,7 +3,8 @@ manager's roles on this node, as one reconcile pass that the node process
 (minipod.node.main) runs at every wake-up.
 
 Every pass is full and idempotent (level-triggered, like Kubernetes'
-controllers): Deployments → Pod objects → realised pods → container
+controllers): Deployments → ReplicaSets → Pod objects → realised pods
+(those being deleted torn down by processes of their own) → container
 restarts. Nothing is kept only in memory but retry times, so a new agent
 after a SIGKILL simply carries on.
 """
