@@ -312,6 +312,8 @@ def test_replicasets_rollout_history_undo_and_pause(kubectl, tmp_path):
     assert replicasets() == {first: (0, "1"), second: (2, "2")}
     history = kubectl("rollout", "history", "deployment/hist").stdout
     assert re.search(r"\n1\s+<none>\n2\s+greeting hi\n", history), history
+    second_one = kubectl("rollout", "history", "deployment/hist", "--revision=2").stdout
+    assert "with revision #2" in second_one and re.search(r"GREETING:\s+hi", second_one), second_one
     described = kubectl("describe", "deployment", "hist").stdout
     assert f"NewReplicaSet:   {second} (2/2 replicas created)" in described, described
     assert f"Scaled up replica set {second}" in described and f"Scaled down replica set {first}" in described

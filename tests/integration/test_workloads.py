@@ -301,6 +301,22 @@ def test_a_rolling_update_keeps_within_max_surge_and_max_unavailable(tmp_path):
     mp("delete", "deployment", "web")
 
 
+def test_revision_history_limit_keeps_that_many_old_replicasets(tmp_path):
+    """Each template change leaves the old ReplicaSet at 0 replicas as
+    history; past revisionHistoryLimit the oldest go."""
+    text = DEPLOYMENT.replace("replicas: 3", "replicas: 1\n  revisionHistoryLimit: 1").replace(
+        "    spec:\n", "    spec:\n      terminationGracePeriodSeconds: 1\n")
+    for greeting in ("one", "two", "three"):
+        apply(tmp_path, text.replace("value: hello", f"value: {greeting}"))
+        wait_for(lambda: mp("rollout", "status", "deployment/web", check=False).returncode == 0 and
+                 len(pods("app=web")) == 1, timeout=60, interval=0.3, what=f"the rollout of {greeting}")
+    wait_for(lambda: len(mp("get", "rs").stdout.splitlines()) == 3, timeout=30, what="one old ReplicaSet kept")
+    rows = [l.split() for l in mp("get", "rs").stdout.splitlines()[1:]]
+    assert sorted(r[1] for r in rows) == ["0", "1"], rows  # the current one, and the one before it
+    mp("delete", "deployment", "web")
+    assert mp("get", "rs").stdout == ""  # (kubectl says "No resources found" on stderr)
+
+
 def _old_rs_name(seen) -> str:
     """The ReplicaSet the first ScalingReplicaSet Event scaled up."""
     first = next(e for _t, e in seen if e["reason"] == "ScalingReplicaSet")
