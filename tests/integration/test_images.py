@@ -1,6 +1,7 @@
 """Image import, listing, removal, and hostile archives."""
 
 import io
+import json
 import os
 import tarfile
 
@@ -162,6 +163,16 @@ def test_full_references_tag_and_untag(tmp_path):
     out = mp("image", "rm", e2e).stdout
     assert out.startswith(f"Untagged: {e2e}\nDeleted: sha256:") and len(out.splitlines()) == 2
     assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
+    # a pod's image: is a reference too, looked up locally (nothing is pulled for an image that is here)
+    mp("image", "tag", "busybox", e2e)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "refd"},
+           "spec": {"terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "c", "image": e2e, "command": ["sleep", "3600"]}]}}
+    mp("apply", "-f", "-", input=json.dumps(pod))
+    mp("wait", "--for=condition=Ready", "pod/refd", "--timeout", "60")
+    assert f'Container image "{e2e}" already present on machine' in mp("describe", "pod", "refd").stdout
+    mp("delete", "pod", "refd")
+    assert mp("image", "rm", e2e).stdout == f"Untagged: {e2e}\n"  # busybox still names it
     proc = mp("image", "import", archive, "Not/A:Reference", check=False)
     assert proc.returncode == 125 and "must be lowercase" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert sorted(os.listdir(IMAGES)) == BUSYBOX_ONLY
