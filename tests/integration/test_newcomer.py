@@ -54,13 +54,14 @@ def test_a_pod_whose_image_is_missing_shows_err_image_pull_then_back_off():
 
 def test_exec_and_logs_take_a_pods_name_with_and_without_dash_c():
     apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "duo"},
-           "spec": {"containers": [
+           "spec": {"terminationGracePeriodSeconds": 1, "containers": [
                {"name": "first", "image": "busybox", "command": ["sh", "-c", "echo from first; exec sleep 3600"]},
                {"name": "second", "image": "busybox", "command": ["sh", "-c", "echo from second; exec sleep 3600"]}]}})
     apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "solo"},
            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "solo"}},
                     "template": {"metadata": {"labels": {"app": "solo"}},
-                                 "spec": {"containers": [{"name": "only", "image": "busybox",
+                                 "spec": {"terminationGracePeriodSeconds": 1,
+                                          "containers": [{"name": "only", "image": "busybox",
                                                           "command": ["sh", "-c", "echo from solo; exec sleep 3600"]}]}}}})
     mp("wait", "--for=condition=Ready", "pod/duo", "--timeout", "60")
     mp("wait", "--for=condition=Available", "deployment/solo", "--timeout", "60")
