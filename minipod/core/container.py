@@ -211,7 +211,7 @@ def _start(rec, opts, p, img, keep, program):
             "exits_log": str(exits), "oom_score_adj": rec.get("oom_score_adj", 0)}
     lower = ":".join(image.lowerdirs(img))
     if len(lower) > 3500:  # the whole option string must fit in a page
-        raise InvalidArgument(f"image {img['name']} has too many layers for one overlay mount")
+        raise InvalidArgument(f"image {image.display_name(img)} has too many layers for one overlay mount")
     rootfs_spec = {"lower": lower, **_prepare_dirs(rec),
                    "etc_files": p.get("etc_files", {}), "mounts": mounts.for_runtime(rec.get("mounts", [])),
                    "readonly": bool(security.get("readonly_rootfs"))}

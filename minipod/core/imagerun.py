@@ -29,7 +29,7 @@ def with_image_config(opts, img: dict):
     user = opts.user if opts.user is not None else image_user(img, cfg.get("User"))
     workdir = opts.workdir or cfg.get("WorkingDir") or "/"
     if not workdir.startswith("/"):
-        raise InvalidArgument(f"image {img['name']}: WorkingDir {workdir!r} is not absolute")
+        raise InvalidArgument(f"image {image.display_name(img)}: WorkingDir {workdir!r} is not absolute")
     return replace(opts, command=imgconfig.command(cfg, opts.entrypoint, opts.command),
                    env={**imgconfig.env(cfg), **opts.env}, workdir=workdir, user=user)
 
@@ -47,7 +47,7 @@ def image_user(img: dict, spec_text, with_groups: bool = False):
         try:
             uid, gid = imgconfig.resolve_user(spec_text, passwd, group)
         except InvalidArgument as e:
-            raise InvalidArgument(f"image {img['name']}: {e}") from None
+            raise InvalidArgument(f"image {image.display_name(img)}: {e}") from None
         uid, gid = spec.parse_user(f"{uid}:{gid}")
     if not with_groups:
         return uid, gid

@@ -173,17 +173,15 @@ def import_archive(archive: str, ref=None, warn=lambda m: None, progress=None) -
             # The image's id (and its directory's name) is its config digest, as
             # docker's, or its top layer for a rootfs.
             digest = source.config_digest or applied[-1]
-            record = {"id": digest.split(":")[-1], "name": reference.familiar(wanted[0]), "digest": digest,
-                      "repo_tags": wanted,
-                      "format": source.format,
+            # (no name of its own: what names it is repo_tags, shown by display_name)
+            record = {"id": digest.split(":")[-1], "digest": digest, "repo_tags": wanted, "format": source.format,
                       "created": time.time(), "source": os.path.abspath(archive), "layers": applied,
-                      "config": cfg, "tags": source.tags,
-                      "size": sum(layers.load(c)["size"] for c in applied)}
+                      "config": cfg, "size": sum(layers.load(c)["size"] for c in applied)}
             with state.global_lock():
                 same = _store().load(record["id"])
                 if same is None:
                     if any(find(w) for w in wanted):  # named meanwhile by another import
-                        raise AlreadyExists(f"image {record['name']!r} already exists")
+                        raise AlreadyExists(f"image {display_name(record)!r} already exists")
                     _store().save(record)
         # the same rootfs imported again (or the same image by a racing import): more references
         return record if same is None else add_references(same, wanted)
@@ -315,8 +313,7 @@ def inspect(ref: str) -> dict:
     record = load(ref)
     cfg = record.get("config", {})
     return {"Id": record["digest"], "RepoTags": [reference.familiar(r) for r in references(record)],
-            "RepoDigests": [], "Created": record["created"], "Size": record["size"],
-            "Format": record.get("format", "rootfs"),
+            "Created": record["created"], "Size": record["size"], "Format": record.get("format", "rootfs"),
             "Config": {k: cfg.get(k) for k in ("Entrypoint", "Cmd", "Env", "WorkingDir", "User",
                                                  "ExposedPorts", "Labels", "StopSignal")},
             "RootFS": {"Type": "layers",
