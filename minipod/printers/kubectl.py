@@ -55,24 +55,22 @@ def _deployment_row(o: dict, wide: bool = False) -> list:
     want = o["spec"].get("replicas", 1)
     row = [o["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{want}", st.get("updatedReplicas", 0),
            st.get("availableReplicas", 0), k8s_age(o)]
-    if wide:
-        ctrs = o["spec"]["template"]["spec"]["containers"]
-        match = o["spec"]["selector"].get("matchLabels") or {}
-        row += [",".join(c["name"] for c in ctrs), ",".join(c["image"] for c in ctrs),
-                ",".join(f"{k}={v}" for k, v in match.items())]
-    return row
+    return row + (_template_columns(o) if wide else [])
+
+
+def _template_columns(o: dict) -> list:
+    """-o wide's CONTAINERS, IMAGES, SELECTOR of a Deployment or a ReplicaSet."""
+    ctrs = o["spec"]["template"]["spec"]["containers"]
+    match = o["spec"]["selector"].get("matchLabels") or {}
+    return [",".join(c["name"] for c in ctrs), ",".join(c["image"] for c in ctrs),
+            ",".join(f"{k}={v}" for k, v in match.items())]
 
 
 def _replicaset_row(o: dict, wide: bool = False) -> list:
     st = o.get("status") or {}
     row = [o["metadata"]["name"], o["spec"].get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0),
            k8s_age(o)]
-    if wide:
-        ctrs = o["spec"]["template"]["spec"]["containers"]
-        match = o["spec"]["selector"].get("matchLabels") or {}
-        row += [",".join(c["name"] for c in ctrs), ",".join(c["image"] for c in ctrs),
-                ",".join(f"{k}={v}" for k, v in match.items())]
-    return row
+    return row + (_template_columns(o) if wide else [])
 
 
 def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
