@@ -186,7 +186,7 @@ class Agent:
         if teardown.under_way(rec["id"]):  # an earlier agent's, still running: look again soon
             self.rerun_at = now + BUSY_RETRY
             return
-        grace = deletion.deletion_grace(obj) if obj is not None else deletion.GRACE_CAP
+        grace = deletion.deletion_grace(obj)
         self.teardowns[uid] = teardown.start(rec["id"], grace)
         log(f"pod {rec['k8s']['namespace']}/{rec['k8s']['name']}: "
             f"{'being deleted' if obj is not None else 'its object is gone'}; tearing it down (grace {grace:g}s)")

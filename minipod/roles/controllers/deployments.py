@@ -15,7 +15,7 @@ adopted by a ReplicaSet of their template on the first pass."""
 import copy
 
 from minipod.core import pod
-from minipod.objects import defaults, events, kinds, store
+from minipod.objects import defaults, kinds, store
 from minipod.objects.workloads import TEMPLATE_HASH_LABEL, template_hash
 from minipod.roles.controllers import replicasets, rollout
 from minipod.roles.kubelet import pods
@@ -99,12 +99,9 @@ def _scale(dep: dict, rs: dict, replicas: int, log) -> None:
     rs["spec"]["replicas"] = replicas
     store.put(kinds.REPLICASET, rs, must_exist=True)
     way = "up" if replicas > old else "down"
-    try:
-        events.record(replicasets.involved(dep), "ScalingReplicaSet",
+    replicasets.event(dep, "ScalingReplicaSet",
                       f"Scaled {way} replica set {rs['metadata']['name']} from {old} to {replicas}",
                       component=COMPONENT)
-    except OSError:
-        pass
     log(f"deployment {dep['metadata']['namespace']}/{dep['metadata']['name']}: scaled {way} replica set "
         f"{rs['metadata']['name']} to {replicas}")
 
@@ -141,6 +138,10 @@ def _without_empty(value):
     return value
 
 
+def _rolling(dep: dict) -> dict:
+    return (dep["spec"].get("strategy") or {}).get("rollingUpdate") or {}
+
+
 def _sync(dep: dict, live: dict, containers: dict, log) -> None:
     rses = _adopt_own_pods(dep, owned_replicasets(dep), log)
     new = new_replicaset(dep, rses)
@@ -162,7 +163,7 @@ def _sync(dep: dict, live: dict, containers: dict, log) -> None:
         st = replicasets.status(rs, live, containers)
         return {"name": rs["metadata"]["name"], "replicas": rs["spec"].get("replicas", 1),
                 "available": st["availableReplicas"]}
-    surge, unavailable = rollout.bounds(replicas, (dep["spec"].get("strategy") or {}).get("rollingUpdate") or {})
+    surge, unavailable = rollout.bounds(replicas, _rolling(dep))
     change = rollout.step(replicas, surge, unavailable, info(new), [info(r) for r in olds if
                                                                      r["spec"].get("replicas", 1)])
     by_name = {r["metadata"]["name"]: r for r in rses}
@@ -207,7 +208,7 @@ def status(dep: dict) -> dict:
     ready = sum(1 for p in mine if replicasets.is_ready(p, live, containers))
     updated = sum(1 for p in mine if p["metadata"]["labels"].get(TEMPLATE_HASH_LABEL) == tpl_hash)
     want = dep["spec"].get("replicas", 1)
-    available = ready >= want - rollout.bounds(want, (dep["spec"].get("strategy") or {}).get("rollingUpdate") or {})[1]
+    available = ready >= want - rollout.bounds(want, _rolling(dep))[1]
     return {"replicas": len(mine), "readyReplicas": ready, "updatedReplicas": updated,
             "availableReplicas": ready, "unavailableReplicas": max(0, want - ready),
             "observedGeneration": dep["metadata"].get("generation", 1),

@@ -63,9 +63,10 @@ def involved(obj: dict) -> dict:
             "apiVersion": "apps/v1"}
 
 
-def _event(obj: dict, reason: str, message: str, type_: str = "Normal") -> None:
+def event(obj: dict, reason: str, message: str, type_: str = "Normal", component: str = COMPONENT) -> None:
+    """An Event of a ReplicaSet or a Deployment, reported by its controller."""
     try:
-        events.record(involved(obj), reason, message, type_, component=COMPONENT)
+        events.record(involved(obj), reason, message, type_, component=component)
     except OSError:
         pass  # an Event is never worth failing the step it reports
 
@@ -77,11 +78,12 @@ def is_ready(pod_obj: dict, live: dict, containers: dict) -> bool:
 
 def _to_delete(mine: list, n: int, live: dict, containers: dict) -> list:
     """Which ``n`` pods go: those not ready first, then the newest."""
-    ranked = sorted(mine, key=lambda p: (is_ready(p, live, containers), p["metadata"]["creationTimestamp"],
-                                         int(p["metadata"]["resourceVersion"])), reverse=False)
-    not_ready = [p for p in ranked if not is_ready(p, live, containers)]
-    ready = [p for p in ranked if p not in not_ready][::-1]  # newest first
-    return (not_ready + ready)[:n]
+    def rank(p):
+        meta = p["metadata"]
+        return is_ready(p, live, containers), (meta["creationTimestamp"], int(meta["resourceVersion"]))
+    ranked = sorted(mine, key=rank)
+    not_ready = [p for p in ranked if not rank(p)[0]]
+    return (not_ready + [p for p in reversed(ranked) if rank(p)[0]])[:n]
 
 
 def reconcile(log, live: dict, containers: dict) -> None:
@@ -96,14 +98,14 @@ def reconcile(log, live: dict, containers: dict) -> None:
             try:
                 obj, _action = store.put(kinds.POD, new_pod(rs))
             except MinipodError as e:  # its template is refused as a Pod (a namespace being deleted, ...)
-                _event(rs, "FailedCreate", f"Error creating: {e}", "Warning")
+                event(rs, "FailedCreate", f"Error creating: {e}", "Warning")
                 log(f"replicaset {name}: cannot create a pod: {e}")
                 break
-            _event(rs, "SuccessfulCreate", f"Created pod: {obj['metadata']['name']}")
+            event(rs, "SuccessfulCreate", f"Created pod: {obj['metadata']['name']}")
             log(f"replicaset {name}: created pod {obj['metadata']['name']}")
         for p in _to_delete(mine, len(mine) - want, live, containers) if len(mine) > want else []:
             deletion.terminate(p)  # the node agent tears it down, then deletes it
-            _event(rs, "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}")
+            event(rs, "SuccessfulDelete", f"Deleted pod: {p['metadata']['name']}")
             log(f"replicaset {name}: deleting pod {p['metadata']['name']}")
     deployments = {d["metadata"]["uid"] for d in store.list_objects(kinds.DEPLOYMENT)}
     for rs in replicasets:

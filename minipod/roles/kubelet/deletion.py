@@ -31,7 +31,8 @@ GRACE_CAP = 10.0  # a delete without gracePeriodSeconds gives the pod's own grac
 def deletion_grace(obj) -> float:
     """The seconds a Pod object being deleted gives its containers between
     SIGTERM and SIGKILL: the delete's gracePeriodSeconds (kept in the
-    object as deletionGracePeriodSeconds), else the pod's own, at most 10."""
+    object as deletionGracePeriodSeconds), else the pod's own, at most 10
+    (an object already gone, None: 10)."""
     given = ((obj or {}).get("metadata") or {}).get("deletionGracePeriodSeconds")
     return float(given) if given is not None else min(grace_of(obj), GRACE_CAP)
 
@@ -42,7 +43,7 @@ def terminate(obj: dict, grace=None):
     pods` shows it Terminating, and the node agent tears its pod down and
     then deletes it. Returns the object as marked (None: it was gone)."""
     meta = obj["metadata"]
-    grace = min(grace_of(obj), GRACE_CAP) if grace is None else grace
+    grace = deletion_grace(obj) if grace is None else grace
     return store.mark_deleted(kinds.POD, meta["namespace"], meta["name"], meta.get("uid"), grace=grace)
 
 
@@ -69,4 +70,4 @@ def remove_for_object(obj: dict, grace=None) -> list:
     containers given ``grace`` seconds (the delete's gracePeriodSeconds;
     else the pod's own, at most 10) to stop before SIGKILL."""
     rec = realised().get(obj["metadata"].get("uid"))
-    return destroy(rec, min(grace_of(obj), GRACE_CAP) if grace is None else grace) if rec else []
+    return destroy(rec, deletion_grace(obj) if grace is None else grace) if rec else []
