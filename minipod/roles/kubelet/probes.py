@@ -35,9 +35,7 @@ def _exec(rec: dict, command: list, timeout: float) -> tuple:
         code, out, err = execution.exec_sync(rec["id"], command, timeout)
     except (MinipodError, OSError) as e:  # timed out, the container went away, or the command is missing
         return False, str(e)
-    # the kubelet's message is what the command wrote
-    text = ((out or b"") + (err or b"")).decode(errors="replace").strip() if isinstance(out, bytes) else \
-        ((out or "") + (err or "")).strip()
+    text = (out + err).decode(errors="replace").strip()  # the kubelet's message is what the command wrote
     return code == 0, text or f"command {command!r} exited with {code}"
 
 
