@@ -17,19 +17,10 @@ from minipod.objects import kinds, store
 def warnings(results, stored=None) -> list:
     """What keeps the applied objects from working: images this node lacks
     (their pods would wait in ErrImagePull), what keeps the applied Ingresses
-    from being served (ingress/health.py), nginx -t's refusal, and
-    NetworkPolicies (stored, not enforced yet).
+    from being served (ingress/health.py) and nginx -t's refusal.
     ``stored``: {(plural, namespace, name): object} of those the caller has
     just written (the rest are read from the store)."""
-    return _image_warnings(results, stored or {}) + _ingress_warnings(results) + _policy_warnings(results)
-
-
-def _policy_warnings(results) -> list:
-    # Accepted and shown as a cluster shows them, not yet enforced: said at
-    # every apply, so nobody takes a stored policy for a filter ("my
-    # NetworkPolicy does nothing" is the complaint minipod must not earn).
-    return [f"networkpolicy {ns}/{name}: stored, but not enforced: this minipod does not filter pod traffic "
-            f"by NetworkPolicy yet" for kind, ns, name, _a in results if kind.kind == "NetworkPolicy"]
+    return _image_warnings(results, stored or {}) + _ingress_warnings(results)
 
 
 def _image_warnings(results, stored: dict) -> list:

@@ -184,7 +184,8 @@ def _builtin_namespaces(objs) -> list:
     from minipod import procfs
     have = {o["metadata"]["name"] for o in objs}
     born = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(procfs.boot_time() or time.time()))  # with the node
-    extra = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "creationTimestamp": born},
+    extra = [{"apiVersion": "v1", "kind": "Namespace",
+              "metadata": {"name": n, "creationTimestamp": born, "labels": {"kubernetes.io/metadata.name": n}},
               "status": {"phase": "Active"}} for n in kinds.DEFAULT_NAMESPACES if n not in have]
     return sorted(objs + extra, key=lambda o: o["metadata"]["name"])
 

@@ -66,8 +66,8 @@ DESCRIPTIONS = {
     "Secret": "Secret holds secret data of a certain type.",
     "Namespace": "Namespace provides a scope for Names.",
     "Endpoints": "Endpoints is a collection of endpoints that implement the actual service.",
-    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods. minipod stores "
-                     "and checks it; it does not enforce it yet.",
+    "NetworkPolicy": "NetworkPolicy describes what network traffic is allowed for a set of Pods. minipod enforces "
+                     "it in the kernel: iptables chains and ipsets, or an nftables table (docs/networkpolicy.md).",
 }
 SCALAR = {"str": {"type": "string"}, "int": {"type": "integer", "format": "int32"}, "bool": {"type": "boolean"},
           "map": {"type": "object", "additionalProperties": {"type": "string", "default": ""}},

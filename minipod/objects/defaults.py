@@ -63,4 +63,7 @@ def apply(kind_name: str, obj: dict) -> dict:
     elif kind_name == "NetworkPolicy":
         from minipod.objects import policies
         policies.default(obj)
+    elif kind_name == "Namespace":  # as the API server labels every namespace (Kubernetes ≥ 1.21)
+        meta = obj["metadata"]
+        meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta["name"]}
     return obj

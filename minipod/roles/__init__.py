@@ -6,6 +6,8 @@ this host by minipod's own node agent:
   kubelet/      Pod objects made real, restarts, probes, pod status
   controllers/  the controller manager's Deployments and Endpoints
   proxy/        kube-proxy: Service rules, iptables or nftables mode
+  policy/       kube-router's policy controller: NetworkPolicy as kernel
+                rules (chains and ipsets, or an nftables table)
   ingress/      ingress-nginx: a real nginx rendered from Ingresses
   clusterdns.py CoreDNS's job, by a real dnsmasq
 

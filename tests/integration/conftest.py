@@ -165,8 +165,10 @@ def leaks(agent_ok=True):
     for device in ("mptsvc0", "mptkube0"):  # minipod's service proxy's, the test cluster node's
         if sh(f"ip link show {device}", check=False).returncode == 0:
             found.append(f"service device {device}")
-    if sh("nft list table ip mptk-proxy", check=False).returncode == 0:
-        found.append("nftables table ip mptk-proxy")
+    for table in ("mptk-proxy", "mptk-netpol"):  # the proxy's, the NetworkPolicy rules'
+        if sh(f"nft list table ip {table}", check=False).returncode == 0:
+            found.append(f"nftables table ip {table}")
+    found += [f"ipset {s}" for s in sh("ipset list -n", check=False).stdout.split() if s.startswith("MPTK-")]
     found += [f"dnsmasq {l}" for l in sh("pgrep -af dnsmasq", check=False).stdout.splitlines() if str(TEST_ROOT) in l]
     vols = TEST_ROOT / "lib" / "volumes"
     if vols.is_dir():
@@ -215,6 +217,9 @@ def remove_everything():
         from minipod.roles import clusterdns, proxy  # what the agent does after the last service and pod
         clusterdns.stop()
         proxy.cleanup()
+    from minipod.roles import policy
+    if policy.leftovers():  # what the agent does after the last NetworkPolicy
+        policy.cleanup()
     for cid in mp("ps", "-aq", check=False).stdout.split():
         mp("rm", "-f", cid, check=False)
     for pid in mp("pod", "ls", "-q", check=False).stdout.split():

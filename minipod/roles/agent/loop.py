@@ -21,7 +21,7 @@ from minipod.roles.agent import problems
 from minipod.errors import Conflict, MinipodError
 from minipod.objects import events, kinds, store
 from minipod.objects.workloads import local_container_name
-from minipod.roles import clusterdns, proxy
+from minipod.roles import clusterdns, policy, proxy
 from minipod.roles.ingress import controller
 from minipod.roles.controllers import deployments, endpoints
 from minipod.roles.kubelet import backoff, deletion, pods, probes, recovery, reporting, restarts, teardown
@@ -74,7 +74,10 @@ class Agent:
         self._sync_pods(now)
         probe_at = self._probe(now)
         endpoints.reconcile(log)
-        for key, step in (("proxy", lambda: proxy.sync(log, keep_routes=clusterdns.needed())),
+        proxied = {}  # whether the proxy wrote: its new jumps may have gone above the policies'
+        for key, step in (("proxy", lambda: proxied.setdefault("wrote", proxy.sync(log,
+                                                                                   keep_routes=clusterdns.needed()))),
+                          ("policy", lambda: policy.sync(pod.store().all(), log, jumps=proxied.get("wrote", False))),
                           ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log))):
             try:
                 step()
@@ -211,6 +214,19 @@ class Agent:
                     if store.delete(kinds.POD, meta["namespace"], meta["name"], uid):
                         log(f"pod {meta['namespace']}/{meta['name']}: deleted")
 
+    def _isolate(self, now) -> bool:
+        """Bring the policy rules up to date with a pod just made, before
+        its containers start: a pod a policy isolates is never reachable,
+        nor reaches out, before its rules say so. False: they could not be
+        written (no container of it starts; tried again when due)."""
+        try:
+            policy.sync(pod.store().all(), log)
+        except MinipodError as e:
+            self._failed(("policy",), now, f"policy: {e}")
+            problems.failed("policy", str(e))
+            return False
+        return True
+
     def _sync_pods(self, now):
         self._reap_teardowns(now)  # first: a pod whose teardown ended is not seen below as still there
         objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD)}
@@ -235,6 +251,8 @@ class Agent:
                 except MinipodError as e:
                     self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")
                     continue
+                if not self._isolate(now):
+                    continue  # no container starts before the policies cover its pod
             elif not pod.is_whole(rec):
                 continue  # busy (someone holds its lock), or stopped on purpose: no container starts
             self.retry.pop(("pod", uid), None)

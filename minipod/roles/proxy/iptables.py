@@ -14,8 +14,9 @@ _last = {"chains": None}  # table -> {chain: [its rules]} as last written
 
 def existing_chains(table: str) -> list:
     out = host.run(["iptables-save", "-t", table], check=False).stdout
-    mine = rules.localize("KUBE-")
-    return [line[1:].split()[0] for line in out.splitlines() if line.startswith(":" + mine)]
+    mine, theirs = rules.localize("KUBE-"), tuple(rules.localize(p) for p in rules.POLICY_CHAIN_PREFIXES)
+    return [line[1:].split()[0] for line in out.splitlines()
+            if line.startswith(":" + mine) and not line[1:].startswith(theirs)]
 
 
 def _ensure_jumps() -> None:

@@ -30,7 +30,7 @@ def available() -> bool:
     return shutil.which("nft") is not None
 
 
-def _nft(text: str) -> None:
+def load(text: str) -> None:
     if not available():
         raise MinipodError("proxy mode nftables needs the nft tool (apt-get install nftables)")
     host.run(["nft", "-f", "-"], input=text)
@@ -54,7 +54,7 @@ def sync(services: list, endpoints: dict, pod_cidr: str, service_cidr: str, forc
         if not text:
             return ""
     _last["state"] = None  # until the transaction has succeeded
-    _nft(text)
+    load(text)
     _last["state"] = wanted
     lines = text.count("\n")
     return f"{len(wanted.chains)} chains, {sum(map(len, wanted.elements.values()))} map elements, " \
@@ -65,4 +65,4 @@ def cleanup() -> None:
     _last["state"] = None
     _parts.clear()
     if exists():
-        _nft(f"delete table ip {nft_rules.table()}\n")
+        load(f"delete table ip {nft_rules.table()}\n")

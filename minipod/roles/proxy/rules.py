@@ -27,6 +27,9 @@ def jumps() -> dict:
     return {table: [(chain, [localize(a) for a in spec]) for chain, spec in items] for table, items in JUMPS.items()}
 
 MASQ_MARK = "0x4000"
+# KUBE- chains that are not kube-proxy's: the NetworkPolicy rules' (roles/policy,
+# kube-router's names). The proxy never lists, flushes or deletes them.
+POLICY_CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
 JUMPS = {  # (table, built-in chain, rule spec) that lead into minipod's chains, as kube-proxy adds them
     "nat": [("PREROUTING", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),
             ("OUTPUT", ["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]),

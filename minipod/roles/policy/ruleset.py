@@ -1,0 +1,49 @@
+"""What either rule builder produces and either writer loads: chains (name
+→ rule lines, in order) and sets of addresses (name → AddressSet), so a
+sync writes only the chains and sets that changed (and counters of the
+others keep counting). Pure."""
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+ALLOWED_MARK = 0x10000  # set by a policy rule that allows the packet (kube-router's bit)
+
+
+def digest(text: str, length: int = 16) -> str:
+    """The hash in a chain's or set's name (base32 of sha256, as kube-router
+    and kube-proxy name theirs)."""
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:length]
+
+
+@dataclass(frozen=True)
+class AddressSet:
+    """Pod addresses (``nets``: False) or CIDRs with exceptions (True):
+    members are (address or CIDR, comment, excluded)."""
+    nets: bool
+    comment: str
+    members: tuple = ()  # ((text, comment, excluded), ...)
+
+
+@dataclass
+class Ruleset:
+    chains: dict = field(default_factory=dict)  # name -> [rule lines]
+    sets: dict = field(default_factory=dict)  # name -> AddressSet
+    maps: dict = field(default_factory=dict)  # name -> [element lines] (nftables' verdict maps)
+
+
+def changes(old, new: Ruleset) -> dict:
+    """What a writer must do to go from ``old`` (None: unknown, write all)
+    to ``new``: {"chains": changed or new, "stale_chains", "sets", "stale_sets", "maps"}."""
+    if old is None:
+        return {"chains": list(new.chains), "stale_chains": [], "sets": list(new.sets), "stale_sets": [],
+                "maps": list(new.maps)}
+    return {"chains": [c for c, lines in new.chains.items() if old.chains.get(c) != lines],
+            "stale_chains": [c for c in old.chains if c not in new.chains],
+            "sets": [s for s, value in new.sets.items() if old.sets.get(s) != value],
+            "stale_sets": [s for s in old.sets if s not in new.sets],
+            "maps": [m for m, lines in new.maps.items() if old.maps.get(m) != lines]}
+
+
+def nothing(change: dict) -> bool:
+    return not any(change.values())
