@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.integration import netpol_model
 from tests.integration.conftest import mp, sh, wait_for
@@ -269,3 +270,77 @@ def test_the_node_reaches_isolated_pods_and_a_new_pod_is_isolated_from_its_first
 def policy_rules() -> list:
     from minipod.roles import policy as role
     return role.leftovers()
+
+
+def _selector(draw_labels):
+    return {"matchLabels": draw_labels} if draw_labels else {}
+
+
+LABELS = st.sampled_from([None, {"pod": "a"}, {"pod": "b"}, {"pod": "c"}])
+NS_LABELS = st.sampled_from([None, {"ns": "x"}, {"ns": "y"}, {"ns": "z"}])
+
+
+@st.composite
+def peers(draw):
+    kind = draw(st.sampled_from(["pods", "namespaces", "both", "block"]))
+    if kind == "block":
+        return {"ipBlock": "pod network"}  # made concrete once the pods' addresses are known
+    peer = {}
+    if kind in ("pods", "both"):
+        peer["podSelector"] = _selector(draw(LABELS))
+    if kind in ("namespaces", "both"):
+        peer["namespaceSelector"] = _selector(draw(NS_LABELS))
+    return peer
+
+
+PORTS = st.sampled_from([{"port": 80}, {"port": 81}, {"port": "serve-81-tcp"},
+                         {"port": "serve-80-udp", "protocol": "UDP"}, {"port": 80, "endPort": 81}, {"protocol": "UDP"}])
+RULES = st.fixed_dictionaries({}, optional={"peers": st.lists(peers(), min_size=1, max_size=2),
+                                            "ports": st.lists(PORTS, min_size=1, max_size=2)})
+
+
+@st.composite
+def policy_sets(draw):
+    out = []
+    for i in range(draw(st.integers(1, 3))):
+        spec = {"podSelector": _selector(draw(LABELS)),
+                "policyTypes": draw(st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))}
+        for direction, key in (("Ingress", "from"), ("Egress", "to")):
+            if direction in spec["policyTypes"]:
+                rules = draw(st.lists(RULES, max_size=2))
+                spec[direction.lower()] = [{**({key: r["peers"]} if "peers" in r else {}),
+                                            **({"ports": r["ports"]} if "ports" in r else {})} for r in rules]
+        out.append(policy(f"p{i}", draw(st.sampled_from(NAMESPACES)), spec))
+    return out
+
+
+def _concrete(policies, model):
+    """An ipBlock peer: the pod network less x/a's address."""
+    cidr = ".".join(model.pods[("x", "a")].split(".")[:2]) + ".0.0/16"
+    block = {"ipBlock": {"cidr": cidr, "except": [f"{model.pods[('x', 'a')]}/32"]}}
+    for pol in policies:
+        for direction, key in (("ingress", "from"), ("egress", "to")):
+            for rule in pol["spec"].get(direction) or []:
+                if key in rule:
+                    rule[key] = [block if p.get("ipBlock") else p for p in rule[key]]
+    return policies
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_random_policy_sets_match_the_model(model, tmp_path, monkeypatch, mode):
+    """Property: for random policy sets over the same pods, every cell of
+    the matrix is the model's (a mismatch prints the set and the cells)."""
+    monkeypatch.setenv("MINIPOD_PROXY_MODE", mode)
+    mp("agent", "stop")
+    mp("agent", "start")
+
+    @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(policy_sets())
+    def case(policies):
+        policies = _concrete(policies, model)
+        apply(tmp_path, policies, "random.yaml")
+        try:
+            model.check(policies, "a random policy set")
+        finally:
+            mp("delete", "-f", tmp_path / "random.yaml")
+    case()

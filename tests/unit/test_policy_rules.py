@@ -59,7 +59,11 @@ def test_a_named_port_means_its_number_on_each_destination():
     for key in (("x/named", "ingress"), ("y/out", "egress")):
         ports = by_key[key].rules[0].ports
         assert [(p.first, [q.key for q in p.only]) for p in ports] == [(8080, ["x/a"]), (9090, ["x/b"])], key
-    assert by_key[("x/none", "ingress")].rules[0].ports == ()  # a name no pod has: the entry allows nothing
+    none = by_key[("x/none", "ingress")]
+    assert (none.rules[0].ports, none.rules[0].every_port) == ((), False)  # a name no pod has: it allows nothing
+    assert iptables_rules.render(resolve.plan([missing], [A], {})).chains[iptables_rules.policy_chain(none)] == [
+        f'-A {iptables_rules.policy_chain(none)} -m comment --comment "x/none ingress: allows nothing (its named '
+        'ports name no port of these pods)" -j RETURN']
 
 
 def test_iptables_view_line_by_line():
@@ -70,7 +74,8 @@ def test_iptables_view_line_by_line():
     assert out.chains["KUBE-ROUTER-FORWARD"][1:] == [
         f'-A KUBE-ROUTER-FORWARD -d 10.244.0.5/32 -m comment --comment "ingress of pod x/a" -j {pod}']
     assert out.chains[pod] == [
-        f'-A {pod} -m comment --comment "a verdict of its own: forget an earlier chain" -j MARK --set-xmark 0x0/0x10000',
+        f'-A {pod} -m comment --comment "a verdict of its own: forget an earlier chain" '
+        "-j MARK --set-xmark 0x0/0x10000",
         f'-A {pod} -m addrtype --src-type LOCAL -m comment --comment "the node may always reach x/a" -j RETURN',
         f'-A {pod} -m comment --comment "ingress of x/a: policy x/allow-b" -j {pol}',
         f'-A {pod} -m mark --mark 0x10000/0x10000 -m comment --comment "allowed by a policy above" -j RETURN',
@@ -117,4 +122,16 @@ def test_a_policy_without_rules_says_it_allows_nothing():
     deny = _policy("deny", "x", {"podSelector": {}, "policyTypes": ["Ingress"]})
     out = nft_rules.render(resolve.plan([deny], [A], {}))
     assert out.chains[nft_rules.policy_chain(resolve.plan([deny], [A], {}).policies[0])] == [
-        'return comment "x/deny ingress: no rule, so it allows nothing"']
+        'return comment "x/deny ingress: allows nothing (no rule)"']
+
+
+def test_comments_fit_what_each_tool_keeps():
+    long_name = "a-policy-whose-name-is-long-" * 8
+    wide = _policy(long_name[:250], "x", {"podSelector": {}, "ingress": [{"from": [
+        {"namespaceSelector": {"matchLabels": {f"k{i}": "v" * 40 for i in range(4)}}}], "ports": [{"port": 80}]}]})
+    plan = resolve.plan([wide], [A], {})
+    for view, limit in ((nft_rules, 128), (iptables_rules, 255)):
+        comments = [line.split('comment "', 1)[1].split('"', 1)[0] for lines in view.render(plan).chains.values()
+                    for line in lines if 'comment "' in line]
+        assert comments and max(len(c.encode()) for c in comments) <= limit, view
+        assert any(c.endswith("...") for c in comments)

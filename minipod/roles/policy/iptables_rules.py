@@ -19,10 +19,12 @@ its rules; iptables counts packets per rule (`iptables -L -v`).
 """
 
 from minipod.roles.policy.resolve import Plan, Policy, Port, Rule
+from minipod.roles.policy import ruleset
 from minipod.roles.policy.ruleset import ALLOWED_MARK, AddressSet, Ruleset, digest
 from minipod.roles.proxy import rules as proxyrules
 
 MARK = f"{ALLOWED_MARK:#x}/{ALLOWED_MARK:#x}"
+COMMENT_MAX = 255  # bytes iptables keeps of a comment
 REJECT = "-j REJECT --reject-with icmp-port-unreachable"
 FORWARD, INPUT = "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-INPUT"
 JUMPS = [("FORWARD", ["-m", "comment", "--comment", "kube-router netpol: pod traffic", "-j", FORWARD]),
@@ -38,7 +40,7 @@ def jumps() -> list:
 
 
 def _c(text: str) -> str:
-    return f'-m comment --comment "{text[:250]}"'
+    return f'-m comment --comment "{ruleset.fit(text, COMMENT_MAX)}"'
 
 
 def pod_chain(pod, direction: str) -> str:
@@ -71,30 +73,22 @@ def _port_match(port: Port) -> str:
     return f"-p {proto} -m {proto} --dport {dports}"
 
 
-def _port_text(port: Port) -> str:
-    if port.first is None:
-        return f"{port.protocol}/any"
-    number = str(port.first) if port.last == port.first else f"{port.first}-{port.last}"
-    return f"{port.protocol}/{port.name}={number}" if port.name else f"{port.protocol}/{number}"
-
-
 def _rule_lines(pol: Policy, rule: Rule, chain: str, sets: dict) -> list:
     """One line per (peer set, port) of the rule, each marking the packet
     allowed; the peer is the source for ingress, the destination for egress."""
     side, kind = ("src", "SRC") if pol.direction == "ingress" else ("dst", "DST")
-    peers = [""] if rule.anyone else []
+    peers = [("", "anywhere")] if rule.anyone else []
     if rule.selectors:  # its set, even while empty: a pod that comes changes the set only
         name = _set_name(kind, pol, f"{rule.index}/pods")
         sets[name] = AddressSet(False, f"{pol.key} {pol.direction} rule {rule.index + 1}: its peer pods",
                                 tuple((p.ip, p.key, False) for p in rule.pods))
-        peers.append(f"-m set --match-set {name} {side} ")
+        peers.append((f"-m set --match-set {name} {side} ", rule.selectors_text))
     for j, block in enumerate(rule.blocks):
         name = _set_name(kind, pol, f"{rule.index}/block{j}")
         sets[name] = AddressSet(True, f"{pol.key} {pol.direction} rule {rule.index + 1}: an ipBlock",
                                 _block_members(block))
-        peers.append(f"-m set --match-set {name} {side} ")
-    ports = [(None, "")] if not rule.ports else [(p, _port_match(p) + " ") for p in rule.ports]
-    where = "from" if pol.direction == "ingress" else "to"
+        peers.append((f"-m set --match-set {name} {side} ", ruleset.block_text(block)))
+    ports = [(None, "")] if rule.every_port else [(p, _port_match(p) + " ") for p in rule.ports]
     lines = []
     for port, match in ports:
         only = ""
@@ -103,16 +97,15 @@ def _rule_lines(pol: Policy, rule: Rule, chain: str, sets: dict) -> list:
             sets[name] = AddressSet(False, f"pods where {port.name}/{port.protocol} is {port.first}",
                                     tuple((p.ip, p.key, False) for p in port.only))
             only = f"-m set --match-set {name} dst "
-        text = f"{pol.key} {pol.direction} rule {rule.index + 1}: {where} {rule.peers_text}" + \
-            (f", port {_port_text(port)}" if port else ", any port")
-        lines += [f"-A {chain} {_c(text)} {peer}{match}{only}-j MARK --set-xmark {MARK}" for peer in peers]
+        lines += [f"-A {chain} {_c(ruleset.rule_comment(pol, rule, text, port))} {peer}{match}{only}"
+                  f"-j MARK --set-xmark {MARK}" for peer, text in peers]
     return lines
 
 
 def _policy_lines(pol: Policy, sets: dict) -> list:
     chain = policy_chain(pol)
     lines = [line for rule in pol.rules for line in _rule_lines(pol, rule, chain, sets)]
-    return lines or [f'-A {chain} {_c(f"{pol.key} {pol.direction}: no rule, so it allows nothing")} -j RETURN']
+    return lines or [f"-A {chain} {_c(ruleset.allows_nothing(pol))} -j RETURN"]
 
 
 def _pod_lines(pod, direction: str, pols: list) -> list:

@@ -18,6 +18,7 @@ pod or `namespace/policy`.
 """
 
 from minipod.roles.policy.resolve import Plan, Policy, Port, Rule
+from minipod.roles.policy import ruleset
 from minipod.roles.policy.ruleset import ALLOWED_MARK, AddressSet, Ruleset, digest
 from minipod.roles.proxy import rules as proxyrules
 
@@ -25,6 +26,7 @@ HOOKS = {"forward": "type filter hook forward priority filter - 5",
          "input": "type filter hook input priority filter - 5"}
 MAPS = {"ingress-pods": "pods a policy isolates for ingress: their chains",
         "egress-pods": "pods a policy isolates for egress: their chains"}
+COMMENT_MAX = 128  # bytes nftables keeps of a comment
 NAME_ROOM = 200  # nftables names are at most 256 bytes: the readable part is cut to this
 
 
@@ -47,7 +49,7 @@ def policy_chain(pol: Policy) -> str:
 
 
 def _c(text: str) -> str:
-    return f'comment "{text[:250]}"'
+    return f'comment "{ruleset.fit(text, COMMENT_MAX)}"'
 
 
 def _port_match(port: Port) -> str:
@@ -58,26 +60,18 @@ def _port_match(port: Port) -> str:
     return f"{proto} dport {dports}"
 
 
-def _port_text(port: Port) -> str:
-    if port.first is None:
-        return f"{port.protocol}/any"
-    number = str(port.first) if port.last == port.first else f"{port.first}-{port.last}"
-    return f"{port.protocol}/{port.name}={number}" if port.name else f"{port.protocol}/{number}"
-
-
 def _rule_lines(pol: Policy, rule: Rule, sets: dict) -> list:
     side = "saddr" if pol.direction == "ingress" else "daddr"
-    peers = [""] if rule.anyone else []
+    peers = [("", "anywhere")] if rule.anyone else []
     if rule.selectors:  # its set, even while empty: a pod that comes changes the set only
         name = _name("peers", f"{pol.key}/{pol.direction}/{rule.index + 1}")
         sets[name] = AddressSet(False, f"{pol.key} {pol.direction} rule {rule.index + 1}: its peer pods",
                                 tuple((p.ip, p.key, False) for p in rule.pods))
-        peers.append(f"ip {side} @{name} ")
+        peers.append((f"ip {side} @{name} ", rule.selectors_text))
     for block in rule.blocks:
         cut = f"ip {side} != {{ {', '.join(block.excepts)} }} " if block.excepts else ""
-        peers.append(f"ip {side} {block.cidr} {cut}")
-    ports = [(None, "")] if not rule.ports else [(p, _port_match(p) + " ") for p in rule.ports]
-    where = "from" if pol.direction == "ingress" else "to"
+        peers.append((f"ip {side} {block.cidr} {cut}", ruleset.block_text(block)))
+    ports = [(None, "")] if rule.every_port else [(p, _port_match(p) + " ") for p in rule.ports]
     lines = []
     for port, match in ports:
         only = ""
@@ -87,10 +81,8 @@ def _rule_lines(pol: Policy, rule: Rule, sets: dict) -> list:
             sets[name] = AddressSet(False, f"pods where {port.name}/{port.protocol} is {port.first}",
                                     tuple((p.ip, p.key, False) for p in port.only))
             only = f"ip daddr @{name} "
-        text = f"{pol.key} {pol.direction} rule {rule.index + 1}: {where} {rule.peers_text}" + \
-            (f", port {_port_text(port)}" if port else ", any port")
-        lines += [f"{peer}{match}{only}counter meta mark set meta mark or {ALLOWED_MARK:#x} {_c(text)}"
-                  for peer in peers]
+        lines += [f"{peer}{match}{only}counter meta mark set meta mark or {ALLOWED_MARK:#x} "
+                  f"{_c(ruleset.rule_comment(pol, rule, text, port))}" for peer, text in peers]
     return lines
 
 
@@ -122,7 +114,7 @@ def render(plan: Plan) -> Ruleset:
     for pol in plan.policies:
         chain = policy_chain(pol)
         lines = [line for rule in pol.rules for line in _rule_lines(pol, rule, out.sets)]
-        out.chains[chain] = lines or [f"return {_c(f'{pol.key} {pol.direction}: no rule, so it allows nothing')}"]
+        out.chains[chain] = lines or [f"return {_c(ruleset.allows_nothing(pol))}"]
     return out
 
 
@@ -131,7 +123,7 @@ def _chain_decl(t: str, name: str) -> str:
 
 
 def _set_decl(t: str, name: str, s: AddressSet) -> str:
-    return f'add set {t} {name} {{ type ipv4_addr ; comment "{s.comment[:120]}" ; }}'
+    return f'add set {t} {name} {{ type ipv4_addr ; comment "{ruleset.fit(s.comment, COMMENT_MAX)}" ; }}'
 
 
 def _elements(t: str, name: str, s: AddressSet) -> list:

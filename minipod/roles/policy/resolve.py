@@ -64,14 +64,16 @@ class Port:
 class Rule:
     """One rule of a policy, resolved. ``anyone``: no peers listed (from/to
     anywhere); else ``pods`` (the pods its selector peers select, possibly
-    none, when ``selectors``) and ``blocks``. ``ports`` empty: every port."""
+    none, when ``selectors``) and ``blocks``; ``ports`` (those listed, a
+    named one as the numbers it means)."""
     index: int
     anyone: bool
     selectors: bool = False  # it has podSelector/namespaceSelector peers
+    every_port: bool = True  # no ports listed (listed ones that mean nothing here: allows nothing)
     pods: tuple = ()  # (Pod, ...)
     blocks: tuple = ()  # (Block, ...)
     ports: tuple = ()  # (Port, ...)
-    peers_text: str = ""  # the rule's peers as describe says them, for comments
+    selectors_text: str = ""  # its selector peers, for comments
 
 
 @dataclass(frozen=True)
@@ -132,17 +134,13 @@ def _peer_pods(peer: dict, own_ns: str, pods: list, namespaces: dict) -> list:
     return [p for p in pods if p.namespace in in_ns and (pod_sel is None or policies.selects(pod_sel, dict(p.labels)))]
 
 
-def _peer_text(peer: dict) -> str:
-    if "ipBlock" in peer:
-        block = peer["ipBlock"]
-        cut = ",".join(block.get("except") or [])
-        return f"ipBlock {block['cidr']}" + (f" except {cut}" if cut else "")
-    parts = []
-    if "namespaceSelector" in peer:
-        parts.append(f"namespaces {policies.selector_text(peer['namespaceSelector'])}")
-    if "podSelector" in peer:
-        parts.append(f"pods {policies.selector_text(peer['podSelector'])}")
-    return " and ".join(parts)
+def _selector_peer_text(peer: dict) -> str:
+    """"pods app=web", "every pod of namespaces team=a", for comments."""
+    pods = f"pods {policies.selector_text(peer['podSelector'])}" if peer.get("podSelector") else "every pod"
+    if "namespaceSelector" not in peer:
+        return pods
+    ns = peer["namespaceSelector"]
+    return f"{pods} of " + (f"namespaces {policies.selector_text(ns)}" if ns else "every namespace")
 
 
 def _ports(rule: dict, destinations: list) -> tuple:
@@ -177,11 +175,12 @@ def _rule(index: int, rule: dict, peers_key: str, policy_ns: str, targets: list,
             chosen.update((p.key, p) for p in _peer_pods(peer, policy_ns, pods, namespaces))
     peer_pods = sorted(chosen.values(), key=_ip_order)
     # A named port is looked up on the destination: the isolated pod for
-    # ingress, the peer for egress (any pod when the rule has no peers).
-    destinations = targets if direction == "ingress" else (pods if not peers else peer_pods)
-    return Rule(index, not peers, any("ipBlock" not in p for p in peers), tuple(peer_pods), tuple(blocks),
-                _ports(rule, destinations),
-                "; ".join(_peer_text(p) for p in peers) or "anywhere")
+    # ingress; for egress any pod the peers let through (a pod inside an
+    # ipBlock too), so every pod where the name means a number.
+    destinations = targets if direction == "ingress" else pods
+    return Rule(index, not peers, any("ipBlock" not in p for p in peers), not rule.get("ports"),
+                tuple(peer_pods), tuple(blocks), _ports(rule, destinations),
+                "; ".join(_selector_peer_text(p) for p in peers if "ipBlock" not in p))
 
 
 def plan(policy_objs: list, pods: list, namespaces: dict) -> Plan:

@@ -32,6 +32,38 @@ class Ruleset:
     maps: dict = field(default_factory=dict)  # name -> [element lines] (nftables' verdict maps)
 
 
+def port_text(port) -> str:
+    """"TCP/80", "UDP/80-81", "TCP/http=8080", "SCTP/any"."""
+    if port.first is None:
+        return f"{port.protocol}/any"
+    number = str(port.first) if port.last == port.first else f"{port.first}-{port.last}"
+    return f"{port.protocol}/{port.name}={number}" if port.name else f"{port.protocol}/{number}"
+
+
+def block_text(block) -> str:
+    return f"ipBlock {block.cidr}" + (f" except {','.join(block.excepts)}" if block.excepts else "")
+
+
+def rule_comment(pol, rule, peer_text: str, port) -> str:
+    """What one rule line allows: the policy, the rule, this line's peer and port."""
+    where = "from" if pol.direction == "ingress" else "to"
+    return f"{pol.key} {pol.direction} rule {rule.index + 1}: {where} {peer_text}, " + \
+        (f"port {port_text(port)}" if port else "any port")
+
+
+def fit(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` bytes (a comment: nftables keeps 128,
+    iptables 255), cut with "..." where it is longer."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit - 3].decode(errors="ignore") + "..."
+
+
+def allows_nothing(pol) -> str:
+    """The comment of a policy chain with no rule line: why it has none."""
+    why = "no rule" if not pol.rules else "its named ports name no port of these pods"
+    return f"{pol.key} {pol.direction}: allows nothing ({why})"
+
+
 def changes(old, new: Ruleset) -> dict:
     """What a writer must do to go from ``old`` (None: unknown, write all)
     to ``new``: {"chains": changed or new, "stale_chains", "sets", "stale_sets", "maps"}."""
