@@ -7,7 +7,7 @@ reached and the split."""
 import collections
 import re
 
-from minipod.trace import iptables, nftrace
+from minipod.trace import iptables, nftrace, policy
 
 
 FLAGS = {"0x12": "syn|ack", "0x10": "ack", "0x18": "psh|ack", "0x11": "fin|ack", "0x14": "rst|ack", "0x19": "fin|psh|ack"}
@@ -48,6 +48,15 @@ def _packet_lines(packet: nftrace.Packet, label: str) -> list:
     return lines
 
 
+def _dport(packet: nftrace.Packet):
+    """The port the packet reaches: a DNAT's, or the one it was sent to."""
+    for step in packet.steps:
+        m = re.search(r"dnat to \S+:(\d+)", step.text)
+        if m:
+            return m.group(1)
+    return packet.header("tcp dport") or packet.header("udp dport")
+
+
 def _first(packets, trial: dict, direction: str):
     """The first packet of the request (from the flow's port) or of the
     reply (to it, or to the port a SNAT gave it)."""
@@ -77,6 +86,8 @@ def text(result: dict) -> str:
         p = _first(first["packets"], first, direction)
         if p is not None:
             lines += _packet_lines(p, label)
+            if direction == "request":
+                lines += policy.verdicts(p, _rule, src.ip or p.header("ip saddr"), _dport(p))
     more = len(first["packets"]) - 2
     if more > 0:
         lines.append(f"  ({more} more packets of this flow: ACKs and data, through the same chains without the "
@@ -94,7 +105,9 @@ def text(result: dict) -> str:
         lines.append("  the ingress controller's nginx, to the backend:")
         lines += _packet_lines(up, "upstream")
     lines.append(f"  route on the node: {result['routes']['on the node']}")
-    if first["endpoint_ip"]:
+    if any(line.startswith("  policy: dropped") for line in lines):
+        lines.append("  refused by: the policy rule above (REJECT: an ICMP port unreachable from the node)")
+    elif first["endpoint_ip"]:
         lines.append(f"  answered by: {('pod ' + first['endpoint']) if first['endpoint'] else 'this host'} "
                      f"({first['endpoint_ip']})")
     if len(trials) > 1:

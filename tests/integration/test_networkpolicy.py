@@ -20,7 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.integration import netpol_model
-from tests.integration.conftest import mp, sh, wait_for
+from tests.conftest import REPO
+from tests.integration.conftest import mp, mp_json, sh, wait_for
 
 PROBE = str(Path(__file__).with_name("netprobe.py"))
 NAMESPACES, NAMES = ("x", "y", "z"), ("a", "b", "c")
@@ -344,3 +345,27 @@ def test_random_policy_sets_match_the_model(model, tmp_path, monkeypatch, mode):
         finally:
             mp("delete", "-f", tmp_path / "random.yaml")
     case()
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_trace_names_the_rule_that_allowed_or_dropped(tmp_path, monkeypatch, mode):
+    """The shop of docs/networkpolicy.md: through the Service, the web tier
+    reaches the database by db-from-web's rule; the client is dropped by the
+    database's default deny, which the trace names with its policies."""
+    monkeypatch.setenv("MINIPOD_PROXY_MODE", mode)
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop.yaml")
+    mp("wait", "--for=condition=Ready", "pods", "--all", "-n", "shop", "--timeout", "60s")
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop-policies.yaml")
+    routed = sh(f"ip -o route get {mp_json('get', 'svc', 'db', '-n', 'shop', '-o', 'json')['spec']['clusterIP']}")
+    assert " dev mptsvc0 " in routed.stdout, routed.stdout  # a ClusterIP is a target only when routed locally
+
+    def trace(src):
+        return mp("trace", "-n", "shop", "--from", src, "svc/db", check=False).stdout
+    allowed = wait_for(lambda: "allowed by" in trace("web") and trace("web"), timeout=10, what="web's trace")
+    assert "  policy: ingress of shop/db: allowed by shop/db-from-web ingress rule 1: from pods app=web, " \
+           "port TCP/5432" in allowed, allowed
+    dropped = trace("client")
+    client_ip = mp_json("get", "pod", "client", "-n", "shop", "-o", "json")["status"]["podIP"]
+    assert "  the flow failed: Connection refused" in dropped, dropped
+    assert "  policy: dropped by default deny of ingress of shop/db (policies selecting it: shop/db-from-web, " \
+           f"shop/default-deny; none allows {client_ip} → :5432)" in dropped, dropped
