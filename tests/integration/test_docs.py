@@ -25,11 +25,13 @@ TRANSLATIONS = [
     (re.compile(r"\bminipod0\b"), "mptest0"),
     (re.compile(r"10\.244\.(\d+)\.(\d+)/16"), r"10.231.\1.\2/24"),
     (re.compile(r"10\.244\.0\.0/16"), "10.231.0.0/24"),
+    (re.compile(r"(?<![\d.])10\.244\.0\.(\d+)/32"), r"10.231.0.\1/32"),  # a pod's address in a rule
     (re.compile(r"(?<![\d.])10\.244\.0\.(\d+)(?![\d/])"), r"10.231.0.\1"),  # the gateway, a pod's address
     # a ClusterIP (alone, or as iptables shows it, /32), in the suite's range
     (re.compile(r"(?<![\d.])10\.96\.(\d+)\.(\d+)(?=/32|[^\d./]|$)"), r"10.234.\1.\2"),
     (re.compile(r"\b198\.51\.100\.(\d+)\b"), r"198.18.0.\1"),  # a LoadBalancer IP, from the suite's pool
     (re.compile(r"\bKUBE-"), "MPTK-"),
+    (re.compile(r"\bkube-netpol\b"), "mptk-netpol"),  # the NetworkPolicy rules' nftables table
     (re.compile(r"(?<=\.info:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),  # the ingress's port
     (re.compile(r"(?<=\.example:)80\b"), TEST_ENV["MINIPOD_INGRESS_HTTP_PORT"]),
 ]
@@ -47,7 +49,8 @@ def translate(text: str) -> str:
 DOC_ENV = {"kubectl.md": {"MINIPOD_SERVICE_CIDR": "10.107.0.0/16"}}
 
 
-@pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md", "ingress.md", "kubectl.md", "trace.md"])
+@pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md", "ingress.md", "kubectl.md", "trace.md",
+                                 "networkpolicy.md"])
 def test_walkthrough_runs_as_written(doc, tmp_path):
     """Each doc against the suite's root, set up as scripts/setup leaves a
     newcomer's (busybox and the ingress controller's nginx imported); a
