@@ -77,7 +77,7 @@ class Agent:
         proxied = {}  # whether the proxy wrote: its new jumps may have gone above the policies'
         for key, step in (("proxy", lambda: proxied.setdefault("wrote", proxy.sync(log,
                                                                                    keep_routes=clusterdns.needed()))),
-                          ("policy", lambda: policy.sync(pod.store().all(), log, jumps=proxied.get("wrote", False))),
+                          ("policy", lambda: policy.sync(log, jumps=proxied.get("wrote", False))),
                           ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log))):
             try:
                 step()
@@ -220,7 +220,7 @@ class Agent:
         nor reaches out, before its rules say so. False: they could not be
         written (no container of it starts; tried again when due)."""
         try:
-            policy.sync(pod.store().all(), log)
+            policy.sync(log)
         except MinipodError as e:
             self._failed(("policy",), now, f"policy: {e}")
             problems.failed("policy", str(e))

@@ -18,6 +18,7 @@ its containers start (so a new pod is isolated before its first packet).
 It writes only on a change; with no policy left, everything goes.
 """
 
+from minipod.core import pod
 from minipod.objects import kinds, store
 from minipod.roles.policy import iptables, iptables_rules, nft_rules, nftables, resolve
 from minipod.roles.proxy import host, mode as proxy_mode
@@ -47,11 +48,10 @@ def _pods(pod_records: list) -> list:
     return out
 
 
-def sync(pod_records: list, log=None, force=False, jumps=False) -> bool:
-    """Make the rules match the objects; ``pod_records``: the pods this node
-    runs (core.pod's records); ``jumps``: check that the jumps into the
-    policy chains are still first (the proxy just wrote its own). Returns
-    True when it wrote."""
+def sync(log=None, force=False, jumps=False) -> bool:
+    """Make the rules match the objects and the pods this node runs;
+    ``jumps``: check that the jumps into the policy chains are still first
+    (the proxy just wrote its own). Returns True when it wrote."""
     policy_objs = store.list_objects(kinds.NETWORK_POLICY, shared=True)  # read only
     if not policy_objs:
         if force or not _done["clean"]:
@@ -63,7 +63,7 @@ def sync(pod_records: list, log=None, force=False, jumps=False) -> bool:
         return False
     _done["clean"] = False
     current = proxy_mode()
-    pods = _pods(pod_records)
+    pods = _pods(pod.store().all())  # read only while a policy exists: the pass stays cheap without
     ns_objs = store.list_objects(kinds.NAMESPACE, shared=True)
     inputs = (current, tuple(pods), tuple(map(id, policy_objs)), tuple(map(id, ns_objs)), policy_objs, ns_objs)
     if not force and _done["inputs"] is not None and _done["inputs"][:4] == inputs[:4]:

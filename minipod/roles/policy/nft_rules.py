@@ -126,8 +126,10 @@ def _set_decl(t: str, name: str, s: AddressSet) -> str:
     return f'add set {t} {name} {{ type ipv4_addr ; comment "{ruleset.fit(s.comment, COMMENT_MAX)}" ; }}'
 
 
-def _elements(t: str, name: str, s: AddressSet) -> list:
-    return [f'add element {t} {name} {{ {text} comment "{note}" }}' for text, note, _x in s.members]
+def _elements(t: str, name: str, items: list) -> list:
+    """One statement per set or map (a statement per element costs nft a
+    parse each: 2.6 s against 0.54 s for 105,000, bench/networkpolicy.py)."""
+    return [f"add element {t} {name} {{ {', '.join(items)} }}"] if items else []
 
 
 def transaction(new: Ruleset, change: dict, first: bool) -> str:
@@ -144,13 +146,13 @@ def transaction(new: Ruleset, change: dict, first: bool) -> str:
     out += [_chain_decl(t, name) for name in change["chains"]]
     for name in change["sets"]:
         out.append(f"flush set {t} {name}")
-        out += _elements(t, name, new.sets[name])
+        out += _elements(t, name, [f'{text} comment "{note}"' for text, note, _x in new.sets[name].members])
     for name in change["chains"]:
         out.append(f"flush chain {t} {name}")
         out += [f"add rule {t} {name} {line}" for line in new.chains[name]]
     for name in change["maps"]:
         out.append(f"flush map {t} {name}")
-        out += [f"add element {t} {name} {{ {line} }}" for line in new.maps[name]]
+        out += _elements(t, name, new.maps[name])
     out += [f"flush chain {t} {name}" for name in change["stale_chains"]]
     out += [f"delete chain {t} {name}" for name in change["stale_chains"]]
     out += [f"delete set {t} {name}" for name in change["stale_sets"]]
