@@ -103,4 +103,13 @@ def objects(server: str, ca_pem: bytes, network: dict) -> list:
                     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]}]}),
         (f"{rbac}/clusterrolebindings",
          _binding("minipod:ingress-nginx", "minipod:ingress-nginx", group="system:nodes")),
+        # every node's policy controller (netpol.py) reads the policies and the namespaces' labels with the
+        # kubelet's credentials, as kube-router's ClusterRole grants them (pods the node authorizer allows)
+        (f"{rbac}/clusterroles",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+          "metadata": {"name": "minipod:netpol"},
+          "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                     "verbs": ["get", "list", "watch"]},
+                    {"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["get", "list", "watch"]}]}),
+        (f"{rbac}/clusterrolebindings", _binding("minipod:netpol", "minipod:netpol", group="system:nodes")),
     ]

@@ -18,6 +18,8 @@ run by minipod. Actions in order, each reported as it ends:
   kube-proxy        the real one, iptables mode, with the kubelet's credentials
   ingress controller  nginx as a static pod on the node's network, port 80,
                     kept in step with the cluster's Ingresses (ingress.py)
+  network policies  kube-router's policy controller: this node's pods'
+                    NetworkPolicy rules, from the cluster's objects (netpol.py)
 
 The kubelet and kube-proxy change a few host sysctls as they do on every
 node (vm.overcommit_memory, kernel.panic..., route_localnet): their values
@@ -225,9 +227,25 @@ def _stop_ingress() -> bool:
     return stopped
 
 
+def _netpol(cfg) -> None:
+    """The node's NetworkPolicy controller (netpol.py)."""
+    import sys
+    processes.start("netpol", [sys.executable, "-m", "minipod.cluster.netpol"])
+    time.sleep(0.5)
+    if not processes.running("netpol"):
+        raise MinipodError(f"the node's policy controller stopped: {processes.last_lines('netpol')}")
+
+
+def _stop_netpol() -> bool:
+    from minipod.roles import policy
+    stopped = processes.stop("netpol")
+    policy.cleanup()  # also when it was killed: no rule of a policy outlives the node
+    return stopped
+
+
 ACTIONS = (("discovery", _discover), ("kubelet credentials", _credentials), ("container runtime", _runtime),
            ("node network", _network), ("kubelet", _kubelet), ("pod network", _pod_network),
-           ("kube-proxy", _kube_proxy), ("ingress controller", _ingress))
+           ("kube-proxy", _kube_proxy), ("ingress controller", _ingress), ("network policies", _netpol))
 
 
 def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node_ip: str = None,
@@ -287,6 +305,7 @@ def leave(steps) -> None:
     from minipod.cni import network
     from minipod.roles.proxy import host
     cfg = settings()
+    steps.run("stop the policy controller", _stop_netpol, done="stopped the policy controller")
     steps.run("stop the ingress controller", _stop_ingress, done="stopped the ingress controller")
     steps.run("stop kube-proxy", processes.stop, "kube-proxy", done="stopped kube-proxy")
     steps.run("stop the pod network's agent", processes.stop, "netagent", done="stopped the pod network's agent")

@@ -286,6 +286,41 @@ def test_a_service_across_nodes_by_clusterip_nodeport_and_name(two_nodes):
     kubectl("delete", "pod", "web-a", "web-b", "probe-a", "probe-b", "--grace-period=1", "--wait=false")
 
 
+def test_network_policies_on_both_nodes(two_nodes):
+    """Each node's policy controller (kube-router's role) loads its own pods'
+    rules from the cluster's objects: a pod on node1 open to the client only
+    is reached by the client on node2 and refused to the other pod there (on
+    node1, its ingress); node2's pod denied egress is refused on node2
+    itself. Rules are where the pods are, and go with the policies."""
+    a, b = two_nodes
+    apply(pod("np-web", a.name, "httpd -f -p 80 -h /etc", {"app": "np-web"}),
+          pod("np-client", b.name, "sleep 3600", {"app": "np-client"}),
+          pod("np-other", b.name, "sleep 3600", {"app": "np-other"}))
+    ready("np-web", "np-client", "np-other")
+    web = pod_ip("np-web")
+    apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np-web"},
+           "spec": {"podSelector": {"matchLabels": {"app": "np-web"}},
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "np-client"}}}],
+                                 "ports": [{"port": 80}]}]}})
+
+    def reaches(src):
+        return exec_(src, "wget", "-q", "-O", "-", f"http://{web}/hostname", check=False).stdout.strip() == "np-web"
+    wait_for(lambda: not reaches("np-other"), timeout=30, what="np-other refused across nodes")
+    assert reaches("np-client")
+    assert "ingress of pod default/np-web" in a.sh("iptables-save -t filter").stdout
+    assert "ingress of pod default/np-web" not in b.sh("iptables-save -t filter").stdout
+    apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "np-client-out"},
+           "spec": {"podSelector": {"matchLabels": {"app": "np-client"}}, "policyTypes": ["Egress"]}})
+    wait_for(lambda: not reaches("np-client"), timeout=30, what="np-client's egress denied on its own node")
+    assert "egress of pod default/np-client" in b.sh("iptables-save -t filter").stdout
+    kubectl("delete", "networkpolicy", "np-web", "np-client-out")
+    wait_for(lambda: reaches("np-other"), timeout=30, what="np-other reaching np-web once the policies are gone")
+    for node in two_nodes:
+        wait_for(lambda node=node: "POD-FW-" not in node.sh("iptables-save -t filter").stdout, timeout=30,
+                 what=f"{node.name}'s policy rules gone")
+    kubectl("delete", "pod", "np-web", "np-client", "np-other", "--grace-period=1", "--wait=false")
+
+
 def test_an_ingress_on_either_node_reaches_pods_on_both(two_nodes):
     """Every node's nginx (a static pod on the node's network) serves the
     cluster's Ingresses; its upstreams are the pods, on whichever node."""

@@ -12,6 +12,7 @@ as busybox has no UDP server. Probes go only to the pods' own addresses."""
 import json
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -106,14 +107,18 @@ class Model:
                                                               port, proto, self.ns_labels)
                 for src in self.pods for dst in self.pods for port, proto in CHECKS}
 
+    def probe_from(self, src, targets) -> list:
+        """[whether each (ip, port, protocol) answered] from pod ``src``'s network namespace."""
+        out = subprocess.run(["nsenter", f"--net=/proc/{self.pause[src]}/ns/net", sys.executable, PROBE, "probe",
+                              json.dumps(targets)], capture_output=True, text=True, timeout=30, check=True)
+        return json.loads(out.stdout)
+
     def probe(self) -> dict:
         keys = list(self.pods)
 
         def from_pod(src):
-            targets = [(self.pods[dst], port, proto) for dst in keys for port, proto in CHECKS]
-            out = subprocess.run(["nsenter", f"--net=/proc/{self.pause[src]}/ns/net", sys.executable, PROBE, "probe",
-                                  json.dumps(targets)], capture_output=True, text=True, timeout=30, check=True)
-            answers = iter(json.loads(out.stdout))
+            answers = iter(self.probe_from(src, [(self.pods[dst], port, proto) for dst in keys
+                                                 for port, proto in CHECKS]))
             return {(src, dst, port, proto): next(answers) for dst in keys for port, proto in CHECKS}
         with ThreadPoolExecutor(len(keys)) as pool:
             return {k: v for part in pool.map(from_pod, keys) for k, v in part.items()}
@@ -369,3 +374,70 @@ def test_trace_names_the_rule_that_allowed_or_dropped(tmp_path, monkeypatch, mod
     assert "  the flow failed: Connection refused" in dropped, dropped
     assert "  policy: dropped by default deny of ingress of shop/db (policies selecting it: shop/db-from-web, " \
            f"shop/default-deny; none allows {client_ip} → :5432)" in dropped, dropped
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+def test_services_are_filtered_by_the_pod_they_reach(model, tmp_path, monkeypatch, outside, mode):
+    """x/a behind a NodePort Service, open to namespace y only: y/a reaches
+    it through the ClusterIP, z/a does not; a client outside the node does
+    not through the node port, until an ipBlock names its address (the
+    policy sees the client's own address: it acts after the DNAT and
+    before the masquerade)."""
+    monkeypatch.setenv("MINIPOD_PROXY_MODE", mode)
+    mp("agent", "stop")
+    mp("agent", "start")
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "xa", "namespace": "x"},
+               "spec": {"type": "NodePort", "selector": {"pod": "a"},
+                        "ports": [{"port": 80, "targetPort": 80, "nodePort": 30081}]}}
+    apply(tmp_path, [service], "svc.yaml")
+    vip = mp_json("get", "svc", "xa", "-n", "x", "-o", "json")["spec"]["clusterIP"]
+    routed = sh(f"ip -o route get {vip}").stdout
+    assert " dev mptsvc0 " in routed, routed  # a ClusterIP is a target only when routed locally
+    from_y = policy("from-y", "x", {"podSelector": {"matchLabels": {"pod": "a"}},
+                                    "ingress": [{"from": [namespaces_of(ns="y")]}]})
+    apply(tmp_path, [from_y], "p.yaml")
+    model.check([from_y], "x/a open to y only")
+
+    def through_service():
+        return {src: model.probe_from(src, [(vip, 80, "TCP")])[0] for src in (("y", "a"), ("z", "a"))}
+    wait_for(lambda: through_service() == {("y", "a"): True, ("z", "a"): False}, timeout=10,
+             what="y/a through the ClusterIP, z/a not")
+
+    def from_outside():
+        out = sh(f"ip netns exec mpt-out {sys.executable} {PROBE} probe "
+                 f"'{json.dumps([[outside, 30081, 'TCP']])}'").stdout
+        return json.loads(out)[0]
+    assert not from_outside()
+    from_y["spec"]["ingress"][0]["from"].append({"ipBlock": {"cidr": "198.18.101.130/32"}})
+    apply(tmp_path, [from_y], "p.yaml")
+    wait_for(from_outside, timeout=10, what="the outside client through the node port, once its address is allowed")
+
+
+def test_bad_input_changes_nothing(model, tmp_path):
+    """A file with a good policy and a bad one: one line naming the field,
+    exit 125, nothing applied, the rules as they were."""
+    deny = policy("deny", "x", {"podSelector": {}})
+    apply(tmp_path, [deny], "deny.yaml")
+    model.check([deny], "deny all in x")
+    before = policy_rule_lines()
+    for bad, words in (
+            ({"podSelector": {"matchExpressions": [{"key": "pod", "operator": "In"}]}},
+             "spec.podSelector.matchExpressions[0].values: Required value"),
+            ({"podSelector": {}, "ingress": [{"ports": [{"port": "not_a_name"}]}]}, "spec.ingress[0].ports[0].port"),
+            ({"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/33"}}]}]},
+             "spec.ingress[0].from[0].ipBlock.cidr: Invalid value")):
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump_all([policy("good", "y", {"podSelector": {}}), policy("bad", "x", bad)]))
+        proc = mp("apply", "-f", path, check=False)
+        assert proc.returncode == 125 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
+            proc.stderr
+        assert mp("get", "networkpolicy", "good", "-n", "y", check=False).returncode != 0
+    time.sleep(0.5)  # a pass the bad files would have caused
+    assert policy_rule_lines() == before
+    model.check([deny], "still deny all in x, and only that")
+
+
+def policy_rule_lines() -> list:
+    out = sh("iptables-save -t filter").stdout
+    return sorted(line for line in out.splitlines() if "MPTK-ROUTER" in line or "MPTK-POD-FW" in line
+                  or "MPTK-NWPLCY" in line) + sorted(sh("ipset list -n").stdout.split())

@@ -70,24 +70,31 @@ def sync(log=None, force=False, jumps=False) -> bool:
         if jumps and current == "iptables":
             iptables.ensure_jumps()
         return False
+    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") or {} for o in ns_objs}
+    did = write(resolve.plan(policy_objs, pods, namespaces), force=force)
+    _done["inputs"] = inputs
+    if did and log:
+        log(f"policy ({current}): {did} for {len(policy_objs)} policies over {len(pods)} pods")
+    return bool(did)
+
+
+def write(plan: resolve.Plan, force=False) -> str:
+    """Load the rules of ``plan`` in the proxy's mode (what a cluster node's
+    controller calls too); returns what was written ("" if nothing)."""
+    current = proxy_mode()
+    _done["clean"] = False
     if not _done["netfilter"]:  # pods on one bridge: their packets reach the filter hooks only through it
         host.enable_bridge_netfilter()
         _done["netfilter"] = True
     if _done["mode"] != current:  # a switched mode leaves nothing behind
         (iptables.cleanup if current == "nftables" else nftables.cleanup)()
         _done["mode"] = current
-    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") or {} for o in ns_objs}
-    plan = resolve.plan(policy_objs, pods, namespaces)
     if current == "nftables":
-        did = nftables.sync(nft_rules.render(plan), force=force)
-    else:
-        did = iptables.sync(iptables_rules.render(plan), force=force)
-        if not did:  # pods came or went: a CNI ADD may have put its FORWARD jump above ours
-            iptables.ensure_jumps()
-    _done["inputs"] = inputs
-    if did and log:
-        log(f"policy ({current}): {did} for {len(policy_objs)} policies over {len(pods)} pods")
-    return bool(did)
+        return nftables.sync(nft_rules.render(plan), force=force)
+    did = iptables.sync(iptables_rules.render(plan), force=force)
+    if not did:  # pods came or went: a CNI ADD may have put its FORWARD jump above ours
+        iptables.ensure_jumps()
+    return did
 
 
 def cleanup() -> None:
