@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO))
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 sh = runner(ENV)
 NS = "bench"
+ROUNDS = 5
 PROBE = ("import socket, sys, time\nlast = None\nwhile True:\n    s = socket.socket(); s.settimeout(0.05)\n"
          "    try:\n        s.connect((sys.argv[1], 7000)); ok = True\n    except OSError:\n        ok = False\n"
          "    s.close()\n    if ok != last:\n        print(time.time(), ok, flush=True); last = ok\n"
@@ -54,7 +55,8 @@ ECHO_SERVER = ("import socket\ns = socket.socket(); s.setsockopt(socket.SOL_SOCK
                "s.bind(('0.0.0.0', 7000)); s.listen(64)\nwhile True:\n    c, _ = s.accept()\n"
                "    while True:\n        b = c.recv(1)\n        if not b: break\n        c.sendall(b)\n    c.close()\n")
 CLIENT = ("import socket, sys, time, statistics\nip = sys.argv[1]\nconnects = []\nfor _ in range(500):\n"
-          "    t = time.perf_counter(); s = socket.create_connection((ip, 7000)); connects.append(time.perf_counter() - t)\n"
+          "    t = time.perf_counter(); s = socket.create_connection((ip, 7000))\n"
+          "    connects.append(time.perf_counter() - t)\n"
           "    s.close()\nc = socket.create_connection((ip, 7000))\n"
           "c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nts = []\nfor _ in range(2000):\n"
           "    t = time.perf_counter(); c.sendall(b'x'); c.recv(1); ts.append(time.perf_counter() - t)\n"
@@ -116,6 +118,21 @@ def build_and_load(mode: str) -> dict:
             "sets": len(rules.sets), "set_members": members}
 
 
+def settle(quiet=1.0, timeout=60):
+    """Until the rules have not changed for ``quiet`` seconds: the agent has
+    written a state change (and is not busy beside the measurement)."""
+    def rules():
+        return sh(["iptables", "-S"]).stdout + sh(["nft", "-s", "list", "ruleset"]).stdout  # no counters
+    last, since, deadline = rules(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the rules kept changing")
+        time.sleep(0.2)
+        now = rules()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def pods_running(n):
     items = json.loads(mp("get", "pods", "-n", NS, "-o", "json").stdout)["items"]
     ready = [i for i in items if [c.get("ready") for c in i.get("status", {}).get("containerStatuses", [])] == [True]]
@@ -153,37 +170,39 @@ def live(mode: str) -> dict:
     echo = subprocess.Popen(in_pod("server", *SERVER_CPU, sys.executable, "-c", ECHO_SERVER))
     time.sleep(0.3)
 
-    def path():
-        sh(in_pod("client", *CLIENT_CPU, sys.executable, "-c", CLIENT, server))  # warm-up, not counted
-        runs = [sh(in_pod("client", *CLIENT_CPU, sys.executable, "-c", CLIENT, server)).stdout.split()
-                for _ in range(5)]
-        gbps = []
-        for _ in range(3):
-            srv = subprocess.Popen(in_pod("server", "iperf3", "-s", "-1"), stdout=subprocess.DEVNULL)
-            time.sleep(0.3)
-            out = json.loads(sh(in_pod("client", "iperf3", "-c", server, "-t", "3", "-J")).stdout)
-            srv.wait(timeout=10)
-            gbps.append(out["end"]["sum_received"]["bits_per_second"] / 1e9)
-        return {"connect_us": statistics.median(float(r[0]) for r in runs),
-                "rtt_us": statistics.median(float(r[1]) for r in runs), "gbps": statistics.median(gbps)}
+    def path_once():
+        """One sample of each figure: 500 connects and 2,000 round trips, 3 s of iperf3."""
+        connect, rtt = sh(in_pod("client", *CLIENT_CPU, sys.executable, "-c", CLIENT, server)).stdout.split()
+        srv = subprocess.Popen(in_pod("server", "iperf3", "-s", "-1"), stdout=subprocess.DEVNULL)
+        time.sleep(0.3)
+        out = json.loads(sh(in_pod("client", "iperf3", "-c", server, "-t", "3", "-J")).stdout)
+        srv.wait(timeout=10)
+        return float(connect), float(rtt), out["end"]["sum_received"]["bits_per_second"] / 1e9
+
+    allow = policy("p099-client", {"podSelector": {"matchLabels": {"app": "server"}},
+                                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]})
+    # 99 policies of the namespace, each isolating its own group of pods,
+    # and the server's one: what a namespace with 100 policies looks like
+    spread = [policy(f"p{j:03d}", {"podSelector": {"matchLabels": {"app": f"filler{j % 10}"}},
+                                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
+                                                "ports": [{"port": 8000 + j}]}]}) for j in range(99)]
+    # the worst case: all 100 select the server, and the client's is the last walked
+    worst = [{**p, "spec": {**p["spec"], "podSelector": {"matchLabels": {"app": "server"}}}} for p in spread]
+    states = {"none": [], "spread": spread + [allow], "100 policies": worst + [allow]}
+    samples = {name: [] for name in states}
     try:
-        none = path()
-        allow = policy("p099-client", {"podSelector": {"matchLabels": {"app": "server"}},
-                                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]})
-        # 99 policies of the namespace, each isolating its own group of pods,
-        # and the server's one: what a namespace with 100 policies looks like
-        spread = [policy(f"p{j:03d}", {"podSelector": {"matchLabels": {"app": f"filler{j % 10}"}},
-                                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
-                                                    "ports": [{"port": 8000 + j}]}]}) for j in range(99)]
-        apply(spread + [allow])
-        time.sleep(2)
-        with_spread = path()
-        # the worst case: all 100 select the server, and the client's is the last walked
-        for p in spread:
-            p["spec"]["podSelector"] = {"matchLabels": {"app": "server"}}
-        apply(spread)
-        time.sleep(2)
-        with_policies = path()
+        sh(in_pod("client", *CLIENT_CPU, sys.executable, "-c", CLIENT, server))  # warm-up, not counted
+        for _ in range(ROUNDS):  # the states in turns, so drift hits all alike
+            for name, objs in states.items():
+                if objs:
+                    apply(objs)
+                else:
+                    mp("delete", "networkpolicy", "--all", "-n", NS, check=False)
+                settle()
+                samples[name].append(path_once())
+        figures = {name: {"connect_us": statistics.median(x[0] for x in runs),
+                          "rtt_us": statistics.median(x[1] for x in runs),
+                          "gbps": statistics.median(x[2] for x in runs)} for name, runs in samples.items()}
         probe = subprocess.Popen(in_pod("client", sys.executable, "-c", PROBE, server), stdout=subprocess.PIPE,
                                  text=True)
         assert probe.stdout.readline().split()[1] == "True"
@@ -203,7 +222,7 @@ def live(mode: str) -> dict:
         probe.kill()
     finally:
         echo.kill()
-    return {"none": none, "spread": with_spread, "100 policies": with_policies, "changes_s": changes}
+    return {**figures, "changes_s": changes}
 
 
 def main():

@@ -73,6 +73,25 @@ class Controller:
         policy.cleanup()
 
 
+def start(cfg) -> None:
+    """`cluster join`'s step: this node's policy controller, as a process of its own."""
+    import time
+    processes.start("netpol", [sys.executable, "-m", "minipod.cluster.netpol"])
+    time.sleep(0.5)
+    if not processes.running("netpol"):
+        from minipod.errors import MinipodError
+        raise MinipodError(f"the node's policy controller stopped: {processes.last_lines('netpol')}")
+
+
+def stop() -> bool:
+    """`cluster leave`'s step: the controller stopped and its rules gone, also
+    when it was killed (no rule of a policy outlives the node)."""
+    from minipod.roles import policy
+    stopped = processes.stop("netpol")
+    policy.cleanup()
+    return stopped
+
+
 def main() -> int:
     ctl = Controller(settings())
     return processes.run_passes(ctl, "netpol", INTERVAL, events=NodeEvents(

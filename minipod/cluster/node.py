@@ -32,8 +32,8 @@ import subprocess
 import time
 
 from minipod import hostcmd
-from minipod.cluster import (binary, config_dir, kubelet_client_cert, kubelet_dir, manifests_dir, pki, port,
-                             processes, remove_files, save_settings, settings, tunables)
+from minipod.cluster import (binary, config_dir, kubelet_client_cert, kubelet_dir, manifests_dir, netpol, pki,
+                             port, processes, remove_files, save_settings, settings, tunables)
 from minipod.cluster.client import Client
 from minipod.errors import InvalidArgument, InvalidState, MinipodError
 
@@ -227,25 +227,9 @@ def _stop_ingress() -> bool:
     return stopped
 
 
-def _netpol(cfg) -> None:
-    """The node's NetworkPolicy controller (netpol.py)."""
-    import sys
-    processes.start("netpol", [sys.executable, "-m", "minipod.cluster.netpol"])
-    time.sleep(0.5)
-    if not processes.running("netpol"):
-        raise MinipodError(f"the node's policy controller stopped: {processes.last_lines('netpol')}")
-
-
-def _stop_netpol() -> bool:
-    from minipod.roles import policy
-    stopped = processes.stop("netpol")
-    policy.cleanup()  # also when it was killed: no rule of a policy outlives the node
-    return stopped
-
-
 ACTIONS = (("discovery", _discover), ("kubelet credentials", _credentials), ("container runtime", _runtime),
            ("node network", _network), ("kubelet", _kubelet), ("pod network", _pod_network),
-           ("kube-proxy", _kube_proxy), ("ingress controller", _ingress), ("network policies", _netpol))
+           ("kube-proxy", _kube_proxy), ("ingress controller", _ingress), ("network policies", netpol.start))
 
 
 def join(server: str, token: str, ca_cert_hash: str, node_name: str = None, node_ip: str = None,
@@ -305,7 +289,7 @@ def leave(steps) -> None:
     from minipod.cni import network
     from minipod.roles.proxy import host
     cfg = settings()
-    steps.run("stop the policy controller", _stop_netpol, done="stopped the policy controller")
+    steps.run("stop the policy controller", netpol.stop, done="stopped the policy controller")
     steps.run("stop the ingress controller", _stop_ingress, done="stopped the ingress controller")
     steps.run("stop kube-proxy", processes.stop, "kube-proxy", done="stopped kube-proxy")
     steps.run("stop the pod network's agent", processes.stop, "netagent", done="stopped the pod network's agent")

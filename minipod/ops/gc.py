@@ -15,61 +15,18 @@ run and whose own state minipod released by name (``--force``).
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 
 from minipod import fsutil, hostcmd, paths, procfs, state
 from minipod.core import container, pod, removal
 from minipod.runtime import netns
 from minipod.cni import forced, leftovers
 from minipod.cni import runtime as cni
-from minipod.errors import CNIError, MinipodError
+from minipod.errors import CNIError
 from minipod.runtime import cgroup
+from minipod.ops import leftover_rules
+from minipod.ops.findings import Finding, _one_line, _Report
 
 REMOVAL_WAIT = 30.0  # seconds gc waits for teardowns under way before it looks
-
-
-@dataclass
-class Finding:
-    """One thing gc found, and what became of it."""
-
-    kind: str
-    item: str
-    outcome: str = "leaked"  # leaked (dry run), removed, failed, forced, busy (left to its owner)
-    reason: str = ""
-
-    def line(self) -> str:
-        return f"{self.outcome}\t{self.kind}\t{self.item}" + (f": {self.reason}" if self.reason else "")
-
-
-def _one_line(error) -> str:
-    return " ".join(str(error).split())
-
-
-class _Report:
-    """The findings of one pass: each release is tried, then checked."""
-
-    def __init__(self, dry_run: bool):
-        self.dry_run = dry_run
-        self.found = []
-
-    def add(self, kind, item, release, gone=None):
-        """Report ``item``; unless a dry run, ``release()`` it and call it
-        removed only if it raised nothing and ``gone()`` (when given) holds."""
-        if self.dry_run:
-            self.found.append(Finding(kind, item))
-            return
-        try:
-            release()
-        except (OSError, MinipodError) as e:
-            self.found.append(Finding(kind, item, "failed", _one_line(e)))
-            return
-        if gone is not None and not gone():
-            self.found.append(Finding(kind, item, "failed", "still there after its removal"))
-            return
-        self.found.append(Finding(kind, item, "removed"))
-
-    def extend(self, findings):
-        self.found += findings
 
 
 def pause_processes():
@@ -255,7 +212,8 @@ def collect(dry_run=False, force=False) -> list:
             report.add("layer", chain, lambda chain=chain: layers.remove(chain))
         for d in layers.leftovers():
             report.add("layer-dir", str(d), lambda d=d: fsutil.rmtree(d), gone=lambda d=d: not os.path.lexists(d))
-    report.extend(_proxy_leftovers(dry_run))
+    report.extend(leftover_rules.proxy_leftovers(dry_run))
+    report.extend(leftover_rules.policy_leftovers(dry_run))
     report.extend(_trace_leftovers(dry_run))
     return report.found
 
@@ -343,40 +301,4 @@ def _trace_leftovers(dry_run: bool) -> list:
     ns, _veth = probe.outside_names()
     if (paths.netns_dir() / ns).exists():
         report.add("trace-client", ns, probe.remove_outside, gone=lambda: not (paths.netns_dir() / ns).exists())
-    return report.found
-
-
-def _proxy_leftovers(dry_run: bool) -> list:
-    """The service proxy's chains and routes while no Service exists (an
-    agent killed before it could clean up after the last one)."""
-    from minipod.roles import proxy
-    from minipod.objects import kinds, store
-    from minipod.roles.proxy import host
-    from minipod.roles import clusterdns
-    report = _Report(dry_run)
-    if not clusterdns.needed() and (clusterdns.running_pid() or clusterdns.conf_path().exists()):
-        report.add("cluster-dns", f"dnsmasq {clusterdns.running_pid() or '(config only)'}", clusterdns.stop,
-                   gone=lambda: not clusterdns.running_pid())
-    if store.any_objects(kinds.SERVICE):
-        return report.found
-    rules = proxy.leftovers()
-    routes = host.has_device() and not clusterdns.needed()
-    if (rules or routes) and not dry_run:
-        try:
-            proxy.cleanup(routes=not clusterdns.needed())
-        except (OSError, MinipodError) as e:
-            report.found += [Finding("proxy-rules", what, "failed", _one_line(e)) for what in rules]
-            return report.found
-        rules_left = set(proxy.leftovers())
-        report.found += [Finding("proxy-rules", what, "failed" if what in rules_left else "removed",
-                                 "still there after its removal" if what in rules_left else "")
-                         for what in rules]
-        if routes:
-            left = host.has_device()
-            report.found.append(Finding("service-routes", host.device(), "failed" if left else "removed",
-                                        "still there after its removal" if left else ""))
-        return report.found
-    report.found += [Finding("proxy-rules", what) for what in rules]
-    if routes:
-        report.found.append(Finding("service-routes", host.device()))
     return report.found

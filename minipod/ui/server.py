@@ -1,5 +1,5 @@
 """The UI's HTTP server (aiohttp): the page, the picture, its live updates
-(server-sent events) and traces."""
+(server-sent events), traces, and a namespace's reachability matrix."""
 
 import asyncio
 import hmac
@@ -58,6 +58,11 @@ def make_app(token: str) -> web.Application:
             pass
         return response
 
+    async def reachability(request):
+        from minipod.views import reachability as view
+        namespace, probe = request.query.get("namespace") or "default", request.query.get("probe") == "1"
+        return web.json_response(await asyncio.to_thread(view.matrix, namespace, probe))
+
     async def trace(request):
         body = await request.json()
         dest, source = str(body.get("dest", "")), str(body.get("from") or "host")
@@ -79,6 +84,7 @@ def make_app(token: str) -> web.Application:
     app.router.add_get("/model", model)
     app.router.add_get("/events", events)
     app.router.add_post("/trace", trace)
+    app.router.add_get("/reachability", reachability)
     return app
 
 

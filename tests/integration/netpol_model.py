@@ -9,6 +9,10 @@ A pod here: {"ns", "name", "ip", "labels", "ports": {(name, protocol): number}}.
 
 import ipaddress
 
+from hypothesis import strategies as st
+
+NAMESPACES = ("x", "y", "z")  # the upstream suite's model: pods a, b, c in each
+
 
 def _expression_holds(expr, labels) -> bool:
     key, op, values = expr["key"], expr["operator"], expr.get("values") or []
@@ -91,3 +95,51 @@ def allowed(policies, src, dst, port, protocol, namespaces=None) -> bool:
     egress = src.get("ns") is None or _side_allows(policies, src, dst, dst, port, protocol, namespaces, "Egress")
     ingress = dst.get("ns") is None or _side_allows(policies, dst, src, dst, port, protocol, namespaces, "Ingress")
     return egress and ingress
+
+
+# Random policy sets over the upstream model (x, y, z; pods a, b, c; labels
+# ns=<namespace>, pod=<name>; ports 80 and 81, TCP and UDP, named
+# serve-<port>-<tcp|udp>). An ipBlock peer is {"ipBlock": "pod network"}
+# until the caller makes it concrete (the pods' addresses are not known here).
+
+def _selector(draw_labels):
+    return {"matchLabels": draw_labels} if draw_labels else {}
+
+
+LABELS = st.sampled_from([None, {"pod": "a"}, {"pod": "b"}, {"pod": "c"}])
+NS_LABELS = st.sampled_from([None, {"ns": "x"}, {"ns": "y"}, {"ns": "z"}])
+
+
+@st.composite
+def peers(draw):
+    kind = draw(st.sampled_from(["pods", "namespaces", "both", "block"]))
+    if kind == "block":
+        return {"ipBlock": "pod network"}  # made concrete once the pods' addresses are known
+    peer = {}
+    if kind in ("pods", "both"):
+        peer["podSelector"] = _selector(draw(LABELS))
+    if kind in ("namespaces", "both"):
+        peer["namespaceSelector"] = _selector(draw(NS_LABELS))
+    return peer
+
+
+PORTS = st.sampled_from([{"port": 80}, {"port": 81}, {"port": "serve-81-tcp"},
+                         {"port": "serve-80-udp", "protocol": "UDP"}, {"port": 80, "endPort": 81}, {"protocol": "UDP"}])
+RULES = st.fixed_dictionaries({}, optional={"peers": st.lists(peers(), min_size=1, max_size=2),
+                                            "ports": st.lists(PORTS, min_size=1, max_size=2)})
+
+
+@st.composite
+def policy_sets(draw):
+    out = []
+    for i in range(draw(st.integers(1, 3))):
+        spec = {"podSelector": _selector(draw(LABELS)),
+                "policyTypes": draw(st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))}
+        for direction, key in (("Ingress", "from"), ("Egress", "to")):
+            if direction in spec["policyTypes"]:
+                rules = draw(st.lists(RULES, max_size=2))
+                spec[direction.lower()] = [{**({key: r["peers"]} if "peers" in r else {}),
+                                            **({"ports": r["ports"]} if "ports" in r else {})} for r in rules]
+        out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": f"p{i}", "namespace": draw(st.sampled_from(NAMESPACES))}, "spec": spec})
+    return out

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
 
 from tests.integration import netpol_model
 from tests.conftest import REPO
@@ -278,48 +278,6 @@ def policy_rules() -> list:
     return role.leftovers()
 
 
-def _selector(draw_labels):
-    return {"matchLabels": draw_labels} if draw_labels else {}
-
-
-LABELS = st.sampled_from([None, {"pod": "a"}, {"pod": "b"}, {"pod": "c"}])
-NS_LABELS = st.sampled_from([None, {"ns": "x"}, {"ns": "y"}, {"ns": "z"}])
-
-
-@st.composite
-def peers(draw):
-    kind = draw(st.sampled_from(["pods", "namespaces", "both", "block"]))
-    if kind == "block":
-        return {"ipBlock": "pod network"}  # made concrete once the pods' addresses are known
-    peer = {}
-    if kind in ("pods", "both"):
-        peer["podSelector"] = _selector(draw(LABELS))
-    if kind in ("namespaces", "both"):
-        peer["namespaceSelector"] = _selector(draw(NS_LABELS))
-    return peer
-
-
-PORTS = st.sampled_from([{"port": 80}, {"port": 81}, {"port": "serve-81-tcp"},
-                         {"port": "serve-80-udp", "protocol": "UDP"}, {"port": 80, "endPort": 81}, {"protocol": "UDP"}])
-RULES = st.fixed_dictionaries({}, optional={"peers": st.lists(peers(), min_size=1, max_size=2),
-                                            "ports": st.lists(PORTS, min_size=1, max_size=2)})
-
-
-@st.composite
-def policy_sets(draw):
-    out = []
-    for i in range(draw(st.integers(1, 3))):
-        spec = {"podSelector": _selector(draw(LABELS)),
-                "policyTypes": draw(st.sampled_from([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))}
-        for direction, key in (("Ingress", "from"), ("Egress", "to")):
-            if direction in spec["policyTypes"]:
-                rules = draw(st.lists(RULES, max_size=2))
-                spec[direction.lower()] = [{**({key: r["peers"]} if "peers" in r else {}),
-                                            **({"ports": r["ports"]} if "ports" in r else {})} for r in rules]
-        out.append(policy(f"p{i}", draw(st.sampled_from(NAMESPACES)), spec))
-    return out
-
-
 def _concrete(policies, model):
     """An ipBlock peer: the pod network less x/a's address."""
     cidr = ".".join(model.pods[("x", "a")].split(".")[:2]) + ".0.0/16"
@@ -341,7 +299,7 @@ def test_random_policy_sets_match_the_model(model, tmp_path, monkeypatch, mode):
     mp("agent", "start")
 
     @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(policy_sets())
+    @given(netpol_model.policy_sets())
     def case(policies):
         policies = _concrete(policies, model)
         apply(tmp_path, policies, "random.yaml")
@@ -441,3 +399,19 @@ def policy_rule_lines() -> list:
     out = sh("iptables-save -t filter").stdout
     return sorted(line for line in out.splitlines() if "MPTK-ROUTER" in line or "MPTK-POD-FW" in line
                   or "MPTK-NWPLCY" in line) + sorted(sh("ipset list -n").stdout.split())
+
+
+def test_gc_clears_the_rules_a_killed_agent_left(tmp_path):
+    """The agent killed while a policy is enforced, the policy deleted
+    meanwhile: nobody cleans up after it but `minipod gc`."""
+    mp("agent", "start")  # no pod would start it: the policy's rules (its chain, the jumps) come all the same
+    apply(tmp_path, [policy("deny", "default", {"podSelector": {}})], "deny.yaml")
+    wait_for(policy_rules, timeout=30, what="the policy's rules")
+    pid = int(mp("agent", "status").stdout.split("pid ")[1].split(",")[0])
+    sh(f"kill -9 {pid}")
+    wait_for(lambda: mp("agent", "status", check=False).returncode == 3, what="agent gone")
+    mp("delete", "networkpolicy", "deny")  # nobody is there to clean up after it
+    found = mp("gc", "--dry-run", check=False).stdout
+    assert "leaked\tpolicy-rules\tfilter/MPTK-ROUTER-FORWARD" in found, found
+    mp("gc")
+    assert policy_rules() == []

@@ -52,6 +52,7 @@ class Agent:
         self.unwhole = set()  # uids of Pod objects whose pod could not be started whole this pass
         self.teardowns = {}  # object uid -> the process tearing its pod down (kubelet/teardown.py)
         self.pruned_at = 0.0  # when expired Events were last deleted
+        self.unisolated = set()  # uids of pods made whose policy rules could not be written yet
 
     # ------------------------------------------------------------ reconcile
 
@@ -214,17 +215,20 @@ class Agent:
                     if store.delete(kinds.POD, meta["namespace"], meta["name"], uid):
                         log(f"pod {meta['namespace']}/{meta['name']}: deleted")
 
-    def _isolate(self, now) -> bool:
+    def _isolate(self, uid, now) -> bool:
         """Bring the policy rules up to date with a pod just made, before
         its containers start: a pod a policy isolates is never reachable,
         nor reaches out, before its rules say so. False: they could not be
-        written (no container of it starts; tried again when due)."""
+        written (no container of it starts until they are: tried again on
+        the next passes)."""
         try:
             policy.sync(log)
         except MinipodError as e:
+            self.unisolated.add(uid)
             self._failed(("policy",), now, f"policy: {e}")
             problems.failed("policy", str(e))
             return False
+        self.unisolated.discard(uid)
         return True
 
     def _sync_pods(self, now):
@@ -251,10 +255,12 @@ class Agent:
                 except MinipodError as e:
                     self._failed(("pod", uid), now, f"pod {name}: cannot create: {e}")
                     continue
-                if not self._isolate(now):
+                if not self._isolate(uid, now):
                     continue  # no container starts before the policies cover its pod
             elif not pod.is_whole(rec):
                 continue  # busy (someone holds its lock), or stopped on purpose: no container starts
+            elif uid in self.unisolated and not self._isolate(uid, now):
+                continue
             self.retry.pop(("pod", uid), None)
             if not self._retry_due(("containers", uid), now):
                 continue

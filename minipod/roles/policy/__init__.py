@@ -29,11 +29,17 @@ _done = {"inputs": None, "clean": False, "mode": None, "netfilter": False}
 
 
 def leftovers() -> list:
-    """What either mode has on the host: ["filter/KUBE-ROUTER-FORWARD", "ipset KUBE-SRC-…", "nft ip kube-netpol"]."""
+    """What either mode has on the host: ["filter/KUBE-ROUTER-FORWARD",
+    "ipset KUBE-SRC-…", "nft ip kube-netpol"]."""
     found = [f"filter/{c}" for c in iptables.existing_chains()] + [f"ipset {s}" for s in iptables.existing_sets()]
     if nftables.exists():
         found.append(f"nft ip {nft_rules.table()}")
     return found
+
+
+def node_pods() -> list:
+    """resolve.Pod of every pod of this node that policies act on."""
+    return _pods(pod.store().all())
 
 
 def _pods(pod_records: list) -> list:
@@ -54,11 +60,13 @@ def sync(log=None, force=False, jumps=False) -> bool:
     (the proxy just wrote its own). Returns True when it wrote."""
     policy_objs = store.list_objects(kinds.NETWORK_POLICY, shared=True)  # read only
     if not policy_objs:
-        if force or not _done["clean"]:
+        if force or not _done["clean"]:  # once per process, then only after the last policy went
             found = leftovers()
-            cleanup()
-            if found and log:
-                log("policy: no NetworkPolicy left; its rules removed")
+            if found:
+                cleanup()
+                if log:
+                    log("policy: no NetworkPolicy left; its rules removed")
+            _done["clean"] = True
             return bool(found)
         return False
     _done["clean"] = False

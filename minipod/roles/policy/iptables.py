@@ -5,6 +5,8 @@ from FORWARD and INPUT, kept first in their chains (the CNI firewall
 plugin and kube-proxy insert theirs at the top too, and the CNI's accepts
 every packet of a pod: a policy checked after it would see nothing)."""
 
+import shutil
+
 from minipod.roles.policy import iptables_rules, ruleset
 from minipod.roles.proxy import host, rules as proxyrules
 
@@ -18,6 +20,8 @@ def existing_chains() -> list:
 
 
 def existing_sets() -> list:
+    if shutil.which("ipset") is None:  # none can exist; needed only once a policy is enforced
+        return []
     mine = tuple(proxyrules.localize(p) for p in iptables_rules.SET_PREFIXES)
     proc = host.run(["ipset", "list", "-n"], check=False)
     return [name for name in proc.stdout.split() if name.startswith(mine)]
