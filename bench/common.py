@@ -33,3 +33,19 @@ def record(text: str) -> None:
     """Append a report, dated by its own heading, to bench/RESULTS.md."""
     with open(RESULTS, "a") as f:
         f.write(text + "\n")
+
+
+def release_root(mp, root, network: str) -> None:
+    """A bench's end: its agent stopped, what it made released (gc), its
+    network removed; its state root removed only if gc finds nothing left
+    (the records are what gc would need to release the rest)."""
+    import shutil
+    import sys
+    mp("agent", "stop", check=False)
+    mp("gc", check=False)
+    mp("network", "rm", network, check=False)
+    left = mp("gc", "--dry-run", check=False).stdout.strip()
+    if left:
+        print(f"bench: left behind, root kept at {root}:\n{left}", file=sys.stderr)
+    else:
+        shutil.rmtree(root, ignore_errors=True)

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import select
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import record, runner
+from common import record, release_root, runner
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbnp-"))
@@ -240,14 +239,7 @@ def main():
         measured = live(args.mode)
     finally:
         mp("delete", "namespace", NS, check=False, timeout=600)
-        mp("agent", "stop", check=False)
-        mp("gc", check=False)
-        mp("network", "rm", "mpbnp", check=False)
-        left = mp("gc", "--dry-run", check=False).stdout.strip()
-        if left:
-            print(f"bench: left behind, root kept at {ROOT}:\n{left}", file=sys.stderr)
-        else:
-            shutil.rmtree(ROOT, ignore_errors=True)
+        release_root(mp, ROOT, "mpbnp")
     none = measured["none"]
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: NetworkPolicy, mode {args.mode} "
              "(bench/networkpolicy.py)", "",

@@ -75,12 +75,7 @@ class Controller:
 
 def start(cfg) -> None:
     """`cluster join`'s step: this node's policy controller, as a process of its own."""
-    import time
-    processes.start("netpol", [sys.executable, "-m", "minipod.cluster.netpol"])
-    time.sleep(0.5)
-    if not processes.running("netpol"):
-        from minipod.errors import MinipodError
-        raise MinipodError(f"the node's policy controller stopped: {processes.last_lines('netpol')}")
+    processes.start_own("netpol", "minipod.cluster.netpol", "the node's policy controller")
 
 
 def stop() -> bool:

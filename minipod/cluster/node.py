@@ -164,11 +164,7 @@ def _kubelet(cfg) -> None:
 
 
 def _pod_network(cfg) -> None:
-    import sys
-    processes.start("netagent", [sys.executable, "-m", "minipod.cluster.netagent"])
-    time.sleep(0.5)
-    if not processes.running("netagent"):
-        raise MinipodError(f"the node's network agent stopped: {processes.last_lines('netagent')}")
+    processes.start_own("netagent", "minipod.cluster.netagent", "the node's network agent")
 
 
 def _kube_proxy(cfg) -> None:
@@ -211,11 +207,7 @@ def _wait(predicate, timeout: float, what: str, component: str) -> None:
 
 def _ingress(cfg) -> None:
     """The node's ingress controller and its nginx (ingress.py)."""
-    import sys
-    processes.start("ingress", [sys.executable, "-m", "minipod.cluster.ingress"])
-    time.sleep(0.5)
-    if not processes.running("ingress"):
-        raise MinipodError(f"the node's ingress controller stopped: {processes.last_lines('ingress')}")
+    processes.start_own("ingress", "minipod.cluster.ingress", "the node's ingress controller")
 
 
 def _stop_ingress() -> bool:

@@ -27,6 +27,18 @@ def start(name: str, argv: list, env: dict = None) -> dict:
     return component(name).start(argv, env)
 
 
+def start_own(name: str, module: str, what: str) -> None:
+    """Start one of the node's own processes (``python -m module``) and make
+    sure it did not stop at once (its log's end says why, if it did)."""
+    import sys
+    import time
+    from minipod.errors import MinipodError
+    start(name, [sys.executable, "-m", module])
+    time.sleep(0.5)
+    if not running(name):
+        raise MinipodError(f"{what} stopped: {last_lines(name)}")
+
+
 def stop(name: str, timeout: float = 10.0) -> bool:
     """Stop the component; False when it was not running."""
     return component(name).stop(timeout)
