@@ -135,3 +135,15 @@ def test_comments_fit_what_each_tool_keeps():
                     for line in lines if 'comment "' in line]
         assert comments and max(len(c.encode()) for c in comments) <= limit, view
         assert any(c.endswith("...") for c in comments)
+
+
+def test_sctp_ports_in_both_views():
+    """SCTP as TCP and UDP (this machine's kernel has no SCTP to send it:
+    the rules load, and are checked here as text)."""
+    sctp = _policy("s", "x", {"podSelector": {}, "policyTypes": ["Ingress"],
+                              "ingress": [{"ports": [{"protocol": "SCTP", "port": 5000, "endPort": 5001}]}]})
+    plan = resolve.plan([sctp], [A], {})
+    [line] = iptables_rules.render(plan).chains[iptables_rules.policy_chain(plan.policies[0])]
+    assert "-p sctp -m sctp --dport 5000:5001 -j MARK" in line
+    [rule] = nft_rules.render(plan).chains[nft_rules.policy_chain(plan.policies[0])]
+    assert rule.startswith("sctp dport 5000-5001 counter meta mark set")
