@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Build the `nginx` and `python` images as OCI archives, from the host's
-Debian packages, reproducibly (see images/oci.py).
+Debian packages, reproducibly (see images/oci.py); and the e2e suite's
+`agnhost` image from its binary built from Debian's Kubernetes source
+(scripts/conformance).
 
 Each image is two layers: the busybox rootfs (byte for byte the layer of
 the `busybox` image, so all three share it on disk) and the program's own
@@ -16,7 +18,7 @@ one (--root DIR: Debian's nginx and nginx-common .debs unpacked there with
 service is ever installed or started on the host. A file that is missing
 is one line naming the package to install, never a traceback.
 
-usage: build-image.py nginx|python OUTPUT [--root DIR]   (needs nginx (or --root) and python3)
+usage: build-image.py nginx|python OUTPUT [--root DIR] | agnhost OUTPUT --root AGNHOST_BINARY
 """
 
 import gzip
@@ -56,7 +58,7 @@ NGINX_DEFAULT = """server {
 }
 """
 PASSWD_EXTRA = {"nginx": ("www-data:x:33:33:www-data:/var/www:/bin/false\n", "www-data:x:33:\n"),
-                "python": ("", "")}
+                "python": ("", ""), "agnhost": ("", "")}
 
 
 class Missing(Exception):
@@ -165,6 +167,23 @@ def python_layer(add):
                                         "LANG=C.UTF-8"]}
 
 
+def agnhost_layer(add, binary: str):
+    """Kubernetes' e2e test image, as its Dockerfile makes it on its base
+    (here busybox's, which gives the tests /bin/sh): /agnhost, the porter's
+    test certificate beside it, /uploads; ENTRYPOINT /agnhost, CMD pause."""
+    porter = os.path.join(os.path.dirname(os.path.realpath(binary)), "..", "gopath", "src", "k8s.io", "kubernetes",
+                          "test", "images", "agnhost", "porter")
+    add(_regular(binary, "agnhost"))
+    add(oci.entry("agnhost-2", tarfile.SYMTYPE, 0o777, link="agnhost"))
+    for name in ("localhost.crt", "localhost.key"):
+        if os.path.exists(os.path.join(porter, name)):
+            add(_regular(os.path.join(porter, name), name))
+    add(oci.entry("uploads", tarfile.DIRTYPE, 0o755))
+    return {"Entrypoint": ["/agnhost"], "Cmd": ["pause"],
+            "ExposedPorts": {f"{p}/tcp": {} for p in (80, 8080, 8081, 9376)},
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+
+
 def build(name: str, output: str, busybox_gz: str, root: str = "") -> None:
     with open(busybox_gz, "rb") as f:
         base_gz = f.read()
@@ -173,7 +192,8 @@ def build(name: str, output: str, busybox_gz: str, root: str = "") -> None:
 
     def add(e):
         seen.setdefault(e[0].name, e)  # first wins: dirs before files, no duplicates
-    config = nginx_layer(add, root) if name == "nginx" else python_layer(add)
+    config = nginx_layer(add, root) if name == "nginx" else agnhost_layer(add, root) if name == "agnhost" \
+        else python_layer(add)
     for rel, text in _base_etc(base, name).items():
         seen[rel] = oci.entry(rel, data=text.encode())
     top = oci.layer(list(seen.values()))
@@ -186,7 +206,8 @@ def main(argv):
     root = ""
     if len(argv) == 5 and argv[3] == "--root":
         root, argv = os.path.abspath(argv[4]).rstrip("/"), argv[:3]
-    if len(argv) != 3 or argv[1] not in ("nginx", "python") or (root and argv[1] != "nginx"):
+    if len(argv) != 3 or argv[1] not in ("nginx", "python", "agnhost") or (root and argv[1] == "python") \
+            or (argv[1] == "agnhost" and not root):
         sys.exit(__doc__.strip().splitlines()[-1])
     busybox_gz = os.path.join(HERE, "..", "build", "busybox.tar.gz")
     try:
