@@ -42,7 +42,9 @@ def test_apply_get_describe_delete_round_trip(tmp_path):
     echoed = tmp_path / "echoed.yaml"
     echoed.write_text(printed)
     assert mp("apply", "-f", echoed).stdout == "configmap/web-config unchanged\n"
-    assert json.loads(mp("get", "ns", "shop", "-o", "json").stdout)["metadata"]["labels"] == {"team": "web"}
+    # its own label, and the one the API server sets on every namespace (Kubernetes ≥ 1.21)
+    assert json.loads(mp("get", "ns", "shop", "-o", "json").stdout)["metadata"]["labels"] == {
+        "team": "web", "kubernetes.io/metadata.name": "shop"}
     described = mp("describe", "cm", "web-config", "-n", "shop").stdout
     assert "Name:         web-config\nNamespace:    shop\nLabels:       app=web" in described
     assert "index.html:\n----\nhello from a configmap" in described
