@@ -8,7 +8,10 @@ minipod's own agent (minipod.roles.policy): peers are pods on any node
 (the pod network routes their addresses across nodes), the chains are
 those of this node's pods. So cross-node traffic is filtered on the
 destination pod's node (its ingress) and on the source pod's (its egress),
-as kube-router does it. On SIGTERM the rules go.
+as kube-router does it. A new pod's address is taken from its sandbox on
+this node (the CRI's records) before the kubelet reports it, and the CRI's
+RunPodSandbox wakes this process and waits for a pass (roles/policy/link.py),
+so no container of a pod starts before its rules. On SIGTERM the rules go.
 """
 
 import sys
@@ -22,16 +25,33 @@ GROUP = "/apis/networking.k8s.io/v1"
 DONE = ("Succeeded", "Failed")  # a pod that ended holds no address
 
 
-def pods_of(items: list) -> tuple:
-    """([resolve.Pod] of every pod with an address of its own, {ip: node name})."""
+def _local_addresses() -> dict:
+    """{(namespace, name): address} of this node's sandboxes (the CRI's
+    records): a pod's address is known here as soon as its sandbox has a
+    network, before the kubelet puts it in the pod's status."""
+    from minipod.core import pod
+    out = {}
+    for rec in pod.store().all():
+        meta = (rec.get("cri") or {}).get("metadata")
+        if meta and rec.get("ip"):
+            out[(meta["namespace"], meta["name"])] = rec["ip"].split("/")[0]
+    return out
+
+
+def pods_of(items: list, me: str = None) -> tuple:
+    """([resolve.Pod] of every pod with an address of its own, {ip: node name});
+    ``me``: this node, whose pods' addresses come from its sandboxes too."""
     from minipod.roles.policy import resolve
     out, nodes = [], {}
+    local = _local_addresses() if me else {}
     for obj in items:
-        spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        if spec.get("hostNetwork") or not status.get("podIP") or status.get("phase") in DONE:
+        spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, obj["metadata"]
+        ip = status.get("podIP") or (local.get((meta["namespace"], meta["name"]))
+                                     if spec.get("nodeName") == me else None)
+        if spec.get("hostNetwork") or not ip or status.get("phase") in DONE:
             continue
-        out.append(resolve.pod_of(obj, status["podIP"]))
-        nodes[status["podIP"]] = spec.get("nodeName")
+        out.append(resolve.pod_of(obj, ip))
+        nodes[ip] = spec.get("nodeName")
     return out, nodes
 
 
@@ -45,9 +65,18 @@ class Controller:
         print(text, flush=True)
 
     def setup(self) -> None:
-        pass
+        import os
+        from minipod.roles.policy import link
+        link.register(os.getpid())  # the CRI wakes this process for each new sandbox, and waits for a pass
 
     def sync(self) -> None:
+        import time
+        from minipod.roles.policy import link
+        began = time.time()
+        self._sync()
+        link.passed(began)
+
+    def _sync(self) -> None:
         from minipod.roles import policy
         from minipod.roles.policy import resolve
         policies = self.api.get(f"{GROUP}/networkpolicies")["items"]
@@ -56,7 +85,7 @@ class Controller:
                 policy.cleanup()
                 self.last = "clean"
             return
-        pods, nodes = pods_of(self.api.get("/api/v1/pods")["items"])
+        pods, nodes = pods_of(self.api.get("/api/v1/pods")["items"], self.cfg["node_name"])
         namespaces = {o["metadata"]["name"]: o["metadata"].get("labels") or {}
                       for o in self.api.get("/api/v1/namespaces")["items"]}
         plan = resolve.plan(policies, pods, namespaces)
@@ -70,6 +99,8 @@ class Controller:
 
     def teardown(self) -> None:
         from minipod.roles import policy
+        from minipod.roles.policy import link
+        link.unregister()
         policy.cleanup()
 
 

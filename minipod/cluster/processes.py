@@ -52,17 +52,20 @@ def last_lines(name: str, n: int = 3) -> str:
 def run_passes(worker, name: str, interval: float, events=None) -> int:
     """The main loop of a node's own processes (netagent.py, ingress.py):
     ``worker.setup()``, then ``worker.sync()`` every ``interval`` seconds
-    until SIGTERM or SIGINT, then ``worker.teardown()``. A pass that fails
+    until SIGTERM or SIGINT (SIGUSR1: a pass at once), then
+    ``worker.teardown()``. A pass that fails
     is logged, said as a Warning Event of the node (``events``, an
     events.NodeEvents), and the next one tries again: the API may be away a moment."""
     import signal
     import threading
-    done = threading.Event()
+    done, wake = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, lambda *_: (done.set(), wake.set()))
+    signal.signal(signal.SIGUSR1, lambda *_: wake.set())  # a pass now (the policy controller's, link.py)
     try:
         worker.setup()
         while not done.is_set():
+            wake.clear()
             try:
                 worker.sync()
             except Exception as e:  # noqa: BLE001  (logged; the next pass tries again)
@@ -72,7 +75,7 @@ def run_passes(worker, name: str, interval: float, events=None) -> int:
             else:
                 if events is not None:
                     events.recovered()
-            done.wait(interval)
+            wake.wait(interval)
     finally:
         worker.teardown()
     return 0

@@ -73,6 +73,9 @@ class Runtime:
         from minipod import cri
         cri.note_log_directory(request.config.log_directory)  # the kubelet made it; gone with `cluster down`
         rec = pod.create(**sandboxes.create_args(request.config))
+        if rec.get("ip"):  # no container starts before the node's policy rules know the pod
+            from minipod.roles.policy import link
+            link.wait_for_rules()
         return self.pb.RunPodSandboxResponse(pod_sandbox_id=rec["id"])
 
     @rpc
