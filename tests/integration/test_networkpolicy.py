@@ -10,6 +10,7 @@ Servers: busybox httpd in each pod's container (TCP 80, 81); UDP echoes
 as busybox has no UDP server. Probes go only to the pods' own addresses."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -415,3 +416,24 @@ def test_gc_clears_the_rules_a_killed_agent_left(tmp_path):
     assert "leaked\tpolicy-rules\tfilter/MPTK-ROUTER-FORWARD" in found, found
     mp("gc")
     assert policy_rules() == []
+
+
+def test_trace_from_outside_through_a_node_port_names_the_default_deny(tmp_path):
+    """The shop's database behind a node port: a client outside the node is
+    dropped by the database's default deny (it is no web pod), and the
+    trace's verdict says so with the outside client's own address."""
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop.yaml")
+    mp("wait", "--for=condition=Ready", "pods", "--all", "-n", "shop", "--timeout", "60s")
+    apply(tmp_path, [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db-np", "namespace": "shop"},
+                      "spec": {"type": "NodePort", "selector": {"app": "db"},
+                               "ports": [{"port": 5432, "targetPort": 5432, "nodePort": 30543}]}}], "np.yaml")
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop-policies.yaml")
+    gateway = re.search(r'"Gateway": "([0-9.]+)"', mp("network", "inspect").stdout).group(1)
+
+    def traced():
+        out = mp("trace", "-n", "shop", "--from", "outside", f"{gateway}:30543", check=False).stdout
+        return out if "policy: dropped" in out else None
+    out = wait_for(traced, timeout=20, interval=1, what="the outside trace's verdict")
+    client = re.search(r"^trace: [^(]*\(([0-9.]+)\)", out, re.M)
+    assert "policy: dropped by default deny of ingress of shop/db" in out, out
+    assert client and f"none allows {client.group(1)} → :5432" in out, out
