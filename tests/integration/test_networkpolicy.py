@@ -114,6 +114,13 @@ class Model:
                               json.dumps(targets)], capture_output=True, text=True, timeout=30, check=True)
         return json.loads(out.stdout)
 
+    def trace_of(self, want: dict, got: dict) -> str:
+        """`minipod trace` of the first wrong cell: which rules its packet met."""
+        (ns, name), dst, port, proto = next(k for k in want if want[k] != got[k])
+        out = mp("trace", "-n", ns, "--from", name, f"{self.pods[dst]}:{port}", *(["--udp"] if proto == "UDP" else []),
+                 check=False)
+        return f"\nthe trace of {ns}/{name} -> {'/'.join(dst)}:{port}/{proto}:\n{out.stdout}{out.stderr}"
+
     def probe(self) -> dict:
         keys = list(self.pods)
 
@@ -140,7 +147,8 @@ class Model:
                      f"got {state['got'][(s, d, p, proto)]}"
                      for (s, d, p, proto) in want if want[(s, d, p, proto)] != state["got"][(s, d, p, proto)]]
             raise AssertionError(f"{what}: {len(wrong)} cells differ from the model\npolicies:\n"
-                                 + yaml.safe_dump_all(policies) + "\n".join(wrong)) from None
+                                 + yaml.safe_dump_all(policies) + "\n".join(wrong)
+                                 + self.trace_of(want, state["got"])) from None
         return want
 
 
