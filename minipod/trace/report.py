@@ -104,6 +104,7 @@ def text(result: dict) -> str:
         up = first["upstream_packets"][0]
         lines.append("  the ingress controller's nginx, to the backend:")
         lines += _packet_lines(up, "upstream")
+        lines += policy.verdicts(up, _rule, up.header("ip saddr"), _dport(up))
     lines.append(f"  route on the node: {result['routes']['on the node']}")
     if any(line.startswith("  policy: dropped") for line in lines):
         lines.append("  refused by: the policy rule above (REJECT: an ICMP port unreachable from the node)")
