@@ -143,3 +143,13 @@ def policy_sets(draw):
         out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                     "metadata": {"name": f"p{i}", "namespace": draw(st.sampled_from(NAMESPACES))}, "spec": spec})
     return out
+
+
+def with_block(policies: list, block: dict) -> list:
+    """The policies with each placeholder ipBlock peer made ``block`` (in place)."""
+    for pol in policies:
+        for direction, key in (("ingress", "from"), ("egress", "to")):
+            for rule in pol["spec"].get(direction) or []:
+                if key in rule:
+                    rule[key] = [block if p.get("ipBlock") else p for p in rule[key]]
+    return policies

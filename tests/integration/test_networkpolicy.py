@@ -290,13 +290,7 @@ def policy_rules() -> list:
 def _concrete(policies, model):
     """An ipBlock peer: the pod network less x/a's address."""
     cidr = ".".join(model.pods[("x", "a")].split(".")[:2]) + ".0.0/16"
-    block = {"ipBlock": {"cidr": cidr, "except": [f"{model.pods[('x', 'a')]}/32"]}}
-    for pol in policies:
-        for direction, key in (("ingress", "from"), ("egress", "to")):
-            for rule in pol["spec"].get(direction) or []:
-                if key in rule:
-                    rule[key] = [block if p.get("ipBlock") else p for p in rule[key]]
-    return policies
+    return netpol_model.with_block(policies, {"ipBlock": {"cidr": cidr, "except": [f"{model.pods[('x', 'a')]}/32"]}})
 
 
 @pytest.mark.parametrize("mode", ["iptables", "nftables"])
@@ -333,7 +327,8 @@ def test_trace_names_the_rule_that_allowed_or_dropped(tmp_path, monkeypatch, mod
 
     def trace(src):
         return mp("trace", "-n", "shop", "--from", src, "svc/db", check=False).stdout
-    allowed = wait_for(lambda: "allowed by" in trace("web") and trace("web"), timeout=10, what="web's trace")
+    allowed = wait_for(lambda: (lambda out: out if "allowed by" in out else None)(trace("web")), timeout=10,
+                       what="web's trace")
     assert "  policy: ingress of shop/db: allowed by shop/db-from-web ingress rule 1: from pods app=web, " \
            "port TCP/5432" in allowed, allowed
     dropped = trace("client")

@@ -22,19 +22,10 @@ NAMESPACES = {ns: {"ns": ns} for ns in netpol_model.NAMESPACES}
 BLOCK = {"ipBlock": {"cidr": "10.231.0.0/16", "except": ["10.231.0.2/32"]}}  # the pod network less x/a
 
 
-def _concrete(policies):
-    for pol in policies:
-        for direction, key in (("ingress", "from"), ("egress", "to")):
-            for rule in pol["spec"].get(direction) or []:
-                if key in rule:
-                    rule[key] = [BLOCK if p.get("ipBlock") else p for p in rule[key]]
-    return policies
-
-
 @settings(max_examples=300)
 @given(netpol_model.policy_sets())
 def test_the_plan_allows_exactly_what_the_model_does(policies):
-    policies = _concrete(policies)
+    policies = netpol_model.with_block(policies, BLOCK)
     plan = resolve.plan(policies, PODS, NAMESPACES)
     for src, msrc in zip(PODS, MODEL_PODS):
         for dst, mdst in zip(PODS, MODEL_PODS):

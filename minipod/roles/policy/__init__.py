@@ -69,7 +69,6 @@ def sync(log=None, force=False, jumps=False) -> bool:
             _done["clean"] = True
             return bool(found)
         return False
-    _done["clean"] = False
     current = proxy_mode()
     pods = _pods(pod.store().all())  # read only while a policy exists: the pass stays cheap without
     ns_objs = store.list_objects(kinds.NAMESPACE, shared=True)

@@ -80,8 +80,7 @@ def _rule_lines(pol: Policy, rule: Rule, chain: str, sets: dict) -> list:
     peers = [("", "anywhere")] if rule.anyone else []
     if rule.selectors:  # its set, even while empty: a pod that comes changes the set only
         name = _set_name(kind, pol, f"{rule.index}/pods")
-        sets[name] = AddressSet(False, f"{pol.key} {pol.direction} rule {rule.index + 1}: its peer pods",
-                                tuple((p.ip, p.key, False) for p in rule.pods))
+        sets[name] = ruleset.peer_pods_set(pol, rule)
         peers.append((f"-m set --match-set {name} {side} ", rule.selectors_text))
     for j, block in enumerate(rule.blocks):
         name = _set_name(kind, pol, f"{rule.index}/block{j}")
@@ -94,8 +93,7 @@ def _rule_lines(pol: Policy, rule: Rule, chain: str, sets: dict) -> list:
         only = ""
         if port is not None and port.only is not None:
             name = _set_name("DST", pol, f"{rule.index}/{port.name}/{port.protocol}/{port.first}")
-            sets[name] = AddressSet(False, f"pods where {port.name}/{port.protocol} is {port.first}",
-                                    tuple((p.ip, p.key, False) for p in port.only))
+            sets[name] = ruleset.named_port_set(port)
             only = f"-m set --match-set {name} dst "
         lines += [f"-A {chain} {_c(ruleset.rule_comment(pol, rule, text, port))} {peer}{match}{only}"
                   f"-j MARK --set-xmark {MARK}" for peer, text in peers]

@@ -65,8 +65,7 @@ def _rule_lines(pol: Policy, rule: Rule, sets: dict) -> list:
     peers = [("", "anywhere")] if rule.anyone else []
     if rule.selectors:  # its set, even while empty: a pod that comes changes the set only
         name = _name("peers", f"{pol.key}/{pol.direction}/{rule.index + 1}")
-        sets[name] = AddressSet(False, f"{pol.key} {pol.direction} rule {rule.index + 1}: its peer pods",
-                                tuple((p.ip, p.key, False) for p in rule.pods))
+        sets[name] = ruleset.peer_pods_set(pol, rule)
         peers.append((f"ip {side} @{name} ", rule.selectors_text))
     for block in rule.blocks:
         cut = f"ip {side} != {{ {', '.join(block.excepts)} }} " if block.excepts else ""
@@ -78,8 +77,7 @@ def _rule_lines(pol: Policy, rule: Rule, sets: dict) -> list:
         if port is not None and port.only is not None:
             name = _name("named-port", f"{pol.key}/{pol.direction}/{rule.index + 1}/{port.name}/{port.protocol}"
                                        f"/{port.first}")
-            sets[name] = AddressSet(False, f"pods where {port.name}/{port.protocol} is {port.first}",
-                                    tuple((p.ip, p.key, False) for p in port.only))
+            sets[name] = ruleset.named_port_set(port)
             only = f"ip daddr @{name} "
         lines += [f"{peer}{match}{only}counter meta mark set meta mark or {ALLOWED_MARK:#x} "
                   f"{_c(ruleset.rule_comment(pol, rule, text, port))}" for peer, text in peers]

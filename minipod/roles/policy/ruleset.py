@@ -25,6 +25,18 @@ class AddressSet:
     members: tuple = ()  # ((text, comment, excluded), ...)
 
 
+def peer_pods_set(pol, rule) -> AddressSet:
+    """The addresses of a rule's selector peers (a member's comment: its pod)."""
+    return AddressSet(False, f"{pol.key} {pol.direction} rule {rule.index + 1}: its peer pods",
+                      tuple((p.ip, p.key, False) for p in rule.pods))
+
+
+def named_port_set(port) -> AddressSet:
+    """The pods on which a named port means ``port.first``."""
+    return AddressSet(False, f"pods where {port.name}/{port.protocol} is {port.first}",
+                      tuple((p.ip, p.key, False) for p in port.only))
+
+
 @dataclass
 class Ruleset:
     chains: dict = field(default_factory=dict)  # name -> [rule lines]
