@@ -38,16 +38,12 @@ def leftovers() -> list:
 
 
 def node_pods() -> list:
-    """resolve.Pod of every pod of this node that policies act on."""
-    return _pods(pod.store().all())
-
-
-def _pods(pod_records: list) -> list:
-    """The pods policies act on: those made from Pod objects, with an address
-    of their own (a hostNetwork pod is the node, which no policy selects)."""
+    """resolve.Pod of every pod of this node that policies act on: those made
+    from Pod objects, with an address of their own (a hostNetwork pod is the
+    node, which no policy selects)."""
     objs = {o["metadata"]["uid"]: o for o in store.list_objects(kinds.POD, shared=True)}
     out = []
-    for rec in pod_records:
+    for rec in pod.store().all():
         obj = objs.get((rec.get("k8s") or {}).get("uid"))
         if obj is not None and rec.get("ip") and not obj["spec"].get("hostNetwork"):
             out.append(resolve.pod_of(obj, rec["ip"].split("/")[0]))
@@ -70,7 +66,7 @@ def sync(log=None, force=False, jumps=False) -> bool:
             return bool(found)
         return False
     current = proxy_mode()
-    pods = _pods(pod.store().all())  # read only while a policy exists: the pass stays cheap without
+    pods = node_pods()  # read only while a policy exists: the pass stays cheap without
     ns_objs = store.list_objects(kinds.NAMESPACE, shared=True)
     inputs = (current, tuple(pods), tuple(map(id, policy_objs)), tuple(map(id, ns_objs)), policy_objs, ns_objs)
     if not force and _done["inputs"] is not None and _done["inputs"][:4] == inputs[:4]:
