@@ -102,7 +102,7 @@ def _describe_pod(obj: dict, facts: dict) -> list:
         for m in c.get("volumeMounts", []):
             lines.append(f"    Mount:          {m['mountPath']} from {m['name']} ({'ro' if m.get('readOnly') else 'rw'})")
     conds = st.get("conditions") or []
-    lines += ["Conditions:", "  Type    Status"] + [f"  {c['type']}   {c['status']}" for c in conds]
+    lines += ["Conditions:", f"  {'Type':<18}Status"] + [f"  {c['type']:<18}{c['status']}" for c in conds]
     vols = obj["spec"].get("volumes") or []
     lines.append("Volumes:" + ("" if vols else "  <none>"))
     for v in vols:

@@ -11,7 +11,9 @@ service range (10.234.0.0/16) and pool (198.18.0.0/24): tests/conftest.py."""
 
 import collections
 import json
+import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -433,6 +435,40 @@ spec:
     # the rules follow the Endpoints in the same agent pass, a moment later
     wait_for(lambda: f"--to-destination {http_ip}:8080" not in nat_rules(), timeout=1, what="its rule gone")
     assert "readiness probe failed" in mp("agent", "logs").stdout
+
+
+def test_ready_means_the_service_answers_by_name_at_once(tmp_path):
+    """The README's course: `wait --for=condition=Ready`, then at once a
+    request by the Service's name from a pod of the same apply. A pod is
+    reported Ready only once the agent's pass that saw its containers ready
+    has written the Endpoints, the rules and the DNS records
+    (kubelet/readiness.py); without that, this lost a ~0.1 s race on busy
+    machines. Three rounds, each a new Service (the first starts dnsmasq,
+    the next ones restart it with a new record), on a machine kept busy
+    (two spinning processes per core), where that race was lost."""
+    spinners = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        _ready_then_by_name(tmp_path)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def _ready_then_by_name(tmp_path):
+    for n in range(3):
+        apply(tmp_path, WEB.replace("web", f"race{n}") + f"""---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client{n}}}
+spec:
+  containers: [{{name: c, image: busybox, command: [sleep, "3600"]}}]
+""", f"race{n}.yaml")
+        mp("wait", "--for=condition=Ready", "pods", "--all", "--timeout", "60s")
+        got = mp("exec", f"client{n}", "--", "wget", "-q", "-O", "-", f"http://race{n}/", check=False)
+        assert got.returncode == 0 and got.stdout.startswith(f"race{n}-"), (n, got.stdout, got.stderr)
+        conditions = mp_json("get", "pod", f"client{n}", "-o", "json")["status"]["conditions"]
+        assert {c["type"]: c["status"] for c in conditions} == {"Ready": "True", "ContainersReady": "True"}
 
 
 def test_gc_clears_what_a_killed_agent_left(tmp_path):

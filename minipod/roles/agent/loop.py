@@ -24,7 +24,7 @@ from minipod.objects.workloads import local_container_name
 from minipod.roles import clusterdns, policy, proxy
 from minipod.roles.ingress import controller
 from minipod.roles.controllers import deployments, endpoints
-from minipod.roles.kubelet import backoff, deletion, pods, probes, recovery, reporting, restarts, teardown
+from minipod.roles.kubelet import backoff, deletion, pods, probes, readiness, recovery, reporting, restarts, teardown
 
 RETRY_BASE = 2.0  # a pod or container that could not be made is tried again after this, doubling
 RETRY_CAP = 60.0
@@ -74,6 +74,7 @@ class Agent:
         deployments.reconcile(log)
         self._sync_pods(now)
         probe_at = self._probe(now)
+        seen_ready_at = time.time()  # what endpoints reads below is ready by now
         endpoints.reconcile(log)
         proxied = {}  # whether the proxy wrote: its new jumps may have gone above the policies'
         for key, step in (("proxy", lambda: proxied.setdefault("wrote", proxy.sync(log,
@@ -88,6 +89,7 @@ class Agent:
             else:
                 if self.retry.pop((key,), None) is not None:
                     problems.recovered(key)
+        readiness.mark(seen_ready_at)  # tried, failed or not: a failing proxy never holds a pod back from Ready
         due = restarts.reconcile(now, log, self.limits)
         if now - self.pruned_at >= EVENTS_PRUNE_EVERY:  # Events past their hour go (kube-apiserver's TTL)
             self.pruned_at = now

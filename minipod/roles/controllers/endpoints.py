@@ -27,8 +27,10 @@ def _target(port: dict, pod_obj: dict):
 
 
 def _ready(pod_obj: dict) -> bool:
+    """Its containers ready: the pass that lists it here is what reports it
+    Ready once its Services' steps are done (kubelet/readiness.py)."""
     conds = (pod_obj.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+    return any(c["type"] == "ContainersReady" and c["status"] == "True" for c in conds)
 
 
 def desired(svc: dict, pod_objs: list) -> dict:

@@ -18,7 +18,7 @@ from minipod.errors import InvalidArgument, MinipodError, NotFound
 from minipod.objects import kinds, store
 from minipod.objects.workloads import local_container_name, local_pod_name
 from minipod.spec import PortMapping
-from minipod.roles.kubelet import probes, reporting, service_env
+from minipod.roles.kubelet import probes, readiness, reporting, service_env
 
 POD_LABEL = "io.kubernetes.pod.name"
 NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -239,7 +239,7 @@ def status_of(obj: dict, rec, errors=None, containers=None) -> dict:
     ``containers``: pod.containers_by_pod(), when the caller has it."""
     if rec is None:
         reason = (errors or {}).get("pod")
-        st = {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}], "qosClass": QOS_CLASS}
+        st = {"phase": "Pending", "conditions": readiness.conditions(False, 0, 0), "qosClass": QOS_CLASS}
         if reason:
             st.update(reason="FailedCreatePodSandBox", message=reason)
         return st
@@ -264,10 +264,15 @@ def status_of(obj: dict, rec, errors=None, containers=None) -> dict:
         phase = "Running"
     else:
         phase = "Pending"
-    ready = whole and all(s["ready"] for s in statuses)
+    containers_ready = whole and all(s["ready"] for s in statuses)
+    conditions = readiness.conditions(False, 0, 0)
+    if containers_ready:  # then every container has its record
+        since = max(readiness.ready_since(ctrs[local_container_name(rec["name"], c["name"])], c)
+                    for c in obj["spec"]["containers"]) if statuses else 0.0
+        conditions = readiness.conditions(True, since, readiness.covered_until())
     return {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
             "startTime": _iso(rec.get("started")), "containerStatuses": statuses,
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}], "qosClass": QOS_CLASS}
+            "conditions": conditions, "qosClass": QOS_CLASS}
 
 
 def _host_ip(rec: dict) -> str:
@@ -310,7 +315,7 @@ def local_pod_objects(stored_uids=None, records=None, containers=None) -> list:
         ready = phase == "Running" and pod.is_whole(rec) and bool(statuses) and all(s["ready"] for s in statuses)
         obj["status"] = {"phase": phase, "podIP": (rec.get("ip") or "").split("/")[0] or None, "hostIP": _host_ip(rec),
                          "containerStatuses": statuses,
-                         "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+                         "conditions": readiness.conditions(ready, 0, 0)}  # no agent's pass makes these
         out.append(obj)
     return out
 

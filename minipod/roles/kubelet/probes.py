@@ -112,8 +112,8 @@ def step(rec: dict, ctr_spec: dict, pod_ip: str, schedule: dict, now: float, log
         reporting.unhealthy(rec, f"Readiness probe failed: {why}")
     if ok:
         verdict.update(successes=verdict["successes"] + 1, failures=0)
-        if verdict["successes"] >= probe.get("successThreshold", 1):
-            verdict["ready"] = True
+        if verdict["successes"] >= probe.get("successThreshold", 1) and not verdict["ready"]:
+            verdict.update(ready=True, since=time.time())  # readiness.py: Ready once a pass covered it
     else:
         verdict.update(failures=verdict["failures"] + 1, successes=0)
         if verdict["failures"] >= probe.get("failureThreshold", 3):
