@@ -128,6 +128,7 @@ def as_json(result: dict) -> dict:
                                        "reply": list(e.reply), "dnat": e.dnat, "snat": e.snat}
     src, t = result["source"], result["target"]
     return {"source": {"kind": src.kind, "label": src.label, "ip": src.ip},
+            "policy": policy_events(result),
             "target": {"ip": t.ip, "port": t.port, "protocol": t.proto, "kind": t.kind, "label": t.label},
             "routes": result["routes"],
             "trials": [{"sport": tr["sport"], "ok": tr["ok"], "error": tr["error"], "endpoint": tr["endpoint"],
@@ -135,3 +136,11 @@ def as_json(result: dict) -> dict:
                         "packets": [packet(p) for p in tr["packets"]],
                         "upstreamPackets": [packet(p) for p in tr.get("upstream_packets", [])]}
                        for tr in result["trials"]]}
+
+
+def policy_events(result: dict) -> list:
+    """The policy verdicts of the first flow (trace/policy.events): its
+    request's first packet, then the ingress controller's leg to the backend."""
+    first = result["trials"][0]
+    packets = [_first(first["packets"], first, "request")] + first.get("upstream_packets", [])[:1]
+    return [e for p in packets if p is not None for e in policy.events(p, _rule)]

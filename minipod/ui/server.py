@@ -75,7 +75,7 @@ def make_app(token: str) -> web.Application:
             except MinipodError as e:
                 return {"error": str(e)}
             out = report.as_json(result)
-            return {"text": report.text(result), "trace": out, "highlight": picture.trace_ids(picture.model(), out)}
+            return {"text": report.text(result), "trace": out, **picture.trace_marks(picture.model(), out)}
         return web.json_response(await asyncio.to_thread(run))
 
     app = web.Application(middlewares=[auth])

@@ -4,9 +4,11 @@ address and every Service with its ClusterIP and arrows to its endpoints;
 a pod that comes appears without a reload and one that goes disappears;
 clicking a Service runs a trace and highlights its way on the picture
 (the Service, the arrow to the endpoint that answered, that pod and its
-veth). Without the page's token, nothing is served. Screenshots are kept
+veth); a trace a policy refused is drawn in red at the pod whose rule
+refused it, with the rule's words. Without the page's token, nothing is served. Screenshots are kept
 in build/test-artifacts/."""
 
+import json
 import os
 import re
 import subprocess
@@ -145,3 +147,39 @@ def test_who_may_talk_to_whom(ui, browser):
         in cells[("client", "db")][2], cells[("client", "db")]
     assert "shop/db-from-web ingress rule 1" in cells[("web", "db")][2]
     shot(browser, "reachability")
+
+
+def test_a_refused_trace_is_drawn_in_red_at_the_rule_that_refused_it(ui, browser):
+    """The shop's client to the database through its Service: the way to the
+    Service in green, the database pod (and its veth) in red with the default
+    deny's words beside it, as the trace's text says."""
+    from selenium.webdriver.common.by import By
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop.yaml")
+    mp("wait", "--for=condition=Ready", "pods", "--all", "-n", "shop", "--timeout", "60s")
+    mp("apply", "-f", REPO / "docs" / "examples" / "shop-policies.yaml")
+    routed_locally(json.loads(mp("get", "svc", "db", "-n", "shop", "-o", "json").stdout)["spec"]["clusterIP"])
+    browser.get(ui)
+    client = '{"ns":"shop","pod":"client"}'
+    wait_for(lambda: js(browser, f"[...document.getElementById('from').options].some(o => o.value == '{client}')"),
+             timeout=20, what="the shop's client among the trace's sources")
+    browser.execute_script(f"document.getElementById('from').value = '{client}'")
+    browser.find_element(By.ID, "dest").send_keys("svc/db.shop")
+
+    def refused():  # the agent writes the rules on its next pass: trace until the kernel has them
+        browser.find_element(By.ID, "go").click()
+        text = wait_for(lambda: (lambda t: t if "refused by" in t or "answered by" in t or "refused:" in t
+                                 else None)(browser.find_element(By.ID, "trace").text),
+                        timeout=60, interval=0.5, what="the trace on the page")
+        return text if "refused by" in text else None
+    text = wait_for(refused, timeout=60, interval=1, what="a trace the policy refused")
+    assert "policy: dropped by default deny of ingress of shop/db" in text, text
+    db = js(browser, "[...document.querySelectorAll('g.pod')].find(e => e.dataset.name == 'shop/db').id")
+    client_id = js(browser, "[...document.querySelectorAll('g.pod')].find(e => e.dataset.name == 'shop/client').id")
+    dropped = set(js(browser, "[...document.querySelectorAll('.dropped')].map(e => e.id)"))
+    hot = set(js(browser, "[...document.querySelectorAll('.hot')].map(e => e.id)"))
+    assert dropped == {db, "veth-" + db.removeprefix("pod-")}, dropped
+    assert {client_id, "svc-shop-db", f"edge-svc-shop-db-{db}"} <= hot and db not in hot, hot
+    label = js(browser, "document.querySelector('.droplabel').textContent")
+    assert label == "✗ dropped by default deny of ingress of shop/db", label
+    assert js(browser, "getComputedStyle(document.querySelector('.dropped rect')).stroke") == "rgb(214, 40, 40)"
+    shot(browser, "trace-refused")
