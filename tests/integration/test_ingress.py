@@ -226,6 +226,26 @@ spec:
     assert reloads >= 5 and len(results) == 150 and set(results) == {"200"}, (reloads, sorted(set(results)))
 
 
+def test_a_backend_ready_is_served_through_the_ingress_at_once(demo):
+    """`wait` for a Deployment behind an Ingress, then at once requests to
+    it and to the others: every one is answered by the configuration that
+    has it. nginx's old worker accepts for a moment after a reload; the
+    agent's pass waits until only the new workers accept (ingress/reload.py)
+    before it reports the pods Ready. Without that wait, 3 rounds of 6
+    answered a 503 of the old configuration right after a 200 of the new."""
+    web2 = backend("web2", "2.0.0", 1)
+    (demo / "web2.yaml").write_text(web2)
+    for n in range(4):
+        mp("delete", "deployment", "web2")
+        wait_for(lambda: "503" in curl("/v2", extra="-o /dev/null -w '%{http_code}'"), timeout=30,
+                 what="the ingress without web2")
+        mp("apply", "-f", demo / "web2.yaml")
+        mp("wait", "--for=condition=Available", "deployment/web2", "--timeout", "60s")
+        answers = [curl(path) for path in ("/v2", "/", "/v2", "/", "/v2")]
+        versions = [next((l for l in a.splitlines() if l.startswith("Version")), a) for a in answers]
+        assert versions == ["Version: 2.0.0", "Version: 1.0.0"] * 2 + ["Version: 2.0.0"], (n, versions)
+
+
 def test_a_refused_configuration_keeps_the_last_good_one(demo):
     (demo / "bad.yaml").write_text("""apiVersion: v1
 kind: Secret

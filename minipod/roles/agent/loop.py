@@ -89,7 +89,8 @@ class Agent:
             else:
                 if self.retry.pop((key,), None) is not None:
                     problems.recovered(key)
-        readiness.mark(seen_ready_at)  # tried, failed or not: a failing proxy never holds a pod back from Ready
+        if not controller.holds_readiness():  # tried, failed or not: a failing proxy never holds Ready back
+            readiness.mark(seen_ready_at)
         due = restarts.reconcile(now, log, self.limits)
         if now - self.pruned_at >= EVENTS_PRUNE_EVERY:  # Events past their hour go (kube-apiserver's TTL)
             self.pruned_at = now

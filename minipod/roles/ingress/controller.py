@@ -3,7 +3,8 @@
 On every agent pass: render the configuration; when it changed, check the
 candidate with `nginx -t` inside the running nginx container, and only
 then put it in place and send the master SIGHUP (a graceful reload: old
-workers finish their requests, the listening sockets stay open). A bad
+workers finish their requests, the listening sockets stay open; the pass
+goes on once only new workers accept: reload.py). A bad
 configuration is reported (agent log, `describe ingress`) and the last good
 one keeps serving.
 
@@ -15,11 +16,11 @@ goes with the last Ingress (MINIPOD_INGRESS_KEEP=1 keeps it).
 """
 
 import os
-import signal
+import time
 
-from minipod import paths, procfs
+from minipod import paths
 from minipod.core import container
-from minipod.roles.ingress import health, render
+from minipod.roles.ingress import health, reload, render
 from minipod.roles.ingress.health import ours
 from minipod.objects import ingresses as ing
 from minipod.objects import kinds, store
@@ -28,6 +29,7 @@ NAMESPACE = "ingress-nginx"
 POD = "ingress-nginx-controller"
 CONTAINER = f"{NAMESPACE}_{POD}_controller"
 IMAGE = "nginx"  # made by scripts/setup (scripts/setup-images)
+STARTING = 10.0  # seconds a starting nginx may hold new pods' Ready back (holds_readiness)
 MOUNT = "/etc/nginx/ingress"
 
 
@@ -96,10 +98,28 @@ def nginx_container():
     return rec if rec and probes.is_ready(rec, spec) else None
 
 
+def holds_readiness() -> bool:
+    """True while nginx is starting and has not loaded the configuration
+    written for it (it is not ready yet, and started less than STARTING s
+    ago): the agent's pass then reports no new pod Ready
+    (kubelet/readiness.py), as a request through the Ingress would still
+    meet the configuration nginx started with. A nginx that does not get
+    ready in that time holds nothing back."""
+    live = conf_dir() / "nginx.conf"
+    if not live.exists():
+        return False  # no Ingress (the usual pass: nothing more is read)
+    rec = next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
+    if rec is None or rec["status"] != "running" or time.time() - (rec.get("started") or 0) > STARTING \
+            or nginx_container() is not None:
+        return False
+    return (rec.get("started") or 0) <= live.stat().st_mtime  # written after it read its file at start
+
+
 def _reload(rec: dict, text: str, directory) -> None:
-    """SIGHUP the master and remember which configuration this start of
-    nginx now runs (a start that never got one is reloaded once ready)."""
-    procfs.send_signal(rec["pid"], rec.get("start"), signal.SIGHUP)
+    """Reload the master (returning once its new workers serve: reload.py)
+    and remember which configuration this start of nginx now runs (a start
+    that never got one is reloaded once ready)."""
+    reload.reload(rec["pid"], rec.get("start"))
     _mark_applied(rec, text, directory)
 
 
