@@ -277,8 +277,9 @@ def test_the_node_reaches_isolated_pods_and_a_new_pod_is_isolated_from_its_first
               for i in range(4)]
     apply(tmp_path, firsts, "first.yaml")
     for i in range(4):
-        logs = wait_for(lambda: mp("logs", f"first-{i}", "-n", "x", check=False).stdout.strip(), timeout=30,
-                        what=f"first-{i}'s first try")
+        # (nc's own line, "can't connect … refused" by the REJECT, comes before the verdict's)
+        logs = wait_for(lambda: (lambda out: out if "BLOCKED" in out or "THROUGH" in out else None)(
+            mp("logs", f"first-{i}", "-n", "x", check=False).stdout), timeout=30, what=f"first-{i}'s first try")
         assert "BLOCKED" in logs and "THROUGH" not in logs, (i, logs)
 
 
