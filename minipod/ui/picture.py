@@ -195,17 +195,18 @@ def trace_marks(m: dict, result: dict) -> dict:
     """How the picture shows a trace (a report.as_json result): "hot", the
     ids its first flow went through; where a policy refused it, "dropped":
     the refusing pod's veth (and the pod, for its ingress), drawn in red,
-    with "label", the rule's own words; nothing past that point is hot."""
+    with "label", the rule's own words, written under the pod "at"; nothing
+    past that point is hot."""
     hot = trace_ids(m, result)
     drop = next((e for e in result.get("policy", []) if e["verdict"] == "dropped"), None)
     pod = drop and next((p for p in m["pods"] if p["name"] == drop.get("pod")), None)
     if not pod:
-        return {"hot": hot, "dropped": [], "label": ""}
+        return {"hot": hot, "dropped": [], "label": "", "at": ""}
     label = "✗ dropped by " + drop["by"].split(" (")[0]
     if drop.get("direction") == "egress":  # refused as it left the pod: on its veth
-        return {"hot": [pod["id"]], "dropped": [f"veth-{pod['key']}"], "label": label}
+        return {"hot": [pod["id"]], "dropped": [f"veth-{pod['key']}"], "label": label, "at": pod["id"]}
     dropped = [pod["id"], f"veth-{pod['key']}"]
     hot = [i for i in hot if i not in dropped]
     # a refused connection leaves no conntrack entry to name its endpoint: the arrow to the refusing pod
     hot += [f"edge-{s['id']}-{pod['id']}" for s in m["services"] if s["id"] in hot and pod["id"] in s["endpoints"]]
-    return {"hot": list(dict.fromkeys(hot)), "dropped": dropped, "label": label}
+    return {"hot": list(dict.fromkeys(hot)), "dropped": dropped, "label": label, "at": pod["id"]}

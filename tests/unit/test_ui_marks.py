@@ -19,18 +19,19 @@ def result(policy, endpoint_ip=None):
 def test_an_answered_trace_is_its_way():
     marks = picture.trace_marks(MODEL, result([], "10.0.0.3"))
     assert marks == {"hot": ["bridge", "pod-c", "veth-c", "svc-shop-db", "edge-svc-shop-db-pod-d", "pod-d", "veth-d"],
-                     "dropped": [], "label": ""}
+                     "dropped": [], "label": "", "at": ""}
 
 
 def test_an_ingress_refusal_is_red_at_the_pod_that_refused_it():
     drop = {"verdict": "dropped", "direction": "ingress", "pod": "shop/db", "by": DENY}
     marks = picture.trace_marks(MODEL, result([drop]))
     assert marks == {"hot": ["bridge", "pod-c", "veth-c", "svc-shop-db", "edge-svc-shop-db-pod-d"],
-                     "dropped": ["pod-d", "veth-d"], "label": "✗ dropped by default deny of ingress of shop/db"}
+                     "dropped": ["pod-d", "veth-d"], "label": "✗ dropped by default deny of ingress of shop/db",
+                     "at": "pod-d"}
 
 
 def test_an_egress_refusal_is_red_on_the_veth_it_left_by():
     deny = "default deny of egress of shop/client"
     drop = {"verdict": "dropped", "direction": "egress", "pod": "shop/client", "by": deny}
     marks = picture.trace_marks(MODEL, result([drop]))
-    assert marks == {"hot": ["pod-c"], "dropped": ["veth-c"], "label": f"✗ dropped by {deny}"}
+    assert marks == {"hot": ["pod-c"], "dropped": ["veth-c"], "label": f"✗ dropped by {deny}", "at": "pod-c"}
