@@ -196,7 +196,12 @@ def live(mode: str) -> dict:
                 if objs:
                     apply(objs)
                 else:
-                    mp("delete", "networkpolicy", "--all", "-n", NS, check=False)
+                    # by name: `delete --all` is no option of minipod's (until 22:25 UTC this state
+                    # ran `--all` unchecked, so it measured the previous state's 100 policies)
+                    listed = mp("get", "networkpolicy", "-n", NS, "-o", "name").stdout.split()
+                    names = [n.split("/")[-1] for n in listed]
+                    if names:
+                        mp("delete", "networkpolicy", *names, "-n", NS)
                 settle()
                 samples[name].append(path_once())
         figures = {name: {"connect_us": statistics.median(x[0] for x in runs),
