@@ -92,10 +92,17 @@ def _tls_files(ingress_objs, log) -> dict:
 def nginx_container():
     """The nginx container once it is Ready (its readiness probe passed:
     it listens, so its signal handlers are in place), else None."""
+    rec = _container()
+    return rec if rec and _ready(rec) else None
+
+
+def _container():
+    return next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
+
+
+def _ready(rec: dict) -> bool:
     from minipod.roles.kubelet import probes
-    rec = next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
-    spec = pod_object()["spec"]["containers"][0]
-    return rec if rec and probes.is_ready(rec, spec) else None
+    return probes.is_ready(rec, pod_object()["spec"]["containers"][0])
 
 
 def holds_readiness() -> bool:
@@ -108,9 +115,9 @@ def holds_readiness() -> bool:
     live = conf_dir() / "nginx.conf"
     if not live.exists():
         return False  # no Ingress (the usual pass: nothing more is read)
-    rec = next((c for c in container.list_containers() if c["name"] == CONTAINER), None)
+    rec = _container()
     if rec is None or rec["status"] != "running" or time.time() - (rec.get("started") or 0) > STARTING \
-            or nginx_container() is not None:
+            or _ready(rec):
         return False
     return (rec.get("started") or 0) <= live.stat().st_mtime  # written after it read its file at start
 
