@@ -26,7 +26,7 @@ def forget() -> None:
 
 
 def _target(rule: str):
-    m = re.search(r" -j (\S+)", rule)
+    m = re.search(r" -[jg] (\S+)", rule)  # a jump or a goto
     return m.group(1) if m else None
 
 

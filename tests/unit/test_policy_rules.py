@@ -72,7 +72,7 @@ def test_iptables_view_line_by_line():
                                                                                         .policies[0])
     [peers] = out.sets
     assert out.chains["KUBE-ROUTER-FORWARD"][1:] == [
-        f'-A KUBE-ROUTER-FORWARD -d 10.244.0.5/32 -m comment --comment "ingress of pod x/a" -j {pod}']
+        f'-A KUBE-ROUTER-FORWARD -d 10.244.0.5/32 -m comment --comment "ingress of pod x/a" -g {pod}']
     assert out.chains[pod] == [
         f'-A {pod} -m comment --comment "a verdict of its own: forget an earlier chain" '
         "-j MARK --set-xmark 0x0/0x10000",
@@ -83,7 +83,7 @@ def test_iptables_view_line_by_line():
         "-j REJECT --reject-with icmp-port-unreachable"]
     assert out.chains[pol] == [
         f'-A {pol} -m comment --comment "x/allow-b ingress rule 1: from pods pod=b, port TCP/80" '
-        f"-m set --match-set {peers} src -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x10000/0x10000"]
+        f"-p tcp -m tcp --dport 80 -m set --match-set {peers} src -j MARK --set-xmark 0x10000/0x10000"]
     assert out.sets[peers].members == (("10.244.0.6", "x/b", False),)
     assert peers.startswith("KUBE-SRC-") and len(peers) <= 31  # ipset's limit
 
@@ -106,7 +106,7 @@ def test_nftables_view_and_a_pod_that_comes_changes_only_a_set():
     after = nft_rules.render(resolve.plan([ALLOW_B], [A, B, C], {}))
     assert before.maps["ingress-pods"] == ["10.244.0.5 : jump pod-UMLM545U-x/a/ingress"]
     assert after.chains["policy-TWF557XE-x/allow-b/ingress"] == [
-        "ip saddr @peers-H3IWDY6B-x/allow-b/ingress/1 tcp dport 80 counter meta mark set meta mark or 0x10000 "
+        "tcp dport 80 ip saddr @peers-H3IWDY6B-x/allow-b/ingress/1 counter meta mark set meta mark or 0x10000 "
         'comment "x/allow-b ingress rule 1: from pods pod=b, port TCP/80"']
     change = ruleset.changes(before, after)
     assert change == {"chains": [], "stale_chains": [], "sets": ["peers-H3IWDY6B-x/allow-b/ingress/1"],
@@ -147,3 +147,14 @@ def test_sctp_ports_in_both_views():
     assert "-p sctp -m sctp --dport 5000:5001 -j MARK" in line
     [rule] = nft_rules.render(plan).chains[nft_rules.policy_chain(plan.policies[0])]
     assert rule.startswith("sctp dport 5000-5001 counter meta mark set")
+
+
+def test_the_last_chain_a_packet_needs_is_entered_by_goto():
+    """FORWARD: a source's egress by jump (the destination's ingress comes
+    after it), the destination's ingress by goto (nothing below can match
+    the packet); INPUT holds only egress, so it is a goto there."""
+    both = _policy("b", "x", {"podSelector": {}, "ingress": [{}], "egress": [{}]})
+    out = iptables_rules.render(resolve.plan([both], [A], {}))
+    egress, ingress = iptables_rules.pod_chain(A, "egress"), iptables_rules.pod_chain(A, "ingress")
+    assert [line.split()[-2:] for line in out.chains["KUBE-ROUTER-FORWARD"][1:]] == [["-j", egress], ["-g", ingress]]
+    assert [line.split()[-2:] for line in out.chains["KUBE-ROUTER-INPUT"][1:]] == [["-g", egress]]
