@@ -161,7 +161,7 @@ def run_command(command: str, env=None, translate=lambda s: s) -> tuple:
 # something made (an empty nat table, after the real Kubernetes components
 # of the cluster tests) stays until its module is unloaded. A reader's
 # fresh machine does not print it, and it is not minipod's output.
-MACHINE_NOISE = r"^# Warning: iptables-legacy tables present, use iptables-legacy to see them$"
+MACHINE_NOISE = r"^# Warning: iptables-legacy tables present, use iptables-legacy(-save)? to see them$"
 
 
 def check(path, env=None, translate=lambda s: s, noise=MACHINE_NOISE) -> list:
@@ -204,7 +204,7 @@ def update(path) -> None:
         for step in steps:
             out = run_command(step.command)[1] if not match.group("cleanup") else ""
             lines.append(f"$ {step.command}")
-            lines.extend(l.rstrip() for l in out.splitlines())
+            lines.extend(l.rstrip() for l in out.splitlines() if not re.search(MACHINE_NOISE, l))
         varies = f"<!-- varies: {match.group('varies')} -->\n" if match.group("varies") else ""
         return varies + f"```console{match.group('cleanup') or ''}\n" + "\n".join(lines) + "\n```\n"
 
