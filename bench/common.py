@@ -1,5 +1,6 @@
 """What the benches share: running a command in a bench's own environment,
-a process's CPU time, and appending a report to bench/RESULTS.md."""
+a process's CPU time, appending a report to bench/RESULTS.md, and the
+NetworkPolicy states both policy benches measure."""
 
 import os
 import subprocess
@@ -49,3 +50,22 @@ def release_root(mp, root, network: str) -> None:
         print(f"bench: left behind, root kept at {root}:\n{left}", file=sys.stderr)
     else:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def networkpolicy_states(ns: str) -> dict:
+    """The policy sets of bench/networkpolicy.py and bench/netpol_rules.py, by
+    state: none; "spread", 99 policies each isolating its own group of pods
+    (app=filler0..9, a port each) and the one letting the client (app=client)
+    reach the server (app=server), what a namespace of 100 policies looks
+    like; "100 policies", the worst case: all of them select the server,
+    and the client's is the last walked."""
+    def policy(name, selected, port=None):
+        rule = {"from": [{"podSelector": {"matchLabels": {"app": "client"}}}], **({"ports": [{"port": port}]}
+                                                                                  if port else {})}
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"podSelector": {"matchLabels": {"app": selected}}, "ingress": [rule]}}
+    allow = policy("p099-client", "server")
+    return {"none": [],
+            "spread": [policy(f"p{j:03d}", f"filler{j % 10}", 8000 + j) for j in range(99)] + [allow],
+            "100 policies": [policy(f"p{j:03d}", "server", 8000 + j) for j in range(99)] + [allow]}

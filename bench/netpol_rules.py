@@ -34,7 +34,8 @@ os.environ["MINIPOD_CHAIN_PREFIX"] = "MPBR"  # never the node's chains, sets or 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common import record  # noqa: E402
+from common import networkpolicy_states, record, runner  # noqa: E402
+from minipod import hostnet  # noqa: E402
 from minipod.roles.policy import iptables, iptables_rules, nft_rules, nftables, resolve  # noqa: E402
 
 BRIDGE, NETNS, SUBNET = "mpbr0", ("mpbr-cli", "mpbr-srv"), "10.246.0.0/16"
@@ -51,17 +52,17 @@ CLIENT = ("import socket, statistics, struct, sys, time\nts = []\nfor _ in range
 STATES = ("none", "spread", "spread, 1,000", "worst")
 
 
+_run = runner(dict(os.environ))
+
+
 def sh(*cmd, check=True):
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if check and proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")
-    return proc
+    return _run(list(cmd), check=check)
 
 
 def setup():
-    route = sh("ip", "-o", "route", "get", CLIENT_IP).stdout
-    if " via " not in route and BRIDGE not in route:  # the host reaches the range already: not ours to take
-        raise SystemExit(f"bench: {SUBNET} is routed here ({route.strip()}); not taking it")
+    why = hostnet.conflicts(SUBNET)  # a range the host routes or reaches is not ours to take
+    if why:
+        raise SystemExit(f"bench: {SUBNET} is the host's own: {why[0]}")
     sh("ip", "link", "add", BRIDGE, "type", "bridge")
     sh("ip", "addr", "add", "10.246.0.1/16", "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
@@ -82,15 +83,6 @@ def teardown():
     nftables.cleanup()
 
 
-def _policy(name, selected, port=None):
-    rule = {"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}
-    if port:
-        rule["ports"] = [{"port": port}]
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": name, "namespace": "bench"},
-            "spec": {"podSelector": {"matchLabels": {"app": selected}}, "ingress": [rule]}}
-
-
 def plan(state: str):
     """The resolved objects of ``state``: the server and client, and
     fillers at addresses no namespace holds (their rules are walked, never hit)."""
@@ -99,13 +91,9 @@ def plan(state: str):
             resolve.Pod("bench", "client", CLIENT_IP, (("app", "client"),))]
     pods += [resolve.Pod("bench", f"f{i}", f"10.246.{1 + i // 250}.{i % 250 + 2}", (("app", f"filler{i % 10}"),))
              for i in range(fillers)]
-    policies = []
-    if state.startswith("spread"):
-        policies = [_policy(f"p{j:03d}", f"filler{j % 10}", 8000 + j) for j in range(99)]
-    elif state == "worst":
-        policies = [_policy(f"p{j:03d}", "server", 8000 + j) for j in range(99)]
-    if policies:
-        policies.append(_policy("p099-client", "server"))
+    states = networkpolicy_states("bench")  # bench/networkpolicy.py's, on these bare addresses
+    policies = states["spread"] if state.startswith("spread") else states["100 policies"] if state == "worst" \
+        else []
     return resolve.plan(policies, pods, {"bench": {}})
 
 

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import record, release_root, runner
+from common import networkpolicy_states, record, release_root, runner
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbnp-"))
@@ -184,16 +184,8 @@ def live(mode: str) -> dict:
         srv.wait(timeout=10)
         return float(connect), float(rtt), out["end"]["sum_received"]["bits_per_second"] / 1e9
 
-    allow = policy("p099-client", {"podSelector": {"matchLabels": {"app": "server"}},
-                                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}]})
-    # 99 policies of the namespace, each isolating its own group of pods,
-    # and the server's one: what a namespace with 100 policies looks like
-    spread = [policy(f"p{j:03d}", {"podSelector": {"matchLabels": {"app": f"filler{j % 10}"}},
-                                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
-                                                "ports": [{"port": 8000 + j}]}]}) for j in range(99)]
-    # the worst case: all 100 select the server, and the client's is the last walked
-    worst = [{**p, "spec": {**p["spec"], "podSelector": {"matchLabels": {"app": "server"}}}} for p in spread]
-    states = {"none": [], "spread": spread + [allow], "100 policies": worst + [allow]}
+    states = networkpolicy_states(NS)
+    allow = states["spread"][-1]  # the client's
     samples = {name: [] for name in states}
     try:
         sh(in_pod("client", *PATH_CPU, sys.executable, "-c", CLIENT, server))  # warm-up, not counted
@@ -202,8 +194,7 @@ def live(mode: str) -> dict:
                 if objs:
                     apply(objs)
                 else:
-                    # by name: `delete --all` is no option of minipod's (until 22:25 UTC this state
-                    # ran `--all` unchecked, so it measured the previous state's 100 policies)
+                    # by name: minipod's delete has no --all
                     listed = mp("get", "networkpolicy", "-n", NS, "-o", "name").stdout.split()
                     names = [n.split("/")[-1] for n in listed]
                     if names:
