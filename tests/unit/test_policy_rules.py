@@ -156,5 +156,8 @@ def test_the_last_chain_a_packet_needs_is_entered_by_goto():
     both = _policy("b", "x", {"podSelector": {}, "ingress": [{}], "egress": [{}]})
     out = iptables_rules.render(resolve.plan([both], [A], {}))
     egress, ingress = iptables_rules.pod_chain(A, "egress"), iptables_rules.pod_chain(A, "ingress")
-    assert [line.split()[-2:] for line in out.chains["KUBE-ROUTER-FORWARD"][1:]] == [["-j", egress], ["-g", ingress]]
-    assert [line.split()[-2:] for line in out.chains["KUBE-ROUTER-INPUT"][1:]] == [["-g", egress]]
+    assert out.chains["KUBE-ROUTER-FORWARD"][1:] == [
+        f'-A KUBE-ROUTER-FORWARD -s 10.244.0.5/32 -m comment --comment "egress of pod x/a" -j {egress}',
+        f'-A KUBE-ROUTER-FORWARD -d 10.244.0.5/32 -m comment --comment "ingress of pod x/a" -g {ingress}']
+    assert out.chains["KUBE-ROUTER-INPUT"][1:] == [
+        f'-A KUBE-ROUTER-INPUT -s 10.244.0.5/32 -m comment --comment "egress of pod x/a" -g {egress}']
