@@ -70,11 +70,15 @@ def check(manifests) -> list:
         if kind is None:
             raise InvalidArgument(f"{where}: kind {name!r} is not supported "
                                   f"(minipod knows: {', '.join(sorted(kinds.KINDS))})")
-        if doc.get("apiVersion") != kind.api_version:
+        if doc.get("apiVersion") not in kind.versions():
             raise InvalidArgument(f"{where}: apiVersion {doc.get('apiVersion')!r} is not served for "
-                                  f"{kind.kind} (use {kind.api_version})")
+                                  f"{kind.kind} (use {' or '.join(kind.versions())})")
         try:
             obj = schema.validate(doc, kinds.schema(kind), "")
+            if kind.crd:
+                from minipod.objects import crd
+                obj = crd.check(obj, kind.kind, obj["apiVersion"].rpartition("/")[2])
+                obj["apiVersion"] = kind.api_version  # stored at the storage version (the schemas are the same)
         except InvalidArgument as e:
             raise InvalidArgument(f"{where}: {kind.kind}: {e}") from None
         obj.pop("status", None)

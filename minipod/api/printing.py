@@ -50,7 +50,7 @@ def describe(kind, obj) -> str:
         from minipod.roles.kubelet import pods
         facts["node"] = pods.node_name()
         facts["events"] = pods.events_of(obj, pods.realised().get(meta.get("uid")))
-    elif kind.kind in ("Deployment", "ReplicaSet"):
+    elif kind.kind in ("Deployment", "ReplicaSet") or kind.crd:
         from minipod.objects import events
         facts["events"] = events.rows_of(obj)
         if kind.kind == "Deployment":

@@ -70,6 +70,7 @@ def write(objs, must_exist=None, expect_version=None, dry_run=False) -> list:
     for kind, obj in objs:
         if kind is kinds.POD:
             _check_pod_update(obj)
+    objs = [(kind, _custom_update(kind, obj)) if kind.crd else (kind, obj) for kind, obj in objs]
     results = []
     with _allocation_lock(objs):
         _allocate_all(objs)  # every IP and port of the input, before anything is stored
@@ -77,6 +78,23 @@ def write(objs, must_exist=None, expect_version=None, dry_run=False) -> list:
             stored, action = store.put(kind, obj, must_exist, expect_version, dry_run)
             results.append((kind, stored, action))
     return results
+
+
+def _custom_update(kind, obj: dict) -> dict:
+    """A custom resource's write against the stored object: its transition
+    rules (GatewayClass's controllerName is immutable, say) checked, and
+    its status kept, as the API server keeps a status subresource's on a
+    write of the main resource."""
+    from minipod.objects import crd
+    meta = obj["metadata"]
+    old = store.get(kind, meta.get("namespace"), meta["name"])
+    if old is None:
+        return obj
+    try:
+        crd.check(obj, kind.kind, kind.api_version.rpartition("/")[2], old)
+    except InvalidArgument as e:
+        raise InvalidArgument(f'{kind.kind}.{kind.group} "{meta["name"]}" is invalid: {e}') from None
+    return {**obj, "status": old["status"]} if old.get("status") and not obj.get("status") else obj
 
 
 def _allocation_lock(objs):

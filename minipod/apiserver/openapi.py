@@ -143,7 +143,7 @@ def _operations(r) -> dict:
                "description": "Strict: unknown or duplicate fields are refused."},
               {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
               {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}}]
-    ref = {"$ref": f"#/components/schemas/{PACKAGES[r.group]}.{r.kind}"}
+    ref = {"$ref": f"#/components/schemas/{_type_name(r)}"}
     ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
 
     def op(verb, action, with_params=False):
@@ -161,12 +161,35 @@ def _operations(r) -> dict:
     return paths
 
 
+def _type_name(r) -> str:
+    """The component's name, as the API server names it: a built-in kind's
+    Go package, a custom resource's group reversed (io.k8s.networking.gateway.v1.Gateway)."""
+    if r.stored is not None and r.stored.crd:
+        return ".".join(reversed(r.group.split("."))) + f".{r.version}.{r.kind}"
+    return f"{PACKAGES[r.group]}.{r.kind}"
+
+
+def _custom_schema(r) -> dict:
+    """A custom resource's schema: its CRD's, with metadata the ObjectMeta
+    component (as the API server publishes CRD schemas)."""
+    from minipod.objects import crd
+    schema = json.loads(json.dumps(crd.version(r.kind, r.version)["schema"]))
+    schema["properties"]["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{META_NAME}"}],
+                                        "description": "Standard object's metadata."}
+    schema["x-kubernetes-group-version-kind"] = _gvk(r)
+    return schema
+
+
 def group_version_doc(group: str, version: str) -> dict:
     builder = _Builder(PACKAGES.get(group, f"io.k8s.api.{group}.{version}"))
     builder.schemas[META_NAME] = _meta_schema()
     paths = {}
     for r in resources.RESOURCES:
         if (r.group, r.version) != (group, version):
+            continue
+        if r.stored is not None and r.stored.crd:
+            builder.schemas[_type_name(r)] = _custom_schema(r)
+            paths.update(_operations(r))
             continue
         if r.stored is not None:
             table = kinds.schema(r.stored)
@@ -241,7 +264,7 @@ def _v2_schema(pb, schema: dict):
     for name, prop in (schema.get("properties") or {}).items():
         out.properties.additional_properties.add(name=name, value=_v2_schema(pb, prop))
     for key, value in schema.items():
-        if key.startswith("x-kubernetes-"):
+        if key.startswith("x-kubernetes-") and key != "x-kubernetes-validations":  # CEL is not in OpenAPI v2
             out.vendor_extension.add(name=key, value=pb.Any(yaml=yaml.safe_dump(value)))
     return out
 

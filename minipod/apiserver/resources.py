@@ -35,10 +35,18 @@ class Resource:
         return self.kind.lower()
 
 
-def _of(kind: kinds.Kind, subresources=()) -> Resource:
-    group, _, version = kind.api_version.rpartition("/")
+def _of(kind: kinds.Kind, subresources=(), api_version=None) -> Resource:
+    group, _, version = (api_version or kind.api_version).rpartition("/")
     short = tuple(s for s in kind.short if s not in (kind.kind.lower(), kind.plural))
     return Resource(kind.kind, group, version, kind.plural, kind.namespaced, short, tuple(RW), subresources, kind)
+
+
+def _custom(kind: kinds.Kind) -> list:
+    """A custom resource at every version its CRD serves (the storage
+    version first: the group's preferred one), with the status
+    subresource where the CRD has it."""
+    status = () if kind is kinds.REFERENCE_GRANT else (("status", kind.kind, ("get", "patch", "update")),)
+    return [_of(kind, status, v) for v in kind.versions()]
 
 
 POD_SUBRESOURCES = (("log", "Pod", ("get",)), ("exec", "PodExecOptions", ("create", "get")),
@@ -67,6 +75,7 @@ RESOURCES = [
              ("create",)),
     Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods", True, (), ("get", "list")),
     Resource("NodeMetrics", "metrics.k8s.io", "v1beta1", "nodes", False, (), ("get", "list")),
+    *_custom(kinds.GATEWAY_CLASS), *_custom(kinds.GATEWAY), *_custom(kinds.HTTP_ROUTE), *_custom(kinds.REFERENCE_GRANT),
 ]
 GROUPS = {}  # group -> [versions]
 for _r in RESOURCES:
@@ -74,7 +83,8 @@ for _r in RESOURCES:
     if _r.version not in GROUPS[_r.group]:
         GROUPS[_r.group].append(_r.version)
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
-CATEGORIES = {"Pod": ["all"], "Service": ["all"], "Deployment": ["all"]}
+CATEGORIES = {"Pod": ["all"], "Service": ["all"], "Deployment": ["all"], "GatewayClass": ["gateway-api"],
+              "Gateway": ["gateway-api"], "HTTPRoute": ["gateway-api"], "ReferenceGrant": ["gateway-api"]}
 
 
 def find(group: str, version: str, plural: str):

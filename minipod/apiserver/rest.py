@@ -83,7 +83,11 @@ def label_filter(text: str):
 
 
 def _with_kind(resource: Resource, obj: dict) -> dict:
-    return {"apiVersion": resource.group_version, "kind": resource.kind, **obj}
+    """``obj`` as the endpoint serves it: a custom resource stored at v1
+    and read at v1beta1 says v1beta1 (the versions' schemas are the same,
+    so converting is naming)."""
+    return {"apiVersion": resource.group_version, "kind": resource.kind,
+            **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
 
 
 def _not_found(resource: Resource, name: str) -> APIError:

@@ -32,7 +32,7 @@ def table(kind_name: str, stored_kind, objs: list, resource_version: str, includ
                 "priority": 0 if i < shown else 1} for i, h in enumerate(headers)]
     out_rows = []
     for obj, row in zip(objs, rows):
-        r = {"cells": [c if isinstance(c, int) else str(c) for c in row]}
+        r = {"cells": [c if isinstance(c, int) or c is None else str(c) for c in row]}
         if include_object == "Object":
             r["object"] = obj
         elif include_object != "None":

@@ -1,5 +1,11 @@
 """The kinds `minipod apply` knows: apiVersion, names kubectl uses for
-them, whether they live in a namespace, and their schema."""
+them, whether they live in a namespace, and their schema.
+
+The Gateway API's kinds are custom resources: their schema is their CRD's
+(objects/crd.py), served at every version the CRD serves (``served``),
+stored at its storage version (``api_version``). Their names are written
+here, not read from the CRDs, so that the CLI's hot path reads no
+schema; tests/unit/test_crd_schema.py checks that the two agree."""
 
 from dataclasses import dataclass
 
@@ -15,6 +21,21 @@ class Kind:
     short: tuple
     namespaced: bool
     spec: dict  # top-level fields besides apiVersion, kind, metadata, status
+    served: tuple = ()  # a custom resource's served versions (storage first); () for a built-in kind
+
+    @property
+    def crd(self) -> bool:
+        return bool(self.served)
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    def versions(self) -> list:
+        """Every apiVersion the kind is served at, the stored one first."""
+        if not self.served:
+            return [self.api_version]
+        return [f"{self.group}/{v}" for v in self.served]
 
 
 def _namespace_name(value):
@@ -39,8 +60,18 @@ SECRET = Kind("Secret", "v1", "secrets", ("secret",), True, ingresses.SECRET_FIE
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies", ("netpol", "networkpolicy"), True,
                       policies.NETWORK_POLICY_FIELDS)
 
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+_CUSTOM = {"spec": Field("any")}  # checked against the CRD's schema (objects/crd.py)
+GATEWAY_CLASS = Kind("GatewayClass", f"{GATEWAY_GROUP}/v1", "gatewayclasses", ("gc", "gatewayclass"), False, _CUSTOM,
+                     ("v1", "v1beta1"))
+GATEWAY = Kind("Gateway", f"{GATEWAY_GROUP}/v1", "gateways", ("gtw", "gateway"), True, _CUSTOM, ("v1", "v1beta1"))
+HTTP_ROUTE = Kind("HTTPRoute", f"{GATEWAY_GROUP}/v1", "httproutes", ("httproute",), True, _CUSTOM,
+                  ("v1", "v1beta1"))
+REFERENCE_GRANT = Kind("ReferenceGrant", f"{GATEWAY_GROUP}/v1beta1", "referencegrants", ("refgrant", "referencegrant"),
+                       True, _CUSTOM, ("v1beta1",))
+
 KINDS = {k.kind: k for k in (NAMESPACE, CONFIGMAP, POD, DEPLOYMENT, REPLICASET, SERVICE, ENDPOINTS, INGRESS, SECRET,
-                              NETWORK_POLICY)}
+                              NETWORK_POLICY, GATEWAY_CLASS, GATEWAY, HTTP_ROUTE, REFERENCE_GRANT)}
 # Checks beyond the schema, by kind: check(obj) raises naming the field.
 CHECKS = {"Pod": workloads.check_pod, "Deployment": workloads.check_deployment,
           "ReplicaSet": workloads.check_deployment,

@@ -32,7 +32,8 @@ SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "m
 DELETION_FIELDS = ("deletionTimestamp", "deletionGracePeriodSeconds")  # set by mark_deleted only, then kept
 # The kinds whose API strategy counts spec changes in metadata.generation (ConfigMaps, Secrets, Services,
 # Endpoints, Namespaces have none; Pods only since 1.33's PodObservedGenerationTracking, not counted here).
-GENERATION_KINDS = ("Deployment", "ReplicaSet", "Ingress", "NetworkPolicy")
+GENERATION_KINDS = ("Deployment", "ReplicaSet", "Ingress", "NetworkPolicy", "GatewayClass", "Gateway", "HTTPRoute",
+                    "ReferenceGrant")
 
 
 def root():

@@ -44,6 +44,9 @@ def describe_object(kind, obj, facts=None) -> str:
     ("address")."""
     facts = facts or {}
     meta = obj["metadata"]
+    if kind.crd:
+        from minipod.printers import describe_generic
+        return describe_generic.describe(obj, facts.get("events", [])).rstrip("\n")
     if kind.kind == "Service":
         return _describe_service(obj, facts)
     if kind.kind == "Ingress":

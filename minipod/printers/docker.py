@@ -35,7 +35,8 @@ def container_status(rec: dict) -> str:
 
 
 def table(headers, rows) -> str:
-    rows = [[str(c) for c in r] for r in rows]
+    # None: a cell with no value, which kubectl prints empty
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     for r in rows:

@@ -115,6 +115,11 @@ def object_rows(kind, objs, all_namespaces=False, wide=False, facts=None):
         headers = ["NAME", "POD-SELECTOR", "AGE"]
         rows = [[o["metadata"]["name"], policies.selector_text((o.get("spec") or {}).get("podSelector")), k8s_age(o)]
                 for o in objs]
+    elif kind.crd:
+        from minipod.objects import crd
+        from minipod.printers import crd_columns
+        headers, rows = crd_columns.rows(crd.storage_version(kind.kind)["additionalPrinterColumns"], objs, wide,
+                                         k8s_age)
     else:  # ConfigMap
         headers = ["NAME", "DATA", "AGE"]
         rows = [[o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}),

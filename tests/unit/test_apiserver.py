@@ -127,10 +127,20 @@ def test_spdy_dictionary_is_spdy3s():
 
 
 def test_discovery_and_openapi_cover_every_kind():
-    listed = {(r["name"], r["kind"]) for g in ("", "apps", "networking.k8s.io", "discovery.k8s.io")
-              for r in resources.resource_list(g, resources.GROUPS[g][0])["resources"]}
+    listed = {(r["name"], r["kind"]) for g in ("", "apps", "networking.k8s.io", "discovery.k8s.io",
+                                               "gateway.networking.k8s.io")
+              for v in resources.GROUPS[g] for r in resources.resource_list(g, v)["resources"]}
     for kind in kinds.KINDS.values():
         assert (kind.plural, kind.kind) in listed
+    # a custom resource at every version its CRD serves, the storage version the group's preferred one
+    assert resources.GROUPS["gateway.networking.k8s.io"] == ["v1", "v1beta1"]
+    assert ("referencegrants", "ReferenceGrant") not in {(r["name"], r["kind"]) for r in resources.resource_list(
+        "gateway.networking.k8s.io", "v1")["resources"]}
+    route = openapi.group_version_doc("gateway.networking.k8s.io", "v1beta1")["components"]["schemas"][
+        "io.k8s.networking.gateway.v1beta1.HTTPRoute"]
+    assert route["x-kubernetes-group-version-kind"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                                                         "version": "v1beta1"}]
+    assert "x-kubernetes-validations" in route["properties"]["spec"]["properties"]["rules"]["items"]
     assert ("nodes", "Node") in listed and ("events", "Event") in listed and ("pods/exec", "PodExecOptions") in listed
     doc = openapi.group_version_doc("", "v1")
     pod = doc["components"]["schemas"]["io.k8s.api.core.v1.Pod"]
