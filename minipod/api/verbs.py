@@ -100,10 +100,9 @@ def _custom_update(kind, obj: dict) -> dict:
 def _allocation_lock(objs):
     """Services take IPs and ports from shared ranges: one apply at a time."""
     import contextlib
-    from minipod import state
     if any(kind is kinds.SERVICE for kind, _ in objs):
-        store.root().mkdir(parents=True, exist_ok=True)
-        return state.locked(store.root() / "allocations.lock")
+        from minipod.objects import allocations
+        return allocations.lock()
     return contextlib.nullcontext()
 
 

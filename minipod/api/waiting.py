@@ -32,9 +32,9 @@ def parse_refs(refs, selector, all_of_kind: bool):
 
     def kind_of(text):
         which = kinds.by_name(text)
-        if which is kinds.POD or which is kinds.DEPLOYMENT:
+        if which is kinds.POD or which is kinds.DEPLOYMENT or which.crd:
             return which.kind.lower()
-        raise InvalidArgument(f"wait handles pods and deployments, not {text!r}")
+        raise InvalidArgument(f"wait handles pods, deployments and the Gateway API's kinds, not {text!r}")
     kind, names = None, []
     for ref in refs:
         k, slash, name = ref.partition("/")
@@ -79,6 +79,32 @@ def wait_deployments(names, namespace: str, condition: str, timeout: float) -> l
     # One deadline for all, as kubectl's --timeout.
     _until(lambda: all(met(n) for n in names), timeout, "the condition on " + ", ".join(f"deployments/{n}" for n in names))
     return names
+
+
+def wait_conditions(kind_name: str, names, namespace: str, condition: str, timeout: float) -> list:
+    """`wait --for=condition=TYPE KIND/NAME` on a kind whose status has
+    conditions (the Gateway API's: Programmed, Accepted), or
+    --for=delete: until each named object's condition TYPE is True (the
+    type matched without regard to case, as kubectl does). Returns the names."""
+    from minipod.objects import kinds, store
+    kind = kinds.by_name(kind_name)
+    ns = namespace if kind.namespaced else None
+    wanted = condition.lower()
+    if wanted != "delete" and not wanted.startswith("condition="):
+        raise InvalidArgument(f"unsupported --for {condition!r}: use condition=TYPE or delete")
+    for name in names:
+        if wanted != "delete" and store.get(kind, ns, name) is None:
+            raise NotFound(f'{kind.plural}.{kind.group} "{name}" not found')
+
+    def met(name):
+        obj = store.get(kind, ns, name)
+        if wanted == "delete":
+            return obj is None
+        conds = ((obj or {}).get("status") or {}).get("conditions") or []
+        return any(c.get("type", "").lower() == wanted.split("=", 1)[1] and c.get("status") == "True" for c in conds)
+    _until(lambda: all(met(n) for n in names), timeout,
+           "the condition on " + ", ".join(f"{kind.plural}/{n}" for n in names))
+    return list(names)
 
 
 def wait_pods(names, selector, namespace: str, condition: str, timeout: float) -> list:

@@ -14,7 +14,9 @@ from minipod.apiserver.resources import Resource
 from minipod.apiserver.status import APIError, of_error, status
 from minipod.objects import kinds, selectors, store
 
-LIVE_KINDS = ("Pod", "Deployment", "ReplicaSet", "Service", "Endpoints", "Ingress")  # writes the agent acts on
+# writes the agent acts on
+LIVE_KINDS = ("Pod", "Deployment", "ReplicaSet", "Service", "Endpoints", "Ingress", "GatewayClass", "Gateway",
+              "HTTPRoute", "ReferenceGrant")
 
 
 def _ensure_agent(resource: Resource) -> None:

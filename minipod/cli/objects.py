@@ -20,7 +20,8 @@ def register(cli, echo_json):
         checked = manifests.check(manifests.load(sources))
         agent.check_settings()  # before anything is stored
         results = verbs.apply(checked)
-        if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints", "Ingress") for kind, *_ in results):
+        if any(kind.kind in ("Pod", "Deployment", "Service", "Endpoints", "Ingress", "GatewayClass", "Gateway",
+                             "HTTPRoute", "ReferenceGrant") for kind, *_ in results):
             agent.ensure_running()  # the kubelet's and the controllers' part
         for kind, ns, name, action in results:
             click.echo(f"{kind.kind.lower()}/{name} {action}")
@@ -37,7 +38,8 @@ def register(cli, echo_json):
     @click.option("--timeout", default="30", show_default=True, callback=_seconds, help="Seconds.")
     @click.argument("refs", nargs=-1)
     def wait(condition, selector, all_of_kind, namespace, timeout, refs):
-        """Wait for a condition, as kubectl wait: pod/NAME, pod -l SEL, pods --all, deployment/NAME."""
+        """Wait for a condition, as kubectl wait: pod/NAME, pod -l SEL, pods --all, deployment/NAME,
+        gateway/NAME (condition=Programmed), httproute/NAME, gatewayclass/NAME."""
         from minipod.roles import agent
         from minipod.api import waiting
         kind, names = waiting.parse_refs(refs, selector, all_of_kind)
@@ -45,6 +47,12 @@ def register(cli, echo_json):
         if kind == "deployment":
             for name in waiting.wait_deployments(names, namespace, condition, timeout):
                 click.echo(f"deployment.apps/{name} condition met")
+            return
+        if kind not in ("pod", "deployment"):  # the Gateway API's kinds
+            from minipod.objects import kinds
+            which = kinds.by_name(kind)
+            for name in waiting.wait_conditions(kind, names, namespace, condition, timeout):
+                click.echo(f"{which.kind.lower()}.{which.group}/{name} condition met")
             return
         for name in waiting.wait_pods(names, "" if all_of_kind and selector is None else selector,
                                       namespace, condition, timeout):

@@ -18,6 +18,13 @@ from minipod import state
 from minipod.objects import kinds, store
 
 
+def lock():
+    """Services take IPs and ports from shared ranges: one allocation at a
+    time (an apply, or a controller's own Service)."""
+    store.root().mkdir(parents=True, exist_ok=True)
+    return state.locked(store.root() / "allocations.lock")
+
+
 def _cache_path():
     return store.root() / kinds.SERVICE.plural / ".allocations.json"
 

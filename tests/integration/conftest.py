@@ -173,6 +173,9 @@ def leaks(agent_ok=True):
     vols = TEST_ROOT / "lib" / "volumes"
     if vols.is_dir():
         found += [f"volume {v.name}" for v in vols.iterdir()]
+    gateways = TEST_ROOT / "lib" / "gateways"  # a Gateway's nginx configuration (roles/gateway)
+    if gateways.is_dir():
+        found += [f"gateway configuration {g.name}" for g in gateways.iterdir()]
     veths = sh("ip -o link show", check=False).stdout
     found += [f"veth on test bridge: {l.split(':')[1].strip()}" for l in veths.splitlines()
               if " master mpt" in l]

@@ -127,7 +127,7 @@ def needed() -> bool:
     """Whether anything asks for the agent: Pod objects (Deployments make
     those), or containers with a restart policy."""
     from minipod.objects import kinds, store
-    if any(store.list_objects(k) for k in (kinds.POD, kinds.DEPLOYMENT, kinds.SERVICE, kinds.INGRESS)):
+    if any(store.list_objects(k) for k in (kinds.POD, kinds.DEPLOYMENT, kinds.SERVICE, kinds.INGRESS, kinds.GATEWAY)):
         return True
     records = state.Store(paths.containers_dir(), "container").all()
     return any((r.get("restart_policy") or {}).get("name", "no") not in ("no", "Never") for r in records)

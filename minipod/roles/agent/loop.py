@@ -22,6 +22,7 @@ from minipod.errors import Conflict, MinipodError
 from minipod.objects import events, kinds, store
 from minipod.objects.workloads import local_container_name
 from minipod.roles import clusterdns, policy, proxy
+from minipod.roles.gateway import controller as gateway
 from minipod.roles.ingress import controller
 from minipod.roles.controllers import deployments, endpoints
 from minipod.roles.kubelet import backoff, deletion, pods, probes, readiness, recovery, reporting, restarts, teardown
@@ -80,7 +81,8 @@ class Agent:
         for key, step in (("proxy", lambda: proxied.setdefault("wrote", proxy.sync(log,
                                                                                    keep_routes=clusterdns.needed()))),
                           ("policy", lambda: policy.sync(log, jumps=proxied.get("wrote", False))),
-                          ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log))):
+                          ("dns", lambda: clusterdns.sync(log)), ("ingress", lambda: controller.reconcile(log)),
+                          ("gateway", lambda: gateway.reconcile(log))):
             try:
                 step()
             except MinipodError as e:

@@ -197,13 +197,14 @@ def reconcile(log) -> None:
     _publish_status(objs)
 
 
-def sync(text: str, rec, log, what: str, directory=None) -> None:
+def sync(text: str, rec, log, what: str, directory=None, mount=MOUNT, role="ingress") -> None:
     """Make ``text`` the configuration nginx serves from ``directory``
-    (conf_dir(), mounted at MOUNT in the nginx container): written for an
-    nginx not ready yet (``rec`` None: it starts with it, or loads it once
-    ready), else checked with `nginx -t` inside ``rec`` and only then put
-    in place and loaded (SIGHUP); a refusal is logged and kept in
-    last-error, and the last good configuration keeps serving."""
+    (conf_dir(), mounted at ``mount`` in the nginx container): written for
+    an nginx not ready yet (``rec`` None: it starts with it, or loads it
+    once ready), else checked with `nginx -t` inside ``rec`` and only then
+    put in place and loaded (SIGHUP); a refusal is logged and kept in
+    last-error, and the last good configuration keeps serving. ``role``
+    starts the log lines (the gateway controller's nginx shares this)."""
     d = directory or conf_dir()
     d.mkdir(parents=True, exist_ok=True)
     live, error = d / "nginx.conf", d / "last-error"
@@ -215,24 +216,24 @@ def sync(text: str, rec, log, what: str, directory=None) -> None:
                 _mark_applied(rec, text, d)  # it started after the file was written: it read this one
             else:  # written while it was starting: make sure it runs this file, not an older one
                 _reload(rec, text, d)
-                log("ingress: nginx is ready; configuration reloaded")
+                log(f"{role}: nginx is ready; configuration reloaded")
     else:
         if rec is None:
             _write(live, text)  # nginx (re)starts with it, or loads it once it is ready
         else:
             candidate = d / "candidate.conf"
             _write(candidate, text)
-            message = _nginx_test(rec, candidate.name)
+            message = _nginx_test(rec, candidate.name, mount)
             if message is not None:
                 if not error.exists() or error.read_text() != message:
-                    log(f"ingress: the new configuration is refused by nginx -t, the last good one stays: {message}")
+                    log(f"{role}: the new configuration is refused by nginx -t, the last good one stays: {message}")
                     _write(error, message)
                 candidate.unlink(missing_ok=True)
             else:
                 os.replace(candidate, live)
                 error.unlink(missing_ok=True)
                 _reload(rec, text, d)
-                log(f"ingress: configuration reloaded ({what})")
+                log(f"{role}: configuration reloaded ({what})")
 
 
 def _publish_status(objs: list) -> None:
@@ -265,10 +266,10 @@ def _render(objs: list, log) -> str:
     return render.render(objs, services, endpoints, _tls_files(objs, log))
 
 
-def _nginx_test(rec: dict, name: str):
-    """`nginx -t` of conf_dir()/``name`` inside the running nginx: its
+def _nginx_test(rec: dict, name: str, mount=MOUNT):
+    """`nginx -t` of ``mount``/``name`` inside the running nginx: its
     refusal in one line, or None when it accepts the file."""
-    code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{MOUNT}/{name}"])
+    code, output = _exec_capture(rec, ["nginx", "-t", "-c", f"{mount}/{name}"])
     if code == 0:
         return None
     return " ".join(l for l in output.splitlines() if "emerg" in l or "failed" in l) or output
@@ -297,10 +298,22 @@ def _write(path, text: str) -> None:
 
 
 def last_error():
+    return last_error_in(conf_dir())
+
+
+def last_error_in(directory):
+    """nginx -t's refusal of the newest configuration for the nginx that
+    serves from ``directory``, or None."""
     try:
-        return error_path().read_text()
+        return (directory / "last-error").read_text()
     except FileNotFoundError:
         return None
+
+
+def serves(rec: dict, text: str, directory) -> bool:
+    """Whether the nginx ``rec`` runs ``text``, the configuration in ``directory``."""
+    live = directory / "nginx.conf"
+    return live.exists() and live.read_text() == text and _applied_to(rec, text, directory)
 
 
 def facts() -> dict:
