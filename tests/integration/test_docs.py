@@ -50,7 +50,7 @@ DOC_ENV = {"kubectl.md": {"MINIPOD_SERVICE_CIDR": "10.107.0.0/16"}}
 
 
 @pytest.mark.parametrize("doc", ["pause.md", "walkthrough.md", "ingress.md", "kubectl.md", "trace.md",
-                                 "networkpolicy.md"])
+                                 "networkpolicy.md", "gateway.md"])
 def test_walkthrough_runs_as_written(doc, tmp_path):
     """Each doc against the suite's root, set up as scripts/setup leaves a
     newcomer's (busybox and the ingress controller's nginx imported); a
