@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import REPO, TEST_ENV, TEST_ROOT
-from tests.integration.conftest import mp, sh, wait_for
+from tests.integration.conftest import mp, mp_json, sh, wait_for
 
 KUBECONFIG = TEST_ROOT / "etc" / "admin.kubeconfig"
 DEBIAN_KUBECTL = "/var/cache/minipod/kubectl-1.20/root/usr/bin/kubectl"
@@ -570,3 +570,75 @@ spec:
         assert none.returncode == 1 and 'previous terminated container "once" in pod "once" not found' in none.stderr
     finally:
         kubectl("delete", "pod", "twice", "once", "--grace-period=1", check=False)
+
+
+GATEWAY_API = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: minipod}
+spec: {controllerName: minipod.dev/gateway-controller, description: minipod's own}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, labels: {tier: edge}}
+spec:
+  gatewayClassName: minipod
+  listeners:
+  - {name: http, port: 80, protocol: HTTP}
+  - {name: tcp, port: 9000, protocol: TCP}
+---
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: HTTPRoute
+metadata: {name: hello, annotations: {team: course}}
+spec:
+  parentRefs: [{name: web, sectionName: http}]
+  hostnames: [hello-world.info, "*.hello.info"]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v2}, headers: [{name: X-Version, value: "2"}]}]
+    backendRefs: [{name: web2, port: 8080, weight: 10}]
+"""
+
+
+def test_gateway_api_kinds_as_kubectl_shows_them(kubectl, tmp_path):
+    """The Gateway API's kinds through kubectl, served from the CRDs' own
+    schemas: apply (a v1beta1 manifest too), wait for a condition, get's
+    printer columns, kubectl's own describe (its generic describer, from the
+    object served) the same text as minipod's, explain, a CEL rule's 422."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(GATEWAY_API)
+    applied = kubectl("apply", "-f", str(path)).stdout.splitlines()
+    assert applied == ["gatewayclass.gateway.networking.k8s.io/minipod created",
+                       "gateway.gateway.networking.k8s.io/web created",
+                       "httproute.gateway.networking.k8s.io/hello created"], applied
+    try:
+        kubectl("wait", "--for=condition=Programmed", "gateway/web", "--timeout=120s", timeout=150)
+        wait_for(lambda: "ResolvedRefs" in kubectl("get", "httproute", "hello", "-o", "json").stdout, timeout=30,
+                 what="the route's status")
+        listed = kubectl("get", "gateway,httproute,gatewayclass").stdout.split("\n\n")
+        assert listed[0].splitlines()[0].split() == ["NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"]
+        assert listed[0].splitlines()[1].split()[:4] == ["gateway.gateway.networking.k8s.io/web", "minipod",
+                                                         mp_json("get", "gateway", "web", "-o", "json")["status"][
+                                                             "addresses"][0]["value"], "True"]
+        assert listed[1].splitlines()[1].split()[1] == '["hello-world.info","*.hello.info"]'
+        assert listed[2].splitlines()[1].split()[1:3] == ["minipod.dev/gateway-controller", "True"]
+        for kind, name in (("gateway", "web"), ("httproute", "hello"), ("gatewayclass", "minipod")):
+            theirs = kubectl("describe", kind, name).stdout
+            ours = mp("describe", kind, name).stdout
+            strip = lambda text: [line.rstrip() for line in text.strip().splitlines()]  # noqa: E731
+            assert strip(theirs) == strip(ours), f"kubectl:\n{theirs}\nminipod:\n{ours}"
+        assert "UnsupportedProtocol" in kubectl("describe", "gateway", "web").stdout  # the TCP listener
+        beta = json.loads(kubectl("get", "httproutes.v1beta1.gateway.networking.k8s.io", "hello", "-o", "json").stdout)
+        assert beta["apiVersion"] == "gateway.networking.k8s.io/v1beta1"
+        assert beta["spec"]["parentRefs"][0] == {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                 "name": "web", "sectionName": "http"}  # the CRD's defaults
+        assert "queryParams" in kubectl("explain", "httproute.spec.rules.matches").stdout
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: bad}\n"
+                       "spec:\n  rules:\n  - filters: [{type: RequestRedirect, requestRedirect: {statusCode: 301}}]\n"
+                       "    backendRefs: [{name: web, port: 8080}]\n")
+        refused = kubectl("apply", "-f", str(bad), check=False)
+        assert refused.returncode == 1 and 'The HTTPRoute "bad" is invalid: spec.rules[0]: Invalid value: "object": ' \
+            "RequestRedirect filter must not be used together with backendRefs" in refused.stderr, refused.stderr
+    finally:
+        kubectl("delete", "-f", str(path), check=False)
+    assert kubectl("get", "gateway,httproute").stdout == ""
