@@ -15,15 +15,18 @@ def register(cli, echo_json):
     @click.option("--count", type=click.IntRange(1, 100), default=1, show_default=True,
                   help="How many flows (each from its own port): which endpoint each reached.")
     @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+    @click.option("--through", type=click.Choice(["auto", "gateway", "ingress"]), default="auto", show_default=True,
+                  help="For http://HOST/PATH: a Gateway's nginx or the ingress's (auto: a Gateway that serves HOST).")
     @click.argument("dest")
-    def trace(source, namespace, udp, count, fmt, dest):
+    def trace(source, namespace, udp, count, fmt, through, dest):
         """Follow one real connection to DEST through every hop and netfilter rule.
 
         DEST: a pod's IP:PORT, a ClusterIP or LoadBalancer IP:PORT, svc/NAME[.NAMESPACE][:PORT],
-        a node's address with a node port, or http://HOST/PATH through the ingress. Only what is on
-        this node: anything else is refused."""
+        a node's address with a node port, or http://HOST[:PORT]/PATH through a Gateway that serves
+        HOST (its listener, route and rule) or the ingress. Only what is on this node: anything else
+        is refused."""
         from minipod.trace import report, run
-        result = run.trace(source, dest, namespace=namespace, udp=udp, count=count)
+        result = run.trace(source, dest, namespace=namespace, udp=udp, count=count, through=through)
         if fmt == "json":
             echo_json(report.as_json(result))
         else:

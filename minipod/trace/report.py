@@ -100,9 +100,13 @@ def text(result: dict) -> str:
             lines.append(f"      DNAT: sent to {entry.dnat[0]}:{entry.dnat[1]} instead of {entry.orig[2]}:{entry.orig[3]}")
         if entry.snat:
             lines.append(f"      SNAT: left as {entry.snat[0]}:{entry.snat[1]} instead of {entry.orig[0]}:{entry.orig[1]}")
+    if t.kind == "gateway":
+        from minipod.trace import gateway
+        lines += gateway.describe(t.gateway)
     if first.get("upstream_packets"):
         up = first["upstream_packets"][0]
-        lines.append("  the ingress controller's nginx, to the backend:")
+        lines.append("  the Gateway's nginx, to the backend:" if t.kind == "gateway" else
+                     "  the ingress controller's nginx, to the backend:")
         lines += _packet_lines(up, "upstream")
         lines += policy.verdicts(up, _rule, up.header("ip saddr"), _dport(up))
     lines.append(f"  route on the node: {result['routes']['on the node']}")

@@ -1,21 +1,29 @@
 """One trace: the flows made under the kernel's tracing, and what each
 became: {"source", "target", "trials": [...]}, each trial with its source
 port, the answer, the conntrack entry, the routes, the packets the trace
-saw (request and reply), the endpoint that answered; through the ingress,
-also the second leg, from the ingress controller's nginx to the pod."""
+saw (request and reply), the endpoint that answered; through the ingress
+or a Gateway, also the second leg, from its nginx to the pod."""
 
 import contextlib
 
 from minipod.trace import flows, nftrace, probe, targets
 
 
-def _ingress_leg(t):
-    """(selectors of the controller's flows to the backend pods, nginx's pod
-    IP, the backends' addresses), or ([], None, set())."""
+def _nginx_leg(t):
+    """(selectors of nginx's flows to the backend pods, nginx's pod IP, the
+    backends' addresses), or ([], None, set()): the ingress controller's
+    nginx, or the Gateway's."""
     from minipod.core import pod
-    from minipod.roles.ingress import controller
     from minipod.objects import kinds, store
-    nginx = next((r for r in pod.store().all() if (r.get("k8s") or {}).get("name") == controller.POD), None)
+    if t.kind == "gateway":
+        from minipod.roles.gateway import controller as gateway
+        meta = t.gateway.gateway["metadata"]
+        name, ns = gateway.resource_name(t.gateway.gateway), meta["namespace"]
+    else:
+        from minipod.roles.ingress import controller
+        name, ns = controller.POD, controller.NAMESPACE
+    nginx = next((r for r in pod.store().all() if (r.get("k8s") or {}).get("name") == name
+                  and (r.get("k8s") or {}).get("namespace", ns) == ns), None)
     if nginx is None or not nginx.get("ip"):
         return [], None, set()
     nginx_ip = nginx["ip"].split("/")[0]
@@ -28,23 +36,24 @@ def _ingress_leg(t):
             endpoints)
 
 
-def trace(source: str, dest: str, namespace: str = "default", udp: bool = False, count: int = 1) -> dict:
+def trace(source: str, dest: str, namespace: str = "default", udp: bool = False, count: int = 1,
+          through: str = "auto") -> dict:
     from minipod import state
     from minipod.trace import lock_path
     with state.locked(lock_path()):
-        return _trace(source, dest, namespace, udp, count)
+        return _trace(source, dest, namespace, udp, count, through)
 
 
-def _trace(source: str, dest: str, namespace: str, udp: bool, count: int) -> dict:
+def _trace(source: str, dest: str, namespace: str, udp: bool, count: int, through: str) -> dict:
     where = targets.place(source, namespace)
-    t = targets.target(dest, namespace, udp)
+    t = targets.target(dest, namespace, udp, through)
     targets.check_safe(t)
-    if t.kind == "ingress" and udp:
+    if t.kind in ("ingress", "gateway") and udp:
         from minipod.errors import InvalidArgument
-        raise InvalidArgument("the ingress serves HTTP: no --udp through it")
+        raise InvalidArgument(f"the {t.kind} serves HTTP: no --udp through it")
     ports = probe.free_ports(count)
     selectors = nftrace.flow_selectors(ports, t.proto)
-    leg, nginx_ip, backends = _ingress_leg(t) if t.kind == "ingress" else ([], None, set())
+    leg, nginx_ip, backends = _nginx_leg(t) if t.kind in ("ingress", "gateway") else ([], None, set())
     trials = []
     with (probe.outside() if where.kind == "outside" else contextlib.nullcontext()) as outside:
         netns = where.netns

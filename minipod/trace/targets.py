@@ -35,9 +35,10 @@ class Target:
     port: int
     proto: str
     label: str
-    kind: str  # pod, service, nodeport, loadbalancer, ingress
+    kind: str  # pod, service, nodeport, loadbalancer, ingress, gateway
     service: dict = None
-    http: dict = field(default_factory=dict)  # {"host", "path"} through the ingress
+    http: dict = field(default_factory=dict)  # {"host", "path"} through the ingress or a Gateway
+    gateway: object = None  # trace/gateway.Pick: what a Gateway's nginx picks for the request
 
 
 def place(text: str, namespace: str) -> Place:
@@ -84,9 +85,17 @@ def _split_port(text: str):
     return text, None
 
 
-def target(text: str, namespace: str, udp: bool = False) -> Target:
+def target(text: str, namespace: str, udp: bool = False, through: str = "auto") -> Target:
+    """``through``: for http:// URLs, "gateway", "ingress", or "auto" (a
+    Gateway when one serves the host on the URL's port, else the ingress)."""
     proto = "udp" if udp else "tcp"
     if text.startswith("http://"):
+        if through != "ingress":
+            found = _gateway(text)
+            if found is not None or through == "gateway":
+                if found is None:
+                    raise InvalidArgument(f"no Gateway serves {text}")
+                return found
         return _ingress(text)
     if text.startswith("svc/"):
         ref, port = _split_port(text[4:])
@@ -160,13 +169,30 @@ def _ingress(url: str) -> Target:
                   http={"host": m.group(1), "path": m.group(3) or "/"})
 
 
+def _gateway(url: str):
+    """A Target through the Gateway that serves ``url``'s host, or None."""
+    from minipod.trace import gateway
+    m = re.fullmatch(r"http://([A-Za-z0-9.-]+)(?::(\d+))?(/[^\s]*)?", url)
+    if not m:
+        raise InvalidArgument(f"{url!r}: expected http://HOST[:PORT]/PATH")
+    port = int(m.group(2) or 80)
+    pick = gateway.find(url, port)
+    if pick is None:
+        return None
+    meta = pick.gateway["metadata"]
+    return Target(pick.address, port, "tcp", f"Gateway {meta['namespace']}/{meta['name']} ({pick.address}:{port}), "
+                  f"http://{m.group(1)}{m.group(3) or '/'}", "gateway", http={"host": m.group(1),
+                                                                              "path": m.group(3) or "/"},
+                  gateway=pick)
+
+
 SYNC_WAIT = 10.0  # seconds a trace waits for the service proxy to route a Service's address
 
 
 def check_safe(t: Target) -> None:
     """A virtual IP is a target only when the host routes it to the service
     device, where a packet no rule catches is dropped (it never leaves)."""
-    if t.kind not in ("service", "loadbalancer"):
+    if t.kind not in ("service", "loadbalancer", "gateway"):
         return
     import time
 

@@ -197,6 +197,16 @@ spec:
     assert condition("gatewayclass", "minipod", "Accepted") == ("True", "Accepted")
     listeners = mp_json("get", "gateway", "gw", "-o", "json")["status"]["listeners"]
     assert {lst["name"]: lst["attachedRoutes"] for lst in listeners} == {"http": 2, "shop": 0}
+    # minipod trace through the Gateway: its listener, route, rule and match, and nginx's leg to the pod
+    traced = mp("trace", "http://hello-world.info/v2?version=1").stdout
+    assert f"Gateway default/gw ({gateway}:80)" in traced and "Gateway default/gw: listener http" in traced, traced
+    assert "route default/hello, rule 0, match 0 (PathPrefix /v2, host hello-world.info)" in traced, traced
+    assert "the Gateway's nginx, to the backend:" in traced and "answered by: pod default/web2-" in traced, traced
+    traced = mp("trace", "http://hello-world.info/?version=2").stdout
+    assert "route default/hello, rule 1, match 2 (PathPrefix /, host hello-world.info, query version=2)" in traced
+    assert "answered by: pod default/web2-" in traced, traced
+    refused = mp("trace", "http://nobody.info/", "--through", "gateway", check=False)
+    assert refused.returncode == 125 and "no Gateway serves http://nobody.info/" in refused.stderr, refused.stderr
 
 
 def test_every_filter(gateway, tmp_path):

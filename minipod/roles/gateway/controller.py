@@ -127,6 +127,8 @@ def _certificate_of(gw: dict, grants: list, directory):
         if secret is None or secret.get("type") != "kubernetes.io/tls":
             return None, ("InvalidCertificateRef", f"certificateRef {secret_ns}/{ref['name']}: no Secret of type "
                                                    "kubernetes.io/tls")
+        if directory is None:  # looked at, not served (minipod trace)
+            return ("", ""), None
         (directory / "tls").mkdir(parents=True, exist_ok=True)
         out = []
         for key, suffix in (("tls.crt", "crt"), ("tls.key", "key")):
@@ -143,7 +145,7 @@ def _certificate_of(gw: dict, grants: list, directory):
     return certificate_of
 
 
-def _world() -> dict:
+def read_world() -> dict:
     """What every Gateway's routes are resolved against, read once a pass."""
     def by_key(kind):
         return {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in store.list_objects(kind, shared=True)}
@@ -180,14 +182,14 @@ def _programmed(gw: dict, rec, ports: list, text: str) -> tuple:
     return ("True", "Programmed", f"nginx (pod {resource_name(gw)}) serves the configuration")
 
 
-def _serve(gw: dict, world: dict, parents: dict, log) -> None:
-    """One Gateway: its listeners, routes, nginx and status; the routes'
-    verdicts on it are added to ``parents`` (route key -> [status entries])."""
-    d = _conf_dir(gw)
-    d.mkdir(parents=True, exist_ok=True)
-    lsts = attach.listeners(gw, _certificate_of(gw, world["grants"], d))
+def plan(gw: dict, world: dict, directory=None) -> tuple:
+    """What the Gateway serves: (its listeners, its matches in precedence
+    order, routes attached per listener, {route key: [its status.parents
+    entries for this Gateway]}). ``directory``: where an HTTPS listener's
+    certificate is written (None: looked up, not written: `minipod trace`)."""
+    lsts = attach.listeners(gw, _certificate_of(gw, world["grants"], directory))
     by_name = {lst.name: lst for lst in lsts}
-    matches, attached = [], {}
+    matches, attached, parents = [], {}, {}
     for route in world["routes"]:
         rns = route["metadata"]["namespace"]
         for ref in route["spec"].get("parentRefs") or []:
@@ -205,10 +207,20 @@ def _serve(gw: dict, world: dict, parents: dict, log) -> None:
             key = (rns, route["metadata"]["name"])
             parents.setdefault(key, []).append(status.route_parent(ref, route, attachment, resolved,
                                                                   route["metadata"].get("generation")))
+    return lsts, precedence.ordered(matches), attached, parents
+
+
+def _serve(gw: dict, world: dict, parents: dict, log) -> None:
+    """One Gateway: its listeners, routes, nginx and status; the routes'
+    verdicts on it are added to ``parents`` (route key -> [status entries])."""
+    d = _conf_dir(gw)
+    d.mkdir(parents=True, exist_ok=True)
+    lsts, matches, attached, verdicts = plan(gw, world, d)
+    for key, entries in verdicts.items():
+        parents.setdefault(key, []).extend(entries)
     serving = [lst for lst in lsts if lst.serves]
     ports = sorted({lst.port for lst in serving}) or [lst.port for lst in lsts[:1]]
-    text = render.render(f"{gw['metadata']['namespace']}/{gw['metadata']['name']}", serving,
-                         precedence.ordered(matches))
+    text = render.render(f"{gw['metadata']['namespace']}/{gw['metadata']['name']}", serving, matches)
     rec = _container_of(gw)
     before = nginx.last_error_in(d)
     nginx.sync(text, rec if _ready(rec, gw, ports) else None, log,
@@ -278,7 +290,7 @@ def reconcile(log) -> None:
         _write_status(kinds.GATEWAY_CLASS, c, status.gateway_class(c))
     names = {c["metadata"]["name"] for c in classes}
     gateways = [g for g in store.list_objects(kinds.GATEWAY) if g["spec"]["gatewayClassName"] in names]
-    world = _world()
+    world = read_world()
     parents = {}
     for gw in gateways:
         _serve(gw, world, parents, log)
