@@ -2,13 +2,15 @@
 SVG picture (``svg``, rendered on the server: the page needs no framework).
 
     ingresses   (hosts and paths)        ──▶ their Services
+    gateways    (address; each route's hostnames, matches) ──▶ their backends' Services
     services    (ClusterIP, node ports)  ──▶ their endpoints: pods
     ─────────── the bridge (minipod0, its gateway) ─── the host's uplink
     pods        (eth0 and address, the host side veth, pause and containers)
 
 Every element has an id the trace highlights (trace_ids): pod-<id>,
 veth-<id>, bridge, svc-<namespace>-<name>, edge-<service id>-<pod id>,
-ing-<namespace>-<name>, ingedge-<ingress id>-<service id>."""
+ing-<namespace>-<name>, ingedge-<ingress id>-<service id>, gw-<namespace>-<name>,
+gwedge-<gateway id>-<service id>."""
 
 import hashlib
 import html
@@ -73,7 +75,35 @@ def model() -> dict:
     return {"host": socket.gethostname(), "uplink": uplink,
             "bridge": {"name": network.bridge_of(conf) or "", "gateway": network.gateway_of(conf) or "",
                        "subnet": ", ".join(str(s) for s in network.subnets_of(conf))},
-            "pods": pods, "services": services, "ingresses": ingresses}
+            "pods": pods, "services": services, "ingresses": ingresses, "gateways": _gateways()}
+
+
+def _gateways() -> list:
+    """Each Gateway of minipod's: its address, and every match its nginx
+    serves (listener, host, path) with the Services of its backends."""
+    from minipod.objects import kinds, store
+    if not store.any_objects(kinds.GATEWAY):
+        return []
+    from minipod.roles.gateway import controller
+    classes = {c["metadata"]["name"] for c in store.list_objects(kinds.GATEWAY_CLASS)
+               if c["spec"]["controllerName"] == controller.CONTROLLER_NAME}
+    world, out = None, []
+    for gw in store.list_objects(kinds.GATEWAY):
+        if gw["spec"]["gatewayClassName"] not in classes:
+            continue
+        world = world or controller.read_world()
+        _lsts, matches, _attached, _parents = controller.plan(gw, world)
+        meta = gw["metadata"]
+        rules = []
+        for m in matches:
+            text = f"{m.hostname or '*'}{m.path}" + (f" {m.method}" if m.method else "") + \
+                "".join(f" {n}: {v}" for _k, n, v in m.headers) + "".join(f" ?{n}={v}" for _k, n, v in m.query)
+            rules.append({"route": m.route[2], "rule": text,
+                          "services": sorted({_id("svc", b.namespace, b.name) for b in m.action.backends})})
+        address = ((gw.get("status") or {}).get("addresses") or [{}])[0].get("value", "")
+        out.append({"id": _id("gw", meta["namespace"], meta["name"]), "name": f"{meta['namespace']}/{meta['name']}",
+                    "address": address, "rules": rules})
+    return out
 
 
 def _uplink() -> str:
@@ -98,8 +128,9 @@ def _text(x, y, s, cls="", anchor="start") -> str:
 def svg(m: dict) -> str:
     """The picture of ``m`` (a model())."""
     e = html.escape
-    pods, services, ingresses = m["pods"], m["services"], m["ingresses"]
-    ing_y, svc_y, bridge_y, pod_y = 40, 150 if ingresses else 40, 0, 0
+    pods, services, ingresses, gateways = m["pods"], m["services"], m["ingresses"], m.get("gateways", [])
+    top = max([len(i["rules"]) for i in ingresses] + [len(g["rules"]) for g in gateways] + [0])
+    ing_y, svc_y, bridge_y, pod_y = 40, 110 + 14 * top if ingresses or gateways else 40, 0, 0
     bridge_y = svc_y + (SVC_H + 70 if services else 20)
     pod_y = bridge_y + 70
     rows = max(1, (len(pods) + PER_ROW - 1) // PER_ROW)
@@ -159,6 +190,23 @@ def svg(m: dict) -> str:
         out.append(f'<g id="{ing["id"]}" class="ingress"><rect x="{x}" y="{y}" width="360" '
                    f'height="{28 + 14 * len(ing["rules"])}" rx="6"/>'
                    + _text(x + 10, y + 18, f"ingress {ing['name']}", "name") + text + "</g>")
+    # gateways: their address, each match and its route, arrows to the backends' services
+    for i, gw in enumerate(gateways):
+        x, y = 20 + (len(ingresses) + i) * 380, ing_y
+        drawn = set()
+        for r in gw["rules"]:
+            for sid in r["services"]:
+                if sid in svc_xy and sid not in drawn:
+                    drawn.add(sid)
+                    sx, sy = svc_xy[sid]
+                    out.append(f'<line id="gwedge-{gw["id"]}-{sid}" class="edge" x1="{x + 120}" '
+                               f'y1="{y + 20 + 14 * len(gw["rules"])}" x2="{sx + SVC_W // 2}" y2="{sy}" '
+                               'marker-end="url(#arrow)"/>')
+        text = "".join(_text(x + 10, y + 34 + 14 * j, _fit(f"{r['rule']}  ({r['route']})", 56), "small")
+                       for j, r in enumerate(gw["rules"]))
+        out.append(f'<g id="{gw["id"]}" class="ingress gateway"><rect x="{x}" y="{y}" width="360" '
+                   f'height="{28 + 14 * len(gw["rules"])}" rx="6"/>'
+                   + _text(x + 10, y + 18, f"gateway {gw['name']}  {gw['address']}", "name") + text + "</g>")
     out.append("</svg>")
     return "".join(out)
 
@@ -183,6 +231,13 @@ def trace_ids(m: dict, result: dict) -> list:
         ids.append(svc["id"])
         if endpoint:
             ids.append(f"edge-{svc['id']}-{endpoint['id']}")
+    if target["kind"] == "gateway" and endpoint:
+        for gw in m.get("gateways", []):
+            backend = next((s for s in m["services"] if endpoint["id"] in s["endpoints"]
+                            and any(s["id"] in r["services"] for r in gw["rules"])), None)
+            if backend is not None:
+                ids += [gw["id"], f"gwedge-{gw['id']}-{backend['id']}", backend["id"],
+                        f"edge-{backend['id']}-{endpoint['id']}"]
     if target["kind"] == "ingress" and svc is not None:
         ids += [ing["id"] for ing in m["ingresses"] if any(r["service"] == svc["id"] for r in ing["rules"])]
         ids += [f"ingedge-{ing['id']}-{svc['id']}" for ing in m["ingresses"]]

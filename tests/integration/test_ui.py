@@ -183,3 +183,36 @@ def test_a_refused_trace_is_drawn_in_red_at_the_rule_that_refused_it(ui, browser
     assert label == "✗ dropped by default deny of ingress of shop/db", label
     assert js(browser, "getComputedStyle(document.querySelector('.dropped rect')).stroke") == "rgb(214, 40, 40)"
     shot(browser, "trace-refused")
+
+
+def test_a_gateway_its_routes_and_their_backends_on_the_picture(ui, browser, tmp_path):
+    from tests.integration.test_gateway import GATEWAY, echo
+    from tests.integration.test_image_formats import _built
+    mp("image", "import", _built("nginx"))
+    apply(tmp_path, GATEWAY + echo("web", "1") + echo("web2", "2") + """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: hello}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [hello-world.info]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /v2}}]
+    backendRefs: [{name: web2, port: 8080}]
+  - backendRefs: [{name: web, port: 8080}]
+""", "gateway.yaml")
+    try:
+        mp("wait", "--for=condition=Programmed", "gateway/gw", "--timeout", "120")
+        address = json.loads(mp("get", "gateway", "gw", "-o", "json").stdout)["status"]["addresses"][0]["value"]
+        browser.get(ui)
+        shown = wait_for(lambda: js(browser, "(e => e && e.textContent)(document.getElementById('gw-default-gw'))"),
+                         timeout=30, what="the Gateway on the page")
+        assert f"gateway default/gw  {address}" in shown and "hello-world.info/v2  (hello)" in shown, shown
+        edges = js(browser, "[...document.querySelectorAll('line.edge')].map(e => e.id)")
+        assert {"gwedge-gw-default-gw-svc-default-web", "gwedge-gw-default-gw-svc-default-web2"} <= set(edges), edges
+        shot(browser, "gateway")
+    finally:
+        mp("delete", "-f", tmp_path / "gateway.yaml", check=False)
+        wait_for(lambda: "gw-minipod" not in mp("get", "pods", check=False).stdout, timeout=60,
+                 what="the Gateway's nginx to go")
+        wait_for(lambda: mp("image", "rm", "nginx", check=False).returncode == 0, timeout=60, interval=0.5,
+                 what="the nginx image to be free")
