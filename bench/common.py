@@ -1,12 +1,46 @@
 """What the benches share: running a command in a bench's own environment,
-a process's CPU time, appending a report to bench/RESULTS.md, and the
-NetworkPolicy states both policy benches measure."""
+a process's CPU time, appending a report to bench/RESULTS.md, wrk's
+figures, and the NetworkPolicy states both policy benches measure."""
 
 import os
 import subprocess
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+# Two pods of the nginx image serving its welcome page, and their Service:
+# what the ingress and gateway benches put behind their nginx.
+BACKEND = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports: [{containerPort: 80, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: http, name: http}]
+"""
+
+
+def nginx_archive(sh) -> Path:
+    """The nginx image's archive that scripts/setup-images makes from
+    Debian's nginx packages, unpacked (made now if it is not there)."""
+    repo = Path(__file__).resolve().parent.parent
+    archive = repo / "build" / "nginx.oci.tar"
+    if not archive.exists():
+        sh([repo / "scripts" / "setup-images"])
+    return archive
 
 
 def runner(env: dict):
@@ -18,6 +52,24 @@ def runner(env: dict):
             raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.strip()}")
         return proc
     return sh
+
+
+def wrk_figures(sh, url: str, seconds: int, host: str, close=False) -> dict:
+    """wrk -t2 -c32 against ``url`` with Host ``host`` (``close``: a new
+    connection per request): requests/s, p99, requests, failures."""
+    import re
+    extra = ["-H", "Connection: close"] if close else []
+    out = sh(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", f"Host: {host}", *extra, url],
+             timeout=seconds + 30).stdout
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p99_ms": float(p99.group(1)) * unit[p99.group(2)],
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+            "non_2xx": int(failed.group(1)) if failed else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
 
 def cpu_seconds(pid) -> float:

@@ -19,7 +19,6 @@ bridge; never the user's.
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import record, runner
+from common import BACKEND, nginx_archive, record, runner, wrk_figures
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = Path(tempfile.mkdtemp(prefix="mpbing-"))
@@ -40,29 +39,6 @@ ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT
        "MINIPOD_LB_POOL": "198.18.4.0/24", "MINIPOD_INGRESS_HTTP_PORT": str(INGRESS_PORT),
        "MINIPOD_INGRESS_HTTPS_PORT": "18743"}
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
-
-BACKEND = """apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx
-        ports: [{containerPort: 80, name: http}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 8080, targetPort: http, name: http}]
-"""
-
 
 def ingress(extra_paths=0) -> str:
     paths = "".join(f"      - {{path: /r{i}, pathType: Prefix, backend: {{service: {{name: web, port: "
@@ -114,19 +90,8 @@ def answers(port) -> bool:
 
 
 def wrk(port, seconds, close=False) -> dict:
-    """wrk's figures; ``close``: a new connection per request (no keep-alive)."""
-    extra = ["-H", "Connection: close"] if close else []
-    out = sh(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", "Host: bench.local", *extra,
-              f"http://127.0.0.1:{port}/"], timeout=seconds + 30).stdout
-    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p99_ms": float(p99.group(1)) * unit[p99.group(2)],
-            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "non_2xx": int(failed.group(1)) if failed else 0,
-            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
+    """wrk's figures through 127.0.0.1:``port``; ``close``: a new connection per request (no keep-alive)."""
+    return wrk_figures(sh, f"http://127.0.0.1:{port}/", seconds, "bench.local", close)
 
 
 def under_reloads(seconds, close) -> dict:
@@ -164,8 +129,7 @@ def main():
         sys.exit("bench: needs wrk (apt-get install wrk)")
     results = {"ingress": [], "reference": [], "reference_keepalive": [], "reloads": None}
     try:
-        sh([sys.executable, str(REPO / "images" / "build-image.py"), "nginx", str(ROOT / "nginx.oci.tar")])
-        mp("image", "import", ROOT / "nginx.oci.tar")
+        mp("image", "import", nginx_archive(sh))
         apply(BACKEND + "---\n" + ingress(), "demo.yaml")
         mp("wait", "--for=condition=Ready", "-l", "app=web", "--timeout", "120")
         wait(lambda: answers(INGRESS_PORT), what="the ingress nginx")

@@ -160,8 +160,13 @@ def test_the_configuration_reads_as_maps_and_internal_locations():
     assert "map $request_method $gw_c0_method { POST 1; default 0; }" in text
     assert 'map "$gw_listener_80:$gw_c0_path$gw_c0_method" $gw_m0 { "l:11" 1; default 0; }' in text
     assert 'map "$gw_m0" $gw_pick_80 { "~^1" 0; default none; }' in text
-    assert "proxy_pass http://gw_default_r_0$request_uri;" in text
+    assert "map $gw_pick_80 $gw_upstream_80 { 0 gw_default_r_0; default \"\"; }" in text  # it only proxies
+    assert "location = /_gw/0 " not in text
     assert "server 10.0.0.1:8080 weight=1 max_fails=0;" in text
+    action.request_headers = {"set": [{"name": "X-A", "value": "1"}]}  # a filter: its own internal location
+    text = render.render("default/gw", lsts, [_match(method="POST", path="/v2", action=action)])
+    assert "location = /_gw/0 " in text and "proxy_pass http://gw_default_r_0$request_uri;" in text
+    assert "proxy_set_header X-A \"1\";" in text
 
 
 def test_a_condition_keeps_its_transition_time_while_its_status_holds():

@@ -8,10 +8,11 @@ parameter, so the routing is maps a learner can read, in four steps:
     map "$gw_listener_80:$gw_c3_path$gw_c3_method" $gw_m3 { "any:11" 1; default 0; }   all of a match's
     map "$gw_m0$gw_m1$gw_m3" $gw_pick_80 { "~^1" 0; "~^.1" 1; "~^..1" 3; default none; }  the first in precedence
 
-and `location /` sends the request to the internal location of the match
-picked (`rewrite ^ /_gw/3 last`), which holds the rule's filters and
-proxies to the rule's upstream: every endpoint of its backends, weighted
-by the backend's weight shared among its endpoints. A backend that does
+and `location /` proxies to the upstream of the match picked
+(`map $gw_pick_80 $gw_upstream_80 { 0 gw_default_hello_0; ... }`: every
+endpoint of its rule's backends, weighted by the backend's weight shared
+among its endpoints), or, for a rule with filters, sends the request to
+the match's internal location (`rewrite ^ /_gw/3 last`), which holds them. A backend that does
 not resolve keeps its share as a 500, one with no endpoint as a 503
 (servers on unix sockets of this nginx).
 """
@@ -106,8 +107,16 @@ def _weights(backends: list) -> list:
 
 
 def _upstream(name: str, servers: list) -> list:
+    # Idle connections kept to the pods, as the ingress controller keeps them (bench/ingress.py)
     return [f"    upstream {name} {{"] + [f"        server {s} weight={w} max_fails=0;" for s, w in servers] + \
-        ["        keepalive 32;", "    }"]
+        ["        keepalive 320;", "        keepalive_timeout 60s;", "        keepalive_requests 10000;", "    }"]
+
+
+def plain(a: Action) -> bool:
+    """A rule that only proxies (no filter, mirror or timeout, a backend to
+    send to): served from `location /` itself, with no internal redirect."""
+    return not (a.request_headers or a.response_headers or a.redirect or a.rewrite or a.mirrors or a.timeout) \
+        and bool(_weights(a.backends))
 
 
 def _redirect(r: dict, listener_port: int) -> str:
@@ -222,7 +231,7 @@ def render(name: str, listeners: list, matches: list) -> str:
         anyhost = next((lst.name for lst in on_port if not lst.hostname), "")
         http.append(f"    map $host $gw_listener_{port} {{ hostnames; "
                     + "".join(f"{lst.hostname} {lst.name}; " for lst in named) + f'default "{anyhost}"; }}')
-        keys = []
+        keys, direct = [], []
         locations = []
         for i, m in picks:
             conds = _conditions(i, m)
@@ -230,11 +239,19 @@ def render(name: str, listeners: list, matches: list) -> str:
             source = f"$gw_listener_{port}:" + "".join(f"$gw_c{i}_{v}" for v, _t in conds)
             http.append(f'    map "{source}" $gw_m{i} {{ "{m.listener}:{"1" * len(conds)}" 1; default 0; }}')
             keys.append(i)
-            locations += _location(i, m, port, http, upstreams)
+            if plain(m.action):
+                upstreams[f"gw_{m.action.id}"] = _weights(m.action.backends)
+                direct.append((i, f"gw_{m.action.id}"))
+            else:
+                locations += _location(i, m, port, http, upstreams)
         pick = f'    map "{"".join(f"$gw_m{i}" for i in keys)}" $gw_pick_{port} {{ ' + \
             "".join(f'"~^{"." * n}1" {i}; ' for n, i in enumerate(keys)) + "default none; }"
         http.append(pick)
-        body = ["set $gw_path $uri;", f"rewrite ^ /_gw/$gw_pick_{port} last;"]
+        http.append(f"    map $gw_pick_{port} $gw_upstream_{port} {{ " + "".join(f"{i} {u}; " for i, u in direct)
+                    + 'default ""; }')
+        # a match that only proxies is served here; one with filters (or none: 404) in its internal location
+        body = ["set $gw_path $uri;", f'if ($gw_upstream_{port} = "") {{ rewrite ^ /_gw/$gw_pick_{port} last; }}',
+                *PROXY, f"proxy_pass http://$gw_upstream_{port};"]
         routing = ["location / {"] + [f"    {b}" for b in body] + ["}",
                                                                    "location = /_gw/none { internal; return 404; }"]
         routing += locations
