@@ -147,8 +147,8 @@ def route(tmp_path, text, name):
     _apply(tmp_path, text, f"{name}.yaml")
 
 
-def test_hello_world_by_path_method_header_query_and_a_canary(gateway, tmp_path):
-    route(tmp_path, """apiVersion: gateway.networking.k8s.io/v1
+# The course's demo and its last line: by path, then by method, header or query.
+HELLO_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: hello}
 spec:
@@ -163,7 +163,11 @@ spec:
     - queryParams: [{name: version, value: "2"}]
     backendRefs: [{name: web2, port: 8080}]
   - backendRefs: [{name: web, port: 8080}]
----
+"""
+
+
+def test_hello_world_by_path_method_header_query_and_a_canary(gateway, tmp_path):
+    route(tmp_path, HELLO_ROUTE + """---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: canary}

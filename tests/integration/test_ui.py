@@ -186,20 +186,10 @@ def test_a_refused_trace_is_drawn_in_red_at_the_rule_that_refused_it(ui, browser
 
 
 def test_a_gateway_its_routes_and_their_backends_on_the_picture(ui, browser, tmp_path):
-    from tests.integration.test_gateway import GATEWAY, echo
+    from tests.integration.test_gateway import GATEWAY, HELLO_ROUTE, echo
     from tests.integration.test_image_formats import _built
     mp("image", "import", _built("nginx"))
-    apply(tmp_path, GATEWAY + echo("web", "1") + echo("web2", "2") + """apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: hello}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [hello-world.info]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /v2}}]
-    backendRefs: [{name: web2, port: 8080}]
-  - backendRefs: [{name: web, port: 8080}]
-""", "gateway.yaml")
+    apply(tmp_path, GATEWAY + echo("web", "1") + echo("web2", "2") + HELLO_ROUTE, "gateway.yaml")
     try:
         mp("wait", "--for=condition=Programmed", "gateway/gw", "--timeout", "120")
         address = json.loads(mp("get", "gateway", "gw", "-o", "json").stdout)["status"]["addresses"][0]["value"]
