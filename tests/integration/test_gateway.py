@@ -235,7 +235,8 @@ spec:
         add: [{name: X-Add, value: added}]
         remove: [X-Remove]
     - type: ResponseHeaderModifier
-      responseHeaderModifier: {add: [{name: X-Served-By, value: minipod}]}
+      responseHeaderModifier: {add: [{name: X-Served-By, value: minipod}], set: [{name: Cache-Control,
+                                                                                 value: no-store}]}
     - {type: RequestMirror, requestMirror: {backendRef: {name: web2, port: 8080}}}
     backendRefs: [{name: web, port: 8080}]
   - matches: [{path: {type: PathPrefix, value: /full}}]
@@ -253,6 +254,7 @@ spec:
     out = sh(f"curl -s -D - -H 'Host: filters.info' -H 'X-Add: first' -H 'X-Remove: gone' "
              f"http://{gateway}/api/items?q=1").stdout
     assert "Request: GET /v1/items?q=1 HTTP/1.1" in out and "X-Served-By: minipod" in out, out
+    assert "Cache-Control: no-store" in out, out
     got = out.split("Request:", 1)[1]  # the headers the backend got
     assert "X-Set: set-$value" in got and "X-Add: first,added" in got and "X-Remove" not in got, out
     web2 = mp("get", "pods", "-l", "app=web2", "-o", "name").stdout.split()[0].split("/")[1]
@@ -282,6 +284,19 @@ spec:
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
+metadata: {name: regexes}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [regexes.info]
+  rules:
+  - matches: [{headers: [{type: RegularExpression, name: X-Version, value: "v[2-9]"}]}]
+    backendRefs: [{name: web2, port: 8080}]
+  - matches: [{queryParams: [{type: RegularExpression, name: q, value: "[0-9]+"}]}]
+    backendRefs: [{name: web2, port: 8080}]
+  - backendRefs: [{name: web, port: 8080}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
 metadata: {name: exact-host}
 spec:
   parentRefs: [{name: gw}]
@@ -294,7 +309,9 @@ spec:
     cases = [("/", "a.prec.info", "", "1"), ("/app/admin/x", "a.prec.info", "", "2"), ("/app", "a.prec.info", "", "2"),
              ("/app/x", "a.prec.info", "-H 'X-A: 1' -H 'X-B: 1'", "2"), ("/app/x", "a.prec.info", "-H 'X-A: 1'", "1"),
              ("/app/admin", "www.prec.info", "", "2"),  # the exact hostname wins over the wildcard's longer path
-             ("/", "prec.info", "", "404")]  # *.prec.info is not prec.info
+             ("/", "prec.info", "", "404"),  # *.prec.info is not prec.info
+             ("/", "regexes.info", "-H 'X-Version: v3'", "2"), ("/", "regexes.info", "-H 'X-Version: v1'", "1"),
+             ("/?q=42", "regexes.info", "", "2"), ("/?q=x42", "regexes.info", "", "1")]
     for path, host, extra, want in cases:
         assert version(path, host, gateway, extra=extra) == want, (path, host, extra)
     # the shop listener (*.shop.example, port 8080) takes routes from labelled namespaces only
@@ -354,6 +371,22 @@ spec:
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
+metadata: {name: cross}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [cross.info]
+  rules: [{backendRefs: [{name: cart, namespace: shop, port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: configmap}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [configmap.info]
+  rules: [{backendRefs: [{name: web, kind: ConfigMap, group: "", port: 8080}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
 metadata: {name: regex}
 spec:
   parentRefs: [{name: gw}]
@@ -370,6 +403,8 @@ spec:
     assert condition("httproute", "not-allowed", "Accepted", ns="elsewhere") == ("False", "NotAllowedByListeners")
     assert condition("httproute", "refs", "Accepted") == ("True", "Accepted")
     assert condition("httproute", "refs", "ResolvedRefs") == ("False", "BackendNotFound")
+    assert condition("httproute", "cross", "ResolvedRefs") == ("False", "RefNotPermitted")
+    assert condition("httproute", "configmap", "ResolvedRefs") == ("False", "InvalidKind")
     assert condition("httproute", "regex", "Accepted") == ("False", "UnsupportedValue")
     # what resolves is served; what does not answers 500; the other rule of the regex route serves
     wait_for(lambda: version("/", "refs.info", gateway) == "1", timeout=30, interval=0.2, what="refs route")
@@ -388,11 +423,13 @@ spec:
 """, "grant")
     wait_for(lambda: version("/cart", "refs.info", gateway) == "cart", timeout=30, interval=0.2,
              what="the granted reference")
+    wait_for(lambda: condition("httproute", "cross", "ResolvedRefs") == ("True", "ResolvedRefs"), timeout=30,
+             what="the granted reference's condition")
     mp("delete", "referencegrant", "routes-to-cart", "-n", "shop")
     wait_for(lambda: get("/cart", "refs.info", gateway)[0] == "500", timeout=30, interval=0.2,
              what="the reference withdrawn")
-    assert condition("httproute", "refs", "ResolvedRefs") in (("False", "RefNotPermitted"),
-                                                            ("False", "BackendNotFound"))
+    wait_for(lambda: condition("httproute", "cross", "ResolvedRefs") == ("False", "RefNotPermitted"), timeout=30,
+             what="the withdrawn reference's condition")
 
 
 def _self_signed(tmp_path, host):

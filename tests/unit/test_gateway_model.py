@@ -176,3 +176,21 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds():
         "2020-01-01T00:00:00Z"
     assert status.condition("Accepted", "False", "Invalid", "", 2, old)["lastTransitionTime"] != \
         "2020-01-01T00:00:00Z"
+
+
+def test_the_trace_picks_the_listener_and_match_nginx_picks():
+    from minipod.trace import gateway as traced
+    gw = _gateway(_listener("any"), _listener("exact", hostname="a.example"),
+                  _listener("wild", hostname="*.example"))
+    lsts = attach.listeners(gw, lambda spec: (None, None))
+    assert traced._listener_for(lsts, 80, "a.example").name == "exact"  # over the wildcard
+    assert traced._listener_for(lsts, 80, "b.example").name == "wild"
+    assert traced._listener_for(lsts, 80, "other.org").name == "any"
+    assert traced._listener_for(lsts, 81, "a.example") is None
+    prefix = _match(listener="any", path="/v2")
+    assert traced._holds(prefix, "any", "x", "/v2/deep", []) and not traced._holds(prefix, "any", "x", "/v2x", [])
+    assert not traced._holds(prefix, "wild", "x", "/v2", [])  # another listener's
+    query = _match(listener="any", query=[("RegularExpression", "v", "[0-9]+")])
+    assert traced._holds(query, "any", "x", "/", [("v", "12")]) and not traced._holds(query, "any", "x", "/",
+                                                                                       [("v", "x")])
+    assert not traced._holds(_match(listener="any", method="POST"), "any", "x", "/", [])  # the trace sends GET

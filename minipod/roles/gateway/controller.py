@@ -234,8 +234,9 @@ def _serve(gw: dict, world: dict, parents: dict, log) -> None:
     service = _put(kinds.SERVICE, service_object(gw, ports), log)
     _put(kinds.POD, pod_object(gw, ports), log)
     address = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress", [{}])[0].get("ip")
-    _write_status(kinds.GATEWAY, gw, status.gateway(gw, lsts, attached, address,
-                                                    _programmed(gw, _container_of(gw), ports, text)))
+    programmed = _programmed(gw, _container_of(gw), ports, text) if serving else \
+        ("False", "Invalid", "no listener is valid: see the listeners' conditions")
+    _write_status(kinds.GATEWAY, gw, status.gateway(gw, lsts, attached, address, programmed))
 
 
 def _prune_certificates(directory) -> None:
