@@ -100,8 +100,12 @@ def socket_path():
     return agent_dir() / "node.sock"
 
 
-def wait_serving(timeout: float = 10.0) -> None:
-    """Until the running agent serves commands (its preloading done)."""
+def wait_serving(timeout: float = 120.0) -> None:
+    """Until the running agent serves commands: it does after its first
+    pass, which after a crash realises every pod the crash left half-made
+    (20 on a machine busy compiling took more than 10 s: a brand-new
+    machine's test run failed there). The wait ends as soon as it serves
+    or is gone; ``timeout`` only bounds a hang."""
     deadline = time.monotonic() + timeout
     while not socket_path().exists():
         if time.monotonic() > deadline or not running_pid():
