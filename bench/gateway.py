@@ -41,6 +41,17 @@ ENV = {**os.environ, "MINIPOD_ROOT": str(ROOT), "MINIPOD_CNI_CONF_DIR": str(ROOT
        "MINIPOD_INGRESS_HTTPS_PORT": "18791"}
 MINIPOD = [str(REPO / ".venv" / "bin" / "minipod")]
 
+# The ingress controller's nginx behind a LoadBalancer address too, so that
+# both nginx are also measured through the same kind of front door.
+INGRESS_LB = """apiVersion: v1
+kind: Service
+metadata: {name: ingress-lb, namespace: ingress-nginx}
+spec:
+  type: LoadBalancer
+  selector: {app.kubernetes.io/name: ingress-nginx, app.kubernetes.io/component: controller}
+  ports: [{port: 80, targetPort: 80}]
+"""
+
 FRONTS = """apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: bench}
@@ -146,10 +157,17 @@ def main():
         mp("wait", "--for=condition=Ready", "-l", "app=web", "--timeout", "120")
         mp("wait", "--for=condition=Programmed", "gateway/bench", "--timeout", "120")
         address = json.loads(mp("get", "gateway", "bench", "-o", "json").stdout)["status"]["addresses"][0]["value"]
-        route = sh(["ip", "-o", "route", "get", address]).stdout
-        if " dev mpbgwdev0 " not in route:  # the safety check before any request to a virtual IP
-            sys.exit(f"bench: {address} is not routed to the bench's service device: {route}")
+        wait(lambda: mp("get", "pod", "ingress-nginx-controller", "-n", "ingress-nginx", check=False).returncode == 0,
+             what="the ingress controller's pod")
+        apply(INGRESS_LB, "ingress-lb.yaml")
+        ingress_lb = json.loads(mp("get", "svc", "ingress-lb", "-n", "ingress-nginx", "-o", "json").stdout)[
+            "status"]["loadBalancer"]["ingress"][0]["ip"]
+        for ip in (address, ingress_lb):
+            route = sh(["ip", "-o", "route", "get", ip]).stdout
+            if " dev mpbgwdev0 " not in route:  # the safety check before any request to a virtual IP
+                sys.exit(f"bench: {ip} is not routed to the bench's service device: {route}")
         urls = {"ingress": f"http://127.0.0.1:{INGRESS_PORT}/", "gateway": f"http://{address}/",
+                "ingress_lb": f"http://{ingress_lb}/",
                 "ingress_pod": f"http://{pod_ip('ingress-nginx', 'ingress-nginx-controller')}/",
                 "gateway_pod": f"http://{pod_ip('default', 'bench-minipod')}/"}
         for name, url in urls.items():
@@ -162,6 +180,7 @@ def main():
             results["changes"].append(route_change(i, address))
             time.sleep(0.5)
     finally:
+        mp("delete", "svc", "ingress-lb", "-n", "ingress-nginx", check=False)
         mp("delete", "-f", ROOT / "bench.yaml", check=False)
         for i in range(args.changes):
             mp("delete", "httproute", f"change{i}", check=False)
@@ -187,6 +206,12 @@ def report(results, args) -> None:
              f"| the Ingress's nginx (host port) | {ing_rps:.0f} | {ing_p99:.2f} | {failed['ingress']} |",
              f"| the Gateway's nginx (LoadBalancer address) | {gw_rps:.0f} | {gw_p99:.2f} | {failed['gateway']} |",
              f"| Gateway / Ingress | {gw_rps / ing_rps:.2f}x | {gw_p99 / ing_p99:.2f}x | |"]
+    if results.get("ingress_lb"):
+        il_rps, il_p99 = med(results["ingress_lb"], "rps"), med(results["ingress_lb"], "p99_ms")
+        lines += [f"| the Ingress's nginx, through a LoadBalancer address too | {il_rps:.0f} | {il_p99:.2f} | "
+                  f"{sum(r['non_2xx'] + r['socket_errors'] for r in results['ingress_lb'])} |",
+                  f"| Gateway / Ingress, both through a LoadBalancer address | {gw_rps / il_rps:.2f}x | "
+                  f"{gw_p99 / il_p99:.2f}x | |"]
     if results.get("ingress_pod"):
         ip_rps, gp_rps = med(results["ingress_pod"], "rps"), med(results["gateway_pod"], "rps")
         ip_p99, gp_p99 = med(results["ingress_pod"], "p99_ms"), med(results["gateway_pod"], "p99_ms")
