@@ -156,11 +156,17 @@ def _is_local(ip: str) -> bool:
     return out.startswith("local ")
 
 
-def _ingress(url: str) -> Target:
-    from minipod.roles.ingress import controller
+def _http_url(url: str):
+    """http://HOST[:PORT]/PATH as a match: host, port or None, path or None."""
     m = re.fullmatch(r"http://([A-Za-z0-9.-]+)(?::(\d+))?(/[^\s]*)?", url)
     if not m:
         raise InvalidArgument(f"{url!r}: expected http://HOST[:PORT]/PATH")
+    return m
+
+
+def _ingress(url: str) -> Target:
+    from minipod.roles.ingress import controller
+    m = _http_url(url)
     http_port = controller.ports()[0]
     port = int(m.group(2) or http_port)
     if port != http_port:
@@ -172,9 +178,7 @@ def _ingress(url: str) -> Target:
 def _gateway(url: str):
     """A Target through the Gateway that serves ``url``'s host, or None."""
     from minipod.trace import gateway
-    m = re.fullmatch(r"http://([A-Za-z0-9.-]+)(?::(\d+))?(/[^\s]*)?", url)
-    if not m:
-        raise InvalidArgument(f"{url!r}: expected http://HOST[:PORT]/PATH")
+    m = _http_url(url)
     port = int(m.group(2) or 80)
     pick = gateway.find(url, port)
     if pick is None:
